@@ -1,0 +1,274 @@
+//! Ferry's validated configuration: what to serve and how.
+//!
+//! This crate knows nothing of sockets or processes. Sources (today the `ferry start` command line;
+//! later config files) are turned into the raw [`StartOptions`], which [`StartOptions::resolve`]
+//! checks and completes into a [`Config`]: defaults applied, the app directory resolved, the app type
+//! detected. Precedence, once more sources exist: command-line flag > per-app section > global
+//! section > built-in default.
+
+mod app_type;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use app_type::AppType;
+
+/// Passenger's default `max_pool_size`.
+pub const DEFAULT_MAX_POOL_SIZE: usize = 6;
+/// Passenger's default `min_instances`.
+pub const DEFAULT_MIN_INSTANCES: usize = 1;
+/// Passenger's default `start_timeout`, in seconds.
+pub const DEFAULT_START_TIMEOUT_SECS: u64 = 90;
+/// Passenger's default `max_request_queue_size`.
+pub const DEFAULT_MAX_REQUEST_QUEUE_SIZE: usize = 100;
+/// Passenger's default log level (3 = notice).
+pub const DEFAULT_LOG_LEVEL: u8 = 3;
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The app directory does not exist or cannot be read.
+    #[error("app directory {path:?} cannot be used")]
+    AppDir {
+        /// The directory as given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No app type was given and none could be detected.
+    #[error(
+        "cannot tell what kind of app {path:?} is: no app.js, config.ru or passenger_wsgi.py; \
+         pass --app-type or --app-start-command"
+    )]
+    UndetectedAppType {
+        /// The app directory.
+        path: PathBuf,
+    },
+    /// An option has a value outside its range.
+    #[error("{name}={value} is not valid: {reason}")]
+    Invalid {
+        /// The option's name as the user typed it.
+        name: &'static str,
+        /// The offending value.
+        value: String,
+        /// What is expected instead.
+        reason: &'static str,
+    },
+    /// The app type needs a loader that does not exist yet.
+    #[error("app type {0} is not supported yet; run it as a generic app with --app-start-command")]
+    Unsupported(AppType),
+    /// Several problems at once.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Many(Vec<Error>),
+}
+
+/// Where Ferry accepts client connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A TCP address and port (port 0: the OS picks one).
+    Tcp {
+        /// Address to bind, e.g. `0.0.0.0`.
+        address: String,
+        /// Port to bind.
+        port: u16,
+    },
+    /// A unix domain socket at this path.
+    Unix(PathBuf),
+}
+
+/// Options exactly as the user gave them, before validation (`ferry start`'s flags).
+///
+/// Every field mirrors a `passenger start` option of the same name.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The app's root directory (default: the current directory).
+    pub app_dir: Option<PathBuf>,
+    /// Address to listen on (default `0.0.0.0`).
+    pub address: Option<String>,
+    /// TCP port to listen on (default 3000; 0 picks a free port).
+    pub port: Option<u16>,
+    /// Listen on this unix socket instead of TCP.
+    pub socket: Option<PathBuf>,
+    /// `passenger_app_env` (default `production`).
+    pub environment: Option<String>,
+    /// Most app processes alive at once (default 6).
+    pub max_pool_size: Option<usize>,
+    /// Fewest processes kept per app once it has started (default 1).
+    pub min_instances: Option<usize>,
+    /// App type; detected from the startup file when absent.
+    pub app_type: Option<AppType>,
+    /// Startup file, relative to the app directory.
+    pub startup_file: Option<PathBuf>,
+    /// Shell command that starts a generic app listening on `$PORT`.
+    pub app_start_command: Option<String>,
+    /// Seconds a spawn may take before it is aborted (default 90).
+    pub start_timeout: Option<u64>,
+    /// Longest request queue per app (default 100; 0 = unbounded).
+    pub max_request_queue_size: Option<usize>,
+    /// Passenger-style log level 0..=7 (default 3).
+    pub log_level: Option<u8>,
+}
+
+/// Ferry's complete, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to accept clients.
+    pub listen: Listen,
+    /// The app to serve.
+    pub app: AppConfig,
+    /// Pool-wide limits.
+    pub pool: PoolConfig,
+    /// Passenger-style log level 0..=7.
+    pub log_level: u8,
+}
+
+/// Pool-wide limits.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Most app processes alive at once, over all apps.
+    pub max_pool_size: usize,
+}
+
+/// Everything about one app.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Canonical absolute path of the app's root directory.
+    pub root: PathBuf,
+    /// The app's environment (`production`, `development`, ...).
+    pub environment: String,
+    /// What kind of app this is.
+    pub app_type: AppType,
+    /// Startup file, relative to `root` (e.g. `app.js`).
+    pub startup_file: Option<PathBuf>,
+    /// The command that starts one process, run by `/bin/sh -c "exec ..."`.
+    pub start_command: String,
+    /// Fewest processes kept once the app has started.
+    pub min_instances: usize,
+    /// Longest time a spawn may take.
+    pub start_timeout: Duration,
+    /// Longest request queue (0 = unbounded).
+    pub max_request_queue_size: usize,
+}
+
+// === impl StartOptions ===
+
+impl StartOptions {
+    /// Validates the options, applies defaults and detects the app type.
+    ///
+    /// Every invalid option is reported, not only the first.
+    pub fn resolve(self) -> Result<Config, Error> {
+        let mut problems = Vec::new();
+        let max_pool_size = self.max_pool_size.unwrap_or(DEFAULT_MAX_POOL_SIZE);
+        if max_pool_size == 0 {
+            problems.push(invalid("--max-pool-size", max_pool_size, "must be at least 1"));
+        }
+        let log_level = self.log_level.unwrap_or(DEFAULT_LOG_LEVEL);
+        if log_level > 7 {
+            problems.push(invalid("--log-level", log_level, "must be 0..=7"));
+        }
+        let start_timeout = self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT_SECS);
+        if start_timeout == 0 {
+            problems.push(invalid("--start-timeout", start_timeout, "must be at least 1 second"));
+        }
+        let app = self.resolve_app(start_timeout);
+        let app = match app {
+            Ok(app) => Some(app),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
+        match (app, problems.len()) {
+            (Some(app), 0) => Ok(Config {
+                listen: self.listen(),
+                app,
+                pool: PoolConfig { max_pool_size },
+                log_level,
+            }),
+            (_, 1) => Err(problems.remove(0)),
+            _ => Err(Error::Many(problems)),
+        }
+    }
+
+    fn listen(&self) -> Listen {
+        match &self.socket {
+            Some(path) => Listen::Unix(path.clone()),
+            None => Listen::Tcp {
+                address: self.address.clone().unwrap_or_else(|| "0.0.0.0".into()),
+                port: self.port.unwrap_or(3000),
+            },
+        }
+    }
+
+    fn resolve_app(&self, start_timeout: u64) -> Result<AppConfig, Error> {
+        let dir = self.app_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let root = std::fs::canonicalize(&dir).map_err(|source| Error::AppDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let app_type = match (self.app_type, &self.app_start_command) {
+            (Some(t), _) => t,
+            (None, Some(_)) => AppType::Generic,
+            (None, None) => AppType::detect(&root, self.startup_file.as_deref())
+                .ok_or_else(|| Error::UndetectedAppType { path: root.clone() })?,
+        };
+        let startup_file = self
+            .startup_file
+            .clone()
+            .or_else(|| app_type.default_startup_file().map(PathBuf::from));
+        let start_command = start_command(app_type, self, startup_file.as_deref())?;
+        Ok(AppConfig {
+            root,
+            environment: self.environment.clone().unwrap_or_else(|| "production".into()),
+            app_type,
+            startup_file,
+            start_command,
+            min_instances: self.min_instances.unwrap_or(DEFAULT_MIN_INSTANCES),
+            start_timeout: Duration::from_secs(start_timeout),
+            max_request_queue_size: self
+                .max_request_queue_size
+                .unwrap_or(DEFAULT_MAX_REQUEST_QUEUE_SIZE),
+        })
+    }
+}
+
+/// The command that starts one process of the app.
+fn start_command(
+    app_type: AppType,
+    opts: &StartOptions,
+    startup_file: Option<&Path>,
+) -> Result<String, Error> {
+    if let Some(cmd) = &opts.app_start_command {
+        return Ok(cmd.clone());
+    }
+    match (app_type, startup_file) {
+        (AppType::Node, Some(file)) => Ok(format!("node {}", shell_quote(&file.to_string_lossy()))),
+        (AppType::Generic, _) => Err(Error::Invalid {
+            name: "--app-start-command",
+            value: String::new(),
+            reason: "a generic app needs a start command",
+        }),
+        (other, _) => Err(Error::Unsupported(other)),
+    }
+}
+
+/// Quotes `s` for `/bin/sh` so it stays one word.
+pub fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn invalid(name: &'static str, value: impl ToString, reason: &'static str) -> Error {
+    Error::Invalid {
+        name,
+        value: value.to_string(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests;

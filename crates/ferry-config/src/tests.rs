@@ -1,0 +1,99 @@
+use super::*;
+
+fn app_dir(files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in files {
+        std::fs::write(dir.path().join(f), "").expect("write");
+    }
+    dir
+}
+
+fn opts(dir: &tempfile::TempDir) -> StartOptions {
+    StartOptions {
+        app_dir: Some(dir.path().to_owned()),
+        ..StartOptions::default()
+    }
+}
+
+#[test]
+fn defaults_follow_passenger_standalone() {
+    let dir = app_dir(&["app.js"]);
+    let cfg = opts(&dir).resolve().expect("valid");
+    assert_eq!(
+        cfg.listen,
+        Listen::Tcp {
+            address: "0.0.0.0".into(),
+            port: 3000
+        }
+    );
+    assert_eq!(cfg.pool.max_pool_size, 6);
+    assert_eq!(cfg.app.min_instances, 1);
+    assert_eq!(cfg.app.environment, "production");
+    assert_eq!(cfg.app.start_timeout, Duration::from_secs(90));
+    assert_eq!(cfg.app.app_type, AppType::Node);
+    assert_eq!(cfg.app.start_command, "node app.js");
+    assert_eq!(cfg.log_level, 3);
+}
+
+#[test]
+fn start_command_makes_a_generic_app() {
+    let dir = app_dir(&["app.js"]);
+    let cfg = StartOptions {
+        app_start_command: Some("python3 -m http.server $PORT".into()),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(cfg.app.app_type, AppType::Generic);
+    assert_eq!(cfg.app.start_command, "python3 -m http.server $PORT");
+}
+
+#[test]
+fn startup_file_is_quoted_for_the_shell() {
+    let dir = app_dir(&["my app.js"]);
+    let cfg = StartOptions {
+        startup_file: Some("my app.js".into()),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(cfg.app.start_command, "node 'my app.js'");
+}
+
+#[test]
+fn undetectable_app_is_an_error_naming_the_dir() {
+    let dir = app_dir(&[]);
+    let err = opts(&dir).resolve().expect_err("no startup file");
+    assert!(matches!(err, Error::UndetectedAppType { .. }), "{err}");
+    assert!(err.to_string().contains("--app-start-command"));
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let dir = app_dir(&["app.js"]);
+    let err = StartOptions {
+        max_pool_size: Some(0),
+        log_level: Some(9),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect_err("invalid");
+    let text = err.to_string();
+    assert!(text.contains("--max-pool-size=0"), "{text}");
+    assert!(text.contains("--log-level=9"), "{text}");
+}
+
+#[test]
+fn app_type_names_and_aliases() {
+    assert_eq!("nodejs".parse::<AppType>().ok(), Some(AppType::Node));
+    assert_eq!("rack".parse::<AppType>().ok(), Some(AppType::Ruby));
+    assert_eq!("wsgi".parse::<AppType>().ok(), Some(AppType::Python));
+    assert!("cobol".parse::<AppType>().is_err());
+}
+
+#[test]
+fn shell_quote_keeps_words_whole() {
+    assert_eq!(shell_quote("app.js"), "app.js");
+    assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    assert_eq!(shell_quote(""), "''");
+}

@@ -1,0 +1,277 @@
+//! Handles to running processes, and the supervisor task that owns each real one.
+//!
+//! Every process Ferry starts is owned by exactly one supervisor task, which holds its
+//! [`tokio::process::Child`] and is the only code that waits on it. The rest of Ferry holds a
+//! [`ProcessHandle`]: it asks the supervisor to stop the process and learns when it has exited.
+//!
+//! **Invariant:** a supervisor returns only after its child has been reaped, so no zombie outlives
+//! it. Stopping signals the whole process group (the app and whatever it started), never just the
+//! leader, so nothing is orphaned either.
+
+use std::fmt;
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::watch;
+
+use crate::sys;
+
+/// How to stop a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Close its stdin and send SIGTERM to its group; SIGKILL the group after this long.
+    Graceful(Duration),
+    /// SIGKILL the whole group at once.
+    Kill,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// Its exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+}
+
+/// Ferry's side of a running process.
+///
+/// Dropping the handle stops the process gracefully: a process nobody refers to must not live on.
+#[derive(Debug)]
+pub struct ProcessHandle {
+    pid: u32,
+    stop: watch::Sender<Option<StopMode>>,
+    exit: watch::Receiver<Option<ExitInfo>>,
+}
+
+/// The other side of a [`ProcessHandle`] for processes that are not real, such as a test's fake.
+#[derive(Debug)]
+pub struct ProcessStub {
+    stop: watch::Receiver<Option<StopMode>>,
+    exit: watch::Sender<Option<ExitInfo>>,
+}
+
+/// The grace period used when a handle is dropped without an explicit stop.
+const DROP_GRACE: Duration = Duration::from_secs(10);
+
+// === impl ProcessHandle ===
+
+impl ProcessHandle {
+    /// A handle for a process that is not real, and the stub that plays the process.
+    pub fn stub(pid: u32) -> (ProcessHandle, ProcessStub) {
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let handle = ProcessHandle {
+            pid,
+            stop: stop_tx,
+            exit: exit_rx,
+        };
+        (
+            handle,
+            ProcessStub {
+                stop: stop_rx,
+                exit: exit_tx,
+            },
+        )
+    }
+
+    /// The process's pid (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Asks for the process to be stopped. A later `Kill` escalates an earlier `Graceful`.
+    pub fn stop(&self, mode: StopMode) {
+        self.stop.send_if_modified(|current| match (*current, mode) {
+            (None, _) | (Some(StopMode::Graceful(_)), StopMode::Kill) => {
+                *current = Some(mode);
+                true
+            }
+            _ => false,
+        });
+    }
+
+    /// Whether the process has exited and been reaped.
+    pub fn has_exited(&self) -> bool {
+        self.exit.borrow().is_some()
+    }
+
+    /// Waits until the process has exited and been reaped.
+    pub async fn wait(&self) -> ExitInfo {
+        wait_exit(self.exit.clone()).await
+    }
+
+    /// A future that resolves when the process exits, independent of this handle's lifetime.
+    pub fn exited(&self) -> impl std::future::Future<Output = ExitInfo> + Send + 'static {
+        wait_exit(self.exit.clone())
+    }
+}
+
+async fn wait_exit(mut rx: watch::Receiver<Option<ExitInfo>>) -> ExitInfo {
+    match rx.wait_for(Option::is_some).await {
+        Ok(info) => info.unwrap_or(ExitInfo::UNKNOWN),
+        // The supervisor vanished without reporting, which it never does once it has reaped.
+        Err(_) => ExitInfo::UNKNOWN,
+    }
+}
+
+impl Drop for ProcessHandle {
+    fn drop(&mut self) {
+        self.stop(StopMode::Graceful(DROP_GRACE));
+    }
+}
+
+// === impl ProcessStub ===
+
+impl ProcessStub {
+    /// How Ferry asked the process to stop, if it has.
+    pub fn stop_requested(&self) -> Option<StopMode> {
+        *self.stop.borrow()
+    }
+
+    /// Waits until Ferry asks the process to stop (or drops its handle).
+    pub async fn stopped(&mut self) -> Option<StopMode> {
+        let _ = self.stop.wait_for(Option::is_some).await;
+        *self.stop.borrow()
+    }
+
+    /// Plays the process's exit.
+    pub fn exit(&self, info: ExitInfo) {
+        let _ = self.exit.send(Some(info));
+    }
+}
+
+// === impl ExitInfo ===
+
+impl ExitInfo {
+    const UNKNOWN: ExitInfo = ExitInfo {
+        code: None,
+        signal: None,
+    };
+
+    fn from_status(status: std::process::ExitStatus) -> Self {
+        ExitInfo {
+            code: status.code(),
+            signal: status.signal(),
+        }
+    }
+}
+
+impl fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exited with status {code}"),
+            (None, Some(sig)) => write!(f, "was killed by signal {sig}"),
+            (None, None) => f.write_str("exited"),
+        }
+    }
+}
+
+// === supervisor ===
+
+/// Starts the task that owns `child` until it is reaped, and returns the handle to it.
+pub(crate) fn supervise(child: Child, stdin: Option<ChildStdin>) -> Option<ProcessHandle> {
+    let pid = child.id()?;
+    let (handle, stub) = ProcessHandle::stub(pid);
+    tokio::spawn(run_supervisor(child, stdin, stub));
+    Some(handle)
+}
+
+async fn run_supervisor(mut child: Child, mut stdin: Option<ChildStdin>, mut stub: ProcessStub) {
+    let pid = child.id().unwrap_or_default();
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            mode = stub.stopped() => {
+                if let Some(status) = stop(&mut child, &mut stdin, &mut stub, mode).await {
+                    break status;
+                }
+            }
+        }
+    };
+    // The leader is gone; kill whatever it left behind in its group so nothing is orphaned.
+    // (The pgid cannot have been reused yet: pids are handed out in sequence up to pid_max.)
+    sys::kill_group(pid, sys::Signal::SIGKILL);
+    let info = status.map_or(ExitInfo::UNKNOWN, ExitInfo::from_status);
+    tracing::debug!(pid, %info, "app process reaped");
+    stub.exit(info);
+}
+
+/// Carries out a stop request. Returns the exit status once the child is reaped, or `None` when a
+/// graceful stop must keep waiting (a `Kill` may still arrive).
+async fn stop(
+    child: &mut Child,
+    stdin: &mut Option<ChildStdin>,
+    stub: &mut ProcessStub,
+    mode: Option<StopMode>,
+) -> Option<std::io::Result<std::process::ExitStatus>> {
+    let pid = child.id()?;
+    match mode.unwrap_or(StopMode::Kill) {
+        StopMode::Kill => {
+            sys::kill_group(pid, sys::Signal::SIGKILL);
+            Some(child.wait().await)
+        }
+        StopMode::Graceful(grace) => {
+            // Loaders exit when stdin closes; generic apps get SIGTERM too, as Passenger does.
+            drop(stdin.take());
+            sys::kill_group(pid, sys::Signal::SIGTERM);
+            tokio::select! {
+                status = child.wait() => Some(status),
+                () = tokio::time::sleep(grace) => {
+                    tracing::warn!(pid, "app process did not exit within {grace:?}; killing it");
+                    sys::kill_group(pid, sys::Signal::SIGKILL);
+                    Some(child.wait().await)
+                }
+                Ok(()) = stub.stop.changed() => {
+                    // Escalated to Kill: the outer loop carries it out.
+                    None
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stub_reports_stop_and_exit() {
+        let (handle, mut stub) = ProcessHandle::stub(42);
+        assert_eq!(handle.pid(), 42);
+        assert!(!handle.has_exited());
+        handle.stop(StopMode::Graceful(Duration::from_secs(1)));
+        handle.stop(StopMode::Kill);
+        assert_eq!(stub.stopped().await, Some(StopMode::Kill));
+        stub.exit(ExitInfo {
+            code: Some(0),
+            signal: None,
+        });
+        assert_eq!(handle.wait().await.code, Some(0));
+        assert!(handle.has_exited());
+    }
+
+    #[tokio::test]
+    async fn kill_is_not_downgraded() {
+        let (handle, stub) = ProcessHandle::stub(1);
+        handle.stop(StopMode::Kill);
+        handle.stop(StopMode::Graceful(Duration::from_secs(1)));
+        assert_eq!(stub.stop_requested(), Some(StopMode::Kill));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_handle_asks_for_a_stop() {
+        let (handle, mut stub) = ProcessHandle::stub(7);
+        drop(handle);
+        assert!(matches!(stub.stopped().await, Some(StopMode::Graceful(_))));
+    }
+
+    #[test]
+    fn exit_info_reads_well() {
+        let code = ExitInfo { code: Some(3), signal: None };
+        let sig = ExitInfo { code: None, signal: Some(9) };
+        assert_eq!(code.to_string(), "exited with status 3");
+        assert_eq!(sig.to_string(), "was killed by signal 9");
+    }
+}
