@@ -19,6 +19,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::{Category, SpawnError};
 use crate::handle::{self, ProcessHandle, StopMode};
@@ -33,9 +35,14 @@ const PING_FIRST: Duration = Duration::from_millis(5);
 const PING_MAX: Duration = Duration::from_millis(100);
 
 /// Starts app processes directly from their start command.
+///
+/// Clones share their state: shutting one down shuts down all.
 #[derive(Debug, Clone, Default)]
 pub struct DirectSpawner {
-    _private: (),
+    /// Every supervisor task this spawner started, so shutdown can wait until all are reaped.
+    supervisors: TaskTracker,
+    /// Cancelled at shutdown: spawns in progress give up.
+    cancel: CancellationToken,
 }
 
 impl DirectSpawner {
@@ -46,6 +53,12 @@ impl DirectSpawner {
 }
 
 impl Spawner for DirectSpawner {
+    async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.supervisors.close();
+        self.supervisors.wait().await;
+    }
+
     async fn spawn(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
         let deadline = Instant::now() + options.start_timeout;
         let mut journey = Journey::spawn_directly();
@@ -56,19 +69,29 @@ impl Spawner for DirectSpawner {
             Err(e) => {
                 journey.fail(Step::Preparation);
                 let summary = format!("could not find a free port for the application: {e}");
-                return Err(SpawnError::new(Category::OperatingSystem, Step::Preparation, summary, journey));
+                return Err(SpawnError::new(
+                    Category::OperatingSystem,
+                    Step::Preparation,
+                    summary,
+                    journey,
+                ));
             }
         };
         let mut cmd = command(options, port);
         journey.end(Step::Preparation);
 
         journey.begin(Step::ForkSubprocess);
-        let (handle, tail) = match start(&mut cmd) {
+        let (handle, tail) = match start(&mut cmd, &self.supervisors) {
             Ok(started) => started,
             Err(e) => {
                 journey.fail(Step::ForkSubprocess);
                 let summary = format!("could not start `{}`: {e}", options.start_command);
-                return Err(SpawnError::new(Category::OperatingSystem, Step::ForkSubprocess, summary, journey));
+                return Err(SpawnError::new(
+                    Category::OperatingSystem,
+                    Step::ForkSubprocess,
+                    summary,
+                    journey,
+                ));
             }
         };
         drop(cmd); // closes our copy of the output pipe's write end
@@ -77,7 +100,11 @@ impl Spawner for DirectSpawner {
         journey.begin(Step::HandshakePerform);
 
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        match wait_until_listening(addr, &handle, deadline).await {
+        let waited = tokio::select! {
+            waited = wait_until_listening(addr, &handle, deadline) => waited,
+            () = self.cancel.cancelled() => Err(Failure::Cancelled),
+        };
+        match waited {
             Ok(()) => {
                 journey.end(Step::SubprocessAppLoadOrExec);
                 journey.end(Step::SubprocessListen);
@@ -101,6 +128,7 @@ impl Spawner for DirectSpawner {
 enum Failure {
     Exited(handle::ExitInfo),
     TimedOut,
+    Cancelled,
 }
 
 /// Asks the OS for a free loopback port.
@@ -122,7 +150,13 @@ fn command(options: &SpawnOptions, port: u16) -> Command {
         .env("PWD", &options.app_root)
         .env("IN_PASSENGER", "1")
         .env("PYTHONUNBUFFERED", "1");
-    for var in ["PASSENGER_APP_ENV", "RAILS_ENV", "RACK_ENV", "WSGI_ENV", "NODE_ENV"] {
+    for var in [
+        "PASSENGER_APP_ENV",
+        "RAILS_ENV",
+        "RACK_ENV",
+        "WSGI_ENV",
+        "NODE_ENV",
+    ] {
         cmd.env(var, &options.environment);
     }
     cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
@@ -163,7 +197,7 @@ fn is_compound(command: &str) -> bool {
 
 /// Forks and execs the command, with stdin a pipe (its lifetime pipe) and stdout and stderr one
 /// shared pipe whose lines are captured.
-fn start(cmd: &mut Command) -> std::io::Result<(ProcessHandle, OutputTail)> {
+fn start(cmd: &mut Command, tracker: &TaskTracker) -> std::io::Result<(ProcessHandle, OutputTail)> {
     let (reader, writer) = std::io::pipe()?;
     cmd.stdin(Stdio::piped())
         .stdout(writer.try_clone()?)
@@ -173,7 +207,7 @@ fn start(cmd: &mut Command) -> std::io::Result<(ProcessHandle, OutputTail)> {
     let pid = child.id().unwrap_or_default();
     let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())?;
     let tail = output::capture(pipe, pid);
-    let handle = handle::supervise(child, stdin)
+    let handle = handle::supervise(child, stdin, tracker)
         .ok_or_else(|| std::io::Error::other("the process vanished right after it started"))?;
     Ok((handle, tail))
 }
@@ -223,6 +257,11 @@ async fn failed(
             journey.fail(Step::SubprocessListen);
             handle.stop(StopMode::Kill);
             SpawnError::timeout(Step::HandshakePerform, options.start_timeout, journey)
+        }
+        Failure::Cancelled => {
+            handle.stop(StopMode::Kill);
+            let summary = "the spawn was aborted because Ferry is shutting down".to_owned();
+            SpawnError::new(Category::Internal, Step::HandshakePerform, summary, journey)
         }
     };
     handle.wait().await;

@@ -34,7 +34,8 @@ pub struct SpawnError {
 }
 
 impl SpawnError {
-    pub(crate) fn new(category: Category, step: Step, summary: String, journey: Journey) -> Self {
+    /// A spawn error of `category` at `step`.
+    pub fn new(category: Category, step: Step, summary: String, journey: Journey) -> Self {
         SpawnError {
             category,
             step,

@@ -83,13 +83,14 @@ impl ProcessHandle {
 
     /// Asks for the process to be stopped. A later `Kill` escalates an earlier `Graceful`.
     pub fn stop(&self, mode: StopMode) {
-        self.stop.send_if_modified(|current| match (*current, mode) {
-            (None, _) | (Some(StopMode::Graceful(_)), StopMode::Kill) => {
-                *current = Some(mode);
-                true
-            }
-            _ => false,
-        });
+        self.stop
+            .send_if_modified(|current| match (*current, mode) {
+                (None, _) | (Some(StopMode::Graceful(_)), StopMode::Kill) => {
+                    *current = Some(mode);
+                    true
+                }
+                _ => false,
+            });
     }
 
     /// Whether the process has exited and been reaped.
@@ -171,10 +172,14 @@ impl fmt::Display for ExitInfo {
 // === supervisor ===
 
 /// Starts the task that owns `child` until it is reaped, and returns the handle to it.
-pub(crate) fn supervise(child: Child, stdin: Option<ChildStdin>) -> Option<ProcessHandle> {
+pub(crate) fn supervise(
+    child: Child,
+    stdin: Option<ChildStdin>,
+    tracker: &tokio_util::task::TaskTracker,
+) -> Option<ProcessHandle> {
     let pid = child.id()?;
     let (handle, stub) = ProcessHandle::stub(pid);
-    tokio::spawn(run_supervisor(child, stdin, stub));
+    tracker.spawn(run_supervisor(child, stdin, stub));
     Some(handle)
 }
 
@@ -269,8 +274,14 @@ mod tests {
 
     #[test]
     fn exit_info_reads_well() {
-        let code = ExitInfo { code: Some(3), signal: None };
-        let sig = ExitInfo { code: None, signal: Some(9) };
+        let code = ExitInfo {
+            code: Some(3),
+            signal: None,
+        };
+        let sig = ExitInfo {
+            code: None,
+            signal: Some(9),
+        };
         assert_eq!(code.to_string(), "exited with status 3");
         assert_eq!(sig.to_string(), "was killed by signal 9");
     }

@@ -184,7 +184,10 @@ mod tests {
 
     #[test]
     fn names_are_spawning_kit_names() {
-        assert_eq!(Step::HandshakePerform.name(), "SPAWNING_KIT_HANDSHAKE_PERFORM");
+        assert_eq!(
+            Step::HandshakePerform.name(),
+            "SPAWNING_KIT_HANDSHAKE_PERFORM"
+        );
         assert_eq!(Step::SubprocessListen.to_string(), "SUBPROCESS_LISTEN");
     }
 }

@@ -87,4 +87,8 @@ pub trait Spawner: Send + Sync + 'static {
         &self,
         options: &SpawnOptions,
     ) -> impl Future<Output = Result<Spawned, SpawnError>> + Send;
+
+    /// Aborts spawns in progress and waits until every process this spawner started has been
+    /// reaped. Called once, when Ferry shuts down, after the pool has asked its processes to stop.
+    fn shutdown(&self) -> impl Future<Output = ()> + Send;
 }

@@ -123,7 +123,10 @@ mod tests {
     #[tokio::test]
     async fn splits_lines_and_keeps_the_unterminated_last_one() {
         let lines = lines_of(b"one\r\ntwo\nthree").await;
-        assert_eq!(lines, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+        assert_eq!(
+            lines,
+            vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+        );
     }
 
     #[tokio::test]

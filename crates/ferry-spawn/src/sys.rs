@@ -57,11 +57,16 @@ mod tests {
     #[tokio::test]
     async fn kill_group_stops_the_whole_group() {
         let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg("sleep 30 & exec sleep 30").process_group(0);
+        cmd.arg("-c")
+            .arg("sleep 30 & exec sleep 30")
+            .process_group(0);
         let mut child = cmd.spawn().expect("spawn");
         let pid = child.id().expect("pid");
         kill_group(pid, Signal::SIGKILL);
         let status = child.wait().await.expect("wait");
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
     }
 }

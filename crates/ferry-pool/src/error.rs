@@ -1,0 +1,36 @@
+//! Why a checkout failed.
+
+use std::sync::Arc;
+
+use ferry_spawn::SpawnError;
+
+/// A request could not get a session.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CheckoutError {
+    /// The group's request queue is full.
+    #[error("request queue of {app} is full ({queued} waiting, limit {limit})")]
+    QueueFull {
+        /// The group's name.
+        app: String,
+        /// Requests waiting when this one arrived.
+        queued: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Spawning a process for the group failed.
+    #[error("could not spawn a process for the application")]
+    Spawn(#[source] Arc<SpawnError>),
+    /// Ferry is shutting down.
+    #[error("ferry is shutting down")]
+    ShuttingDown,
+}
+
+impl CheckoutError {
+    /// The spawn error, if spawning failed.
+    pub fn spawn_error(&self) -> Option<&SpawnError> {
+        match self {
+            CheckoutError::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! A session: one request in flight on one process.
+
+use std::sync::Arc;
+
+use ferry_spawn::Endpoint;
+
+use crate::group::Process;
+use crate::{GroupId, Outcome};
+
+/// Most idle connections kept per process; more are closed when returned.
+const MAX_IDLE_CONNECTIONS: usize = 128;
+
+/// Gives sessions back to the pool. Implemented by the pool's shared state; a trait object so that
+/// [`Session`] need not carry the spawner's type.
+pub(crate) trait Release<C>: Send + Sync {
+    fn release(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>, outcome: Outcome);
+}
+
+/// One request's claim on one process. Dropping it gives the process back to the pool.
+pub struct Session<C> {
+    release: Arc<dyn Release<C>>,
+    group: GroupId,
+    process: Arc<Process<C>>,
+    outcome: Outcome,
+}
+
+impl<C> std::fmt::Debug for Session<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("group", &self.group)
+            .field("pid", &self.pid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> Session<C> {
+    pub(crate) fn new(
+        release: Arc<dyn Release<C>>,
+        group: GroupId,
+        process: Arc<Process<C>>,
+    ) -> Self {
+        Session {
+            release,
+            group,
+            process,
+            outcome: Outcome::Done,
+        }
+    }
+
+    /// Where to send the request.
+    pub fn endpoint(&self) -> &ferry_spawn::Endpoint {
+        &self.process.endpoint
+    }
+
+    /// The pid of the process serving this session.
+    pub fn pid(&self) -> u32 {
+        self.process.handle.pid()
+    }
+
+    /// An idle connection to this process kept from an earlier request, if any.
+    pub fn take_connection(&self) -> Option<C> {
+        self.process
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+    }
+
+    /// Keeps a connection for a later request to this process. Dropped instead when the process
+    /// is leaving the pool or enough connections are kept already.
+    pub fn put_connection(&self, connection: C) {
+        if self.process.is_retired() {
+            return;
+        }
+        let mut idle = self.process.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(connection);
+        }
+    }
+
+    /// Reports that the process could not be reached. It is taken out of rotation and stopped;
+    /// the caller may check out another session and try again.
+    pub fn process_failed(&mut self) {
+        self.outcome = Outcome::ProcessFailed;
+    }
+
+    /// How to reach the process, for logs.
+    pub fn describe_endpoint(&self) -> String {
+        match self.endpoint() {
+            Endpoint::Tcp(addr) => addr.to_string(),
+            Endpoint::Unix(path) => format!("unix:{}", path.display()),
+        }
+    }
+}
+
+impl<C> Drop for Session<C> {
+    fn drop(&mut self) {
+        Arc::clone(&self.release).release(self.group, &self.process, self.outcome);
+    }
+}

@@ -1,0 +1,323 @@
+//! Pool behaviour against a fake spawner: no processes, scripted outcomes.
+
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex as StdMutex;
+
+use ferry_spawn::{Category, ExitInfo, Journey, ProcessHandle, SpawnError, Step};
+use tokio::sync::Semaphore;
+
+use super::*;
+
+/// A spawner whose processes are stubs that exit when asked to stop.
+#[derive(Debug, Clone)]
+struct FakeSpawner(Arc<FakeState>);
+
+impl std::ops::Deref for FakeSpawner {
+    type Target = FakeState;
+    fn deref(&self) -> &FakeState {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+struct FakeState {
+    concurrency: Concurrency,
+    next_pid: AtomicU32,
+    /// Scripted failures, consumed one per spawn before successes.
+    failures: StdMutex<VecDeque<String>>,
+    /// Each spawn takes one permit before it completes, so a test decides when spawns finish.
+    gate: Arc<Semaphore>,
+    stops: StdMutex<Vec<(u32, StopMode)>>,
+}
+
+use ferry_spawn::Concurrency;
+
+impl FakeSpawner {
+    fn new(concurrency: Concurrency) -> Self {
+        FakeSpawner(Arc::new(FakeState {
+            concurrency,
+            next_pid: AtomicU32::new(100),
+            failures: StdMutex::new(VecDeque::new()),
+            gate: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            stops: StdMutex::new(Vec::new()),
+        }))
+    }
+
+    fn gated(concurrency: Concurrency) -> Self {
+        let fake = FakeSpawner::new(concurrency);
+        fake.gate.forget_permits(Semaphore::MAX_PERMITS);
+        fake
+    }
+}
+
+impl Spawner for FakeSpawner {
+    async fn spawn(&self, _options: &SpawnOptions) -> Result<Spawned, SpawnError> {
+        if let Ok(permit) = self.gate.acquire().await {
+            permit.forget();
+        }
+        if let Some(summary) = self.failures.lock().unwrap().pop_front() {
+            let error = SpawnError::new(
+                Category::Internal,
+                Step::HandshakePerform,
+                summary,
+                Journey::spawn_directly(),
+            );
+            return Err(error);
+        }
+        let pid = self.next_pid.fetch_add(1, Ordering::Relaxed);
+        let (handle, mut stub) = ProcessHandle::stub(pid);
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Some(mode) = stub.stopped().await {
+                me.stops.lock().unwrap().push((pid, mode));
+            }
+            stub.exit(ExitInfo {
+                code: Some(0),
+                signal: None,
+            });
+        });
+        Ok(Spawned {
+            endpoint: ferry_spawn::Endpoint::Tcp(([127, 0, 0, 1], 1).into()),
+            concurrency: self.concurrency,
+            handle,
+            journey: Journey::spawn_directly(),
+        })
+    }
+
+    async fn shutdown(&self) {}
+}
+
+fn one() -> Concurrency {
+    Concurrency::Limited(NonZeroUsize::MIN)
+}
+
+fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u32>, GroupId) {
+    let pool = Pool::new(
+        spawner.clone(),
+        PoolConfig {
+            max_pool_size: max,
+            stop_grace: Duration::from_secs(5),
+        },
+    );
+    let group = pool.add_group(GroupConfig {
+        name: "/apps/test".into(),
+        spawn: SpawnOptions {
+            app_root: "/apps/test".into(),
+            start_command: "true".into(),
+            environment: "production".into(),
+            start_timeout: Duration::from_secs(5),
+            env: Vec::new(),
+        },
+        min_instances: 1,
+        max_queue: queue,
+        restart_dir: None,
+        restart_check_interval: Duration::from_secs(1),
+    });
+    (pool, group)
+}
+
+fn pids(pool: &Pool<FakeSpawner, u32>) -> Vec<(u32, bool)> {
+    pool.snapshot()[0]
+        .processes
+        .iter()
+        .map(|p| (p.pid, p.detached))
+        .collect()
+}
+
+/// Lets spawned tasks run until the pool is quiet.
+async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn first_checkout_spawns_a_process() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 1, 100);
+    let session = pool.checkout(group).await.expect("session");
+    assert_eq!(session.pid(), 100);
+    drop(session);
+    let again = pool.checkout(group).await.expect("session");
+    assert_eq!(again.pid(), 100, "an idle process is reused");
+}
+
+#[tokio::test]
+async fn a_busy_process_makes_the_pool_grow_up_to_its_limit() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 2, 100);
+    let a = pool.checkout(group).await.expect("a");
+    let b = pool.checkout(group).await.expect("b");
+    assert_ne!(a.pid(), b.pid());
+    // Full pool, both busy: the third waits until one is released.
+    let third = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.checkout(group).await.map(|s| s.pid()) }
+    });
+    settle().await;
+    assert!(!third.is_finished());
+    assert_eq!(pool.snapshot()[0].queued, 1);
+    let a_pid = a.pid();
+    drop(a);
+    assert_eq!(third.await.expect("join").expect("session"), a_pid);
+    assert_eq!(pids(&pool).len(), 2, "never more than max_pool_size");
+}
+
+#[tokio::test]
+async fn unlimited_concurrency_grows_when_every_process_is_busy() {
+    let spawner = FakeSpawner::new(Concurrency::Unlimited);
+    let (pool, group) = pool(&spawner, 2, 100);
+    let a = pool.checkout(group).await.expect("a");
+    settle().await;
+    let b = pool.checkout(group).await.expect("b");
+    let c = pool.checkout(group).await.expect("c");
+    settle().await;
+    assert_eq!(pids(&pool).len(), 2);
+    // Least busy first: the new process got b or c, not both on the first.
+    let on_first = [&a, &b, &c].iter().filter(|s| s.pid() == a.pid()).count();
+    assert!(on_first <= 2);
+    let fourth = pool.checkout(group).await.expect("never queued: no limit");
+    drop((a, b, c, fourth));
+    assert_eq!(pids(&pool).len(), 2);
+}
+
+#[tokio::test]
+async fn a_full_queue_rejects_with_its_limit() {
+    let spawner = FakeSpawner::gated(one());
+    let (pool, group) = pool(&spawner, 1, 2);
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.checkout(group).await.map(|s| s.pid()) })
+        })
+        .collect();
+    settle().await;
+    let err = pool.checkout(group).await.expect_err("queue full");
+    assert!(
+        matches!(
+            err,
+            CheckoutError::QueueFull {
+                queued: 2,
+                limit: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    spawner.gate.add_permits(1);
+    for w in waiting {
+        assert_eq!(w.await.expect("join").expect("session"), 100);
+    }
+}
+
+#[tokio::test]
+async fn a_spawn_failure_reaches_every_waiting_request() {
+    let spawner = FakeSpawner::gated(one());
+    spawner
+        .failures
+        .lock()
+        .unwrap()
+        .push_back("the app exploded".into());
+    let (pool, group) = pool(&spawner, 1, 100);
+    let waiting: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.checkout(group).await.map(|s| s.pid()) })
+        })
+        .collect();
+    settle().await;
+    spawner.gate.add_permits(10);
+    for w in waiting {
+        let err = w.await.expect("join").expect_err("spawn failed");
+        assert_eq!(
+            err.spawn_error().map(SpawnError::summary),
+            Some("the app exploded")
+        );
+    }
+    // The next request tries again.
+    assert_eq!(pool.checkout(group).await.expect("second try").pid(), 100);
+}
+
+#[tokio::test]
+async fn restart_lets_sessions_finish_on_old_processes_and_sends_new_ones_to_new_processes() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 1, 100);
+    let old = pool.checkout(group).await.expect("old");
+    pool.restart(group);
+    let new = pool.checkout(group).await.expect("new");
+    assert_ne!(old.pid(), new.pid());
+    assert!(
+        spawner.stops.lock().unwrap().is_empty(),
+        "busy old process keeps running"
+    );
+    let old_pid = old.pid();
+    drop(old);
+    settle().await;
+    assert_eq!(
+        spawner.stops.lock().unwrap().first().map(|s| s.0),
+        Some(old_pid)
+    );
+    assert_eq!(
+        pids(&pool),
+        vec![(new.pid(), false)],
+        "the old process left the pool"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_process_is_detached_and_replaced() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 1, 100);
+    let mut s = pool.checkout(group).await.expect("s");
+    let bad = s.pid();
+    s.process_failed();
+    drop(s);
+    let next = pool.checkout(group).await.expect("next");
+    assert_ne!(next.pid(), bad);
+}
+
+#[tokio::test]
+async fn idle_connections_are_kept_per_process_and_dropped_on_retirement() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 1, 100);
+    let s = pool.checkout(group).await.expect("s");
+    s.put_connection(7);
+    drop(s);
+    let s = pool.checkout(group).await.expect("s");
+    assert_eq!(s.take_connection(), Some(7));
+    s.put_connection(8);
+    pool.restart(group);
+    assert_eq!(
+        s.take_connection(),
+        None,
+        "retired process keeps no connections"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_fails_waiters_and_stops_every_process() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 1, 100);
+    let held = pool.checkout(group).await.expect("held");
+    let waiter = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.checkout(group).await.map(|s| s.pid()) }
+    });
+    settle().await;
+    let stopping = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.shutdown().await }
+    });
+    let err = waiter.await.expect("join").expect_err("shutting down");
+    assert!(matches!(err, CheckoutError::ShuttingDown));
+    drop(held);
+    stopping.await.expect("shutdown completes");
+    assert_eq!(spawner.stops.lock().unwrap().len(), 1);
+    assert!(pids(&pool).is_empty());
+    assert!(matches!(
+        pool.checkout(group).await,
+        Err(CheckoutError::ShuttingDown)
+    ));
+}
