@@ -161,7 +161,11 @@ impl StartOptions {
         let mut problems = Vec::new();
         let max_pool_size = self.max_pool_size.unwrap_or(DEFAULT_MAX_POOL_SIZE);
         if max_pool_size == 0 {
-            problems.push(invalid("--max-pool-size", max_pool_size, "must be at least 1"));
+            problems.push(invalid(
+                "--max-pool-size",
+                max_pool_size,
+                "must be at least 1",
+            ));
         }
         let log_level = self.log_level.unwrap_or(DEFAULT_LOG_LEVEL);
         if log_level > 7 {
@@ -169,7 +173,11 @@ impl StartOptions {
         }
         let start_timeout = self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT_SECS);
         if start_timeout == 0 {
-            problems.push(invalid("--start-timeout", start_timeout, "must be at least 1 second"));
+            problems.push(invalid(
+                "--start-timeout",
+                start_timeout,
+                "must be at least 1 second",
+            ));
         }
         let app = self.resolve_app(start_timeout);
         let app = match app {
@@ -220,7 +228,10 @@ impl StartOptions {
         let start_command = start_command(app_type, self, startup_file.as_deref())?;
         Ok(AppConfig {
             root,
-            environment: self.environment.clone().unwrap_or_else(|| "production".into()),
+            environment: self
+                .environment
+                .clone()
+                .unwrap_or_else(|| "production".into()),
             app_type,
             startup_file,
             start_command,

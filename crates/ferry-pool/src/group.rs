@@ -276,11 +276,14 @@ impl<C> State<C> {
         if self.shutting_down {
             return (Checkout::Rejected(CheckoutError::ShuttingDown), Vec::new());
         }
+        self.groups[id.0].started = true;
+        // Decide on growth from the state this request found: a request arriving while every
+        // process is busy asks for another process, even if it can be served at once.
+        let mut actions = self.maybe_spawn(id, max);
         let group = &mut self.groups[id.0];
-        group.started = true;
         if let Some(i) = group.route() {
             let session = group.open_session(i, now, release);
-            return (Checkout::Ready(session), self.maybe_spawn(id, max));
+            return (Checkout::Ready(session), actions);
         }
         let limit = group.config.max_queue;
         if limit > 0 && group.waiters.len() >= limit {
@@ -290,11 +293,12 @@ impl<C> State<C> {
                 limit,
             };
             tracing::warn!(%error, "rejecting request");
-            return (Checkout::Rejected(error), Vec::new());
+            return (Checkout::Rejected(error), actions);
         }
         let (tx, rx) = oneshot::channel();
         group.waiters.push_back(Waiter { tx });
-        (Checkout::Wait(rx), self.maybe_spawn(id, max))
+        actions.extend(self.maybe_spawn(id, max));
+        (Checkout::Wait(rx), actions)
     }
 
     pub(crate) fn release(

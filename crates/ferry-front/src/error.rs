@@ -1,0 +1,147 @@
+//! The front end's errors and the one place they become responses.
+
+use std::fmt::Write as _;
+
+use ferry_pool::CheckoutError;
+use http::{header, Response, StatusCode};
+
+use crate::body::{self, Body};
+
+/// Why a request could not be answered by the app.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No session could be had: queue full, spawn failure, shutting down.
+    #[error("no app process available")]
+    Checkout(#[from] CheckoutError),
+    /// Every attempt to connect to an app process failed.
+    #[error("could not connect to the app process at {endpoint}")]
+    Connect {
+        /// The process's address.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The app process failed before sending a complete response head.
+    #[error("the app process at {endpoint} failed before responding")]
+    Upstream {
+        /// The process's address.
+        endpoint: String,
+        /// What hyper saw.
+        #[source]
+        source: hyper::Error,
+    },
+}
+
+impl Error {
+    /// The status the client gets for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Checkout(CheckoutError::QueueFull { .. } | CheckoutError::ShuttingDown) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Error::Checkout(CheckoutError::Spawn(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Connect { .. } | Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// The response for `error`. With `details`, a spawn error page shows the failed step and the
+/// app's output (Passenger's friendly error page); without, only that something went wrong.
+pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
+    let status = error.status();
+    let page = match error {
+        Error::Checkout(CheckoutError::Spawn(spawn)) if details => spawn_details(spawn),
+        Error::Checkout(CheckoutError::Spawn(_)) => page(
+            "Web application could not be started",
+            "<p>We're sorry, but something went wrong. The issue has been logged for \
+             investigation. Please try again later.</p>",
+        ),
+        Error::Checkout(CheckoutError::QueueFull { .. }) => page(
+            "This website is under heavy load",
+            "<p>We're sorry, too many people are accessing this website at the same time. \
+             We're working on this problem. Please try again later.</p>",
+        ),
+        Error::Checkout(CheckoutError::ShuttingDown) => page(
+            "Server shutting down",
+            "<p>Please try again in a moment.</p>",
+        ),
+        Error::Connect { .. } | Error::Upstream { .. } => page(
+            "Bad gateway",
+            "<p>The application did not answer this request properly. Please try again.</p>",
+        ),
+    };
+    html(status, page)
+}
+
+fn html(status: StatusCode, page: String) -> Response<Body> {
+    let mut response = Response::new(body::full(page));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn spawn_details(spawn: &ferry_spawn::SpawnError) -> String {
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<p><strong>{}</strong></p><p>Failed step: <code>{}</code> ({})</p>\
+         <h2>Application output</h2><pre>{}</pre>",
+        escape(spawn.summary()),
+        spawn.step(),
+        spawn.step().describe(),
+        escape(spawn.output())
+    );
+    page("Web application could not be started", &body)
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1>{body}<hr><p><small>Ferry</small></p></body></html>\n"
+    )
+}
+
+/// Escapes text for HTML.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_neutralises_markup() {
+        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+    }
+
+    #[test]
+    fn queue_full_is_503_and_shutdown_is_503() {
+        let full = Error::Checkout(CheckoutError::QueueFull {
+            app: "a".into(),
+            queued: 1,
+            limit: 1,
+        });
+        assert_eq!(
+            error_response(&full, false).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let down = Error::Checkout(CheckoutError::ShuttingDown);
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,63 @@
+//! Ferry's HTTP front end, on hyper.
+//!
+//! It accepts client connections, answers what it can itself (static files, error pages), and
+//! forwards the rest to an app process checked out of the pool. The request lifecycle's phases
+//! have functions of their own, named as in pingora and Passenger's controller:
+//!
+//! ```text
+//!  accept ──> serve_static? ──> checkout_session ──> send_request ──> forward_response
+//!                 │                    │                  │               (streamed; the session
+//!                 └── 200/206/304/400  └── 500/503 page   └── 502         ends with the body)
+//! ```
+
+pub mod body;
+mod error;
+mod headers;
+mod listener;
+mod proxy;
+mod static_files;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ferry_pool::{GroupId, Pool};
+use ferry_spawn::Spawner;
+
+pub use error::Error;
+pub use listener::{bind, BoundListener, Listener};
+pub use proxy::AppConnection;
+
+/// The front end's settings for one app.
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    /// The app's `public/` directory, served as static files when it exists.
+    pub public_dir: Option<PathBuf>,
+    /// Whether error pages show details (spawn output and the failed step). Passenger's
+    /// `friendly_error_pages`; on by default in the `development` environment only.
+    pub friendly_error_pages: bool,
+}
+
+/// Everything a connection needs to serve requests for one app.
+#[derive(Debug)]
+pub struct Site<S> {
+    pool: Pool<S, AppConnection>,
+    group: GroupId,
+    statics: Option<static_files::StaticFiles>,
+    friendly_error_pages: bool,
+}
+
+impl<S: Spawner> Site<S> {
+    /// A site that sends requests to `group` of `pool`.
+    pub fn new(pool: Pool<S, AppConnection>, group: GroupId, config: &SiteConfig) -> Arc<Self> {
+        let statics = config
+            .public_dir
+            .as_deref()
+            .and_then(static_files::StaticFiles::new);
+        Arc::new(Site {
+            pool,
+            group,
+            statics,
+            friendly_error_pages: config.friendly_error_pages,
+        })
+    }
+}

@@ -1,0 +1,627 @@
+//! Tests against a real `public/` tree in a temporary directory.
+
+use std::fs;
+use std::path::Path;
+
+use bytes::Bytes;
+use http::Request;
+use tempfile::TempDir;
+
+use super::*;
+
+const HELLO: &str = "Hello, world!\n";
+const SECRET: &str = "TOP SECRET";
+
+/// A temporary app directory: `public/` plus a `secret` file next to it.
+struct Site {
+    dir: TempDir,
+    files: StaticFiles,
+}
+
+/// The fixed mtime of `public/hello.txt`: 2023-11-14T22:13:20Z.
+fn hello_mtime() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+fn site() -> Site {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let public = dir.path().join("public");
+    for sub in ["d", "a", "empty-dir", ".well-known"] {
+        fs::create_dir_all(public.join(sub)).expect("mkdir");
+    }
+    let files = [
+        ("hello.txt", HELLO),
+        ("foo.html", "<p>foo</p>"),
+        ("index.html", "<p>index</p>"),
+        ("d/index.html", "<p>d</p>"),
+        ("style.css", "body{}"),
+        ("app.js", "1;"),
+        ("data.json", "{}"),
+        ("image.png", "PNG"),
+        ("blob.qqqzzz", "?"),
+        ("empty.txt", ""),
+        (".well-known/security.txt", "Contact: x"),
+    ];
+    for (name, contents) in files {
+        fs::write(public.join(name), contents).expect("write");
+    }
+    set_mtime(&public.join("hello.txt"), hello_mtime());
+    fs::write(dir.path().join("secret"), SECRET).expect("write secret");
+    let files = StaticFiles::new(&public).expect("public is a directory");
+    Site { dir, files }
+}
+
+fn set_mtime(path: &Path, mtime: SystemTime) {
+    let file = fs::File::options().write(true).open(path).expect("open");
+    file.set_modified(mtime).expect("set mtime");
+}
+
+impl Site {
+    fn public(&self) -> PathBuf {
+        self.dir.path().join("public")
+    }
+
+    async fn get(&self, path: &str) -> Outcome {
+        self.request(Method::GET, path, &[]).await
+    }
+
+    async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Outcome {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(()).expect("valid request");
+        self.files
+            .serve(request.method(), request.uri(), request.headers())
+            .await
+    }
+
+    async fn response(&self, path: &str, headers: &[(&str, &str)]) -> Response<Body> {
+        served(self.request(Method::GET, path, headers).await)
+    }
+}
+
+fn served(outcome: Outcome) -> Response<Body> {
+    match outcome {
+        Outcome::Response(response) => response,
+        Outcome::NotStatic => panic!("expected a response, got NotStatic"),
+    }
+}
+
+fn is_not_static(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::NotStatic)
+}
+
+fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().expect("ascii"))
+}
+
+async fn body_of(response: Response<Body>) -> Bytes {
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+}
+
+/// `(status, Content-Range, body)` of a GET with one `Range` header.
+async fn ranged(site: &Site, range: &str) -> (StatusCode, Option<String>, Bytes) {
+    let response = site.response("/hello.txt", &[("range", range)]).await;
+    let content_range = header(&response, "content-range").map(str::to_owned);
+    (response.status(), content_range, body_of(response).await)
+}
+
+// === plain GET and HEAD ===
+
+#[tokio::test]
+async fn get_serves_the_whole_file_with_validators() {
+    let site = site();
+    let response = site.response("/hello.txt", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        header(&response, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(header(&response, "content-length"), Some("14"));
+    assert_eq!(header(&response, "accept-ranges"), Some("bytes"));
+    assert_eq!(
+        header(&response, "last-modified"),
+        Some("Tue, 14 Nov 2023 22:13:20 GMT")
+    );
+    let etag = header(&response, "etag").expect("etag").to_owned();
+    let inner = etag.strip_prefix('"').and_then(|e| e.strip_suffix('"'));
+    let (left, right) = inner.and_then(|e| e.split_once('-')).expect("\"x-y\"");
+    assert!(left.bytes().all(|b| b.is_ascii_hexdigit()), "{etag}");
+    assert_eq!(right, "e", "size 14 in hex");
+    assert_eq!(body_of(response).await, HELLO);
+}
+
+#[tokio::test]
+async fn etag_changes_when_the_file_changes() {
+    let site = site();
+    let before = site.response("/hello.txt", &[]).await;
+    set_mtime(
+        &site.public().join("hello.txt"),
+        hello_mtime() + Duration::from_nanos(1),
+    );
+    let after = site.response("/hello.txt", &[]).await;
+    assert_ne!(header(&before, "etag"), header(&after, "etag"));
+}
+
+#[tokio::test]
+async fn content_type_follows_the_extension() {
+    let site = site();
+    let cases = [
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/data.json", "application/json; charset=utf-8"),
+        ("/image.png", "image/png"),
+        ("/foo.html", "text/html; charset=utf-8"),
+        ("/blob.qqqzzz", "application/octet-stream"),
+    ];
+    for (path, expected) in cases {
+        let response = site.response(path, &[]).await;
+        assert_eq!(header(&response, "content-type"), Some(expected), "{path}");
+    }
+}
+
+#[test]
+fn charset_is_added_to_javascript_and_json() {
+    assert_eq!(
+        content_type(Path::new("x.mjs")),
+        "application/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        content_type(Path::new("x.txt")),
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(content_type(Path::new("x.gz")), "application/gzip");
+}
+
+#[tokio::test]
+async fn head_sends_the_headers_of_get_and_no_body() {
+    let site = site();
+    let response = served(site.request(Method::HEAD, "/hello.txt", &[]).await);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-length"), Some("14"));
+    assert!(header(&response, "etag").is_some());
+    assert!(body_of(response).await.is_empty());
+}
+
+#[tokio::test]
+async fn head_with_a_range_sends_the_range_headers() {
+    let site = site();
+    let outcome = site
+        .request(Method::HEAD, "/hello.txt", &[("range", "bytes=0-4")])
+        .await;
+    let response = served(outcome);
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&response, "content-length"), Some("5"));
+    assert_eq!(header(&response, "content-range"), Some("bytes 0-4/14"));
+    assert!(body_of(response).await.is_empty());
+}
+
+#[tokio::test]
+async fn empty_file_is_served() {
+    let site = site();
+    let response = site.response("/empty.txt", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-length"), Some("0"));
+    assert!(body_of(response).await.is_empty());
+}
+
+#[tokio::test]
+async fn hidden_files_are_served() {
+    let site = site();
+    let response = site.response("/.well-known/security.txt", &[]).await;
+    assert_eq!(body_of(response).await, "Contact: x");
+}
+
+#[tokio::test]
+async fn query_string_is_ignored() {
+    let site = site();
+    let response = site.response("/hello.txt?v=3", &[]).await;
+    assert_eq!(body_of(response).await, HELLO);
+}
+
+#[tokio::test]
+async fn pre_epoch_mtime_does_not_panic() {
+    let site = site();
+    let path = site.public().join("foo.html");
+    set_mtime(&path, UNIX_EPOCH - Duration::from_secs(86_400));
+    let response = site.response("/foo.html", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let stored = fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    if stored < UNIX_EPOCH {
+        assert_eq!(header(&response, "last-modified"), None);
+    }
+}
+
+// === conditional requests ===
+
+#[tokio::test]
+async fn if_none_match_gives_304() {
+    let site = site();
+    let etag = header(&site.response("/hello.txt", &[]).await, "etag")
+        .expect("etag")
+        .to_owned();
+    let weak = format!("W/{etag}");
+    let listed = format!("\"other\", {etag}");
+    for value in [etag.as_str(), weak.as_str(), listed.as_str(), "*"] {
+        let response = site
+            .response("/hello.txt", &[("if-none-match", value)])
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{value}");
+        assert_eq!(header(&response, "etag"), Some(etag.as_str()));
+        assert!(header(&response, "last-modified").is_some());
+        assert!(body_of(response).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn if_none_match_mismatch_overrides_if_modified_since() {
+    let site = site();
+    let headers = [
+        ("if-none-match", "\"stale\""),
+        ("if-modified-since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+    ];
+    let response = site.response("/hello.txt", &headers).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_of(response).await, HELLO);
+}
+
+#[tokio::test]
+async fn if_modified_since_gives_304_when_not_newer() {
+    let site = site();
+    for (since, expected) in [
+        ("Tue, 14 Nov 2023 22:13:20 GMT", StatusCode::NOT_MODIFIED),
+        ("Wed, 15 Nov 2023 00:00:00 GMT", StatusCode::NOT_MODIFIED),
+        ("Tue, 14 Nov 2023 22:13:19 GMT", StatusCode::OK),
+        ("not a date", StatusCode::OK),
+    ] {
+        let response = site
+            .response("/hello.txt", &[("if-modified-since", since)])
+            .await;
+        assert_eq!(response.status(), expected, "{since}");
+    }
+}
+
+#[tokio::test]
+async fn if_modified_since_ignores_sub_second_mtime() {
+    let site = site();
+    set_mtime(
+        &site.public().join("hello.txt"),
+        hello_mtime() + Duration::from_millis(999),
+    );
+    let since = [("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT")];
+    let response = site.response("/hello.txt", &since).await;
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+}
+
+// === ranges ===
+
+#[tokio::test]
+async fn the_three_range_forms_give_206() {
+    let site = site();
+    let cases = [
+        ("bytes=0-4", "bytes 0-4/14", "Hello"),
+        ("bytes=7-", "bytes 7-13/14", "world!\n"),
+        ("bytes=-6", "bytes 8-13/14", "orld!\n"),
+        ("bytes=7-1000", "bytes 7-13/14", "world!\n"),
+        ("bytes=-1000", "bytes 0-13/14", HELLO),
+        ("Bytes=13-13", "bytes 13-13/14", "\n"),
+    ];
+    for (range, content_range, bytes) in cases {
+        let (status, got_range, body) = ranged(&site, range).await;
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(got_range.as_deref(), Some(content_range), "{range}");
+        assert_eq!(body, bytes, "{range}");
+    }
+}
+
+#[tokio::test]
+async fn range_sets_content_length_of_the_part() {
+    let site = site();
+    let response = site.response("/hello.txt", &[("range", "bytes=2-5")]).await;
+    assert_eq!(header(&response, "content-length"), Some("4"));
+}
+
+#[tokio::test]
+async fn unsatisfiable_range_gives_416() {
+    let site = site();
+    for range in [
+        "bytes=14-",
+        "bytes=14-20",
+        "bytes=-0",
+        "bytes=99999999999999999999999-",
+    ] {
+        let (status, content_range, body) = ranged(&site, range).await;
+        assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+        assert_eq!(content_range.as_deref(), Some("bytes */14"), "{range}");
+        assert!(body.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn multiple_or_malformed_ranges_give_the_whole_file() {
+    let site = site();
+    let ignored = [
+        "bytes=0-1,4-5",
+        "bytes=0-1, 4-5",
+        "bytes=5-2",
+        "bytes=a-b",
+        "bytes=-",
+        "bytes=0",
+        "items=0-4",
+        "bytes=+1-2",
+        "",
+    ];
+    for range in ignored {
+        let (status, content_range, body) = ranged(&site, range).await;
+        assert_eq!(status, StatusCode::OK, "{range:?}");
+        assert_eq!(content_range, None, "{range:?}");
+        assert_eq!(body, HELLO, "{range:?}");
+    }
+}
+
+#[tokio::test]
+async fn ranges_of_an_empty_file() {
+    let site = site();
+    let suffix = site.response("/empty.txt", &[("range", "bytes=-5")]).await;
+    assert_eq!(suffix.status(), StatusCode::OK);
+    let from_start = site.response("/empty.txt", &[("range", "bytes=0-")]).await;
+    assert_eq!(from_start.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+}
+
+#[tokio::test]
+async fn if_range_must_match_for_the_range_to_apply() {
+    let site = site();
+    let etag = header(&site.response("/hello.txt", &[]).await, "etag")
+        .expect("etag")
+        .to_owned();
+    let weak = format!("W/{etag}");
+    let cases = [
+        (etag.as_str(), StatusCode::PARTIAL_CONTENT),
+        ("Tue, 14 Nov 2023 22:13:20 GMT", StatusCode::PARTIAL_CONTENT),
+        ("\"stale\"", StatusCode::OK),
+        (weak.as_str(), StatusCode::OK),
+        ("Tue, 14 Nov 2023 22:13:19 GMT", StatusCode::OK),
+        ("garbage", StatusCode::OK),
+    ];
+    for (if_range, expected) in cases {
+        let headers = [("range", "bytes=0-4"), ("if-range", if_range)];
+        let response = site.response("/hello.txt", &headers).await;
+        assert_eq!(response.status(), expected, "{if_range}");
+    }
+}
+
+// === page caching and what is not static ===
+
+#[tokio::test]
+async fn page_cache_tries_html_and_index() {
+    let site = site();
+    for (path, expected) in [
+        ("/foo", "<p>foo</p>"),
+        ("/foo.html", "<p>foo</p>"),
+        ("/", "<p>index</p>"),
+        ("/d/", "<p>d</p>"),
+        ("/d/.", "<p>d</p>"),
+        ("/a/..", "<p>index</p>"),
+    ] {
+        let response = site.response(path, &[]).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            header(&response, "content-type"),
+            Some("text/html; charset=utf-8"),
+            "{path}"
+        );
+        assert_eq!(body_of(response).await, expected, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn directories_are_not_static() {
+    let site = site();
+    for path in ["/d", "/empty-dir", "/empty-dir/", "/a"] {
+        assert!(is_not_static(&site.get(path).await), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn missing_files_are_not_static() {
+    let site = site();
+    for path in ["/nope", "/nope/", "/hello.txt/", "/hello.txt/x"] {
+        assert!(is_not_static(&site.get(path).await), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn other_methods_are_not_static() {
+    let site = site();
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
+        let outcome = site.request(method.clone(), "/hello.txt", &[]).await;
+        assert!(is_not_static(&outcome), "{method}");
+    }
+}
+
+#[test]
+fn serve_can_run_on_a_multi_threaded_runtime() {
+    fn assert_send<T: Send>(_: T) {}
+    let site = site();
+    let (uri, headers) = (Uri::from_static("/"), HeaderMap::new());
+    assert_send(site.files.serve(&Method::GET, &uri, &headers));
+}
+
+#[test]
+fn new_refuses_missing_or_non_directory() {
+    let site = site();
+    assert!(StaticFiles::new(&site.dir.path().join("missing")).is_none());
+    assert!(StaticFiles::new(&site.dir.path().join("secret")).is_none());
+}
+
+// === safety ===
+
+#[tokio::test]
+async fn traversal_never_reaches_the_secret() {
+    let site = site();
+    let attacks = [
+        ("/../secret", true),
+        ("/%2e%2e/secret", true),
+        ("/%2E%2e/secret", true),
+        ("/.%2e/secret", true),
+        ("/a/%2e%2e/%2e%2e/secret", true),
+        ("/..%2fsecret", true),
+        ("/a/..%2F..%2Fsecret", true),
+        ("/%2e%2e%5csecret", false),
+        ("/..%5c..%5csecret", false),
+        ("/a%5c..%5c..%5csecret", false),
+        ("/%252e%252e/secret", false),
+    ];
+    for (path, bad_request) in attacks {
+        match site.get(path).await {
+            Outcome::NotStatic => assert!(!bad_request, "{path}: expected 400"),
+            Outcome::Response(response) => {
+                assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+                assert!(bad_request, "{path}: expected NotStatic");
+                assert_ne!(body_of(response).await, SECRET, "{path}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn dot_segments_inside_public_are_resolved() {
+    let site = site();
+    let response = site.response("/a/../d/./../hello.txt", &[]).await;
+    assert_eq!(body_of(response).await, HELLO);
+}
+
+#[tokio::test]
+async fn nul_byte_is_a_bad_request() {
+    let site = site();
+    let response = served(site.get("/hello.txt%00.html").await);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn non_utf8_path_is_not_static() {
+    let site = site();
+    assert!(is_not_static(&site.get("/%ff%fe").await));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlink_to_a_file_outside_is_not_static() {
+    let site = site();
+    let public = site.public();
+    std::os::unix::fs::symlink(site.dir.path().join("secret"), public.join("leak"))
+        .expect("symlink");
+    std::os::unix::fs::symlink("../secret", public.join("leak.txt")).expect("symlink");
+    assert!(is_not_static(&site.get("/leak").await));
+    assert!(is_not_static(&site.get("/leak.txt").await));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlinked_directory_outside_is_not_static() {
+    let site = site();
+    std::os::unix::fs::symlink(site.dir.path(), site.public().join("up")).expect("symlink");
+    assert!(is_not_static(&site.get("/up/secret").await));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlink_inside_public_is_served() {
+    let site = site();
+    let public = site.public();
+    std::os::unix::fs::symlink("hello.txt", public.join("alias.css")).expect("symlink");
+    std::os::unix::fs::symlink("d", public.join("docs")).expect("symlink");
+    let response = site.response("/alias.css", &[]).await;
+    assert_eq!(
+        header(&response, "content-type"),
+        Some("text/css; charset=utf-8"),
+        "type comes from the requested name"
+    );
+    assert_eq!(body_of(response).await, HELLO);
+    let index = site.response("/docs/", &[]).await;
+    assert_eq!(body_of(index).await, "<p>d</p>");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn public_dir_reached_through_a_symlink_works() {
+    let site = site();
+    let link = site.dir.path().join("public-link");
+    std::os::unix::fs::symlink(site.public(), &link).expect("symlink");
+    let files = StaticFiles::new(&link).expect("directory");
+    let uri = Uri::from_static("/hello.txt");
+    let outcome = files.serve(&Method::GET, &uri, &HeaderMap::new()).await;
+    assert_eq!(body_of(served(outcome)).await, HELLO);
+}
+
+#[test]
+fn clean_path_resolves_dot_segments() {
+    let clean = |segments: &[&str], directory| {
+        Ok(CleanPath {
+            segments: segments.iter().map(|s| s.to_string()).collect(),
+            directory,
+        })
+    };
+    assert_eq!(clean_path("/"), clean(&[], true));
+    assert_eq!(clean_path("//a///b"), clean(&["a", "b"], false));
+    assert_eq!(clean_path("/a/./b/../c"), clean(&["a", "c"], false));
+    assert_eq!(clean_path("/a/b/.."), clean(&["a"], true));
+    assert_eq!(clean_path("/a%20b/"), clean(&["a b"], true));
+    assert_eq!(clean_path("/..."), clean(&["..."], false));
+    assert_eq!(clean_path("/a/../.."), Err(Rejection::BadRequest));
+    assert_eq!(clean_path("/%00"), Err(Rejection::BadRequest));
+    assert_eq!(clean_path("/a%5cb"), Err(Rejection::NotStatic));
+    assert_eq!(clean_path("*"), Err(Rejection::NotStatic));
+}
+
+// === streaming ===
+
+#[tokio::test]
+async fn large_file_streams_in_chunks() {
+    let site = site();
+    let contents: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    fs::write(site.public().join("big.bin"), &contents).expect("write");
+    let response = site.response("/big.bin", &[]).await;
+    assert_eq!(header(&response, "content-length"), Some("8388608"));
+    let (frames, received) = frames_of(response).await;
+    assert!(frames > 1, "{frames} frame(s)");
+    assert_eq!(received, contents);
+}
+
+#[tokio::test]
+async fn large_range_streams_the_exact_bytes() {
+    let site = site();
+    let contents: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    fs::write(site.public().join("big.bin"), &contents).expect("write");
+    let response = site
+        .response("/big.bin", &[("range", "bytes=100000-300000")])
+        .await;
+    let (frames, received) = frames_of(response).await;
+    assert!(frames > 1, "{frames} frame(s)");
+    assert_eq!(received, &contents[100_000..=300_000]);
+}
+
+/// The number of data frames and their concatenation; each frame is at most one chunk.
+async fn frames_of(response: Response<Body>) -> (usize, Vec<u8>) {
+    let mut body = response.into_body();
+    let (mut frames, mut received) = (0, Vec::new());
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            assert!(data.len() <= CHUNK_SIZE);
+            frames += 1;
+            received.extend_from_slice(&data);
+        }
+    }
+    (frames, received)
+}

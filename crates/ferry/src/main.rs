@@ -1,0 +1,99 @@
+//! The `ferry` binary: parse the command line, set up logging, run a subcommand.
+//!
+//! Exit codes: 0 after a clean shutdown, 64 (`EX_USAGE`) for an invalid configuration, 1 when
+//! Ferry cannot start.
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ferry_config::StartOptions;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::EnvFilter;
+
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Start(args) => start(args.into()),
+    }
+}
+
+fn start(options: StartOptions) -> ExitCode {
+    let config = match options.resolve() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ferry: invalid configuration: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    init_tracing(config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferry: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ferry_config::Config) -> ExitCode {
+    // Install the handlers before announcing the listeners: a signal sent right after the
+    // announcement must be handled, not kill the process.
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("ferry: cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    let running = match ferry_app::Ferry::start(config).await {
+        Ok(running) => running,
+        Err(e) => {
+            tracing::error!(
+                "{}",
+                anyhow::Error::from(e)
+                    .chain()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    for url in running.urls() {
+        println!("ferry: listening on {url}");
+    }
+    tokio::select! {
+        _ = term.recv() => tracing::info!("received SIGTERM"),
+        _ = int.recv() => tracing::info!("received SIGINT"),
+    }
+    running.shutdown(ferry_app::DRAIN_GRACE).await;
+    ExitCode::SUCCESS
+}
+
+/// Logs go to stderr. Passenger's levels map onto tracing's: 0–1 error, 2 warn, 3 info
+/// (Passenger's "notice"), 4–5 debug, 6–7 trace. `RUST_LOG`, when set, wins.
+fn init_tracing(log_level: u8) {
+    let level = match log_level {
+        0 | 1 => "error",
+        2 => "warn",
+        3 => "info",
+        4 | 5 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
