@@ -119,7 +119,7 @@ impl Spawner for DirectSpawner {
                     journey,
                 })
             }
-            Err(failure) => Err(failed(failure, options, handle, tail, journey).await),
+            Err(failure) => Err(failed(failure, options, port, handle, tail, journey).await),
         }
     }
 }
@@ -238,6 +238,7 @@ async fn wait_until_listening(
 async fn failed(
     failure: Failure,
     options: &SpawnOptions,
+    port: u16,
     handle: ProcessHandle,
     tail: OutputTail,
     mut journey: Journey,
@@ -248,7 +249,7 @@ async fn failed(
             journey.fail(Step::SubprocessAppLoadOrExec);
             let summary = format!(
                 "The application process exited prematurely: `{}` {info} before it listened \
-                 on the port in $PORT",
+                 on port {port} (given to it in $PORT)",
                 options.start_command
             );
             SpawnError::new(Category::Internal, Step::HandshakePerform, summary, journey)
@@ -256,7 +257,14 @@ async fn failed(
         Failure::TimedOut => {
             journey.fail(Step::SubprocessListen);
             handle.stop(StopMode::Kill);
-            SpawnError::timeout(Step::HandshakePerform, options.start_timeout, journey)
+            let detail =
+                format!("the application did not listen on port {port} (given to it in $PORT)");
+            SpawnError::timeout(
+                Step::HandshakePerform,
+                options.start_timeout,
+                &detail,
+                journey,
+            )
         }
         Failure::Cancelled => {
             handle.stop(StopMode::Kill);

@@ -45,10 +45,9 @@ impl SpawnError {
         }
     }
 
-    pub(crate) fn timeout(step: Step, after: Duration, journey: Journey) -> Self {
+    pub(crate) fn timeout(step: Step, after: Duration, detail: &str, journey: Journey) -> Self {
         let summary = format!(
-            "A timeout occurred while spawning an application process: it did not start \
-             listening within {} s",
+            "A timeout occurred while spawning an application process: {detail} within {} s",
             after.as_secs_f64()
         );
         SpawnError::new(Category::Timeout, step, summary, journey)
