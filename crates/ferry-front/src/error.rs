@@ -22,6 +22,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Every process tried closed the connection before the request could be sent.
+    #[error("could not send the request to an app process (last tried: {endpoint})")]
+    Retries {
+        /// The last process's address.
+        endpoint: String,
+    },
     /// The app process failed before sending a complete response head.
     #[error("the app process at {endpoint} failed before responding")]
     Upstream {
@@ -41,7 +47,9 @@ impl Error {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Error::Checkout(CheckoutError::Spawn(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::Connect { .. } | Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            Error::Connect { .. } | Error::Upstream { .. } | Error::Retries { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
         }
     }
 }
@@ -66,7 +74,7 @@ pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
             "Server shutting down",
             "<p>Please try again in a moment.</p>",
         ),
-        Error::Connect { .. } | Error::Upstream { .. } => page(
+        Error::Connect { .. } | Error::Upstream { .. } | Error::Retries { .. } => page(
             "Bad gateway",
             "<p>The application did not answer this request properly. Please try again.</p>",
         ),

@@ -93,7 +93,14 @@ async fn forward<S: Spawner>(
         let (mut conn, reused) = match connection(&session).await {
             Ok(found) => found,
             Err(source) => {
-                session.process_failed();
+                // Refused: nothing listens there any more. Other errors (out of descriptors, ...)
+                // say nothing about the process, which stays in rotation.
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                ) {
+                    session.process_failed();
+                }
                 last_error = Some(Error::Connect {
                     endpoint: session.describe_endpoint(),
                     source,
@@ -118,10 +125,13 @@ async fn forward<S: Spawner>(
                     }
                 };
                 tracing::debug!(%endpoint, "retrying request on a new connection");
+                last_error = Some(Error::Retries { endpoint });
             }
         }
     }
-    Err(last_error.unwrap_or(Error::Checkout(ferry_pool::CheckoutError::ShuttingDown)))
+    Err(last_error.unwrap_or(Error::Retries {
+        endpoint: "(none)".into(),
+    }))
 }
 
 /// Turns the client's request into the one the app gets.
