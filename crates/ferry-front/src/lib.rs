@@ -24,6 +24,16 @@ use ferry_pool::{GroupId, Pool};
 use ferry_spawn::Spawner;
 
 pub use error::Error;
+
+/// Entry points for the fuzz targets in `fuzz/`, kept in the crate so unit tests run them too.
+#[doc(hidden)]
+pub mod fuzz_logic {
+    /// Cleans a request path and parses a `Range` value, panicking if an invariant breaks:
+    /// no cleaned path leaves `public/`, no range leaves the file.
+    pub fn static_path_and_range(path: &str, range: &str, len: u64) {
+        crate::static_files::check_invariants(path, range, len);
+    }
+}
 pub use listener::{bind, BoundListener, Listener};
 pub use proxy::AppConnection;
 

@@ -257,7 +257,10 @@ impl http_body::Body for AppBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
+            // hyper stops polling once `is_end_stream` is true, so the end is noticed after the
+            // last frame as well as at `None`.
             Poll::Ready(None) => self.finish(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.finish(),
             // A broken body closes the connection; the session still ends.
             Poll::Ready(Some(Err(_))) => drop(self.lease.take()),
             _ => {}
@@ -271,6 +274,15 @@ impl http_body::Body for AppBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl Drop for AppBody {
+    fn drop(&mut self) {
+        // A body that is empty from the start (HEAD, 204, 304) is never polled.
+        if self.inner.is_end_stream() {
+            self.finish();
+        }
     }
 }
 

@@ -174,3 +174,23 @@ async fn content_length_upload_reaches_the_app() {
     })
     .await;
 }
+
+/// Ferry keeps its connection to the app between requests instead of opening one per request
+/// (Passenger closes it every time). Sequential requests must arrive on the same app connection.
+#[tokio::test]
+async fn connections_to_the_app_are_reused() {
+    trace_init();
+    require_program!("node");
+    bounded(LIMIT, async {
+        let ferry = start_node().await;
+        let client = Client::new();
+        let mut ports = std::collections::BTreeSet::new();
+        for _ in 0..10 {
+            let reply = client.get(&ferry.url_for("/conn")).await.unwrap();
+            assert_eq!(reply.status, StatusCode::OK);
+            ports.insert(reply.text());
+        }
+        assert_eq!(ports.len(), 1, "one kept connection, got ports {ports:?}");
+    })
+    .await;
+}

@@ -105,6 +105,9 @@ const server = http.createServer((req, res) => {
       return send(res, 200, PID);
     case '/hello':
       return send(res, 200, 'hello');
+    case '/conn':
+      // Which connection from Ferry carried this request: its client-side port.
+      return send(res, 200, String(req.socket.remotePort));
     case '/headers':
       return send(res, 200, JSON.stringify({
         method: req.method,
