@@ -194,3 +194,44 @@ async fn connections_to_the_app_are_reused() {
     })
     .await;
 }
+
+/// A client that sends `Expect: 100-continue` gets `100 Continue` before it sends its body,
+/// then the app's answer to the full body.
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    trace_init();
+    require_program!("node");
+    bounded(LIMIT, async {
+        let ferry = start_node().await;
+        let mut stream = tokio::net::TcpStream::connect(ferry.addr()).await.unwrap();
+        let body = b"expect-continue-body";
+        let head = format!(
+            "POST /upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut interim = Vec::new();
+        while !interim.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(
+                stream.read(&mut byte).await.unwrap(),
+                1,
+                "closed before 100 Continue"
+            );
+            interim.push(byte[0]);
+        }
+        let interim = String::from_utf8_lossy(&interim);
+        assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{interim}");
+        stream.write_all(body).await.unwrap();
+        let mut rest = String::new();
+        stream.read_to_string(&mut rest).await.unwrap();
+        assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
+        assert!(
+            rest.contains(&format!("\"bytes\":{}", body.len())),
+            "{rest}"
+        );
+    })
+    .await;
+}
