@@ -10,10 +10,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use ferry_config::AppType;
 use ferry_config::{Config, Listen};
 use ferry_front::{AppConnection, BoundListener, Listener, Site, SiteConfig};
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
-use ferry_spawn::{DirectSpawner, SpawnOptions};
+use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -32,6 +33,18 @@ pub enum Error {
     Address {
         /// The address as configured.
         address: String,
+    },
+    /// A `--hook` is malformed.
+    #[error("invalid hook")]
+    Hook(#[from] ferry_spawn::hooks::HookSpecError),
+    /// The runtime directory (app sockets) could not be created.
+    #[error("cannot create the runtime directory in {dir}")]
+    RuntimeDir {
+        /// The parent directory.
+        dir: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// Binding the listening socket failed.
     #[error("cannot listen on {what}")]
@@ -53,6 +66,7 @@ pub struct Ferry;
 pub struct Running {
     urls: Vec<String>,
     pool: Pool<DirectSpawner, AppConnection>,
+    runtime_dir: RuntimeDir,
     stop: CancellationToken,
     listeners: TaskTracker,
     connections: TaskTracker,
@@ -63,8 +77,10 @@ impl Ferry {
     pub async fn start(config: Config) -> Result<Running, Error> {
         let listener = bind(&config.listen).await?;
         let urls = vec![listener.url()];
+        let runtime_dir = RuntimeDir::create()?;
+        let spawner = DirectSpawner::new(spawner_config(&config, &runtime_dir)?);
         let pool = Pool::new(
-            DirectSpawner::new(),
+            spawner,
             PoolConfig {
                 max_pool_size: config.pool.max_pool_size,
                 stop_grace: STOP_GRACE,
@@ -76,7 +92,7 @@ impl Ferry {
             group,
             &SiteConfig {
                 public_dir: Some(config.app.root.join("public")),
-                friendly_error_pages: config.app.environment == "development",
+                friendly_error_pages: config.app.friendly_error_pages,
             },
         );
         let stop = CancellationToken::new();
@@ -86,6 +102,7 @@ impl Ferry {
         Ok(Running {
             urls,
             pool,
+            runtime_dir,
             stop,
             listeners,
             connections,
@@ -114,6 +131,7 @@ impl Running {
         }
         tracing::info!("stopping app processes");
         self.pool.shutdown().await;
+        drop(self.runtime_dir);
         tracing::info!("shutdown complete");
     }
 }
@@ -143,16 +161,126 @@ fn group_config(config: &Config) -> GroupConfig {
     let app = &config.app;
     GroupConfig {
         name: app.root.display().to_string(),
-        spawn: SpawnOptions {
-            app_root: app.root.clone(),
-            start_command: app.start_command.clone(),
-            environment: app.environment.clone(),
-            start_timeout: app.start_timeout,
-            env: Vec::new(),
-        },
+        spawn: spawn_options(config),
         min_instances: app.min_instances,
         max_queue: app.max_request_queue_size,
         restart_dir: Some(app.root.join("tmp")),
         restart_check_interval: RESTART_CHECK_INTERVAL,
     }
+}
+
+fn spawn_options(config: &Config) -> SpawnOptions {
+    let app = &config.app;
+    let mut options = SpawnOptions::generic(&app.root, app.start_command.clone());
+    options.app_type = match app.app_type {
+        AppType::Node => "nodejs",
+        AppType::Ruby => "ruby",
+        AppType::Python => "python",
+        AppType::Generic => "",
+    }
+    .to_owned();
+    options.startup_file = app.startup_file.as_ref().map(|f| app.root.join(f));
+    if app.spawning_kit_aware {
+        options.kind = AppKind::SpawningKit { wrapper: false };
+    }
+    options.environment = app.environment.clone();
+    options.start_timeout = app.start_timeout;
+    options.env = app.env.clone();
+    let users = &app.user_switching;
+    options.user_switching = UserSwitching {
+        enabled: users.enabled,
+        user: users.user.clone(),
+        group: users.group.clone(),
+        default_user: users.default_user.clone(),
+        default_group: users.default_group.clone(),
+    };
+    options.load_shell_envvars = app.load_shell_envvars;
+    options.file_descriptor_ulimit = app.file_descriptor_ulimit;
+    options.log_level = config.log_level;
+    options.extra_args = app
+        .spawn_args
+        .iter()
+        .map(|(k, v)| {
+            let value = serde_json::from_str(v).unwrap_or_else(|_| v.clone().into());
+            (k.clone(), value)
+        })
+        .collect();
+    options
+}
+
+fn spawner_config(config: &Config, runtime: &RuntimeDir) -> Result<SpawnerConfig, Error> {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "ferry".into());
+    let mut spawner = SpawnerConfig::new(vec![exe.clone().into(), "spawn-env-setupper".into()]);
+    spawner.ferry_root = ferry_root(&exe);
+    spawner.socket_dir = runtime.apps_dir();
+    spawner.instance_dir = Some(runtime.path.clone());
+    spawner.error_dir = Some(std::env::temp_dir());
+    spawner.hooks = Hooks::parse(config.hooks.iter().map(String::as_str))?.with_base_env(vec![
+        ("PASSENGER_VERSION".into(), spawner.version.clone()),
+        (
+            "PASSENGER_PASSENGER_ROOT".into(),
+            spawner.ferry_root.display().to_string(),
+        ),
+        (
+            "PASSENGER_SERVER_INSTANCE_DIR".into(),
+            runtime.path.display().to_string(),
+        ),
+    ]);
+    Ok(spawner)
+}
+
+/// Ferry's root: the nearest directory above the binary that holds `loaders/`, else the binary's
+/// own directory.
+fn ferry_root(exe: &std::path::Path) -> std::path::PathBuf {
+    let dir = exe.parent().unwrap_or(std::path::Path::new("/"));
+    dir.ancestors()
+        .find(|d| d.join("loaders").is_dir())
+        .unwrap_or(dir)
+        .to_owned()
+}
+
+/// A directory that lives as long as this Ferry: `apps.s/` holds the apps' unix sockets.
+#[derive(Debug)]
+struct RuntimeDir {
+    path: std::path::PathBuf,
+}
+
+impl RuntimeDir {
+    fn create() -> Result<RuntimeDir, Error> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let tmp = std::env::temp_dir();
+        let fail = |source| Error::RuntimeDir {
+            dir: tmp.display().to_string(),
+            source,
+        };
+        let path = tmp.join(format!("ferry.{}.{}", std::process::id(), unique_suffix()));
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .map_err(fail)?;
+        let dir = RuntimeDir { path };
+        let apps = dir.apps_dir();
+        std::fs::create_dir(&apps).map_err(fail)?;
+        // Apps running as other users create their sockets here: writable by all, sticky.
+        std::fs::set_permissions(&apps, std::fs::Permissions::from_mode(0o1733)).map_err(fail)?;
+        Ok(dir)
+    }
+
+    fn apps_dir(&self) -> std::path::PathBuf {
+        self.path.join("apps.s")
+    }
+}
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{nanos:08x}")
 }

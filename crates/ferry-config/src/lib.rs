@@ -108,6 +108,32 @@ pub struct StartOptions {
     pub max_request_queue_size: Option<usize>,
     /// Passenger-style log level 0..=7 (default 3).
     pub log_level: Option<u8>,
+    /// `passenger_user`: run the app as this user.
+    pub user: Option<String>,
+    /// `passenger_group`: run the app with this group (`!STARTUP_FILE!`: the startup file's).
+    pub group: Option<String>,
+    /// `passenger_default_user` (default `nobody`).
+    pub default_user: Option<String>,
+    /// `passenger_default_group` (default: the default user's primary group).
+    pub default_group: Option<String>,
+    /// `passenger_user_switching` (default on).
+    pub user_switching: Option<bool>,
+    /// `passenger_load_shell_envvars` (default off for `ferry start`, as for `passenger start`).
+    pub load_shell_envvars: Option<bool>,
+    /// `passenger_friendly_error_pages` (default: on unless the environment is staging or
+    /// production).
+    pub friendly_error_pages: Option<bool>,
+    /// `passenger_app_file_descriptor_ulimit`.
+    pub app_file_descriptor_ulimit: Option<u64>,
+    /// `passenger_env_var` / `--envvar NAME=VALUE`, in order.
+    pub envvars: Vec<String>,
+    /// Hook scripts, `NAME=COMMAND` (`passenger_ctl hook_NAME COMMAND`).
+    pub hooks: Vec<String>,
+    /// Extra `args.json` entries, `KEY=VALUE` (VALUE is JSON if it parses, else a string).
+    pub spawn_args: Vec<String>,
+    /// The start command runs a SpawningKit-enabled program (Passengerfile's
+    /// `app_supports_kuria_protocol`): wait for `finish`, not for a port.
+    pub app_supports_kuria_protocol: bool,
 }
 
 /// Ferry's complete, validated configuration.
@@ -121,6 +147,8 @@ pub struct Config {
     pub pool: PoolConfig,
     /// Passenger-style log level 0..=7.
     pub log_level: u8,
+    /// Hook scripts, `NAME=COMMAND`.
+    pub hooks: Vec<String>,
 }
 
 /// Pool-wide limits.
@@ -149,6 +177,35 @@ pub struct AppConfig {
     pub start_timeout: Duration,
     /// Longest request queue (0 = unbounded).
     pub max_request_queue_size: usize,
+    /// Which account the app runs as.
+    pub user_switching: UserSwitchingConfig,
+    /// Run the app through the user's login shell.
+    pub load_shell_envvars: bool,
+    /// Show detailed spawn error pages.
+    pub friendly_error_pages: bool,
+    /// `RLIMIT_NOFILE` for app processes.
+    pub file_descriptor_ulimit: Option<u64>,
+    /// Environment variables for app processes, applied last.
+    pub env: Vec<(String, String)>,
+    /// Extra `args.json` entries.
+    pub spawn_args: Vec<(String, String)>,
+    /// The start command speaks SpawningKit's handshake itself.
+    pub spawning_kit_aware: bool,
+}
+
+/// The user-switching settings (seed 001, "User Switching").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSwitchingConfig {
+    /// Whether user switching is on (it only matters when Ferry runs as root).
+    pub enabled: bool,
+    /// Explicit user.
+    pub user: Option<String>,
+    /// Explicit group.
+    pub group: Option<String>,
+    /// The user when the startup file belongs to root or an unknown user, or switching is off.
+    pub default_user: String,
+    /// The default user's group, if not its primary group.
+    pub default_group: Option<String>,
 }
 
 // === impl StartOptions ===
@@ -179,7 +236,21 @@ impl StartOptions {
                 "must be at least 1 second",
             ));
         }
-        let app = self.resolve_app(start_timeout);
+        for hook in &self.hooks {
+            if !hook
+                .split_once('=')
+                .is_some_and(|(n, c)| !n.trim().is_empty() && !c.trim().is_empty())
+            {
+                problems.push(invalid("--hook", hook, "must be NAME=COMMAND"));
+            }
+        }
+        let env = pairs("--envvar", &self.envvars, &mut problems);
+        let spawn_args = pairs("--spawn-arg", &self.spawn_args, &mut problems);
+        let app = self.resolve_app(start_timeout).map(|mut app| {
+            app.env = env;
+            app.spawn_args = spawn_args;
+            app
+        });
         let app = match app {
             Ok(app) => Some(app),
             Err(e) => {
@@ -193,6 +264,7 @@ impl StartOptions {
                 app,
                 pool: PoolConfig { max_pool_size },
                 log_level,
+                hooks: self.hooks.clone(),
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
@@ -226,12 +298,16 @@ impl StartOptions {
             .clone()
             .or_else(|| app_type.default_startup_file().map(PathBuf::from));
         let start_command = start_command(app_type, self, startup_file.as_deref())?;
+        let environment = self
+            .environment
+            .clone()
+            .unwrap_or_else(|| "production".into());
+        let friendly_error_pages = self
+            .friendly_error_pages
+            .unwrap_or(!matches!(environment.as_str(), "staging" | "production"));
         Ok(AppConfig {
             root,
-            environment: self
-                .environment
-                .clone()
-                .unwrap_or_else(|| "production".into()),
+            environment,
             app_type,
             startup_file,
             start_command,
@@ -240,6 +316,19 @@ impl StartOptions {
             max_request_queue_size: self
                 .max_request_queue_size
                 .unwrap_or(DEFAULT_MAX_REQUEST_QUEUE_SIZE),
+            user_switching: UserSwitchingConfig {
+                enabled: self.user_switching.unwrap_or(true),
+                user: self.user.clone(),
+                group: self.group.clone(),
+                default_user: self.default_user.clone().unwrap_or_else(|| "nobody".into()),
+                default_group: self.default_group.clone(),
+            },
+            load_shell_envvars: self.load_shell_envvars.unwrap_or(false),
+            friendly_error_pages,
+            file_descriptor_ulimit: self.app_file_descriptor_ulimit,
+            env: Vec::new(),
+            spawn_args: Vec::new(),
+            spawning_kit_aware: self.app_supports_kuria_protocol,
         })
     }
 }
@@ -271,6 +360,18 @@ pub fn shell_quote(s: &str) -> String {
         return s.to_owned();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Splits `NAME=VALUE` items, recording the malformed ones.
+fn pairs(name: &'static str, items: &[String], problems: &mut Vec<Error>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in items {
+        match item.split_once('=') {
+            Some((k, v)) if !k.is_empty() => out.push((k.to_owned(), v.to_owned())),
+            _ => problems.push(invalid(name, item, "must be NAME=VALUE")),
+        }
+    }
+    out
 }
 
 fn invalid(name: &'static str, value: impl ToString, reason: &'static str) -> Error {

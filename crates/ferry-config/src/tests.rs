@@ -97,3 +97,54 @@ fn shell_quote_keeps_words_whole() {
     assert_eq!(shell_quote("it's"), r"'it'\''s'");
     assert_eq!(shell_quote(""), "''");
 }
+
+#[test]
+fn friendly_error_pages_default_by_environment() {
+    let dir = app_dir(&["app.js"]);
+    let friendly = |env: &str| {
+        StartOptions {
+            environment: Some(env.into()),
+            ..opts(&dir)
+        }
+        .resolve()
+        .expect("valid")
+        .app
+        .friendly_error_pages
+    };
+    assert!(!friendly("production"));
+    assert!(!friendly("staging"));
+    assert!(friendly("development"));
+    assert!(friendly("test"));
+    let forced = StartOptions {
+        friendly_error_pages: Some(true),
+        ..opts(&dir)
+    };
+    assert!(forced.resolve().expect("valid").app.friendly_error_pages);
+}
+
+#[test]
+fn user_switching_defaults_follow_the_seed() {
+    let dir = app_dir(&["app.js"]);
+    let cfg = opts(&dir).resolve().expect("valid");
+    assert!(cfg.app.user_switching.enabled);
+    assert_eq!(cfg.app.user_switching.default_user, "nobody");
+    assert_eq!(cfg.app.user_switching.user, None);
+    assert!(!cfg.app.load_shell_envvars);
+}
+
+#[test]
+fn malformed_pairs_and_hooks_are_all_reported() {
+    let dir = app_dir(&["app.js"]);
+    let err = StartOptions {
+        envvars: vec!["NOEQUALS".into(), "A=1".into()],
+        hooks: vec!["spawn_failed".into()],
+        spawn_args: vec!["=x".into()],
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect_err("invalid");
+    let text = err.to_string();
+    assert!(text.contains("--envvar=NOEQUALS"), "{text}");
+    assert!(text.contains("--hook=spawn_failed"), "{text}");
+    assert!(text.contains("--spawn-arg==x"), "{text}");
+}

@@ -1,7 +1,5 @@
 //! The front end's errors and the one place they become responses.
 
-use std::fmt::Write as _;
-
 use ferry_pool::CheckoutError;
 use http::{header, Response, StatusCode};
 
@@ -59,12 +57,12 @@ impl Error {
 pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
     let status = error.status();
     let page = match error {
-        Error::Checkout(CheckoutError::Spawn(spawn)) if details => spawn_details(spawn),
-        Error::Checkout(CheckoutError::Spawn(_)) => page(
-            "Web application could not be started",
-            "<p>We're sorry, but something went wrong. The issue has been logged for \
-             investigation. Please try again later.</p>",
-        ),
+        Error::Checkout(CheckoutError::Spawn(spawn)) if details => {
+            ferry_spawn::page::render_friendly(spawn, "Ferry")
+        }
+        Error::Checkout(CheckoutError::Spawn(spawn)) => {
+            ferry_spawn::page::render_terse(spawn, "Ferry")
+        }
         Error::Checkout(CheckoutError::QueueFull { .. }) => page(
             "This website is under heavy load",
             "<p>We're sorry, too many people are accessing this website at the same time. \
@@ -92,20 +90,6 @@ fn html(status: StatusCode, page: String) -> Response<Body> {
     response
 }
 
-fn spawn_details(spawn: &ferry_spawn::SpawnError) -> String {
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        "<p><strong>{}</strong></p><p>Failed step: <code>{}</code> ({})</p>\
-         <h2>Application output</h2><pre>{}</pre>",
-        escape(spawn.summary()),
-        spawn.step(),
-        spawn.step().describe(),
-        escape(spawn.output())
-    );
-    page("Web application could not be started", &body)
-}
-
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
@@ -113,30 +97,9 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// Escapes text for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escape_neutralises_markup() {
-        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
-    }
 
     #[test]
     fn queue_full_is_503_and_shutdown_is_503() {

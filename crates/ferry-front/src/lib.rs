@@ -43,7 +43,7 @@ pub struct SiteConfig {
     /// The app's `public/` directory, served as static files when it exists.
     pub public_dir: Option<PathBuf>,
     /// Whether error pages show details (spawn output and the failed step). Passenger's
-    /// `friendly_error_pages`; on by default in the `development` environment only.
+    /// `friendly_error_pages`: detailed spawn error pages (else a terse page with the error id).
     pub friendly_error_pages: bool,
 }
 

@@ -229,10 +229,12 @@ impl<C> Group<C> {
         }
     }
 
-    /// Whether the group would like one more process.
-    fn wants_spawn(&self) -> bool {
+    /// Whether the group would like one more process. `arrival`: a request has just arrived, so
+    /// every process being busy is a reason to grow; otherwise (a process attached, a session
+    /// ended) only queued requests and `min_instances` are.
+    fn wants_spawn(&self, arrival: bool) -> bool {
         let below_min = self.started && self.enabled.len() < self.config.min_instances;
-        let all_busy = self.enabled.iter().all(Entry::wants_company);
+        let all_busy = arrival && self.enabled.iter().all(Entry::wants_company);
         !self.spawning && (below_min || !self.waiters.is_empty() || (self.started && all_busy))
     }
 
@@ -279,7 +281,7 @@ impl<C> State<C> {
         self.groups[id.0].started = true;
         // Decide on growth from the state this request found: a request arriving while every
         // process is busy asks for another process, even if it can be served at once.
-        let mut actions = self.maybe_spawn(id, max);
+        let mut actions = self.maybe_spawn_on_arrival(id, max);
         let group = &mut self.groups[id.0];
         if let Some(i) = group.route() {
             let session = group.open_session(i, now, release);
@@ -346,8 +348,17 @@ impl<C> State<C> {
 
     /// Starts a spawn for the group if it wants one and the pool has (or can make) room.
     fn maybe_spawn(&mut self, id: GroupId, max: usize) -> Vec<Action<C>> {
+        self.maybe_spawn_if(id, max, false)
+    }
+
+    /// [`Self::maybe_spawn`] for a request that has just arrived.
+    fn maybe_spawn_on_arrival(&mut self, id: GroupId, max: usize) -> Vec<Action<C>> {
+        self.maybe_spawn_if(id, max, true)
+    }
+
+    fn maybe_spawn_if(&mut self, id: GroupId, max: usize, arrival: bool) -> Vec<Action<C>> {
         let mut actions = Vec::new();
-        if self.shutting_down || !self.groups[id.0].wants_spawn() {
+        if self.shutting_down || !self.groups[id.0].wants_spawn(arrival) {
             return actions;
         }
         if self.capacity_used() >= max {
@@ -419,7 +430,8 @@ impl<C> State<C> {
             Ok(spawned) => spawned,
             Err(error) => {
                 if current {
-                    log_spawn_error(&group.config.name, &error);
+                    // The spawner has logged the full report under the error's id.
+                    tracing::debug!(app = %group.config.name, id = error.id(), "spawn failed; failing the queued requests");
                     let error = CheckoutError::Spawn(Arc::new(error));
                     for waiter in group.waiters.drain(..) {
                         actions.push(Action::Deliver(waiter, Err(error.clone())));
@@ -521,23 +533,4 @@ impl<C> State<C> {
             .map(|e| Arc::clone(&e.process))
             .collect()
     }
-}
-
-fn log_spawn_error(app: &str, error: &SpawnError) {
-    let output = error.output().trim_end();
-    let output = if output.is_empty() { "(none)" } else { output };
-    tracing::error!(
-        "Could not spawn process for application {app}: {}\n  Failed step: {} ({})\n  App output:\n{}",
-        error.summary(),
-        error.step(),
-        error.step().describe(),
-        indent(output)
-    );
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

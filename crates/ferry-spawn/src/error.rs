@@ -1,14 +1,20 @@
-//! Spawn errors: which step failed, why, and what the app printed.
+//! Spawn errors: SpawningKit's error report.
+//!
+//! A [`SpawnError`] carries what seed 004 ("Error reporting") lists: a category, a one-line
+//! summary, problem and solution descriptions (supplied by the subprocess through
+//! `response/error/`, or generated from the category and the failed step), advanced details, the
+//! app's output, environment dumps, the journey and a unique error id. The summary is for the log;
+//! everything else is for the error page ([`crate::page`]).
 
 use std::fmt;
-use std::time::Duration;
 
+use crate::descriptions;
 use crate::journey::{Journey, Step};
 
 /// SpawningKit's error categories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
-    /// A bug or unexpected state in Ferry.
+    /// A bug or unexpected state in Ferry or the app.
     Internal,
     /// A file or directory could not be used.
     FileSystem,
@@ -20,42 +26,177 @@ pub enum Category {
     Timeout,
 }
 
-/// A spawn that failed.
-///
-/// Carries the journey (so the failed step is known), a one-line summary, and the tail of what
-/// the app wrote to stdout/stderr, as Passenger's `SpawnException` does.
+/// A description written either as plain text or as HTML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Description {
+    /// Plain text: escaped when shown on a page.
+    Text(String),
+    /// HTML, shown as it is.
+    Html(String),
+}
+
+/// What a process reported about its environment (`envdump/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvDump {
+    /// The process's pid, when known.
+    pub pid: Option<u32>,
+    /// `NAME=value` lines.
+    pub envvars: Option<String>,
+    /// uid, gid and groups, like `id -a`.
+    pub user_info: Option<String>,
+    /// Resource limits, like `ulimit -a`.
+    pub ulimits: Option<String>,
+    /// Anything else the subprocess found relevant, by name.
+    pub annotations: Vec<(String, String)>,
+}
+
+/// A spawn that failed, with everything needed to explain why.
 #[derive(Debug, Clone)]
 pub struct SpawnError {
+    id: String,
     category: Category,
     step: Step,
     summary: String,
+    problem: Option<Description>,
+    solution: Option<Description>,
+    advanced: Option<String>,
     output: String,
     journey: Journey,
+    subprocess: Option<EnvDump>,
+    ferry: EnvDump,
+    config: Vec<(String, String)>,
 }
 
-impl SpawnError {
-    /// A spawn error of `category` at `step`.
-    pub fn new(category: Category, step: Step, summary: String, journey: Journey) -> Self {
-        SpawnError {
-            category,
-            step,
-            summary,
-            output: String::new(),
-            journey,
+// === impl Category ===
+
+impl Category {
+    /// SpawningKit's name, as written in `response/error/category`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Internal => "INTERNAL_ERROR",
+            Category::FileSystem => "FILE_SYSTEM_ERROR",
+            Category::OperatingSystem => "OPERATING_SYSTEM_ERROR",
+            Category::Io => "IO_ERROR",
+            Category::Timeout => "TIMEOUT_ERROR",
         }
     }
 
-    pub(crate) fn timeout(step: Step, after: Duration, detail: &str, journey: Journey) -> Self {
-        let summary = format!(
-            "A timeout occurred while spawning an application process: {detail} within {} s",
-            after.as_secs_f64()
-        );
-        SpawnError::new(Category::Timeout, step, summary, journey)
+    /// Parses a category name; unknown names are internal errors.
+    pub fn from_name(name: &str) -> Category {
+        [
+            Category::FileSystem,
+            Category::OperatingSystem,
+            Category::Io,
+            Category::Timeout,
+        ]
+        .into_iter()
+        .find(|c| c.name() == name.trim())
+        .unwrap_or(Category::Internal)
+    }
+
+    /// "An internal error", "A file system error", ...
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Category::Internal => "An internal error",
+            Category::FileSystem => "A file system error",
+            Category::OperatingSystem => "An operating system error",
+            Category::Io => "An I/O error",
+            Category::Timeout => "A timeout error",
+        }
+    }
+
+    /// The category an I/O error belongs to.
+    pub fn of_io_error(error: &std::io::Error) -> Category {
+        use std::io::ErrorKind::*;
+        match error.kind() {
+            NotFound | PermissionDenied | AlreadyExists | InvalidFilename => Category::FileSystem,
+            TimedOut => Category::Timeout,
+            _ => Category::OperatingSystem,
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+// === impl SpawnError ===
+
+impl SpawnError {
+    /// A spawn error of `category` at `step`, with a fresh error id.
+    pub fn new(category: Category, step: Step, summary: String, journey: Journey) -> Self {
+        SpawnError {
+            id: crate::random::hex_id(),
+            category,
+            step,
+            summary,
+            problem: None,
+            solution: None,
+            advanced: None,
+            output: String::new(),
+            journey,
+            subprocess: None,
+            ferry: EnvDump::default(),
+            config: Vec::new(),
+        }
     }
 
     pub(crate) fn with_output(mut self, output: String) -> Self {
         self.output = output;
         self
+    }
+
+    pub(crate) fn with_problem(mut self, problem: Option<Description>) -> Self {
+        self.problem = problem.or(self.problem);
+        self
+    }
+
+    pub(crate) fn with_solution(mut self, solution: Option<Description>) -> Self {
+        self.solution = solution.or(self.solution);
+        self
+    }
+
+    pub(crate) fn with_advanced(mut self, advanced: Option<String>) -> Self {
+        self.advanced = advanced.or(self.advanced);
+        self
+    }
+
+    pub(crate) fn with_subprocess_env(mut self, dump: EnvDump) -> Self {
+        self.subprocess = Some(dump);
+        self
+    }
+
+    pub(crate) fn with_ferry_env(mut self, dump: EnvDump) -> Self {
+        self.ferry = dump;
+        self
+    }
+
+    pub(crate) fn with_config(mut self, config: Vec<(String, String)>) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub(crate) fn set_category(&mut self, category: Category) {
+        self.category = category;
+    }
+
+    pub(crate) fn set_summary(&mut self, summary: String) {
+        self.summary = summary;
+    }
+
+    pub(crate) fn set_step(&mut self, step: Step) {
+        self.step = step;
+    }
+
+    pub(crate) fn journey_mut(&mut self) -> &mut Journey {
+        &mut self.journey
+    }
+
+    /// The unique id of this error (8 hex digits), shown on terse error pages and in the log.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The error's category.
@@ -68,9 +209,36 @@ impl SpawnError {
         self.step
     }
 
-    /// One line saying what went wrong.
+    /// One line saying what went wrong (for the log).
     pub fn summary(&self) -> &str {
         &self.summary
+    }
+
+    /// The problem description as HTML: the subprocess's own if it gave one, else generated from
+    /// the category and the failed step (with the advanced details, if any).
+    pub fn problem_html(&self) -> String {
+        match &self.problem {
+            Some(d) => d.to_html(),
+            None => descriptions::problem_html(self),
+        }
+    }
+
+    /// The solution description as HTML: the subprocess's own if it gave one, else generated.
+    pub fn solution_html(&self) -> String {
+        match &self.solution {
+            Some(d) => d.to_html(),
+            None => descriptions::solution_html(self),
+        }
+    }
+
+    /// Whether the subprocess supplied the problem description.
+    pub fn has_supplied_problem(&self) -> bool {
+        self.problem.is_some()
+    }
+
+    /// Details for debugging (a backtrace, an errno), if any.
+    pub fn advanced_details(&self) -> Option<&str> {
+        self.advanced.as_deref()
     }
 
     /// The end of what the app wrote to stdout and stderr before the failure.
@@ -81,6 +249,29 @@ impl SpawnError {
     /// The journey up to the failure.
     pub fn journey(&self) -> &Journey {
         &self.journey
+    }
+
+    /// What the subprocess reported about its environment, if it got that far.
+    pub fn subprocess_env(&self) -> Option<&EnvDump> {
+        self.subprocess.as_ref()
+    }
+
+    /// Ferry's own process environment at the time of the failure.
+    pub fn ferry_env(&self) -> &EnvDump {
+        &self.ferry
+    }
+
+    /// The spawn's configuration (app root, type, user, start command, ...), as name/value pairs.
+    pub fn config(&self) -> &[(String, String)] {
+        &self.config
+    }
+
+    /// The value of configuration entry `name`.
+    pub fn config_value(&self, name: &str) -> Option<&str> {
+        self.config
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether the spawn failed because it took too long.
@@ -96,3 +287,88 @@ impl fmt::Display for SpawnError {
 }
 
 impl std::error::Error for SpawnError {}
+
+// === impl Description ===
+
+impl Description {
+    /// The description as HTML.
+    pub fn to_html(&self) -> String {
+        match self {
+            Description::Html(html) => html.clone(),
+            Description::Text(text) => format!("<p>{}</p>", escape(text).replace('\n', "<br>")),
+        }
+    }
+}
+
+/// Escapes text for HTML.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_round_trip_and_unknown_is_internal() {
+        for c in [
+            Category::Internal,
+            Category::FileSystem,
+            Category::OperatingSystem,
+            Category::Io,
+            Category::Timeout,
+        ] {
+            assert_eq!(Category::from_name(c.name()), c);
+        }
+        assert_eq!(Category::from_name("BOGUS"), Category::Internal);
+    }
+
+    #[test]
+    fn ids_are_eight_hex_digits_and_differ() {
+        let a = SpawnError::new(
+            Category::Internal,
+            Step::Preparation,
+            "x".into(),
+            Journey::spawn_directly(),
+        );
+        let b = SpawnError::new(
+            Category::Internal,
+            Step::Preparation,
+            "x".into(),
+            Journey::spawn_directly(),
+        );
+        assert_eq!(a.id().len(), 8);
+        assert!(a.id().chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.id(), b.id());
+    }
+
+    #[test]
+    fn supplied_descriptions_win_and_text_is_escaped() {
+        let e = SpawnError::new(
+            Category::Internal,
+            Step::SubprocessAppLoadOrExec,
+            "x".into(),
+            Journey::spawn_directly(),
+        )
+        .with_problem(Some(Description::Text("a <b> c".into())))
+        .with_solution(Some(Description::Html("<p>do this</p>".into())));
+        assert_eq!(e.problem_html(), "<p>a &lt;b&gt; c</p>");
+        assert_eq!(e.solution_html(), "<p>do this</p>");
+    }
+
+    #[test]
+    fn escape_neutralises_markup() {
+        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+    }
+}

@@ -1,50 +1,130 @@
-//! Spawning app processes.
+//! Spawning app processes: Ferry's SpawningKit.
 //!
 //! This crate owns the life of every app process Ferry starts: it prepares the spawn, forks and
-//! execs the start command, waits until the process can take requests, supervises it (capturing
-//! its output, reaping it) and stops it. It knows nothing of HTTP or of the pool; the pool drives it
-//! through the [`Spawner`] trait so that it can be tested with a fake.
+//! execs it through the environment setupper, performs the handshake until the process can take
+//! requests, supervises it (capturing its output, reaping it) and stops it. It knows nothing of
+//! HTTP or of the pool; the pool drives it through the [`Spawner`] trait so that it can be tested
+//! with a fake.
 //!
-//! A spawn walks a [`Journey`] of named [`Step`]s (SpawningKit's vocabulary, so logs, errors and
-//! error pages use the same words). A failure is a [`SpawnError`] that names the step that failed
-//! and carries the app's captured output.
+//! A spawn walks a [`Journey`] of named [`Step`]s (SpawningKit's vocabulary, so logs, errors, error
+//! pages and the work directory use the same words). Ferry and the subprocess talk through a
+//! *work directory* (seed 004, "The work directory"): Ferry writes the spawn arguments there, the
+//! subprocess answers with `response/finish`, `response/properties.json`, its steps and, when it
+//! fails, `response/error/`. A failure is a [`SpawnError`], SpawningKit's error report, which
+//! [`page`] renders as a friendly or terse HTML page.
 //!
-//! Today there is one route, the *generic* one (seed 004, "Generic vs SpawningKit-enabled
-//! applications"): run the start command with `PORT` set to a free port and wait until that port
-//! accepts a connection. The SpawningKit work-directory handshake slots in at
-//! [`Step::HandshakePerform`].
+//! The subprocess side lives here too: [`setupper`] is the SpawnEnvSetupper that the `ferry`
+//! binary runs (hidden subcommand `spawn-env-setupper`) between fork and the app.
 
+// A `SpawnError` is a full report (journey, output, environment dumps): large, but built at most
+// once per failed spawn, where its size costs nothing that matters.
+#![allow(clippy::result_large_err)]
+
+mod args;
+mod descriptions;
 mod direct;
 mod error;
 mod handle;
+mod handshake;
+pub mod hooks;
 mod journey;
 mod output;
+pub mod page;
+mod properties;
+mod random;
+mod report;
+pub mod setupper;
 mod sys;
+pub mod user;
+mod workdir;
 
+use std::ffi::OsString;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use direct::DirectSpawner;
-pub use error::{Category, SpawnError};
+pub use error::{Category, Description, EnvDump, SpawnError};
 pub use handle::{ExitInfo, ProcessHandle, ProcessStub, StopMode};
-pub use journey::{Journey, Step, StepState};
+pub use hooks::Hooks;
+pub use journey::{Actor, Journey, JourneyType, Step, StepRecord, StepState};
 pub use output::OutputTail;
+pub use user::{Account, UserSwitching};
+
+/// How the spawned program takes part in the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    /// A generic app: it knows nothing of SpawningKit. Ferry gives it a port in `$PORT` and waits
+    /// until the port accepts (or until it writes `finish` anyway).
+    Generic,
+    /// A SpawningKit-enabled start: a language loader (wrapper) or an app that writes
+    /// `response/properties.json` and `response/finish` itself.
+    SpawningKit {
+        /// The start command runs a wrapper that loads the app from `startup_file`.
+        wrapper: bool,
+    },
+}
 
 /// Everything needed to start one process of an app.
 #[derive(Debug, Clone)]
 pub struct SpawnOptions {
     /// The app's root directory; the process's working directory.
     pub app_root: PathBuf,
-    /// The command that starts the app, run as `/bin/sh -c "exec <command>"`.
+    /// The app group's name (normally the app root, plus the environment when configured).
+    pub app_group_name: String,
+    /// Passenger's app type name: `nodejs`, `ruby`, `python`, or empty for generic apps.
+    pub app_type: String,
+    /// The command that starts the app (or its wrapper), run as `/bin/sh -c "exec <command>"`.
     pub start_command: String,
+    /// The app's startup file, absolute (`config.ru`, `passenger_wsgi.py`, `app.js`).
+    pub startup_file: Option<PathBuf>,
+    /// How the started program takes part in the handshake.
+    pub kind: AppKind,
     /// The app's environment (`production`, ...), exported as `PASSENGER_APP_ENV` and friends.
     pub environment: String,
+    /// The URI the app is mounted at (`/` for the root).
+    pub base_uri: String,
     /// Longest time the whole journey may take.
     pub start_timeout: Duration,
-    /// Extra environment variables, applied last.
+    /// Extra environment variables, applied last (they override Ferry's own).
     pub env: Vec<(String, String)>,
+    /// Which account the process runs as.
+    pub user_switching: UserSwitching,
+    /// Run the app through the user's login shell so that its profile's variables apply.
+    pub load_shell_envvars: bool,
+    /// `RLIMIT_NOFILE` for the process, if set.
+    pub file_descriptor_ulimit: Option<u64>,
+    /// The process title a loader should set (`Passenger RubyApp`, ...).
+    pub process_title: Option<String>,
+    /// Passenger-style log level 0..=7, passed to loaders.
+    pub log_level: u8,
+    /// Extra or overriding `args.json` entries (e.g. `node_libdir` to run Passenger's own loader).
+    pub extra_args: Vec<(String, serde_json::Value)>,
+}
+
+/// Settings shared by every spawn of one Ferry.
+#[derive(Debug, Clone)]
+pub struct SpawnerConfig {
+    /// The program and leading arguments that run the environment setupper in the child, e.g.
+    /// `["/usr/bin/ferry", "spawn-env-setupper"]`; the work directory and `--before` follow.
+    pub setupper: Vec<OsString>,
+    /// Where work directories are created (default: the system temp dir).
+    pub spawn_dir: PathBuf,
+    /// Where loaders create their unix sockets (`socket_dir`); must be writable by app users.
+    pub socket_dir: PathBuf,
+    /// This Ferry's instance directory, if it has one.
+    pub instance_dir: Option<PathBuf>,
+    /// Ferry's root (where `loaders/` live), `passenger_root` to loaders and hooks.
+    pub ferry_root: PathBuf,
+    /// Ferry's version, `passenger_version` to loaders and hooks.
+    pub version: String,
+    /// `SERVER_SOFTWARE` for app processes.
+    pub server_software: String,
+    /// Hook scripts (`spawn_failed` fires here).
+    pub hooks: Hooks,
+    /// Where the full report of a failed spawn is saved as HTML (`None`: not saved).
+    pub error_dir: Option<PathBuf>,
 }
 
 /// How to reach a spawned process.
@@ -54,6 +134,15 @@ pub enum Endpoint {
     Tcp(SocketAddr),
     /// A unix domain socket.
     Unix(PathBuf),
+}
+
+/// The protocol a process speaks on its request socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Plain HTTP/1.1.
+    Http,
+    /// Passenger's `session` protocol (a framed CGI-style head, then the body).
+    Session,
 }
 
 /// How many requests one process handles at once.
@@ -70,6 +159,8 @@ pub enum Concurrency {
 pub struct Spawned {
     /// Where requests go.
     pub endpoint: Endpoint,
+    /// What it speaks there.
+    pub protocol: Protocol,
     /// How many requests it takes at once.
     pub concurrency: Concurrency,
     /// Controls the process: stop it, learn when it exits.
@@ -91,4 +182,61 @@ pub trait Spawner: Send + Sync + 'static {
     /// Aborts spawns in progress and waits until every process this spawner started has been
     /// reaped. Called once, when Ferry shuts down, after the pool has asked its processes to stop.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
+}
+
+// === impl SpawnOptions ===
+
+impl SpawnOptions {
+    /// Options for a generic app started by `start_command` in `app_root`, with Passenger's
+    /// defaults for everything else.
+    pub fn generic(app_root: impl Into<PathBuf>, start_command: impl Into<String>) -> Self {
+        let app_root = app_root.into();
+        SpawnOptions {
+            app_group_name: app_root.display().to_string(),
+            app_root,
+            app_type: String::new(),
+            start_command: start_command.into(),
+            startup_file: None,
+            kind: AppKind::Generic,
+            environment: "production".into(),
+            base_uri: "/".into(),
+            start_timeout: Duration::from_secs(90),
+            env: Vec::new(),
+            user_switching: UserSwitching::default(),
+            load_shell_envvars: false,
+            file_descriptor_ulimit: None,
+            process_title: None,
+            log_level: 3,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// The file whose owner decides the app's user: the startup file, or the app root when
+    /// there is none (generic apps).
+    pub fn owner_path(&self) -> &std::path::Path {
+        self.startup_file.as_deref().unwrap_or(&self.app_root)
+    }
+}
+
+// === impl SpawnerConfig ===
+
+impl SpawnerConfig {
+    /// Settings for a spawner whose setupper is run as `setupper...`.
+    pub fn new(setupper: Vec<OsString>) -> Self {
+        let tmp = std::env::temp_dir();
+        SpawnerConfig {
+            setupper,
+            socket_dir: tmp.clone(),
+            spawn_dir: tmp,
+            instance_dir: None,
+            ferry_root: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .components()
+                .collect(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            server_software: format!("Ferry/{}", env!("CARGO_PKG_VERSION")),
+            hooks: Hooks::default(),
+            error_dir: None,
+        }
+    }
 }

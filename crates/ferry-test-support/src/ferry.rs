@@ -106,10 +106,16 @@ impl FerryBuilder {
     /// The full argument list: `start APP_DIR [--address 127.0.0.1] [--port 0] ARGS...`.
     ///
     /// `--address 127.0.0.1` and `--port 0` are added unless the test passed them itself or
-    /// asked for `--socket`.
+    /// asked for `--socket`. Apps run as the test's own user (`--user`) unless the test passed a
+    /// user-switching flag: fixture apps live in private temporary directories, which the
+    /// `nobody` account that user switching would pick cannot enter.
     pub fn command_line(&self) -> Vec<OsString> {
         let has = |flag: &str| self.args.iter().any(|a| a == flag);
         let mut line = vec![OsString::from("start"), self.app_dir.clone().into()];
+        let users = ["--user", "--user-switching", "--default-user", "--group"];
+        if !users.iter().any(|f| has(f)) {
+            line.extend([OsString::from("--user"), current_user().into()]);
+        }
         if !has("--socket") {
             if !has("--address") {
                 line.extend(["--address", "127.0.0.1"].map(OsString::from));
@@ -162,6 +168,14 @@ impl FerryBuilder {
         ferry.listeners = ferry.wait_listening(self.startup_timeout).await?;
         Ok(ferry)
     }
+}
+
+/// The name of the user the tests run as.
+pub fn current_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| "root".into(), |u| u.name)
 }
 
 fn spawn_reader(
@@ -474,6 +488,8 @@ mod tests {
             [
                 "start",
                 "/app",
+                "--user",
+                &current_user(),
                 "--address",
                 "127.0.0.1",
                 "--port",
@@ -483,6 +499,6 @@ mod tests {
             ]
         );
         let b = Ferry::new("/bin/ferry", "/app").args(["--socket", "/s"]);
-        assert_eq!(b.command_line().len(), 4);
+        assert_eq!(b.command_line().len(), 6);
     }
 }

@@ -61,6 +61,61 @@ pub(crate) struct StartArgs {
     /// Log level 0 (errors only) to 7 (everything); 3 is Passenger's "notice".
     #[arg(long, value_name = "0..7", default_value_t = ferry_config::DEFAULT_LOG_LEVEL)]
     log_level: u8,
+    /// Run the app as this user (when Ferry runs as root).
+    #[arg(long, value_name = "NAME", help_heading = "Users")]
+    user: Option<String>,
+    /// Run the app with this group; `!STARTUP_FILE!` means the startup file's group.
+    #[arg(long, value_name = "NAME", help_heading = "Users")]
+    group: Option<String>,
+    /// The user for apps whose startup file belongs to root or to an unknown user.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "nobody",
+        help_heading = "Users"
+    )]
+    default_user: String,
+    /// The group for such apps (default: the default user's primary group).
+    #[arg(long, value_name = "NAME", help_heading = "Users")]
+    default_group: Option<String>,
+    /// Run each app as the owner of its startup file (when Ferry runs as root).
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off,
+          action = clap::ArgAction::Set, help_heading = "Users")]
+    user_switching: bool,
+    /// Start apps through the user's login shell (bash -l) so its profile's variables apply.
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off)]
+    load_shell_envvars: Option<bool>,
+    /// Show detailed error pages when an app cannot start (default: on unless the environment
+    /// is staging or production).
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off)]
+    friendly_error_pages: Option<bool>,
+    /// The open-files limit (RLIMIT_NOFILE) of app processes.
+    #[arg(long, value_name = "N")]
+    app_file_descriptor_ulimit: Option<u64>,
+    /// An environment variable for the app, NAME=VALUE (repeatable).
+    #[arg(long = "envvar", value_name = "NAME=VALUE")]
+    envvars: Vec<String>,
+    /// A hook script, NAME=COMMAND (repeatable); e.g. spawn_failed=/usr/local/bin/alert.
+    #[arg(long = "hook", value_name = "NAME=COMMAND")]
+    hooks: Vec<String>,
+    /// The start command speaks SpawningKit's handshake itself (writes properties.json and
+    /// response/finish): wait for that instead of a port.
+    #[arg(long)]
+    app_supports_kuria_protocol: bool,
+    /// An extra entry for the spawn arguments (args.json), KEY=VALUE; VALUE is JSON if it
+    /// parses, else a string. For running loaders written for Passenger.
+    #[arg(long = "spawn-arg", value_name = "KEY=VALUE")]
+    spawn_args: Vec<String>,
+}
+
+fn on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        other => Err(format!("expected on or off, not {other:?}")),
+    }
 }
 
 impl From<StartArgs> for StartOptions {
@@ -79,6 +134,18 @@ impl From<StartArgs> for StartOptions {
             start_timeout: Some(args.start_timeout),
             max_request_queue_size: Some(args.max_request_queue_size),
             log_level: Some(args.log_level),
+            user: args.user,
+            group: args.group,
+            default_user: Some(args.default_user),
+            default_group: args.default_group,
+            user_switching: Some(args.user_switching),
+            load_shell_envvars: args.load_shell_envvars,
+            friendly_error_pages: args.friendly_error_pages,
+            app_file_descriptor_ulimit: args.app_file_descriptor_ulimit,
+            envvars: args.envvars,
+            hooks: args.hooks,
+            spawn_args: args.spawn_args,
+            app_supports_kuria_protocol: args.app_supports_kuria_protocol,
         }
     }
 }
@@ -117,5 +184,33 @@ mod tests {
         assert_eq!(opts.max_pool_size, Some(2));
         assert_eq!(opts.app_type, Some(AppType::Node));
         assert_eq!(opts.start_timeout, Some(5));
+    }
+
+    #[test]
+    fn spawning_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ferry",
+            "start",
+            "--user",
+            "daemon",
+            "--user-switching",
+            "off",
+            "--friendly-error-pages",
+            "--load-shell-envvars=off",
+            "--hook",
+            "spawn_failed=/bin/true",
+            "--envvar",
+            "A=1",
+            "/srv/app",
+        ])
+        .expect("parses");
+        let Command::Start(args) = cli.command;
+        let opts = StartOptions::from(args);
+        assert_eq!(opts.user.as_deref(), Some("daemon"));
+        assert_eq!(opts.user_switching, Some(false));
+        assert_eq!(opts.friendly_error_pages, Some(true));
+        assert_eq!(opts.load_shell_envvars, Some(false));
+        assert_eq!(opts.hooks, vec!["spawn_failed=/bin/true".to_owned()]);
+        assert_eq!(opts.app_dir, Some(PathBuf::from("/srv/app")));
     }
 }

@@ -15,7 +15,16 @@ use tracing_subscriber::EnvFilter;
 
 const EX_USAGE: u8 = 64;
 
+/// The hidden subcommand the spawner runs in each new app process (see `ferry_spawn::setupper`).
+/// It is dispatched before clap and before any runtime exists, to keep spawns fast.
+const SETUPPER: &str = "spawn-env-setupper";
+
 fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == SETUPPER) {
+        let status = ferry_spawn::setupper::run(&argv[2..]);
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Start(args) => start(args.into()),

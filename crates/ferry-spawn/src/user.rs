@@ -1,0 +1,780 @@
+//! User switching: which account an app process runs as, and dropping privileges to it.
+//!
+//! Ferry follows Passenger's user-switching rules. Switching happens only when Ferry runs as
+//! root (effective uid 0) *and* the `user_switching` option is on (the default):
+//!
+//! | Ferry runs as | `user_switching` | app runs as                                   |
+//! |---------------|------------------|-----------------------------------------------|
+//! | root          | on               | the rules below                               |
+//! | root          | off              | `default_user` / `default_group`              |
+//! | not root      | either           | Ferry's own user; options ignored, no setuid  |
+//!
+//! With switching on, the first matching rule wins:
+//!
+//! 1. `user` / `group` set explicitly: that user / group. An unset group means the user's
+//!    primary group; an unset user means rules 2 and 3 pick the user, with the explicit group.
+//! 2. The startup file is owned by root, or by a uid with no passwd entry: `default_user`
+//!    (`nobody` unless configured) and `default_group` (unset: `default_user`'s primary group).
+//! 3. Otherwise the startup file's owner, with that user's primary group.
+//!
+//! Ownership is read with `lstat`, so a symlinked startup file counts as owned by whoever owns
+//! the link. Generic apps have no startup file; their caller passes the app root instead. The
+//! group value [`STARTUP_FILE_GROUP`] (`!STARTUP_FILE!`) means the startup file's own group.
+//!
+//! **Ferry never runs an app as root by accident.** Rule 2 exists so a root-owned startup file
+//! never leads to root; only an explicit `user root` or `default_user root` does. Such a
+//! configuration is honoured (unlike Passenger, which then falls back to the default user), but
+//! the resolved [`Account`] has [`explicit_root`](Account::explicit_root) set so that the caller
+//! logs a warning.
+//!
+//! [`resolve`] runs in Ferry's own process and only reads the user database and the file
+//! system. [`become_account`] runs in the freshly exec'ed helper that becomes the app.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+/// The `group` value meaning "the group of the startup file".
+pub const STARTUP_FILE_GROUP: &str = "!STARTUP_FILE!";
+
+const USER_OPTION: &str = "--user / passenger_user";
+const GROUP_OPTION: &str = "--group / passenger_group";
+const DEFAULT_USER_OPTION: &str = "--default-user / passenger_default_user";
+const DEFAULT_GROUP_OPTION: &str = "--default-group / passenger_default_group";
+
+/// The user-switching options as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSwitching {
+    /// Whether apps run as a user chosen by the rules (default `true`). Has no effect unless
+    /// Ferry runs as root.
+    pub enabled: bool,
+    /// The user every app process runs as, overriding the startup file's owner.
+    pub user: Option<String>,
+    /// The group app processes run as; [`STARTUP_FILE_GROUP`] means the startup file's group.
+    pub group: Option<String>,
+    /// The user for apps whose startup file is owned by root or by an unknown uid, and for all
+    /// apps when switching is off (default `nobody`).
+    pub default_user: String,
+    /// The group going with `default_user`; `None` means `default_user`'s primary group.
+    pub default_group: Option<String>,
+}
+
+/// The account an app process runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The user id.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
+    /// The user name, or `#<uid>` if the uid has no passwd entry (possible only when not
+    /// switching).
+    pub user: String,
+    /// The group name, or `#<gid>` if the gid has no group entry.
+    pub group: String,
+    /// The user's home directory, from the passwd entry.
+    pub home: Option<PathBuf>,
+    /// The user's login shell, from the passwd entry.
+    pub shell: Option<PathBuf>,
+    /// Whether the spawned process must change uid/gid (initgroups/setgid/setuid): false when
+    /// Ferry is not root.
+    pub switch: bool,
+    /// How the account was chosen, for logs and error pages, e.g. "owner of
+    /// /srv/app/config.ru", "--user", "default user (owner of /srv/app/config.ru is root)",
+    /// "Ferry's own user (Ferry does not run as root)".
+    pub reason: String,
+    /// True when the account is root, which only explicit configuration can cause.
+    pub explicit_root: bool,
+}
+
+/// Why no account could be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// A configured user name has no passwd entry.
+    #[error("the user `{name}` given by {option} does not exist")]
+    NoSuchUser {
+        /// The option that named the user, e.g. `--user / passenger_user`.
+        option: &'static str,
+        /// The user name as configured.
+        name: String,
+    },
+    /// A configured group name has no group entry.
+    #[error("the group `{name}` given by {option} does not exist")]
+    NoSuchGroup {
+        /// The option that named the group, e.g. `--group / passenger_group`.
+        option: &'static str,
+        /// The group name as configured.
+        name: String,
+    },
+    /// The startup file (or app root) could not be `lstat`ed to find its owner.
+    #[error("could not lstat {path} to find out which user the app should run as")]
+    Stat {
+        /// The startup file or app root.
+        path: PathBuf,
+        /// The `lstat` error.
+        #[source]
+        source: io::Error,
+    },
+    /// The user or group database could not be read.
+    #[error("could not look up {what} in the user database")]
+    Lookup {
+        /// What was looked up, e.g. "user `www`" or "uid 1000".
+        what: String,
+        /// The error from `getpwnam_r` and friends.
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// Why a process could not drop privileges to an [`Account`].
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// The user name contains a NUL byte, so it cannot be passed to `initgroups`.
+    #[error("the user name {name:?} contains a NUL byte")]
+    UserName {
+        /// The offending name.
+        name: String,
+    },
+    /// `initgroups(user, gid)` failed.
+    #[error("initgroups failed for user `{user}`")]
+    Initgroups {
+        /// The user whose supplementary groups were being set.
+        user: String,
+        /// The errno.
+        #[source]
+        source: nix::Error,
+    },
+    /// `setgid(gid)` failed.
+    #[error("setgid({gid}) failed")]
+    Setgid {
+        /// The target gid.
+        gid: u32,
+        /// The errno.
+        #[source]
+        source: nix::Error,
+    },
+    /// `setuid(uid)` failed.
+    #[error("setuid({uid}) failed")]
+    Setuid {
+        /// The target uid.
+        uid: u32,
+        /// The errno.
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// Applies the user-switching rules (see the module doc) and returns the app's account.
+///
+/// `owner_path` is the startup file, or the app root for generic apps; it is `lstat`ed only
+/// when a rule needs its owner or group. `ferry_uid` is Ferry's effective uid (pass
+/// `nix::unistd::geteuid().as_raw()`); when it is not 0 the options are ignored and Ferry's own
+/// account is returned with `switch: false` and Ferry's effective gid.
+pub fn resolve(
+    rules: &UserSwitching,
+    owner_path: &Path,
+    ferry_uid: u32,
+) -> Result<Account, UserError> {
+    if ferry_uid != 0 {
+        return own_account(ferry_uid);
+    }
+    let account = if rules.enabled {
+        switched_account(rules, owner_path)?
+    } else {
+        let user = require_user(&rules.default_user, DEFAULT_USER_OPTION)?;
+        let reason = "default user (user switching is off)".to_owned();
+        with_default_group(rules, UserChoice { user, reason })?
+    };
+    Ok(account)
+}
+
+/// Drops privileges to `account` in the current process: `initgroups(user, gid)`,
+/// `setgid(gid)`, `setuid(uid)`, in that order. Does nothing when `account.switch` is false.
+///
+/// Meant for the freshly exec'ed helper that becomes the app, never for Ferry itself.
+pub fn become_account(account: &Account) -> Result<(), SwitchError> {
+    if !account.switch {
+        return Ok(());
+    }
+    let name = CString::new(account.user.as_str()).map_err(|_| SwitchError::UserName {
+        name: account.user.clone(),
+    })?;
+    let gid = Gid::from_raw(account.gid);
+    nix::unistd::initgroups(&name, gid).map_err(|source| SwitchError::Initgroups {
+        user: account.user.clone(),
+        source,
+    })?;
+    nix::unistd::setgid(gid).map_err(|source| SwitchError::Setgid {
+        gid: account.gid,
+        source,
+    })?;
+    nix::unistd::setuid(Uid::from_raw(account.uid)).map_err(|source| SwitchError::Setuid {
+        uid: account.uid,
+        source,
+    })
+}
+
+/// Looks up a user by name; `Ok(None)` if there is no such user.
+pub fn lookup_user(name: &str) -> Result<Option<User>, UserError> {
+    User::from_name(name).map_err(|source| UserError::Lookup {
+        what: format!("user `{name}`"),
+        source,
+    })
+}
+
+/// Looks up a group by name; `Ok(None)` if there is no such group.
+pub fn lookup_group(name: &str) -> Result<Option<Group>, UserError> {
+    Group::from_name(name).map_err(|source| UserError::Lookup {
+        what: format!("group `{name}`"),
+        source,
+    })
+}
+
+// === impl UserSwitching ===
+
+impl Default for UserSwitching {
+    fn default() -> Self {
+        UserSwitching {
+            enabled: true,
+            user: None,
+            group: None,
+            default_user: "nobody".to_owned(),
+            default_group: None,
+        }
+    }
+}
+
+impl UserSwitching {
+    /// Checks that every user and group named by the options exists, so that a typo is
+    /// reported when the configuration is loaded rather than at the first spawn.
+    pub fn validate(&self) -> Result<(), UserError> {
+        if let Some(user) = &self.user {
+            require_user(user, USER_OPTION)?;
+        }
+        if let Some(group) = self.group.as_deref().filter(|g| *g != STARTUP_FILE_GROUP) {
+            require_group(group, GROUP_OPTION)?;
+        }
+        require_user(&self.default_user, DEFAULT_USER_OPTION)?;
+        if let Some(group) = &self.default_group {
+            require_group(group, DEFAULT_GROUP_OPTION)?;
+        }
+        Ok(())
+    }
+}
+
+// === impl Account ===
+
+impl Account {
+    /// The account of `user` with group `gid`, to be switched to.
+    fn switched(user: &User, gid: Gid, reason: String) -> Result<Account, UserError> {
+        let uid = user.uid.as_raw();
+        Ok(Account {
+            uid,
+            gid: gid.as_raw(),
+            user: user.name.clone(),
+            group: group_name(gid)?,
+            home: Some(user.dir.clone()),
+            shell: Some(user.shell.clone()),
+            switch: true,
+            reason,
+            // The rules map a root-owned startup file to the default user, so uid 0 can only
+            // come from an explicit `user root` or `default_user root`.
+            explicit_root: uid == 0,
+        })
+    }
+}
+
+// === Rules ===
+
+/// A user picked by the rules, before its group is known.
+struct UserChoice {
+    user: User,
+    reason: String,
+}
+
+/// The `lstat` of the startup file, done at most once and only when a rule needs it.
+struct OwnerStat<'a> {
+    path: &'a Path,
+    metadata: Option<std::fs::Metadata>,
+}
+
+fn own_account(uid: u32) -> Result<Account, UserError> {
+    let user = User::from_uid(Uid::from_raw(uid)).map_err(|source| UserError::Lookup {
+        what: format!("uid {uid}"),
+        source,
+    })?;
+    let gid = nix::unistd::getegid();
+    Ok(Account {
+        uid,
+        gid: gid.as_raw(),
+        user: user
+            .as_ref()
+            .map_or_else(|| format!("#{uid}"), |u| u.name.clone()),
+        group: group_name(gid)?,
+        home: user.as_ref().map(|u| u.dir.clone()),
+        shell: user.as_ref().map(|u| u.shell.clone()),
+        switch: false,
+        reason: "Ferry's own user (Ferry does not run as root)".to_owned(),
+        explicit_root: false,
+    })
+}
+
+/// Rules 1-3, for Ferry running as root with switching on.
+fn switched_account(rules: &UserSwitching, owner_path: &Path) -> Result<Account, UserError> {
+    let mut stat = OwnerStat::new(owner_path);
+    let (choice, is_default) = match &rules.user {
+        Some(name) => (explicit_user(name)?, false),
+        None => user_from_owner(rules, &mut stat)?,
+    };
+    match rules.group.as_deref() {
+        Some(STARTUP_FILE_GROUP) => {
+            let gid = Gid::from_raw(stat.get()?.gid());
+            let reason = format!("{}; group of {}", choice.reason, owner_path.display());
+            Account::switched(&choice.user, gid, reason)
+        }
+        Some(name) => {
+            let group = require_group(name, GROUP_OPTION)?;
+            let reason = format!("{}; group from --group", choice.reason);
+            Account::switched(&choice.user, group.gid, reason)
+        }
+        None if is_default => with_default_group(rules, choice),
+        None => Account::switched(&choice.user, choice.user.gid, choice.reason),
+    }
+}
+
+fn explicit_user(name: &str) -> Result<UserChoice, UserError> {
+    let user = require_user(name, USER_OPTION)?;
+    Ok(UserChoice {
+        user,
+        reason: "--user".to_owned(),
+    })
+}
+
+/// Rules 2 and 3: the startup file's owner, unless that is root or unknown. The flag says
+/// whether the default user was chosen.
+fn user_from_owner(
+    rules: &UserSwitching,
+    stat: &mut OwnerStat<'_>,
+) -> Result<(UserChoice, bool), UserError> {
+    let uid = stat.get()?.uid();
+    let path = stat.path.display();
+    let why = if uid == 0 {
+        format!("owner of {path} is root")
+    } else {
+        match User::from_uid(Uid::from_raw(uid)).map_err(|source| UserError::Lookup {
+            what: format!("uid {uid}"),
+            source,
+        })? {
+            Some(user) => {
+                let reason = format!("owner of {path}");
+                return Ok((UserChoice { user, reason }, false));
+            }
+            None => format!("owner of {path} is uid {uid}, which has no passwd entry"),
+        }
+    };
+    let user = require_user(&rules.default_user, DEFAULT_USER_OPTION)?;
+    let reason = format!("default user ({why})");
+    Ok((UserChoice { user, reason }, true))
+}
+
+/// The default user's account: with `default_group` if set, else its primary group.
+fn with_default_group(rules: &UserSwitching, choice: UserChoice) -> Result<Account, UserError> {
+    match &rules.default_group {
+        Some(name) => {
+            let group = require_group(name, DEFAULT_GROUP_OPTION)?;
+            let reason = format!("{}; group from --default-group", choice.reason);
+            Account::switched(&choice.user, group.gid, reason)
+        }
+        None => Account::switched(&choice.user, choice.user.gid, choice.reason),
+    }
+}
+
+fn require_user(name: &str, option: &'static str) -> Result<User, UserError> {
+    lookup_user(name)?.ok_or_else(|| UserError::NoSuchUser {
+        option,
+        name: name.to_owned(),
+    })
+}
+
+fn require_group(name: &str, option: &'static str) -> Result<Group, UserError> {
+    lookup_group(name)?.ok_or_else(|| UserError::NoSuchGroup {
+        option,
+        name: name.to_owned(),
+    })
+}
+
+/// The name of `gid`, or `#<gid>` when it has no group entry.
+fn group_name(gid: Gid) -> Result<String, UserError> {
+    let group = Group::from_gid(gid).map_err(|source| UserError::Lookup {
+        what: format!("gid {gid}"),
+        source,
+    })?;
+    Ok(group.map_or_else(|| format!("#{gid}"), |g| g.name))
+}
+
+// === impl OwnerStat ===
+
+impl<'a> OwnerStat<'a> {
+    fn new(path: &'a Path) -> Self {
+        OwnerStat {
+            path,
+            metadata: None,
+        }
+    }
+
+    fn get(&mut self) -> Result<&std::fs::Metadata, UserError> {
+        match self.metadata {
+            Some(ref metadata) => Ok(metadata),
+            None => {
+                let metadata =
+                    std::fs::symlink_metadata(self.path).map_err(|source| UserError::Stat {
+                        path: self.path.to_owned(),
+                        source,
+                    })?;
+                Ok(self.metadata.insert(metadata))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::lchown;
+
+    const ROOT: u32 = 0;
+    const DAEMON: u32 = 1;
+    const NOBODY: u32 = 65534;
+    const NOGROUP: u32 = 65534;
+    const UNKNOWN_UID: u32 = 54321;
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    /// A file in a fresh tempdir, owned by `uid:gid`; `None` (with a note) when not root.
+    fn owned_file(uid: u32, gid: u32) -> Option<(tempfile::TempDir, PathBuf)> {
+        if !is_root() {
+            eprintln!("skipping: chown needs root, and this test runs as a normal user");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.ru");
+        std::fs::write(&path, "run App\n").unwrap();
+        lchown(&path, Some(uid), Some(gid)).unwrap();
+        Some((dir, path))
+    }
+
+    /// Whether [`UNKNOWN_UID`] really has no passwd entry (notes the skip if it has one).
+    fn unknown_uid_is_unused() -> bool {
+        let unused = User::from_uid(Uid::from_raw(UNKNOWN_UID))
+            .unwrap()
+            .is_none();
+        if !unused {
+            eprintln!("skipping: uid {UNKNOWN_UID} has a passwd entry on this system");
+        }
+        unused
+    }
+
+    fn rules() -> UserSwitching {
+        UserSwitching::default()
+    }
+
+    #[test]
+    fn explicit_user_wins_over_owner() {
+        let Some((_dir, path)) = owned_file(NOBODY, NOGROUP) else {
+            return;
+        };
+        let rules = UserSwitching {
+            user: Some("daemon".into()),
+            ..rules()
+        };
+        let account = resolve(&rules, &path, ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (DAEMON, DAEMON));
+        assert_eq!(
+            (account.user.as_str(), account.group.as_str()),
+            ("daemon", "daemon")
+        );
+        assert!(account.switch);
+        assert!(!account.explicit_root);
+        assert_eq!(account.reason, "--user");
+    }
+
+    #[test]
+    fn explicit_user_does_not_need_the_startup_file() {
+        let rules = UserSwitching {
+            user: Some("daemon".into()),
+            ..rules()
+        };
+        let account = resolve(&rules, Path::new("/nonexistent/config.ru"), ROOT).unwrap();
+        assert_eq!(account.uid, DAEMON);
+    }
+
+    #[test]
+    fn explicit_group_with_owner() {
+        let Some((_dir, path)) = owned_file(DAEMON, DAEMON) else {
+            return;
+        };
+        let rules = UserSwitching {
+            group: Some("nogroup".into()),
+            ..rules()
+        };
+        let account = resolve(&rules, &path, ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (DAEMON, NOGROUP));
+        assert_eq!(account.group, "nogroup");
+        assert!(account.reason.contains("--group"), "{}", account.reason);
+    }
+
+    #[test]
+    fn startup_file_group() {
+        let Some((_dir, path)) = owned_file(DAEMON, NOGROUP) else {
+            return;
+        };
+        let rules = UserSwitching {
+            group: Some(STARTUP_FILE_GROUP.into()),
+            ..rules()
+        };
+        let account = resolve(&rules, &path, ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (DAEMON, NOGROUP));
+        assert_eq!(account.group, "nogroup");
+    }
+
+    #[test]
+    fn root_owned_file_runs_as_default_user() {
+        let Some((_dir, path)) = owned_file(ROOT, ROOT) else {
+            return;
+        };
+        let account = resolve(&rules(), &path, ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (NOBODY, NOGROUP));
+        assert_eq!(
+            (account.user.as_str(), account.group.as_str()),
+            ("nobody", "nogroup")
+        );
+        assert!(
+            account.reason.starts_with("default user"),
+            "{}",
+            account.reason
+        );
+        assert!(account.reason.contains("is root"), "{}", account.reason);
+        assert!(!account.explicit_root);
+    }
+
+    #[test]
+    fn owner_with_primary_group() {
+        let Some((_dir, path)) = owned_file(DAEMON, NOGROUP) else {
+            return;
+        };
+        let account = resolve(&rules(), &path, ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (DAEMON, DAEMON));
+        assert_eq!(
+            (account.user.as_str(), account.group.as_str()),
+            ("daemon", "daemon")
+        );
+        assert_eq!(account.home.as_deref(), Some(Path::new("/usr/sbin")));
+        assert_eq!(account.reason, format!("owner of {}", path.display()));
+    }
+
+    #[test]
+    fn symlink_owner_counts_not_target_owner() {
+        let Some((dir, target)) = owned_file(ROOT, ROOT) else {
+            return;
+        };
+        let link = dir.path().join("link.ru");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        lchown(&link, Some(DAEMON), Some(DAEMON)).unwrap();
+        let account = resolve(&rules(), &link, ROOT).unwrap();
+        assert_eq!(account.uid, DAEMON);
+    }
+
+    #[test]
+    fn unknown_owner_runs_as_default_user() {
+        if !unknown_uid_is_unused() {
+            return;
+        }
+        let Some((_dir, path)) = owned_file(UNKNOWN_UID, UNKNOWN_UID) else {
+            return;
+        };
+        let account = resolve(&rules(), &path, ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (NOBODY, NOGROUP));
+        assert!(
+            account.reason.contains("no passwd entry"),
+            "{}",
+            account.reason
+        );
+    }
+
+    #[test]
+    fn default_group_overrides_primary_group() {
+        let Some((_dir, path)) = owned_file(ROOT, ROOT) else {
+            return;
+        };
+        let rules = UserSwitching {
+            default_group: Some("daemon".into()),
+            ..rules()
+        };
+        let account = resolve(&rules, &path, ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (NOBODY, DAEMON));
+        assert_eq!(account.group, "daemon");
+    }
+
+    #[test]
+    fn default_group_ignored_for_owner() {
+        let Some((_dir, path)) = owned_file(DAEMON, DAEMON) else {
+            return;
+        };
+        let rules = UserSwitching {
+            default_group: Some("nogroup".into()),
+            ..rules()
+        };
+        let account = resolve(&rules, &path, ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (DAEMON, DAEMON));
+    }
+
+    #[test]
+    fn switching_off_as_root_runs_as_default_user() {
+        let rules = UserSwitching {
+            enabled: false,
+            user: Some("daemon".into()),
+            ..rules()
+        };
+        let account = resolve(&rules, Path::new("/nonexistent"), ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (NOBODY, NOGROUP));
+        assert!(account.switch);
+        assert_eq!(account.reason, "default user (user switching is off)");
+    }
+
+    #[test]
+    fn not_root_runs_as_own_user_and_ignores_options() {
+        let rules = UserSwitching {
+            user: Some("no-such-user-ferry".into()),
+            default_user: "no-such-user-ferry".into(),
+            ..rules()
+        };
+        let account = resolve(&rules, Path::new("/nonexistent"), DAEMON).unwrap();
+        assert_eq!(account.uid, DAEMON);
+        assert_eq!(account.user, "daemon");
+        assert_eq!(account.gid, nix::unistd::getegid().as_raw());
+        assert!(!account.switch);
+        assert_eq!(
+            account.reason,
+            "Ferry's own user (Ferry does not run as root)"
+        );
+    }
+
+    #[test]
+    fn not_root_without_passwd_entry() {
+        if !unknown_uid_is_unused() {
+            return;
+        }
+        let account = resolve(&rules(), Path::new("/nonexistent"), UNKNOWN_UID).unwrap();
+        assert_eq!(account.user, format!("#{UNKNOWN_UID}"));
+        assert_eq!(account.home, None);
+    }
+
+    #[test]
+    fn nonexistent_user_names_the_option() {
+        let rules = UserSwitching {
+            user: Some("no-such-user-ferry".into()),
+            ..rules()
+        };
+        let err = resolve(&rules, Path::new("/nonexistent"), ROOT).unwrap_err();
+        assert!(
+            matches!(&err, UserError::NoSuchUser { option, name }
+                if *option == USER_OPTION && name == "no-such-user-ferry"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the user `no-such-user-ferry` given by --user / passenger_user does not exist"
+        );
+    }
+
+    #[test]
+    fn nonexistent_default_user_and_groups_name_their_options() {
+        let bad_default_user = UserSwitching {
+            enabled: false,
+            default_user: "no-such-user-ferry".into(),
+            ..rules()
+        };
+        let err = resolve(&bad_default_user, Path::new("/"), ROOT).unwrap_err();
+        assert!(matches!(
+            err,
+            UserError::NoSuchUser {
+                option: DEFAULT_USER_OPTION,
+                ..
+            }
+        ));
+
+        let bad_group = UserSwitching {
+            user: Some("daemon".into()),
+            group: Some("no-such-group-ferry".into()),
+            ..rules()
+        };
+        let err = resolve(&bad_group, Path::new("/"), ROOT).unwrap_err();
+        assert!(matches!(
+            err,
+            UserError::NoSuchGroup {
+                option: GROUP_OPTION,
+                ..
+            }
+        ));
+
+        let bad_default_group = UserSwitching {
+            enabled: false,
+            default_group: Some("no-such-group-ferry".into()),
+            ..rules()
+        };
+        let err = resolve(&bad_default_group, Path::new("/"), ROOT).unwrap_err();
+        assert!(matches!(
+            err,
+            UserError::NoSuchGroup {
+                option: DEFAULT_GROUP_OPTION,
+                ..
+            }
+        ));
+        assert!(bad_default_group.validate().is_err());
+        assert!(rules().validate().is_ok());
+    }
+
+    #[test]
+    fn missing_startup_file_is_a_stat_error() {
+        let path = Path::new("/nonexistent/config.ru");
+        let err = resolve(&rules(), path, ROOT).unwrap_err();
+        let UserError::Stat { path: p, source } = &err else {
+            panic!("expected Stat, got {err:?}");
+        };
+        assert_eq!(p, path);
+        assert_eq!(source.kind(), io::ErrorKind::NotFound);
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn explicit_root_is_flagged() {
+        let rules = UserSwitching {
+            user: Some("root".into()),
+            ..rules()
+        };
+        let account = resolve(&rules, Path::new("/nonexistent"), ROOT).unwrap();
+        assert_eq!((account.uid, account.gid), (ROOT, ROOT));
+        assert!(account.explicit_root);
+
+        let default_root = UserSwitching {
+            enabled: false,
+            default_user: "root".into(),
+            ..UserSwitching::default()
+        };
+        let account = resolve(&default_root, Path::new("/nonexistent"), ROOT).unwrap();
+        assert!(account.explicit_root);
+    }
+
+    #[test]
+    fn become_account_is_a_no_op_without_switch() {
+        let before = (nix::unistd::geteuid(), nix::unistd::getegid());
+        let account = resolve(&rules(), Path::new("/nonexistent"), DAEMON).unwrap();
+        assert!(!account.switch);
+        become_account(&account).unwrap();
+        assert_eq!((nix::unistd::geteuid(), nix::unistd::getegid()), before);
+    }
+}
