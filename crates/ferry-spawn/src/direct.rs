@@ -280,20 +280,20 @@ impl Attempt<'_> {
         workdir.read_steps(&mut self.journey);
         self.journey.fail(Step::HandshakePerform);
         let supplied = workdir.read_error();
-        let (category, summary) = self.describe(&failure);
-        let mut error = self.fail(Step::HandshakePerform, category, summary);
         let step = match failure {
             Failure::Properties(_) => {
                 // The process said it was up; only its answer was wrong.
-                error.journey_mut().complete_subprocess_steps();
+                self.journey.complete_subprocess_steps();
                 Step::HandshakePerform
             }
             Failure::Cancelled | Failure::FinishUnreadable(_) => Step::HandshakePerform,
-            _ => error
-                .journey_mut()
+            _ => self
+                .journey
                 .guess_failed_subprocess_step()
                 .unwrap_or(Step::HandshakePerform),
         };
+        let (category, summary) = self.describe(&failure, step);
+        let mut error = self.fail(Step::HandshakePerform, category, summary);
         error.set_step(step);
         if let Some(category) = supplied.category {
             error.set_category(category);
@@ -312,7 +312,7 @@ impl Attempt<'_> {
         }
     }
 
-    fn describe(&self, failure: &Failure) -> (Category, String) {
+    fn describe(&self, failure: &Failure, step: Step) -> (Category, String) {
         let command = &self.options.start_command;
         match failure {
             Failure::ReportedError => (
@@ -321,7 +321,7 @@ impl Attempt<'_> {
                  response/finish) but did not say why"
                     .to_owned(),
             ),
-            Failure::Exited(info) => exited(command, *info, self.port),
+            Failure::Exited(info) => exited(command, *info, self.port, step),
             Failure::FinishUnreadable(e) => (
                 Category::Io,
                 format!("An I/O error occurred while reading the response/finish FIFO: {e}"),
@@ -358,14 +358,18 @@ impl Attempt<'_> {
     }
 }
 
-/// The summary of a premature exit. Exit status 127 and 126 are the shell's "command not found"
-/// and "not executable".
-fn exited(command: &str, info: ExitInfo, port: Option<u16>) -> (Category, String) {
+/// The summary of a premature exit. Exit status 127 and 126 while executing the start command are
+/// the shell's "command not found" and "not executable".
+fn exited(command: &str, info: ExitInfo, port: Option<u16>, step: Step) -> (Category, String) {
     let before = match port {
         Some(port) => format!(" before it listened on port {port} (given to it in $PORT)"),
         None => " before it reported that it was up".to_owned(),
     };
-    match info.code {
+    let exec_step = matches!(
+        step,
+        Step::SubprocessAppLoadOrExec | Step::SubprocessExecWrapper
+    );
+    match info.code.filter(|_| exec_step) {
         Some(127) => (
             Category::FileSystem,
             format!(

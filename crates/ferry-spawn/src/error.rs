@@ -190,10 +190,6 @@ impl SpawnError {
         self.step = step;
     }
 
-    pub(crate) fn journey_mut(&mut self) -> &mut Journey {
-        &mut self.journey
-    }
-
     /// The unique id of this error (8 hex digits), shown on terse error pages and in the log.
     pub fn id(&self) -> &str {
         &self.id

@@ -44,6 +44,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzz_logic {
+    /// Parses and validates a `properties.json` document, panicking if an invariant breaks: a
+    /// document that validates always yields a request socket or a clear error, never a panic.
+    pub fn properties(json: &[u8]) {
+        crate::properties::check_invariants(json);
+    }
+}
+
 pub use direct::DirectSpawner;
 pub use error::{Category, Description, EnvDump, SpawnError};
 pub use handle::{ExitInfo, ProcessHandle, ProcessStub, StopMode};

@@ -140,6 +140,21 @@ pub(crate) fn request_socket(sockets: &[Socket]) -> Result<RequestSocket, String
     })
 }
 
+/// Fuzzing entry: parse arbitrary bytes; whatever validates must give a usable request socket
+/// or a named error.
+pub(crate) fn check_invariants(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    match parse(text, None) {
+        Ok(sockets) => match request_socket(&sockets) {
+            Ok(chosen) => assert!(sockets.iter().any(|s| s.address == chosen.endpoint)),
+            Err(e) => assert!(!e.is_empty()),
+        },
+        Err(e) => assert!(!e.is_empty()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +219,24 @@ mod tests {
         let wrong = r#"{"sockets":[{"address":"unix:/x","protocol":"preloader","concurrency":1,"accept_http_requests":true}]}"#;
         let err = request_socket(&parse(wrong, None).unwrap()).unwrap_err();
         assert!(err.contains("`preloader`"));
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        // A deterministic sweep of mutations of a valid document (the fuzz target's body).
+        let valid = br#"{"sockets":[{"address":"tcp://127.0.0.1:1","protocol":"http","concurrency":0,"accept_http_requests":true}]}"#;
+        let mut state = 0x2545_f491_u32;
+        for _ in 0..20_000 {
+            let mut doc = valid.to_vec();
+            for _ in 0..3 {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let i = state as usize % doc.len();
+                doc[i] = (state >> 8) as u8;
+            }
+            check_invariants(&doc);
+        }
     }
 
     #[test]

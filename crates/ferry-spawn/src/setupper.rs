@@ -322,6 +322,25 @@ fn exec_through_shell(
 ) -> Result<std::convert::Infallible, Failure> {
     workdir::record_step(work_dir, Step::SubprocessOsShell, StepState::InProgress);
     let _ = std::fs::write(work_dir.join("execute_through_os_shell"), "");
+    let program = Path::new(&setupper[0]);
+    if nix::unistd::access(program, nix::unistd::AccessFlags::X_OK).is_err() {
+        return Err(Failure {
+            step: Step::SubprocessOsShell,
+            category: Category::FileSystem,
+            summary: format!(
+                "The login shell could not run Ferry's environment setupper {}: the user (uid \
+                 {}) may not execute it",
+                program.display(),
+                nix::unistd::getuid()
+            ),
+            solution: Some(
+                "With --load-shell-envvars the app's user must be able to execute the ferry \
+                 binary. Install Ferry where every user can run it (e.g. /usr/local/bin), or \
+                 turn load_shell_envvars off."
+                    .to_owned(),
+            ),
+        });
+    }
     let error = std::process::Command::new(shell)
         .arg("-lc")
         .arg("exec \"$@\"")

@@ -9,6 +9,7 @@ use ferry_spawn::{
     AppKind, Category, Concurrency, DirectSpawner, Endpoint, Protocol, SpawnOptions, Spawner,
     SpawnerConfig, Step, StopMode,
 };
+use ferry_test_support::ferry::current_user;
 use ferry_test_support::{bounded, require_program};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -28,13 +29,6 @@ fn options(root: &Path, cmd: &str, timeout: Duration) -> SpawnOptions {
     options.env.push(("FERRY_TEST_VAR".into(), "yes".into()));
     options.user_switching.user = Some(current_user());
     options
-}
-
-fn current_user() -> String {
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map_or_else(|| "root".into(), |u| u.name)
 }
 
 #[tokio::test]
