@@ -85,6 +85,7 @@ pub(crate) fn build(
     set("ferry_uid", json!(account.uid));
     set("ferry_gid", json!(account.gid));
     set("ferry_switch_user", json!(account.switch));
+    set("ferry_pid", json!(std::process::id()));
     let setupper: Vec<String> = config
         .setupper
         .iter()

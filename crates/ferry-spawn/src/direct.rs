@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Ferry itself does nothing between fork and exec but what `Command` does (dup the pipes, set the
-//! process group) and one `prctl`; everything else happens in the setupper, a fresh process.
+//! process group); everything else happens in the setupper, a fresh process.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
@@ -35,7 +35,7 @@ use crate::output::{self, OutputTail};
 use crate::user::{self, Account};
 use crate::workdir::WorkDir;
 use crate::{
-    args, properties, report, sys, AppKind, Concurrency, Endpoint, Protocol, SpawnOptions, Spawned,
+    args, properties, report, AppKind, Concurrency, Endpoint, Protocol, SpawnOptions, Spawned,
     Spawner, SpawnerConfig,
 };
 
@@ -145,7 +145,7 @@ impl DirectSpawner {
             })?);
         }
         let args = args::build(options, &self.config, &account, attempt.port);
-        let owner = account.switch.then_some((account.uid, account.gid));
+        let owner = (account.switch && account.uid != euid).then_some((account.uid, account.gid));
         let workdir = WorkDir::create(&self.config.spawn_dir, &args, &attempt.journey, owner)
             .map_err(|e| {
                 let summary = format!(
@@ -167,9 +167,10 @@ impl DirectSpawner {
             .current_dir("/")
             .env("PASSENGER_SPAWN_WORK_DIR", workdir.path())
             .env("SERVER_SOFTWARE", &self.config.server_software);
-        // Its own process group, so stopping it reaches everything it starts.
+        // Its own process group, so stopping it reaches everything it starts. No `pre_exec`:
+        // without one the standard library can use vfork/posix_spawn, which costs the same
+        // whatever Ferry's size (the setupper arranges to die with Ferry itself).
         cmd.process_group(0);
-        sys::die_with_parent(&mut cmd);
         cmd
     }
 

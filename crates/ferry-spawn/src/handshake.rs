@@ -16,8 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::handle::{ExitInfo, ProcessHandle};
 
-/// First and longest pause between two connection attempts while waiting for a port.
-const PING_FIRST: Duration = Duration::from_millis(2);
+/// Pause between two connection attempts while waiting for a port: short at first (most apps
+/// listen within tens of milliseconds), then backing off to the longest pause.
+const PING_FAST: Duration = Duration::from_millis(1);
+const PING_FAST_FOR: Duration = Duration::from_millis(100);
 const PING_MAX: Duration = Duration::from_millis(50);
 
 /// How the wait ended.
@@ -81,13 +83,16 @@ async fn ping(port: Option<SocketAddr>) {
     let Some(addr) = port else {
         return std::future::pending().await;
     };
-    let mut pause = PING_FIRST;
+    let started = Instant::now();
+    let mut pause = PING_FAST;
     loop {
         if TcpStream::connect(addr).await.is_ok() {
             return;
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(PING_MAX);
+        if started.elapsed() > PING_FAST_FOR {
+            pause = (pause * 2).min(PING_MAX);
+        }
     }
 }
 

@@ -119,7 +119,8 @@ pub struct SpawnerConfig {
     /// The program and leading arguments that run the environment setupper in the child, e.g.
     /// `["/usr/bin/ferry", "spawn-env-setupper"]`; the work directory and `--before` follow.
     pub setupper: Vec<OsString>,
-    /// Where work directories are created (default: the system temp dir).
+    /// Where work directories are created (default: `/dev/shm` when usable, else the system
+    /// temp dir).
     pub spawn_dir: PathBuf,
     /// Where loaders create their unix sockets (`socket_dir`); must be writable by app users.
     pub socket_dir: PathBuf,
@@ -236,8 +237,8 @@ impl SpawnerConfig {
         let tmp = std::env::temp_dir();
         SpawnerConfig {
             setupper,
-            socket_dir: tmp.clone(),
-            spawn_dir: tmp,
+            socket_dir: tmp,
+            spawn_dir: default_spawn_dir(),
             instance_dir: None,
             ferry_root: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("../..")
@@ -248,5 +249,17 @@ impl SpawnerConfig {
             hooks: Hooks::default(),
             error_dir: None,
         }
+    }
+}
+
+/// Work directories are created and deleted at every spawn: a memory file system (`/dev/shm`,
+/// world-writable and sticky like `/tmp`) makes that cheap; the system temp dir otherwise.
+fn default_spawn_dir() -> PathBuf {
+    use nix::unistd::{access, AccessFlags};
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() && access(&shm, AccessFlags::W_OK | AccessFlags::X_OK).is_ok() {
+        shm
+    } else {
+        std::env::temp_dir()
     }
 }

@@ -92,6 +92,7 @@ fn run_before(
     args: &Map<String, Value>,
     env: &mut Env,
 ) -> Result<std::convert::Infallible, Failure> {
+    die_with_ferry(args);
     workdir::record_step(
         work_dir,
         Step::SubprocessBeforeFirstExec,
@@ -106,6 +107,8 @@ fn run_before(
     let account = account(args);
     if account.switch {
         switch_user(work_dir, &account)?;
+        // A change of credentials clears the parent-death signal: set it again.
+        die_with_ferry(args);
     }
     let passwd = nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
@@ -200,6 +203,18 @@ fn set_default_env(args: &Map<String, Value>, work_dir: &Path, env: &mut Env) {
     }
 }
 
+/// Makes this process (and the app it becomes) die with SIGKILL when Ferry dies, so a `kill -9`
+/// of Ferry orphans no app. Ferry cannot arrange this itself without running code between fork
+/// and exec; here it costs one `prctl`. If Ferry died before that, the parent is no longer Ferry's
+/// pid, and the spawn is abandoned.
+fn die_with_ferry(args: &Map<String, Value>) {
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let ferry = args.get("ferry_pid").and_then(Value::as_i64);
+    if ferry.is_some_and(|pid| i64::from(nix::unistd::getppid().as_raw()) != pid) {
+        std::process::exit(1);
+    }
+}
+
 fn apply_ulimits(args: &Map<String, Value>) -> Result<(), Failure> {
     let Some(limit) = args.get("file_descriptor_ulimit").and_then(Value::as_u64) else {
         return Ok(());
@@ -240,7 +255,9 @@ fn account(args: &Map<String, Value>) -> Account {
 
 fn switch_user(work_dir: &Path, account: &Account) -> Result<(), Failure> {
     // Files this process wrote as root must stay writable for the app's loader.
-    let _ = workdir::chown_tree(work_dir, account.uid, account.gid);
+    if account.uid != nix::unistd::getuid().as_raw() {
+        let _ = workdir::chown_tree(work_dir, account.uid, account.gid);
+    }
     user::become_account(account).map_err(|e| Failure {
         step: Step::SubprocessSpawnEnvSetupperBeforeShell,
         category: Category::OperatingSystem,

@@ -192,9 +192,18 @@ impl WorkDir {
 }
 
 impl Drop for WorkDir {
+    /// Removes the directory, on the blocking pool when there is a runtime: deleting a few dozen
+    /// files can take milliseconds on a slow disk, and a finished spawn need not wait for it.
     fn drop(&mut self) {
-        if let Err(e) = fs::remove_dir_all(&self.path) {
-            tracing::debug!(path = %self.path.display(), error = %e, "could not remove work directory");
+        let path = std::mem::take(&mut self.path);
+        let remove = move || {
+            if let Err(e) = fs::remove_dir_all(&path) {
+                tracing::debug!(path = %path.display(), error = %e, "could not remove work directory");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
         }
     }
 }

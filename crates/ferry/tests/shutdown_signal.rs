@@ -1,5 +1,5 @@
 //! SIGTERM and SIGINT: Ferry lets in-flight requests finish, stops and reaps its app processes,
-//! and exits 0.
+//! and exits 0. SIGKILL: its apps die with it.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -169,6 +169,31 @@ async fn sigterm_kills_an_app_that_ignores_sigterm() {
         let left = leftovers(&pids).await;
         assert!(left.is_empty(), "processes {left:?} outlived ferry");
         assert_no_spawn_after_signal(&ferry, "stubborn app ready", &pids);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigkill_of_ferry_takes_its_apps_down() {
+    trace_init();
+    require_program!("node");
+    bounded(Duration::from_secs(60), async {
+        let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), apps::node_test())
+            .spawn()
+            .await
+            .expect("ferry starts");
+        let reply = Client::new().get(&ferry.url_for("/pid")).await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+        let app_pids = ferry.descendants();
+        assert!(!app_pids.is_empty(), "no app process is running");
+
+        // No graceful stop: the parent-death signal the setupper arranged must do it.
+        ferry.signal(Signal::SIGKILL).unwrap();
+        let left = leftovers(&app_pids).await;
+        assert!(
+            left.is_empty(),
+            "app processes {left:?} outlived a killed ferry"
+        );
     })
     .await;
 }
