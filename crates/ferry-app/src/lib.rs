@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ferry_config::AppType;
-use ferry_config::{Config, Listen};
+use ferry_config::{Config, Listen, Start};
 use ferry_front::{AppConnection, BoundListener, Listener, Site, SiteConfig};
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
 use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
@@ -78,7 +78,9 @@ impl Ferry {
         let listener = bind(&config.listen).await?;
         let urls = vec![listener.url()];
         let runtime_dir = RuntimeDir::create()?;
-        let spawner = DirectSpawner::new(spawner_config(&config, &runtime_dir)?);
+        let spawner_config = spawner_config(&config, &runtime_dir)?;
+        let spawn = spawn_options(&config, &spawner_config.ferry_root);
+        let spawner = DirectSpawner::new(spawner_config);
         let pool = Pool::new(
             spawner,
             PoolConfig {
@@ -86,13 +88,15 @@ impl Ferry {
                 stop_grace: STOP_GRACE,
             },
         );
-        let group = pool.add_group(group_config(&config));
+        let group = pool.add_group(group_config(&config, spawn));
         let site = Site::new(
             pool.clone(),
             group,
             &SiteConfig {
                 public_dir: Some(config.app.root.join("public")),
                 friendly_error_pages: config.app.friendly_error_pages,
+                base_uri: Some(config.app.base_uri.clone()),
+                server_software: server_software(),
             },
         );
         let stop = CancellationToken::new();
@@ -157,11 +161,11 @@ async fn bind(listen: &Listen) -> Result<BoundListener, Error> {
         })
 }
 
-fn group_config(config: &Config) -> GroupConfig {
+fn group_config(config: &Config, spawn: SpawnOptions) -> GroupConfig {
     let app = &config.app;
     GroupConfig {
         name: app.root.display().to_string(),
-        spawn: spawn_options(config),
+        spawn,
         min_instances: app.min_instances,
         max_queue: app.max_request_queue_size,
         restart_dir: Some(app.root.join("tmp")),
@@ -169,19 +173,42 @@ fn group_config(config: &Config) -> GroupConfig {
     }
 }
 
-fn spawn_options(config: &Config) -> SpawnOptions {
+/// `SERVER_SOFTWARE` for the apps.
+fn server_software() -> String {
+    format!("Ferry/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// How one process of the app is started. `ferry_root` holds `loaders/`.
+fn spawn_options(config: &Config, ferry_root: &std::path::Path) -> SpawnOptions {
     let app = &config.app;
-    let mut options = SpawnOptions::generic(&app.root, app.start_command.clone());
-    options.app_type = match app.app_type {
-        AppType::Node => "nodejs",
-        AppType::Ruby => "ruby",
-        AppType::Python => "python",
-        AppType::Generic => "",
-    }
-    .to_owned();
+    let (passenger_type, loader, title) = match app.app_type {
+        AppType::Node => ("nodejs", "node/node-loader.js", "Ferry NodeApp"),
+        AppType::Ruby => ("ruby", "ruby/rack-loader.rb", "Ferry RubyApp"),
+        AppType::Python => ("python", "python/wsgi-loader.py", "Ferry PythonApp"),
+        AppType::Generic => ("", "", "Ferry App"),
+    };
+    let start_command = match &app.start {
+        Start::Command(cmd) => cmd.clone(),
+        Start::Loader { interpreter } => {
+            let loader = ferry_root.join("loaders").join(loader);
+            format!(
+                "{} {}",
+                ferry_config::shell_quote(interpreter),
+                ferry_config::shell_quote(&loader.to_string_lossy())
+            )
+        }
+    };
+    let mut options = SpawnOptions::generic(&app.root, start_command);
+    options.app_type = passenger_type.to_owned();
     options.startup_file = app.startup_file.as_ref().map(|f| app.root.join(f));
-    if app.spawning_kit_aware {
-        options.kind = AppKind::SpawningKit { wrapper: false };
+    options.process_title = Some(title.to_owned());
+    options.base_uri = app.base_uri.clone();
+    if matches!(app.start, Start::Loader { .. }) {
+        options.kind = AppKind::SpawningKit { wrapper: true };
+    } else if app.spawning_kit_aware {
+        // A start command for a typed app is a loader of its own (Passenger's, say).
+        let wrapper = app.app_type != AppType::Generic;
+        options.kind = AppKind::SpawningKit { wrapper };
     }
     options.environment = app.environment.clone();
     options.start_timeout = app.start_timeout;
@@ -197,14 +224,17 @@ fn spawn_options(config: &Config) -> SpawnOptions {
     options.load_shell_envvars = app.load_shell_envvars;
     options.file_descriptor_ulimit = app.file_descriptor_ulimit;
     options.log_level = config.log_level;
-    options.extra_args = app
-        .spawn_args
-        .iter()
-        .map(|(k, v)| {
+    let model = if app.threads > 1 { "thread" } else { "process" };
+    options.extra_args = vec![
+        ("concurrency_model".into(), model.into()),
+        ("thread_count".into(), app.threads.into()),
+    ];
+    options
+        .extra_args
+        .extend(app.spawn_args.iter().map(|(k, v)| {
             let value = serde_json::from_str(v).unwrap_or_else(|_| v.clone().into());
             (k.clone(), value)
-        })
-        .collect();
+        }));
     options
 }
 

@@ -8,7 +8,7 @@
 
 mod app_type;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use app_type::AppType;
@@ -55,9 +55,6 @@ pub enum Error {
         /// What is expected instead.
         reason: &'static str,
     },
-    /// The app type needs a loader that does not exist yet.
-    #[error("app type {0} is not supported yet; run it as a generic app with --app-start-command")]
-    Unsupported(AppType),
     /// Several problems at once.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Many(Vec<Error>),
@@ -134,6 +131,18 @@ pub struct StartOptions {
     /// The start command runs a SpawningKit-enabled program (Passengerfile's
     /// `app_supports_kuria_protocol`): wait for `finish`, not for a port.
     pub app_supports_kuria_protocol: bool,
+    /// `passenger_ruby`: the Ruby interpreter (default: `ruby` on `PATH`).
+    pub ruby: Option<String>,
+    /// `passenger_python`: the Python interpreter (default: `python3`, else `python`, on `PATH`).
+    pub python: Option<String>,
+    /// `passenger_nodejs`: the Node.js interpreter (default: `node`, else `nodejs`, on `PATH`).
+    pub nodejs: Option<String>,
+    /// `passenger_base_uri`: the URI the app is mounted at (default `/`).
+    pub base_uri: Option<String>,
+    /// `passenger_concurrency_model`: `process` (default) or `thread`.
+    pub concurrency_model: Option<String>,
+    /// `passenger_thread_count` (default 1), for the `thread` concurrency model.
+    pub thread_count: Option<usize>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -169,8 +178,12 @@ pub struct AppConfig {
     pub app_type: AppType,
     /// Startup file, relative to `root` (e.g. `app.js`).
     pub startup_file: Option<PathBuf>,
-    /// The command that starts one process, run by `/bin/sh -c "exec ..."`.
-    pub start_command: String,
+    /// How a process of the app is started.
+    pub start: Start,
+    /// The URI the app is mounted at: `/`, or e.g. `/blog` (no trailing slash).
+    pub base_uri: String,
+    /// Requests one process handles at once: 1 (`process` model) or the thread count.
+    pub threads: usize,
     /// Fewest processes kept once the app has started.
     pub min_instances: usize,
     /// Longest time a spawn may take.
@@ -191,6 +204,19 @@ pub struct AppConfig {
     pub spawn_args: Vec<(String, String)>,
     /// The start command speaks SpawningKit's handshake itself.
     pub spawning_kit_aware: bool,
+}
+
+/// How a process of an app is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Ferry's loader for the app type, run by this interpreter (an absolute path, or the name
+    /// given by the user).
+    Loader {
+        /// The interpreter.
+        interpreter: String,
+    },
+    /// A shell command, run by `/bin/sh -c "exec ..."`.
+    Command(String),
 }
 
 /// The user-switching settings (seed 001, "User Switching").
@@ -297,7 +323,12 @@ impl StartOptions {
             .startup_file
             .clone()
             .or_else(|| app_type.default_startup_file().map(PathBuf::from));
-        let start_command = start_command(app_type, self, startup_file.as_deref())?;
+        let start = self.start(app_type)?;
+        let (base_uri, threads) = match (self.base_uri(), self.threads()) {
+            (Ok(base_uri), Ok(threads)) => (base_uri, threads),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+            (Err(a), Err(b)) => return Err(Error::Many(vec![a, b])),
+        };
         let environment = self
             .environment
             .clone()
@@ -310,7 +341,9 @@ impl StartOptions {
             environment,
             app_type,
             startup_file,
-            start_command,
+            start,
+            base_uri,
+            threads,
             min_instances: self.min_instances.unwrap_or(DEFAULT_MIN_INSTANCES),
             start_timeout: Duration::from_secs(start_timeout),
             max_request_queue_size: self
@@ -333,24 +366,83 @@ impl StartOptions {
     }
 }
 
-/// The command that starts one process of the app.
-fn start_command(
-    app_type: AppType,
-    opts: &StartOptions,
-    startup_file: Option<&Path>,
-) -> Result<String, Error> {
-    if let Some(cmd) = &opts.app_start_command {
-        return Ok(cmd.clone());
+impl StartOptions {
+    /// How a process of the app starts: its start command, or its type's loader.
+    fn start(&self, app_type: AppType) -> Result<Start, Error> {
+        if let Some(cmd) = &self.app_start_command {
+            return Ok(Start::Command(cmd.clone()));
+        }
+        let (given, candidates): (_, &[&str]) = match app_type {
+            AppType::Ruby => (&self.ruby, &["ruby"]),
+            AppType::Python => (&self.python, &["python3", "python"]),
+            AppType::Node => (&self.nodejs, &["node", "nodejs"]),
+            AppType::Generic => {
+                return Err(Error::Invalid {
+                    name: "--app-start-command",
+                    value: String::new(),
+                    reason: "a generic app needs a start command",
+                })
+            }
+        };
+        if let Some(interpreter) = given {
+            return Ok(Start::Loader {
+                interpreter: interpreter.clone(),
+            });
+        }
+        // The name, not the path: the app's own `PATH` (its login shell's, with rbenv, pyenv,
+        // nvm...) decides which one runs. When none is on Ferry's `PATH` either, the spawn fails
+        // with "command not found" at the exec step, which names the command.
+        let interpreter = candidates
+            .iter()
+            .find(|name| on_path(name))
+            .unwrap_or(&candidates[0]);
+        Ok(Start::Loader {
+            interpreter: (*interpreter).to_owned(),
+        })
     }
-    match (app_type, startup_file) {
-        (AppType::Node, Some(file)) => Ok(format!("node {}", shell_quote(&file.to_string_lossy()))),
-        (AppType::Generic, _) => Err(Error::Invalid {
-            name: "--app-start-command",
-            value: String::new(),
-            reason: "a generic app needs a start command",
-        }),
-        (other, _) => Err(Error::Unsupported(other)),
+
+    fn base_uri(&self) -> Result<String, Error> {
+        let Some(base) = &self.base_uri else {
+            return Ok("/".into());
+        };
+        if !base.starts_with('/') || base.contains(['?', '#', ' ']) {
+            return Err(invalid(
+                "--base-uri",
+                base,
+                "must be a path starting with /, e.g. /blog",
+            ));
+        }
+        let trimmed = base.trim_end_matches('/');
+        Ok(if trimmed.is_empty() { "/" } else { trimmed }.to_owned())
     }
+
+    fn threads(&self) -> Result<usize, Error> {
+        let count = self.thread_count.unwrap_or(1);
+        if count == 0 {
+            return Err(invalid("--thread-count", count, "must be at least 1"));
+        }
+        match self.concurrency_model.as_deref() {
+            None | Some("process") => Ok(1),
+            Some("thread") => Ok(count),
+            Some(other) => Err(invalid(
+                "--concurrency-model",
+                other,
+                "must be process or thread",
+            )),
+        }
+    }
+}
+
+/// Whether an executable file named `name` is in `$PATH`.
+fn on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(name))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// Quotes `s` for `/bin/sh` so it stays one word.

@@ -31,7 +31,14 @@ fn defaults_follow_passenger_standalone() {
     assert_eq!(cfg.app.environment, "production");
     assert_eq!(cfg.app.start_timeout, Duration::from_secs(90));
     assert_eq!(cfg.app.app_type, AppType::Node);
-    assert_eq!(cfg.app.start_command, "node app.js");
+    assert_eq!(
+        cfg.app.start,
+        Start::Loader {
+            interpreter: "node".into()
+        }
+    );
+    assert_eq!(cfg.app.base_uri, "/");
+    assert_eq!(cfg.app.threads, 1);
     assert_eq!(cfg.log_level, 3);
 }
 
@@ -45,19 +52,63 @@ fn start_command_makes_a_generic_app() {
     .resolve()
     .expect("valid");
     assert_eq!(cfg.app.app_type, AppType::Generic);
-    assert_eq!(cfg.app.start_command, "python3 -m http.server $PORT");
+    assert_eq!(
+        cfg.app.start,
+        Start::Command("python3 -m http.server $PORT".into())
+    );
 }
 
 #[test]
-fn startup_file_is_quoted_for_the_shell() {
-    let dir = app_dir(&["my app.js"]);
+fn each_language_gets_its_interpreter() {
+    for (file, app_type) in [
+        ("config.ru", AppType::Ruby),
+        ("passenger_wsgi.py", AppType::Python),
+    ] {
+        let dir = app_dir(&[file]);
+        let cfg = opts(&dir).resolve().expect("valid");
+        assert_eq!(cfg.app.app_type, app_type);
+        assert!(matches!(cfg.app.start, Start::Loader { .. }));
+    }
+    let dir = app_dir(&["config.ru"]);
     let cfg = StartOptions {
-        startup_file: Some("my app.js".into()),
+        ruby: Some("/opt/ruby/bin/ruby".into()),
         ..opts(&dir)
     }
     .resolve()
     .expect("valid");
-    assert_eq!(cfg.app.start_command, "node 'my app.js'");
+    assert_eq!(
+        cfg.app.start,
+        Start::Loader {
+            interpreter: "/opt/ruby/bin/ruby".into()
+        }
+    );
+}
+
+#[test]
+fn base_uri_and_threads_are_checked() {
+    let dir = app_dir(&["config.ru"]);
+    let cfg = StartOptions {
+        base_uri: Some("/blog/".into()),
+        concurrency_model: Some("thread".into()),
+        thread_count: Some(8),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(cfg.app.base_uri, "/blog");
+    assert_eq!(cfg.app.threads, 8);
+    let err = StartOptions {
+        base_uri: Some("blog".into()),
+        concurrency_model: Some("fibers".into()),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect_err("invalid");
+    let text = err.to_string();
+    assert!(
+        text.contains("--base-uri") && text.contains("--concurrency-model"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -31,9 +31,9 @@ pub enum Error {
     Upstream {
         /// The process's address.
         endpoint: String,
-        /// What hyper saw.
+        /// What went wrong on the connection.
         #[source]
-        source: hyper::Error,
+        source: crate::body::BoxError,
     },
 }
 
@@ -78,6 +78,14 @@ pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
         ),
     };
     html(status, page)
+}
+
+/// 404 for a request outside the app's base URI.
+pub(crate) fn not_found() -> Response<Body> {
+    html(
+        StatusCode::NOT_FOUND,
+        page("Not found", "<p>There is nothing at this address.</p>"),
+    )
 }
 
 fn html(status: StatusCode, page: String) -> Response<Body> {

@@ -15,9 +15,12 @@ mod error;
 mod headers;
 mod listener;
 mod proxy;
+mod response_head;
+mod session;
 mod static_files;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ferry_pool::{GroupId, Pool};
@@ -33,6 +36,13 @@ pub mod fuzz_logic {
     pub fn static_path_and_range(path: &str, range: &str, len: u64) {
         crate::static_files::check_invariants(path, range, len);
     }
+
+    /// Parses a `session`-protocol response head and decodes a chunked body after it, panicking
+    /// if an invariant breaks (no `Status` or `!~` header passed on, no body for HEAD, no read
+    /// past the input).
+    pub fn session_response(input: &[u8]) {
+        crate::response_head::check_invariants(input);
+    }
 }
 pub use listener::{bind, BoundListener, Listener};
 pub use proxy::AppConnection;
@@ -45,6 +55,10 @@ pub struct SiteConfig {
     /// Whether error pages show details (spawn output and the failed step). Passenger's
     /// `friendly_error_pages`: detailed spawn error pages (else a terse page with the error id).
     pub friendly_error_pages: bool,
+    /// The URI the app is mounted at (`/blog`); requests outside it get 404. `None`: the root.
+    pub base_uri: Option<String>,
+    /// `SERVER_SOFTWARE` for `session`-protocol apps.
+    pub server_software: String,
 }
 
 /// Everything a connection needs to serve requests for one app.
@@ -54,6 +68,10 @@ pub struct Site<S> {
     group: GroupId,
     statics: Option<static_files::StaticFiles>,
     friendly_error_pages: bool,
+    base_uri: Option<String>,
+    server_software: String,
+    /// Set while a process does out-of-band work: one at a time.
+    oob_running: Arc<AtomicBool>,
 }
 
 impl<S: Spawner> Site<S> {
@@ -68,6 +86,14 @@ impl<S: Spawner> Site<S> {
             group,
             statics,
             friendly_error_pages: config.friendly_error_pages,
+            base_uri: config
+                .base_uri
+                .as_deref()
+                .map(|b| b.trim_end_matches('/'))
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned),
+            server_software: config.server_software.clone(),
+            oob_running: Arc::new(AtomicBool::new(false)),
         })
     }
 }

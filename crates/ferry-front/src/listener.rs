@@ -108,16 +108,24 @@ impl BoundListener {
             BoundListener::Tcp(l) => {
                 let (stream, peer) = l.accept().await?;
                 stream.set_nodelay(true)?;
+                let local = stream.local_addr().ok();
                 Ok((
                     Box::new(stream),
                     ClientInfo {
-                        ip: Some(peer.ip()),
+                        peer: Some(peer),
+                        local,
                     },
                 ))
             }
             BoundListener::Unix(l, _) => {
                 let (stream, _) = l.accept().await?;
-                Ok((Box::new(stream), ClientInfo { ip: None }))
+                Ok((
+                    Box::new(stream),
+                    ClientInfo {
+                        peer: None,
+                        local: None,
+                    },
+                ))
             }
         }
     }
@@ -139,7 +147,8 @@ async fn serve_connection<S: Spawner>(
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(io), service);
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,

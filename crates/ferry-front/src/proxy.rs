@@ -1,28 +1,35 @@
 //! Forwarding a request to an app process and its response back, both streamed.
 //!
-//! Connections to app processes are kept and reused when the app allows keep-alive: after a
+//! A process speaks one of two protocols on its socket: plain HTTP/1.1 (Node and generic apps),
+//! through hyper's client, or Passenger's `session` protocol (the Ruby and Python loaders), through
+//! [`crate::session`]. Either way, connections are kept and reused when that is safe: after a
 //! response body has been read to its end, the connection goes back to the process's idle list in
-//! the pool. (Passenger closes the connection to HTTP apps after every request.)
+//! the pool. Upgraded connections (WebSocket) are relayed byte for byte until either side closes.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use ferry_pool::Session;
-use ferry_spawn::{Endpoint, Spawner};
-use http::{header, HeaderValue, Method, Request, Response, Version};
+use ferry_spawn::{Endpoint, Protocol, Spawner};
+use http::{header, request, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use crate::body::{Body, BoxError};
 use crate::error::{error_response, Error};
+use crate::response_head::Framing;
+use crate::session::{self, AppStream, BodyDecoder, BodyRead, ExchangeError, Reader, RequestBody};
 use crate::static_files::Outcome;
 use crate::{headers, Site};
 
@@ -35,14 +42,23 @@ const REUSE_WINDOW: Duration = Duration::from_secs(2);
 /// A kept connection to an app process.
 #[derive(Debug)]
 pub struct AppConnection {
-    sender: SendRequest<Body>,
+    kind: Conn,
     idle_since: Instant,
+}
+
+#[derive(Debug)]
+enum Conn {
+    Http(SendRequest<Body>),
+    Session(AppStream),
 }
 
 /// What the client connection tells each request about itself.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientInfo {
-    pub(crate) ip: Option<IpAddr>,
+    /// The client's address (`None` on a unix socket).
+    pub(crate) peer: Option<SocketAddr>,
+    /// The address the client connected to.
+    pub(crate) local: Option<SocketAddr>,
 }
 
 /// The request handler: static file, else the app.
@@ -51,11 +67,27 @@ pub(crate) async fn handle<S: Spawner>(
     client: ClientInfo,
     request: Request<Incoming>,
 ) -> Response<Body> {
+    let base = site.base_uri.as_deref();
+    if let Some(base) = base {
+        if !session::under_base(request.uri().path(), base) {
+            return crate::error::not_found();
+        }
+    }
     if let Some(statics) = &site.statics {
-        if let Outcome::Response(response) = statics
-            .serve(request.method(), request.uri(), request.headers())
-            .await
-        {
+        let outcome = match base {
+            Some(base) => {
+                let uri = strip_base(request.uri(), base);
+                statics
+                    .serve(request.method(), &uri, request.headers())
+                    .await
+            }
+            None => {
+                statics
+                    .serve(request.method(), request.uri(), request.headers())
+                    .await
+            }
+        };
+        if let Outcome::Response(response) = outcome {
             return response;
         }
     }
@@ -68,6 +100,16 @@ pub(crate) async fn handle<S: Spawner>(
     }
 }
 
+/// `uri` with the base URI taken off its path, for the static file lookup.
+fn strip_base(uri: &http::Uri, base: &str) -> http::Uri {
+    let (_, path) = session::split_base(uri.path(), Some(base));
+    let target = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    target.parse().unwrap_or_else(|_| uri.clone())
+}
+
 fn log_error(error: &Error) {
     match error {
         // Spawn failures and full queues are logged where they happen, with their details.
@@ -78,19 +120,46 @@ fn log_error(error: &Error) {
     }
 }
 
-/// checkout_session → send_request → forward_response, retrying on another process while the
+/// The request on its way, kept in a form that can be sent again while it has not reached an app.
+struct Pending {
+    parts: request::Parts,
+    /// `None` once the body has been handed to a connection.
+    body: Option<Body>,
+    kind: RequestBody,
+    upgrade: Option<OnUpgrade>,
+    /// Whether the HTTP-protocol rewriting of the headers has been applied.
+    rewritten: bool,
+}
+
+/// What one attempt on one process came to.
+enum Tried {
+    Done(Response<Body>),
+    /// The request did not reach the app (or may safely be sent again): try another connection.
+    Again(Error),
+}
+
+/// checkout_session → send_request → forward_response, retrying on another connection while the
 /// request has not reached an app.
 async fn forward<S: Spawner>(
     site: &Site<S>,
     client: ClientInfo,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
-    let mut request = prepare_request(request, client);
-    let replay = Replay::of(&request);
+    let upgrade = session::is_upgrade_request(request.method(), request.headers())
+        .then(|| hyper::upgrade::on(&mut request));
+    let (parts, body) = request.into_parts();
+    let kind = RequestBody::of(&parts, &body);
+    let mut pending = Pending {
+        parts,
+        body: Some(body.map_err(BoxError::from).boxed()),
+        kind,
+        upgrade,
+        rewritten: false,
+    };
     let mut last_error = None;
     for _ in 0..MAX_TRIES {
         let mut session = site.pool.checkout(site.group).await?;
-        let (mut conn, reused) = match connection(&session).await {
+        let (conn, reused) = match connection(&session).await {
             Ok(found) => found,
             Err(source) => {
                 // Refused: nothing listens there any more. Other errors (out of descriptors, ...)
@@ -108,25 +177,15 @@ async fn forward<S: Spawner>(
                 continue;
             }
         };
-        match conn.sender.try_send_request(request).await {
-            Ok(response) => return Ok(forward_response(response, session, conn)),
-            Err(mut failed) => {
-                let endpoint = session.describe_endpoint();
-                request = match (failed.take_message(), replay.rebuild(reused)) {
-                    // Not sent at all: safe to send elsewhere.
-                    (Some(unsent), _) => unsent,
-                    // Sent on a kept connection the app had just closed; no body, idempotent.
-                    (None, Some(again)) => again,
-                    (None, None) => {
-                        return Err(Error::Upstream {
-                            endpoint,
-                            source: failed.into_error(),
-                        })
-                    }
-                };
-                tracing::debug!(%endpoint, "retrying request on a new connection");
-                last_error = Some(Error::Retries { endpoint });
+        let tried = match conn.kind {
+            Conn::Http(sender) => send_http(&mut pending, client, session, sender, reused).await?,
+            Conn::Session(stream) => {
+                send_session(site, &mut pending, client, session, stream, reused).await?
             }
+        };
+        match tried {
+            Tried::Done(response) => return Ok(response),
+            Tried::Again(error) => last_error = Some(error),
         }
     }
     Err(last_error.unwrap_or(Error::Retries {
@@ -134,11 +193,71 @@ async fn forward<S: Spawner>(
     }))
 }
 
-/// Turns the client's request into the one the app gets.
-fn prepare_request(request: Request<Incoming>, client: ClientInfo) -> Request<Body> {
-    let (mut parts, body) = request.into_parts();
+/// A kept connection to the session's process if one is fresh and ready, else a new one.
+async fn connection(session: &Session<AppConnection>) -> std::io::Result<(AppConnection, bool)> {
+    let protocol = session.protocol();
+    while let Some(conn) = session.take_connection() {
+        let usable = match (&conn.kind, protocol) {
+            (Conn::Http(sender), Protocol::Http) => {
+                conn.idle_since.elapsed() < REUSE_WINDOW && sender.is_ready()
+            }
+            // Loaders keep a connection until Ferry closes it.
+            (Conn::Session(_), Protocol::Session) => true,
+            _ => false,
+        };
+        if usable {
+            return Ok((conn, true));
+        }
+    }
+    let kind = match protocol {
+        Protocol::Http => Conn::Http(connect_http(session.endpoint()).await?),
+        Protocol::Session => Conn::Session(AppStream::connect(session.endpoint()).await?),
+    };
+    Ok((
+        AppConnection {
+            kind,
+            idle_since: Instant::now(),
+        },
+        false,
+    ))
+}
+
+// === HTTP protocol ===
+
+async fn connect_http(endpoint: &Endpoint) -> std::io::Result<SendRequest<Body>> {
+    let stream = AppStream::connect(endpoint).await?;
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.with_upgrades().await {
+            tracing::debug!(error = %e, "connection to app process ended");
+        }
+    });
+    Ok(sender)
+}
+
+/// Turns the client's request into the one an HTTP app gets (once).
+fn rewrite_for_http(pending: &mut Pending, client: ClientInfo) {
+    if pending.rewritten {
+        return;
+    }
+    pending.rewritten = true;
+    let parts = &mut pending.parts;
+    let upgrade_to = pending
+        .upgrade
+        .is_some()
+        .then(|| parts.headers.get(header::UPGRADE).cloned())
+        .flatten();
     headers::strip_hop_by_hop(&mut parts.headers);
-    headers::add_forwarded(&mut parts.headers, client.ip, "http");
+    if let Some(protocol) = upgrade_to {
+        parts.headers.insert(header::UPGRADE, protocol);
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    headers::add_forwarded(&mut parts.headers, client.peer.map(|p| p.ip()), "http");
     parts.version = Version::HTTP_11;
     if let Some(path) = parts.uri.path_and_query() {
         parts.uri = path.as_str().parse().unwrap_or_default();
@@ -148,106 +267,87 @@ fn prepare_request(request: Request<Incoming>, client: ClientInfo) -> Request<Bo
             .headers
             .insert(header::HOST, HeaderValue::from_static("localhost"));
     }
-    Request::from_parts(parts, body.map_err(BoxError::from).boxed())
 }
 
-/// What is needed to send a request again, kept only for requests that may be replayed.
-struct Replay(Option<(Method, http::Uri, http::HeaderMap)>);
+async fn send_http(
+    pending: &mut Pending,
+    client: ClientInfo,
+    session: Session<AppConnection>,
+    mut sender: SendRequest<Body>,
+    reused: bool,
+) -> Result<Tried, Error> {
+    rewrite_for_http(pending, client);
+    let body = pending.body.take().unwrap_or_else(crate::body::empty);
+    let request = Request::from_parts(pending.parts.clone(), body);
+    match sender.try_send_request(request).await {
+        Ok(response) => {
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(client_side) = pending.upgrade.take() {
+                    return Ok(Tried::Done(relay_http_upgrade(
+                        response,
+                        client_side,
+                        session,
+                    )));
+                }
+            }
+            let conn = AppConnection {
+                kind: Conn::Http(sender),
+                idle_since: Instant::now(),
+            };
+            Ok(Tried::Done(forward_http_response(response, session, conn)))
+        }
+        Err(mut failed) => {
+            let endpoint = session.describe_endpoint();
+            match failed.take_message() {
+                // Not sent at all: safe to send elsewhere.
+                Some(unsent) => pending.body = Some(unsent.into_body()),
+                // Sent on a kept connection the app had just closed; no body, idempotent.
+                None if reused && replayable(pending) => pending.body = Some(crate::body::empty()),
+                None => {
+                    return Err(Error::Upstream {
+                        endpoint,
+                        source: failed.into_error().into(),
+                    })
+                }
+            }
+            tracing::debug!(%endpoint, "retrying request on a new connection");
+            Ok(Tried::Again(Error::Retries { endpoint }))
+        }
+    }
+}
 
-impl Replay {
-    fn of(request: &Request<Body>) -> Replay {
-        let no_body = request.body().is_end_stream();
-        let idempotent = matches!(
-            *request.method(),
+/// Whether a request that may have reached the app can be sent again: no body, idempotent.
+fn replayable(pending: &Pending) -> bool {
+    pending.kind == RequestBody::None
+        && matches!(
+            pending.parts.method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-        );
-        Replay((no_body && idempotent).then(|| {
-            (
-                request.method().clone(),
-                request.uri().clone(),
-                request.headers().clone(),
-            )
-        }))
-    }
-
-    /// A copy of the request, if it may be sent again after a failure on a kept connection.
-    fn rebuild(&self, reused: bool) -> Option<Request<Body>> {
-        let (method, uri, headers) = self.0.as_ref().filter(|_| reused)?;
-        let mut request = Request::new(crate::body::empty());
-        *request.method_mut() = method.clone();
-        *request.uri_mut() = uri.clone();
-        *request.headers_mut() = headers.clone();
-        Some(request)
-    }
-}
-
-/// A kept connection to the session's process if one is fresh and ready, else a new one.
-async fn connection(session: &Session<AppConnection>) -> std::io::Result<(AppConnection, bool)> {
-    while let Some(conn) = session.take_connection() {
-        if conn.idle_since.elapsed() < REUSE_WINDOW && conn.sender.is_ready() {
-            return Ok((conn, true));
-        }
-    }
-    let sender = connect(session.endpoint()).await?;
-    Ok((
-        AppConnection {
-            sender,
-            idle_since: Instant::now(),
-        },
-        false,
-    ))
-}
-
-async fn connect(endpoint: &Endpoint) -> std::io::Result<SendRequest<Body>> {
-    match endpoint {
-        Endpoint::Tcp(addr) => {
-            let stream = tokio::net::TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            handshake(stream).await
-        }
-        Endpoint::Unix(path) => handshake(tokio::net::UnixStream::connect(path).await?).await,
-    }
-}
-
-async fn handshake<T>(stream: T) -> std::io::Result<SendRequest<Body>>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(std::io::Error::other)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "connection to app process ended");
-        }
-    });
-    Ok(sender)
+        )
 }
 
 /// Streams the app's response to the client. The session (and the connection, for reuse) is
 /// released when the body has been read to its end, or dropped when the client goes away.
-fn forward_response(
+fn forward_http_response(
     response: Response<Incoming>,
     session: Session<AppConnection>,
     conn: AppConnection,
 ) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    let body = AppBody {
+    let body = HttpBody {
         inner: body,
         lease: Some((session, conn)),
     };
     Response::from_parts(parts, body.boxed())
 }
 
-/// The app's response body, holding the session until it ends.
-struct AppBody {
+/// The HTTP app's response body, holding the session until it ends.
+struct HttpBody {
     inner: Incoming,
     lease: Option<(Session<AppConnection>, AppConnection)>,
 }
 
-impl http_body::Body for AppBody {
+impl http_body::Body for HttpBody {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -277,7 +377,7 @@ impl http_body::Body for AppBody {
     }
 }
 
-impl Drop for AppBody {
+impl Drop for HttpBody {
     fn drop(&mut self) {
         // A body that is empty from the start (HEAD, 204, 304) is never polled.
         if self.inner.is_end_stream() {
@@ -286,7 +386,7 @@ impl Drop for AppBody {
     }
 }
 
-impl AppBody {
+impl HttpBody {
     /// The body ended cleanly: the connection can serve another request.
     fn finish(&mut self) {
         if let Some((session, mut conn)) = self.lease.take() {
@@ -294,4 +394,261 @@ impl AppBody {
             session.put_connection(conn);
         }
     }
+}
+
+/// Answers the client with the app's 101 and relays bytes between the two upgraded connections
+/// on a task that holds the session until both sides are done.
+fn relay_http_upgrade(
+    mut response: Response<Incoming>,
+    client_side: OnUpgrade,
+    session: Session<AppConnection>,
+) -> Response<Body> {
+    let app_side = hyper::upgrade::on(&mut response);
+    tokio::spawn(async move {
+        let _session = session;
+        match tokio::try_join!(client_side, app_side) {
+            Ok((client, app)) => {
+                let (mut client, mut app) = (TokioIo::new(client), TokioIo::new(app));
+                if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut app).await {
+                    tracing::debug!(error = %e, "upgraded connection ended");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        }
+    });
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, crate::body::empty())
+}
+
+// === session protocol ===
+
+async fn send_session<S: Spawner>(
+    site: &Site<S>,
+    pending: &mut Pending,
+    client: ClientInfo,
+    session: Session<AppConnection>,
+    stream: AppStream,
+    reused: bool,
+) -> Result<Tried, Error> {
+    let frame = session::frame(
+        &pending.parts,
+        pending.kind,
+        pending.upgrade.is_some(),
+        &session::FrameContext {
+            peer: client.peer,
+            local: client.local,
+            https: false,
+            base_uri: site.base_uri.as_deref(),
+            server_software: &site.server_software,
+            connect_password: session.connect_password(),
+        },
+    );
+    let head_request = pending.parts.method == Method::HEAD;
+    let endpoint = || session.describe_endpoint();
+    let sent = session::exchange(stream, frame, &mut pending.body, pending.kind, head_request);
+    let exchange = match sent.await {
+        Ok(exchange) => exchange,
+        // The frame did not go out, so neither did the body: send it elsewhere.
+        Err(ExchangeError::Send(source)) => {
+            tracing::debug!(endpoint = %endpoint(), error = %source, "retrying request on a new connection");
+            return Ok(Tried::Again(Error::Upstream {
+                endpoint: endpoint(),
+                source: source.into(),
+            }));
+        }
+        Err(ExchangeError::Incomplete {
+            got_bytes: false, ..
+        }) if reused && replayable(pending) => {
+            tracing::debug!(endpoint = %endpoint(), "kept connection was closed; retrying");
+            return Ok(Tried::Again(Error::Retries {
+                endpoint: endpoint(),
+            }));
+        }
+        Err(e) => {
+            return Err(Error::Upstream {
+                endpoint: endpoint(),
+                source: e.into(),
+            })
+        }
+    };
+    if exchange.head.upgrade {
+        if let Some(client_side) = pending.upgrade.take() {
+            return Ok(Tried::Done(relay_session_upgrade(
+                exchange,
+                client_side,
+                session,
+            )));
+        }
+    }
+    Ok(Tried::Done(session_response(
+        site,
+        exchange,
+        session,
+        pending.kind,
+    )))
+}
+
+/// Builds the client's response from the app's head; the body streams from the connection.
+fn session_response<S: Spawner>(
+    site: &Site<S>,
+    exchange: session::Exchange,
+    session: Session<AppConnection>,
+    sent: RequestBody,
+) -> Response<Body> {
+    let session::Exchange {
+        head,
+        reader,
+        mut buffered,
+    } = exchange;
+    let mut response = Response::new(crate::body::empty());
+    *response.status_mut() = head.status;
+    *response.headers_mut() = head.headers;
+    let decoder = BodyDecoder::new(head.framing);
+    let lease = Lease {
+        session: Some(session),
+        oob: head.wants_oob_work.then(|| Arc::clone(&site.oob_running)),
+    };
+    // A connection is reused only when nothing was half-closed and the app said it may be.
+    let reusable = head.keep_alive && sent == RequestBody::None;
+    if decoder.complete_in(&buffered) {
+        // The whole body arrived with the head (small responses): answer without streaming.
+        let data = match head.framing {
+            Framing::Length(n) => buffered.split_to(n as usize).freeze(),
+            _ => Bytes::new(),
+        };
+        let leftover = !buffered.is_empty();
+        lease.finish(reader, reusable && !leftover);
+        *response.body_mut() = crate::body::full(data);
+        return response;
+    }
+    *response.body_mut() = SessionBody {
+        decoder,
+        reader: Some(reader),
+        buffered,
+        reusable,
+        lease: Some(lease),
+    }
+    .boxed();
+    response
+}
+
+/// The session and what ending it involves.
+struct Lease {
+    session: Option<Session<AppConnection>>,
+    /// Set when the app asked for out-of-band work: the flag that keeps it to one at a time.
+    oob: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Lease {
+    /// The response is complete: keep the connection if it can serve another request, then run
+    /// out-of-band work if the app asked for it, and release the process.
+    fn finish(mut self, reader: Reader, reusable: bool) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let oob = self
+            .oob
+            .take()
+            .filter(|flag| !flag.swap(true, Ordering::AcqRel)); // else another process is at it
+        let Some(flag) = oob else {
+            if let (true, Reader::Whole(stream)) = (reusable, reader) {
+                session.put_connection(AppConnection {
+                    kind: Conn::Session(stream),
+                    idle_since: Instant::now(),
+                });
+            }
+            return;
+        };
+        // A loader thread waiting on a kept connection would not see the new one: close them.
+        drop(reader);
+        while session.take_connection().is_some() {}
+        tokio::spawn(async move {
+            // The session is held: no request is routed to the process meanwhile.
+            let endpoint = session.endpoint().clone();
+            if let Err(e) = session::out_of_band_work(&endpoint, session.connect_password()).await {
+                tracing::warn!(pid = session.pid(), error = %e, "out-of-band work failed");
+            }
+            drop(session);
+            flag.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// A `session` response body streaming from the app's connection.
+struct SessionBody {
+    decoder: BodyDecoder,
+    reader: Option<Reader>,
+    buffered: BytesMut,
+    reusable: bool,
+    lease: Option<Lease>,
+}
+
+impl http_body::Body for SessionBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let Some(reader) = this.reader.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match this.decoder.poll_read(cx, reader, &mut this.buffered) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(BodyRead::Data(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Poll::Ready(Ok(BodyRead::End { reusable })) => {
+                let reader = this.reader.take();
+                if let (Some(lease), Some(reader)) = (this.lease.take(), reader) {
+                    let leftover = !this.buffered.is_empty();
+                    lease.finish(reader, reusable && this.reusable && !leftover);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Err(e)) => {
+                // The connection is dropped with the body; the session ends.
+                this.reader = None;
+                this.lease = None;
+                Poll::Ready(Some(Err(e.into())))
+            }
+        }
+    }
+}
+
+/// Answers the client with the app's 101 and relays bytes between the client's upgraded
+/// connection and the app's socket, on a task that holds the session until both sides are done.
+fn relay_session_upgrade(
+    exchange: session::Exchange,
+    client_side: OnUpgrade,
+    session: Session<AppConnection>,
+) -> Response<Body> {
+    let session::Exchange {
+        head,
+        reader,
+        buffered,
+    } = exchange;
+    tokio::spawn(async move {
+        let _session = session;
+        let Reader::Whole(mut app) = reader else {
+            return; // an upgrade request has no body, so the connection is never split
+        };
+        let client = match client_side.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+        };
+        let mut client = TokioIo::new(client);
+        if !buffered.is_empty() {
+            if let Err(e) = client.write_all(&buffered).await {
+                return tracing::debug!(error = %e, "upgraded connection ended");
+            }
+        }
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut app).await {
+            tracing::debug!(error = %e, "upgraded connection ended");
+        }
+    });
+    let mut response = Response::new(crate::body::empty());
+    *response.status_mut() = head.status;
+    *response.headers_mut() = head.headers;
+    response
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ferry_spawn::{
-    Concurrency, Endpoint, ExitInfo, ProcessHandle, SpawnError, SpawnOptions, Spawned,
+    Concurrency, Endpoint, ExitInfo, ProcessHandle, Protocol, SpawnError, SpawnOptions, Spawned,
 };
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -51,6 +51,8 @@ struct Entry<C> {
 pub(crate) struct Process<C> {
     id: u64,
     pub(crate) endpoint: Endpoint,
+    pub(crate) protocol: Protocol,
+    pub(crate) connect_password: String,
     concurrency: Concurrency,
     pub(crate) handle: ProcessHandle,
     pub(crate) idle: Mutex<Vec<C>>,
@@ -443,6 +445,8 @@ impl<C> State<C> {
         let process = Arc::new(Process {
             id: next_id,
             endpoint: spawned.endpoint,
+            protocol: spawned.protocol,
+            connect_password: spawned.connect_password,
             concurrency: spawned.concurrency,
             handle: spawned.handle,
             idle: Mutex::new(Vec::new()),

@@ -52,6 +52,16 @@ impl<C> Session<C> {
         &self.process.endpoint
     }
 
+    /// What the process speaks on its endpoint.
+    pub fn protocol(&self) -> ferry_spawn::Protocol {
+        self.process.protocol
+    }
+
+    /// The secret the process expects with every request.
+    pub fn connect_password(&self) -> &str {
+        &self.process.connect_password
+    }
+
     /// The pid of the process serving this session.
     pub fn pid(&self) -> u32 {
         self.process.handle.pid()

@@ -82,6 +82,7 @@ impl Spawner for FakeSpawner {
             endpoint: ferry_spawn::Endpoint::Tcp(([127, 0, 0, 1], 1).into()),
             protocol: ferry_spawn::Protocol::Http,
             concurrency: self.concurrency,
+            connect_password: "test".into(),
             handle,
             journey: Journey::spawn_directly(),
         })

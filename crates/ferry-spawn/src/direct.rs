@@ -60,6 +60,7 @@ struct Attempt<'a> {
     journey: Journey,
     account: Option<Account>,
     port: Option<u16>,
+    connect_password: String,
 }
 
 impl DirectSpawner {
@@ -81,7 +82,8 @@ impl DirectSpawner {
         let deadline = Instant::now() + attempt.options.start_timeout;
         let (workdir, mut cmd) = self.prepare(attempt)?;
         attempt.journey.begin(Step::ForkSubprocess);
-        let (handle, tail) = match start(&mut cmd, &self.supervisors) {
+        let generic = attempt.options.kind == AppKind::Generic;
+        let (handle, tail) = match start(&mut cmd, generic, &self.supervisors) {
             Ok(started) => started,
             Err(e) => {
                 let summary = format!(
@@ -111,6 +113,7 @@ impl DirectSpawner {
                     endpoint,
                     protocol,
                     concurrency,
+                    connect_password: std::mem::take(&mut attempt.connect_password),
                     handle,
                     journey,
                 })
@@ -145,6 +148,9 @@ impl DirectSpawner {
             })?);
         }
         let args = args::build(options, &self.config, &account, attempt.port);
+        if let Some(password) = args.get("connect_password").and_then(|v| v.as_str()) {
+            attempt.connect_password = password.to_owned();
+        }
         let owner = (account.switch && account.uid != euid).then_some((account.uid, account.gid));
         let workdir = WorkDir::create(&self.config.spawn_dir, &args, &attempt.journey, owner)
             .map_err(|e| {
@@ -229,6 +235,7 @@ impl Spawner for DirectSpawner {
             ),
             account: None,
             port: None,
+            connect_password: String::new(),
         };
         let result = self.spawn_inner(&mut attempt).await;
         if let Err(error) = &result {
@@ -404,7 +411,12 @@ fn free_port() -> std::io::Result<u16> {
 
 /// Forks and execs the command, with stdin a pipe (its lifetime pipe) and stdout and stderr one
 /// shared pipe whose lines are captured.
-fn start(cmd: &mut Command, tracker: &TaskTracker) -> std::io::Result<(ProcessHandle, OutputTail)> {
+/// `generic`: the app does not know SpawningKit, so stopping it takes SIGTERM at once.
+fn start(
+    cmd: &mut Command,
+    generic: bool,
+    tracker: &TaskTracker,
+) -> std::io::Result<(ProcessHandle, OutputTail)> {
     let (reader, writer) = std::io::pipe()?;
     cmd.stdin(Stdio::piped())
         .stdout(writer.try_clone()?)
@@ -414,7 +426,7 @@ fn start(cmd: &mut Command, tracker: &TaskTracker) -> std::io::Result<(ProcessHa
     let pid = child.id().unwrap_or_default();
     let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())?;
     let tail = output::capture(pipe, pid);
-    let handle = handle::supervise(child, stdin, tracker)
+    let handle = handle::supervise(child, stdin, generic, tracker)
         .ok_or_else(|| std::io::Error::other("the process vanished right after it started"))?;
     Ok((handle, tail))
 }

@@ -20,7 +20,10 @@ use crate::sys;
 /// How to stop a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopMode {
-    /// Close its stdin and send SIGTERM to its group; SIGKILL the group after this long.
+    /// Close its stdin; SIGKILL the group after this long. A generic app also gets SIGTERM at
+    /// once (it does not know that closing stdin means "stop"); a SpawningKit app (a loader) gets
+    /// SIGTERM only when it is still running after three quarters of the time, so that it can
+    /// finish its requests and run the app's shutdown hooks first.
     Graceful(Duration),
     /// SIGKILL the whole group at once.
     Kill,
@@ -172,18 +175,34 @@ impl fmt::Display for ExitInfo {
 // === supervisor ===
 
 /// Starts the task that owns `child` until it is reaped, and returns the handle to it.
+///
+/// `term_at_once`: a graceful stop sends SIGTERM right away (generic apps).
 pub(crate) fn supervise(
     child: Child,
     stdin: Option<ChildStdin>,
+    term_at_once: bool,
     tracker: &tokio_util::task::TaskTracker,
 ) -> Option<ProcessHandle> {
     let pid = child.id()?;
     let (handle, stub) = ProcessHandle::stub(pid);
-    tracker.spawn(run_supervisor(child, stdin, stub));
+    tracker.spawn(run_supervisor(
+        child,
+        Stdin {
+            stdin,
+            term_at_once,
+        },
+        stub,
+    ));
     Some(handle)
 }
 
-async fn run_supervisor(mut child: Child, mut stdin: Option<ChildStdin>, mut stub: ProcessStub) {
+/// The process's stdin and what closing it means.
+struct Stdin {
+    stdin: Option<ChildStdin>,
+    term_at_once: bool,
+}
+
+async fn run_supervisor(mut child: Child, mut stdin: Stdin, mut stub: ProcessStub) {
     let pid = child.id().unwrap_or_default();
     let status = loop {
         tokio::select! {
@@ -207,7 +226,7 @@ async fn run_supervisor(mut child: Child, mut stdin: Option<ChildStdin>, mut stu
 /// graceful stop must keep waiting (a `Kill` may still arrive).
 async fn stop(
     child: &mut Child,
-    stdin: &mut Option<ChildStdin>,
+    stdin: &mut Stdin,
     stub: &mut ProcessStub,
     mode: Option<StopMode>,
 ) -> Option<std::io::Result<std::process::ExitStatus>> {
@@ -219,11 +238,21 @@ async fn stop(
         }
         StopMode::Graceful(grace) => {
             // Loaders exit when stdin closes; generic apps get SIGTERM too, as Passenger does.
-            drop(stdin.take());
-            sys::kill_group(pid, sys::Signal::SIGTERM);
+            drop(stdin.stdin.take());
+            let term_after = if stdin.term_at_once {
+                Duration::ZERO
+            } else {
+                grace * 3 / 4
+            };
+            let started = tokio::time::Instant::now();
+            let term = async {
+                tokio::time::sleep(term_after).await;
+                sys::kill_group(pid, sys::Signal::SIGTERM);
+                tokio::time::sleep_until(started + grace).await;
+            };
             tokio::select! {
                 status = child.wait() => Some(status),
-                () = tokio::time::sleep(grace) => {
+                () = term => {
                     tracing::warn!(pid, "app process did not exit within {grace:?}; killing it");
                     sys::kill_group(pid, sys::Signal::SIGKILL);
                     Some(child.wait().await)

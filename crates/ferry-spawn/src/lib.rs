@@ -174,6 +174,9 @@ pub struct Spawned {
     pub protocol: Protocol,
     /// How many requests it takes at once.
     pub concurrency: Concurrency,
+    /// The secret the process expects in every request (`PASSENGER_CONNECT_PASSWORD` in the
+    /// `session` protocol, `X-Passenger-Connect-Password` for direct access).
+    pub connect_password: String,
     /// Controls the process: stop it, learn when it exits.
     pub handle: ProcessHandle,
     /// The journey it walked, with step timings.

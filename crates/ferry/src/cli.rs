@@ -108,6 +108,25 @@ pub(crate) struct StartArgs {
     /// parses, else a string. For running loaders written for Passenger.
     #[arg(long = "spawn-arg", value_name = "KEY=VALUE")]
     spawn_args: Vec<String>,
+    /// The Ruby interpreter for Rack apps (default: ruby on PATH).
+    #[arg(long, value_name = "PATH", help_heading = "Languages")]
+    ruby: Option<String>,
+    /// The Python interpreter for WSGI apps (default: python3, else python, on PATH).
+    #[arg(long, value_name = "PATH", help_heading = "Languages")]
+    python: Option<String>,
+    /// The Node.js interpreter (default: node, else nodejs, on PATH).
+    #[arg(long, value_name = "PATH", help_heading = "Languages")]
+    nodejs: Option<String>,
+    /// The URI the app is mounted at, e.g. /blog; requests outside it get 404.
+    #[arg(long, value_name = "URI")]
+    base_uri: Option<String>,
+    /// Concurrency within one Ruby or Python process: process (one request at a time) or
+    /// thread (--thread-count requests at once).
+    #[arg(long, value_name = "process|thread")]
+    concurrency_model: Option<String>,
+    /// Threads per process with --concurrency-model thread.
+    #[arg(long, value_name = "N")]
+    thread_count: Option<usize>,
 }
 
 fn on_off(value: &str) -> Result<bool, String> {
@@ -146,6 +165,12 @@ impl From<StartArgs> for StartOptions {
             hooks: args.hooks,
             spawn_args: args.spawn_args,
             app_supports_kuria_protocol: args.app_supports_kuria_protocol,
+            ruby: args.ruby,
+            python: args.python,
+            nodejs: args.nodejs,
+            base_uri: args.base_uri,
+            concurrency_model: args.concurrency_model,
+            thread_count: args.thread_count,
         }
     }
 }
