@@ -1,0 +1,666 @@
+#!/usr/bin/env bash
+# Ferry loader benchmark: a "hello world" Rack, WSGI and Node app with 2 app processes, served by
+# Ferry and by the usual servers for each language (Puma, gunicorn, Passenger Standalone, node).
+#
+# Usage (from the repo root):
+#   bash bench/loaders.sh [--duration SECS] [--connections N] [--targets LIST] [--raw-dir DIR]
+#                         [--no-build]
+#
+#   --duration SECS     length of each measured wrk run (default 10)
+#   --connections N     concurrent wrk connections (default 16)
+#   --targets LIST      comma-separated subset of rack-ferry,rack-puma,rack-passenger,
+#                       wsgi-ferry,wsgi-gunicorn,wsgi-passenger,node-ferry,node-ferry-1,node-direct
+#                       (default: all of them)
+#   --raw-dir DIR       also copy the raw wrk outputs and server logs into DIR
+#   --no-build          use target/release/ferry as it is instead of `cargo build --release -p ferry`
+#
+# Every target is started alone on a 127.0.0.1 port, checked (GET / must return 200 and exactly
+# "hello world"), warmed up (2 s of wrk), measured with `wrk -t2 -cN -dSs --latency`, its RSS
+# summed right after the run, and stopped before the next one starts. A target that cannot run
+# gets an "unavailable: <reason>" row and the run goes on.
+# See bench/README.md ("Loader benchmark") for what each target runs and how to read the output.
+set -euo pipefail
+
+DURATION=10
+CONNECTIONS=16
+ALL_TARGETS="rack-ferry,rack-puma,rack-passenger,wsgi-ferry,wsgi-gunicorn,wsgi-passenger,node-ferry,node-ferry-1,node-direct"
+TARGETS="$ALL_TARGETS"
+RAW_DIR=""
+BUILD=1
+WARMUP_SECS=2
+WRK_THREADS=2
+EXPECTED_BODY="hello world"
+
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration) DURATION="${2:?--duration needs a value}"; shift 2 ;;
+    --duration=*) DURATION="${1#*=}"; shift ;;
+    --connections) CONNECTIONS="${2:?--connections needs a value}"; shift 2 ;;
+    --connections=*) CONNECTIONS="${1#*=}"; shift ;;
+    --targets) TARGETS="${2:?--targets needs a value}"; shift 2 ;;
+    --targets=*) TARGETS="${1#*=}"; shift ;;
+    --raw-dir) RAW_DIR="${2:?--raw-dir needs a value}"; shift 2 ;;
+    --raw-dir=*) RAW_DIR="${1#*=}"; shift ;;
+    --no-build) BUILD=0; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --duration must be a positive integer (seconds)" >&2; exit 2; }
+[[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --connections must be a positive integer" >&2; exit 2; }
+# wrk needs at least one connection per thread.
+if (( CONNECTIONS < WRK_THREADS )); then WRK_THREADS=$CONNECTIONS; fi
+for t in ${TARGETS//,/ }; do
+  [[ ",$ALL_TARGETS," == *",$t,"* ]] || { echo "bench: unknown target: $t (known: $ALL_TARGETS)" >&2; exit 2; }
+done
+want() { [[ ",$TARGETS," == *",$1,"* ]]; }
+want_any() { local t; for t in "$@"; do want "$t" && return 0; done; return 1; }
+
+if [[ ! -f Cargo.toml || ! -d bench/apps/rack-hello ]]; then
+  echo "bench: run this from the repo root (bash bench/loaders.sh)" >&2
+  exit 2
+fi
+REPO_ROOT="$(pwd)"
+APPS="$REPO_ROOT/bench/apps"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------------------
+# Process bookkeeping and cleanup (the same approach as bench/run.sh)
+# ---------------------------------------------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-loaders.XXXXXX")"
+# Ferry and Passenger run the apps as another user (nobody) when we are root: let it read the copies.
+chmod 755 "$WORK"
+
+# PIDs of process-group leaders we started with setsid (one per server).
+STARTED_PGIDS=()
+
+# All descendants of a PID (children, grandchildren, ...), one per line.
+descendants() {
+  local root="$1" table
+  table="$(ps -e -o pid=,ppid= 2>/dev/null || true)"
+  awk -v root="$root" '
+    { parent[$1] = $2; pids[NR] = $1 }
+    END {
+      want[root] = 1; changed = 1
+      while (changed) {
+        changed = 0
+        for (i in pids) { p = pids[i]; if (!(p in want) && (parent[p] in want)) { want[p] = 1; changed = 1 } }
+      }
+      for (p in want) if (p != root) print p
+    }' <<<"$table"
+}
+
+# PIDs whose command line mentions our private work directory (Passenger's agents and the apps
+# it spawns mention it; nobody else's processes can). This script's own process group is skipped.
+MY_PGID="$(ps -o pgid= -p $$ | tr -d ' ')"
+pids_mentioning_work() {
+  local f pid pg
+  for f in /proc/[0-9]*/cmdline; do
+    pid="${f#/proc/}"; pid="${pid%/cmdline}"
+    [[ "$pid" == "$$" ]] && continue
+    if tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$WORK"; then
+      pg="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ' || true)"
+      [[ -z "$pg" || "$pg" == "$MY_PGID" ]] && continue
+      echo "$pid"
+    fi
+  done
+}
+
+alive() { # alive PID: running and not a zombie
+  local st
+  st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)"
+  [[ -n "$st" && "$st" != "Z" ]]
+}
+
+# wait_gone TRIES PID...: wait (0.1 s per try) until none of the PIDs is alive.
+wait_gone() {
+  local tries="$1"; shift
+  local i p any
+  for ((i = 0; i < tries; i++)); do
+    any=0
+    for p in "$@"; do if alive "$p"; then any=1; break; fi; done
+    (( any == 0 )) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Kill a server: SIGTERM to its process group and to every descendant (Ferry puts app
+# processes into their own process groups), bounded wait, then SIGKILL what is left.
+kill_tree() {
+  local leader="$1" pids p
+  pids=("$leader")
+  while read -r p; do [[ -n "$p" ]] && pids+=("$p"); done < <(descendants "$leader")
+  kill -TERM -- "-$leader" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  if ! wait_gone 100 "${pids[@]}"; then
+    kill -KILL -- "-$leader" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait_gone 50 "${pids[@]}" || true
+  fi
+  wait "$leader" 2>/dev/null || true
+}
+
+PASSENGER_PIDFILE=""
+stop_passenger_leftovers() {
+  local pids=() p wd
+  if [[ -n "$PASSENGER_PIDFILE" && -s "$PASSENGER_PIDFILE" ]]; then
+    wd="$(cat "$PASSENGER_PIDFILE" 2>/dev/null || true)"
+    if [[ "$wd" =~ ^[0-9]+$ ]] && alive "$wd"; then
+      pids+=("$wd")
+      while read -r p; do [[ -n "$p" ]] && pids+=("$p"); done < <(descendants "$wd")
+    fi
+  fi
+  while read -r p; do [[ -n "$p" ]] && pids+=("$p"); done < <(pids_mentioning_work)
+  (( ${#pids[@]} == 0 )) && return 0
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  if ! wait_gone 100 "${pids[@]}"; then
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait_gone 50 "${pids[@]}" || true
+  fi
+}
+
+cleanup() {
+  local rc=$? pgid
+  trap - EXIT INT TERM
+  for pgid in "${STARTED_PGIDS[@]+"${STARTED_PGIDS[@]}"}"; do
+    if alive "$pgid" || [[ -n "$(descendants "$pgid")" ]]; then kill_tree "$pgid"; fi
+  done
+  stop_passenger_leftovers
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+forget_pgid() {
+  local keep=() p
+  for p in "${STARTED_PGIDS[@]+"${STARTED_PGIDS[@]}"}"; do [[ "$p" != "$1" ]] && keep+=("$p"); done
+  STARTED_PGIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# ---------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------
+APT_UPDATED=0
+apt_install() { # apt_install PKG...: best effort, root only
+  if [[ "$(id -u)" != "0" ]] || ! command -v apt-get >/dev/null 2>&1; then
+    log "cannot install $* (not root or no apt-get)"
+    return 1
+  fi
+  if (( APT_UPDATED == 0 )); then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get update -qq >&2 || return 1
+    APT_UPDATED=1
+  fi
+  log "apt-get install -y $*"
+  DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "$@" >&2
+}
+
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if (( ${#missing[@]} > 0 )); then
+  apt_install "${missing[@]}" || { log "could not install: ${missing[*]}"; exit 1; }
+fi
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null 2>&1 || { log "required tool missing: $tool"; exit 1; }
+done
+
+# Interpreters for the apps that Ferry and Passenger start. As root both run the apps as
+# `nobody`, which cannot use interpreters under /root (pyenv, rbenv, nvm): prefer /usr/bin.
+interp() { # interp NAME -> /usr/bin/NAME, else NAME on PATH, else empty
+  if [[ -x "/usr/bin/$1" ]]; then echo "/usr/bin/$1"; else command -v "$1" 2>/dev/null || true; fi
+}
+RUBY_BIN="$(interp ruby)"
+PYTHON_BIN="$(interp python3)"
+NODE_BIN="$(interp node)"
+[[ -z "$NODE_BIN" ]] && NODE_BIN="$(interp nodejs)"
+
+# gunicorn: the first python3 (PATH's, then $PYTHON_BIN) that can import it; run by its real path.
+GUNICORN_PY=""
+for py in "$(command -v python3 2>/dev/null || true)" "$PYTHON_BIN"; do
+  [[ -n "$py" ]] || continue
+  if exe="$("$py" -c 'import gunicorn, sys; print(sys.executable)' 2>/dev/null)" && [[ -x "$exe" ]]; then
+    GUNICORN_PY="$exe"; break
+  fi
+done
+GUNICORN_VERSION=""
+[[ -n "$GUNICORN_PY" ]] && GUNICORN_VERSION="$("$GUNICORN_PY" -c 'import gunicorn; print(gunicorn.__version__)' 2>/dev/null || true)"
+PUMA_BIN="$(command -v puma 2>/dev/null || true)"
+PASSENGER_BIN="$(command -v passenger 2>/dev/null || true)"
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+free_port() {
+  if [[ -n "$PYTHON_BIN" ]]; then
+    "$PYTHON_BIN" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  elif [[ -n "$NODE_BIN" ]]; then
+    "$NODE_BIN" -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+  else
+    echo $(( 20000 + RANDOM % 20000 ))
+  fi
+}
+
+# check_body PORT: GET / answers 200 with exactly the expected body. Sets LAST_CODE (000: no
+# HTTP answer) and LAST_BODY (its first 60 characters, on one line).
+LAST_CODE=""
+LAST_BODY=""
+check_body() {
+  local f="$WORK/body.$1"
+  rm -f "$f"
+  LAST_CODE="$(curl -s --max-time 5 -o "$f" -w '%{http_code}' "http://127.0.0.1:$1/" 2>/dev/null || true)"
+  [[ -z "$LAST_CODE" ]] && LAST_CODE="000"
+  LAST_BODY="$(head -c 60 "$f" 2>/dev/null | tr -c '[:print:]' ' ' || true)"
+  [[ "$LAST_CODE" == "200" && -f "$f" && "$(cat "$f"; echo x)" == "${EXPECTED_BODY}x" ]]
+}
+
+# what_we_got: the last check_body's answer, for "unavailable" reasons and notes.
+what_we_got() {
+  if [[ "$LAST_CODE" == "000" ]]; then echo "no HTTP answer to GET /"
+  else echo "GET / gave HTTP $LAST_CODE, body \"$LAST_BODY\""; fi
+}
+
+# wait_ready PORT SECS [PID]: until GET / answers with the expected body (every 0.2 s, at most
+# SECS seconds). Gives up early when PID (the server we started) has exited, or when the server
+# has kept answering something else (an error page, say) for 10 s.
+wait_ready() {
+  local port="$1" deadline=$(( SECONDS + $2 )) watch="${3:-}" wrong_since=""
+  while (( SECONDS < deadline )); do
+    check_body "$port" && return 0
+    if [[ "$LAST_CODE" == "000" ]]; then
+      wrong_since=""
+    elif [[ -z "$wrong_since" ]]; then
+      wrong_since=$SECONDS
+    elif (( SECONDS - wrong_since >= 10 )); then
+      return 1
+    fi
+    if [[ -n "$watch" ]] && ! alive "$watch"; then return 1; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+run_wrk() { # run_wrk PORT SECS OUTFILE
+  timeout $(( $2 + 60 )) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2"s --latency \
+    "http://127.0.0.1:$1/" >"$3" 2>&1 || true
+}
+
+warm_up() { # warm_up PORT NAME
+  local i
+  for ((i = 0; i < 5; i++)); do curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$1/" || true; done
+  run_wrk "$1" "$WARMUP_SECS" "$WORK/$2.warmup.txt"
+  sleep 1
+}
+
+# parse_wrk FILE -> "reqs p50 p99 errors requests"
+parse_wrk() {
+  awk '
+    /Requests\/sec:/ { rps = $2 }
+    /^ +50%/ { p50 = $2 }
+    /^ +99%/ { p99 = $2 }
+    /requests in/ { total = $1 }
+    /Socket errors:/ {
+      for (i = 1; i <= NF; i++) { v = $i; gsub(/,/, "", v); if (v ~ /^[0-9]+$/) sock += v }
+    }
+    /Non-2xx or 3xx responses:/ { non2xx = $NF }
+    END {
+      if (rps == "") rps = "?"; if (p50 == "") p50 = "?"; if (p99 == "") p99 = "?"
+      if (total == "") total = "?"
+      printf "%s %s %s %d %s\n", rps, p50, p99, sock + non2xx, total
+    }' "$1"
+}
+
+# tree_rss LIST_FILE ROOT_PID... -> "<MB> MB (<N> procs)": the sum of VmRSS over the roots and
+# all their descendants (each process counted once), read from /proc/PID/status. LIST_FILE gets
+# one line per counted process: pid, VmRSS in kB, command line.
+tree_rss() {
+  local list="$1" all=() p kb total=0 n=0
+  shift
+  : >"$list"
+  for p in "$@"; do
+    [[ -n "$p" ]] || continue
+    all+=("$p")
+    while read -r d; do [[ -n "$d" ]] && all+=("$d"); done < <(descendants "$p")
+  done
+  while read -r p; do
+    [[ -n "$p" ]] || continue
+    kb="$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null || true)"
+    [[ -n "$kb" ]] || continue # gone, or a kernel thread
+    total=$(( total + kb )); n=$(( n + 1 ))
+    printf '%s %s kB %s\n' "$p" "$kb" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)" >>"$list"
+  done < <(printf '%s\n' "${all[@]+"${all[@]}"}" | sort -un)
+  awk -v k="$total" -v n="$n" 'BEGIN { printf "%.1f MB (%d proc%s)", k / 1024, n, n == 1 ? "" : "s" }'
+}
+
+ROWS=()
+CMDS=()  # "target: command line", in the order the targets ran
+NOTES=()
+LOADS=() # "target busy%": CPU busy with other work just before each target started
+declare -A RPS
+add_row() { # add_row TARGET WRKFILE RSS
+  local rps p50 p99 errs total
+  read -r rps p50 p99 errs total < <(parse_wrk "$2")
+  RPS[$1]="$rps"
+  ROWS+=("$(printf '| %-14s | %9s | %8s | %8s | %6s | %9s | %-20s |' \
+    "$1" "$rps" "$p50" "$p99" "$errs" "$total" "$3")")
+  (( errs > 0 )) && NOTES+=("$1: $errs wrk errors (socket errors + non-2xx); see the raw wrk output (--raw-dir)")
+  return 0
+}
+add_unavailable() { # add_unavailable TARGET REASON
+  local why
+  why="$(printf '%s' "$2" | tr '\n\t' '  ' | tr -s ' ' | cut -c1-240)"
+  ROWS+=("$(printf '| %-14s | unavailable: %s |' "$1" "$why")")
+  log "$1: unavailable: $why"
+}
+
+# How busy the CPUs are with other work: % of all CPU time that was not idle over 1 s, sampled
+# while none of our servers runs (just before each target starts).
+cpu_busy() {
+  local a b
+  a="$(head -n1 /proc/stat)"; sleep 1; b="$(head -n1 /proc/stat)"
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); tot = 0
+    for (i = 2; i <= n; i++) tot += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6])
+    if (tot > 0) printf "%.0f%%", 100 * (tot - idle) / tot; else printf "?"
+  }'
+}
+
+save_raw() { # save_raw TARGET FILE...: copy the files into RAW_DIR, named TARGET.<name>
+  [[ -z "$RAW_DIR" ]] && return 0
+  mkdir -p "$RAW_DIR"
+  local target="$1" f name; shift
+  for f in "$@"; do
+    [[ -f "$f" ]] || continue
+    name="$(basename "$f")"
+    [[ "$name" == "$target".* ]] || name="$target.$name"
+    cp "$f" "$RAW_DIR/$name" || true
+  done
+}
+
+last_lines() { # last_lines FILE...: the last 3 lines of the files, on one line
+  tail -q -n 3 "$@" 2>/dev/null | tr '\n' ' ' | cut -c1-200 || true
+}
+
+# app_copy TARGET APP: a private, world-readable copy of bench/apps/APP for one target.
+app_copy() {
+  local dir="$WORK/$1"
+  mkdir -p "$dir/tmp"
+  cp -r "$APPS/$2" "$dir/app"
+  chmod -R a+rX "$dir"
+  echo "$dir"
+}
+
+# start_bg DIR LOG CMD...: start CMD in DIR as the leader of a new process group, stdout and
+# stderr to LOG. `setsid` execs in place (the subshell is not a group leader), so the new
+# process's pid is $! and it leads its own group. Sets SERVER_PID.
+SERVER_PID=""
+start_bg() {
+  local dir="$1" out="$2"; shift 2
+  ( cd "$dir" && exec setsid "$@" ) >"$out" 2>&1 </dev/null &
+  SERVER_PID=$!
+  STARTED_PGIDS+=("$SERVER_PID")
+}
+
+# stop_bg PID: stop a server we started and everything below it.
+stop_bg() { kill_tree "$1"; forget_pgid "$1"; }
+
+# measure TARGET PORT RSS_ROOT...: warm up, run wrk, record the row with the RSS of the roots'
+# process trees right after the run.
+measure() {
+  local target="$1" port="$2"; shift 2
+  warm_up "$port" "$target"
+  log "$target: measuring for ${DURATION}s"
+  run_wrk "$port" "$DURATION" "$WORK/$target.wrk.txt"
+  add_row "$target" "$WORK/$target.wrk.txt" "$(tree_rss "$WORK/$target.procs.txt" "$@")"
+  if ! check_body "$port"; then NOTES+=("$target: after the run, $(what_we_got)"); fi
+  save_raw "$target" "$WORK/$target.wrk.txt" "$WORK/$target.procs.txt"
+}
+
+# ---------------------------------------------------------------------------
+# Build
+# ---------------------------------------------------------------------------
+FERRY_BIN="$REPO_ROOT/target/release/ferry"
+FERRY_UNAVAILABLE=""
+if want_any rack-ferry wsgi-ferry node-ferry node-ferry-1; then
+  if (( BUILD == 1 )); then
+    log "cargo build --release -p ferry"
+    if ! command -v cargo >/dev/null 2>&1; then
+      FERRY_UNAVAILABLE="cargo not found (use --no-build with an existing target/release/ferry)"
+    elif ! cargo build --release -p ferry >&2; then
+      FERRY_UNAVAILABLE="cargo build --release -p ferry failed"
+    fi
+  fi
+  if [[ -z "$FERRY_UNAVAILABLE" && ! -x "$FERRY_BIN" ]]; then
+    FERRY_UNAVAILABLE="no binary at target/release/ferry"
+  fi
+fi
+
+log "duration ${DURATION}s, ${CONNECTIONS} connections, ${WRK_THREADS} wrk threads, $(nproc) CPUs; work dir $WORK"
+
+# ---------------------------------------------------------------------------
+# Ferry (any app type)
+# ---------------------------------------------------------------------------
+# bench_ferry TARGET APP LOADER PROCS INTERPRETER_FLAG INTERPRETER
+bench_ferry() {
+  local target="$1" app="$2" loader="$3" procs="$4" iflag="$5" ibin="$6"
+  local dir pid port="" i busy cmd
+  if [[ -n "$FERRY_UNAVAILABLE" ]]; then add_unavailable "$target" "$FERRY_UNAVAILABLE"; return 0; fi
+  if [[ ! -f "$REPO_ROOT/loaders/$loader" ]]; then
+    add_unavailable "$target" "loader loaders/$loader is missing"; return 0
+  fi
+  if [[ -z "$ibin" ]]; then add_unavailable "$target" "no interpreter for $iflag"; return 0; fi
+  dir="$(app_copy "$target" "$app")"
+  cmd=("$FERRY_BIN" start "$dir/app" --address 127.0.0.1 --port 0
+    --max-pool-size "$procs" --min-instances "$procs" "$iflag" "$ibin")
+  CMDS+=("$target: ${cmd[*]}")
+  busy="$(cpu_busy)"; LOADS+=("$target $busy")
+  log "$target: starting ferry with $procs $app process(es) (CPU busy with other work: $busy)"
+  # TMPDIR: Ferry's runtime dir (app sockets) lands in our work dir, so nothing is left behind.
+  ( cd "$dir/app" && TMPDIR="$dir/tmp" exec setsid "${cmd[@]}" ) \
+    >"$dir/ferry.out" 2>"$dir/ferry.err" </dev/null &
+  pid=$!
+  STARTED_PGIDS+=("$pid")
+  for ((i = 0; i < 300; i++)); do
+    port="$(sed -n 's#^ferry: listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*#\1#p' "$dir/ferry.out" | head -n1)"
+    [[ -n "$port" ]] && break
+    alive "$pid" || break
+    sleep 0.1
+  done
+  if [[ -z "$port" ]]; then
+    add_unavailable "$target" "no 'ferry: listening on' line within 30 s: $(last_lines "$dir/ferry.err")"
+  elif ! wait_ready "$port" 60 "$pid"; then
+    add_unavailable "$target" "ferry did not serve \"$EXPECTED_BODY\" ($(what_we_got)): $(last_lines "$dir/ferry.err")"
+  else
+    measure "$target" "$port" "$pid"
+  fi
+  # Graceful stop: SIGTERM, bounded wait, then the generic tree kill for anything left over.
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone 150 "$pid" || NOTES+=("$target: ferry did not exit within 15 s of SIGTERM; killed")
+  stop_bg "$pid"
+  save_raw "$target" "$dir/ferry.out" "$dir/ferry.err"
+}
+
+# ---------------------------------------------------------------------------
+# Passenger Standalone, builtin engine (Rack or WSGI)
+# ---------------------------------------------------------------------------
+# bench_passenger TARGET APP APP_TYPE STARTUP_FILE INTERPRETER_FLAG INTERPRETER
+bench_passenger() {
+  local target="$1" app="$2" type="$3" startup="$4" iflag="$5" ibin="$6"
+  local dir port pid wd busy why
+  if [[ -z "$PASSENGER_BIN" ]]; then
+    add_unavailable "$target" "the passenger command is not installed (apt-get install passenger)"; return 0
+  fi
+  if [[ -z "$ibin" ]]; then add_unavailable "$target" "no interpreter for $iflag"; return 0; fi
+  dir="$(app_copy "$target" "$app")"
+  port="$(free_port)"
+  PASSENGER_PIDFILE="$dir/passenger.pid"
+  local flags=(
+    --engine builtin --address 127.0.0.1 --port "$port"
+    --max-pool-size 2 --min-instances 2 --environment production
+    --app-type "$type" --startup-file "$startup" "$iflag" "$ibin"
+    --disable-security-update-check --disable-anonymous-telemetry
+    --disable-turbocaching
+    --no-install-runtime --no-compile-runtime
+    --log-file "$dir/passenger.log" --pid-file "$PASSENGER_PIDFILE"
+  )
+  CMDS+=("$target: passenger start <app copy> ${flags[*]}")
+  busy="$(cpu_busy)"; LOADS+=("$target $busy")
+  log "$target: $("$PASSENGER_BIN" --version 2>/dev/null | head -n1); starting on 127.0.0.1:$port (CPU busy with other work: $busy)"
+  # Passenger resolves --startup-file against the current directory, so start it from the
+  # app copy; TMPDIR keeps its passenger-standalone.* temp dir inside our work dir.
+  ( cd "$dir/app" && TMPDIR="$dir/tmp" exec setsid "$PASSENGER_BIN" start "$dir/app" "${flags[@]}" ) \
+    >"$dir/passenger.out" 2>&1 </dev/null &
+  pid=$!
+  STARTED_PGIDS+=("$pid")
+  if ! wait_ready "$port" 60 "$pid"; then
+    why="$( { grep -hE 'ERROR|rror|failed|Could not' "$dir/passenger.out" "$dir/passenger.log" 2>/dev/null || true; } | head -n 2 | tr '\n' ' ' | cut -c1-200 || true)"
+    if alive "$pid"; then
+      add_unavailable "$target" "did not serve \"$EXPECTED_BODY\" on port $port ($(what_we_got))${why:+: $why}"
+    else
+      add_unavailable "$target" "'passenger start' exited without serving the app${why:+: $why}"
+    fi
+  else
+    wd="$(cat "$PASSENGER_PIDFILE" 2>/dev/null || true)"
+    [[ "$wd" =~ ^[0-9]+$ ]] || wd=""
+    [[ -z "$wd" ]] && NOTES+=("$target: no watchdog pid in the pid file; RSS counts 'passenger start' and everything below it")
+    # RSS: the watchdog and everything below it (core, the Ruby preloader if any, the apps);
+    # not the `passenger start` Ruby front end, which is not in the request path.
+    measure "$target" "$port" "${wd:-$pid}"
+    if [[ -n "$wd" ]]; then
+      NOTES+=("$target: not counted: the 'passenger start' Ruby front end (not in the request path), $(awk '$1 == "VmRSS:" { printf "%.1f MB", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || echo '?') RSS")
+    fi
+  fi
+  log "$target: stopping"
+  timeout 30 "$PASSENGER_BIN" stop --pid-file "$PASSENGER_PIDFILE" >/dev/null 2>&1 || true
+  wait_gone 150 "$pid" || true
+  stop_bg "$pid"
+  local left
+  left="$(pids_mentioning_work | tr '\n' ' ' || true)"
+  [[ -n "${left// /}" ]] && NOTES+=("$target: processes left after 'passenger stop' ($left); killed")
+  stop_passenger_leftovers
+  PASSENGER_PIDFILE=""
+  save_raw "$target" "$dir/passenger.out" "$dir/passenger.log"
+}
+
+# ---------------------------------------------------------------------------
+# Servers that listen on a port we pick: puma, gunicorn, node
+# ---------------------------------------------------------------------------
+# bench_plain TARGET APP PORT CMD...: CMD (run in the app copy) must listen on 127.0.0.1:PORT.
+bench_plain() {
+  local target="$1" app="$2" port="$3"; shift 3
+  local dir pid busy
+  dir="$(app_copy "$target" "$app")"
+  CMDS+=("$target: (cd <app copy> && $*)")
+  busy="$(cpu_busy)"; LOADS+=("$target $busy")
+  log "$target: starting $* (CPU busy with other work: $busy)"
+  start_bg "$dir/app" "$dir/server.log" "$@"
+  pid="$SERVER_PID"
+  if ! wait_ready "$port" 60 "$pid"; then
+    if alive "$pid"; then
+      add_unavailable "$target" "did not serve \"$EXPECTED_BODY\" on port $port ($(what_we_got)): $(last_lines "$dir/server.log")"
+    else
+      add_unavailable "$target" "exited without serving the app: $(last_lines "$dir/server.log")"
+    fi
+  else
+    measure "$target" "$port" "$pid"
+  fi
+  stop_bg "$pid"
+  save_raw "$target" "$dir/server.log"
+}
+
+bench_puma() {
+  if [[ -z "$PUMA_BIN" ]]; then add_unavailable rack-puma "the puma command is not installed (apt-get install puma)"; return 0; fi
+  local port; port="$(free_port)"
+  bench_plain rack-puma rack-hello "$port" \
+    "$PUMA_BIN" -w 2 -t 1:1 -b "tcp://127.0.0.1:$port" -e production config.ru
+}
+
+bench_gunicorn() {
+  if [[ -z "$GUNICORN_PY" ]]; then add_unavailable wsgi-gunicorn "no python3 here can import gunicorn (pip install gunicorn)"; return 0; fi
+  local port; port="$(free_port)"
+  bench_plain wsgi-gunicorn wsgi-hello "$port" \
+    "$GUNICORN_PY" -m gunicorn -w 2 -k sync -b "127.0.0.1:$port" passenger_wsgi:application
+}
+
+bench_node_direct() {
+  if [[ -z "$NODE_BIN" ]]; then add_unavailable node-direct "node is not installed"; return 0; fi
+  local port; port="$(free_port)"
+  bench_plain node-direct node-hello "$port" env "PORT=$port" "$NODE_BIN" app.js
+}
+
+# ---------------------------------------------------------------------------
+# Run
+# ---------------------------------------------------------------------------
+want rack-ferry && bench_ferry rack-ferry rack-hello ruby/rack-loader.rb 2 --ruby "$RUBY_BIN"
+want rack-puma && bench_puma
+want rack-passenger && bench_passenger rack-passenger rack-hello rack config.ru --ruby "$RUBY_BIN"
+want wsgi-ferry && bench_ferry wsgi-ferry wsgi-hello python/wsgi-loader.py 2 --python "$PYTHON_BIN"
+want wsgi-gunicorn && bench_gunicorn
+want wsgi-passenger && bench_passenger wsgi-passenger wsgi-hello wsgi passenger_wsgi.py --python "$PYTHON_BIN"
+want node-ferry && bench_ferry node-ferry node-hello node/node-loader.js 2 --nodejs "$NODE_BIN"
+want node-ferry-1 && bench_ferry node-ferry-1 node-hello node/node-loader.js 1 --nodejs "$NODE_BIN"
+want node-direct && bench_node_direct
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+ratio() { # ratio A B -> A/B with 2 decimals, or n/a
+  awk -v a="${1:-}" -v b="${2:-}" 'BEGIN {
+    if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'
+}
+# ratio_line LABEL A B [GOAL]: "LABEL = R" plus whether R meets GOAL (R >= GOAL).
+ratio_line() {
+  local r; r="$(ratio "${RPS[$2]:-}" "${RPS[$3]:-}")"
+  printf '  %-38s %5s' "$1" "$r"
+  if [[ -n "${4:-}" ]]; then
+    if [[ "$r" == "n/a" ]]; then printf '   (target >= %s: not measured)' "$4"
+    elif awk -v r="$r" -v g="$4" 'BEGIN { exit !(r + 0 >= g + 0) }'; then printf '   (target >= %s: met)' "$4"
+    else printf '   (target >= %s: NOT met)' "$4"; fi
+  fi
+  echo
+}
+
+echo
+echo "Ferry loader benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency, GET / -> \"$EXPECTED_BODY\""
+echo "ruby ${RUBY_BIN:-none} ($("${RUBY_BIN:-false}" -e 'print RUBY_VERSION' 2>/dev/null || echo ?)), python ${PYTHON_BIN:-none} ($("${PYTHON_BIN:-false}" -c 'import platform; print(platform.python_version(), end="")' 2>/dev/null || echo ?)), node ${NODE_BIN:-none} ($("${NODE_BIN:-false}" --version 2>/dev/null || echo ?)), puma $("${PUMA_BIN:-false}" --version 2>/dev/null | awk '{print $3}' || echo ?), gunicorn ${GUNICORN_VERSION:-?} (${GUNICORN_PY:-none}), $("${PASSENGER_BIN:-false}" --version 2>/dev/null | head -n1 || echo 'passenger ?')"
+echo
+echo "| target         |     req/s |      p50 |      p99 | errors |  requests | RSS after the run    |"
+echo "|----------------|-----------|----------|----------|--------|-----------|----------------------|"
+for row in "${ROWS[@]+"${ROWS[@]}"}"; do echo "$row"; done
+echo
+echo "Ratios (req/s over req/s; every row has 2 app processes unless its name says otherwise):"
+if want_any rack-ferry rack-puma rack-passenger; then
+  ratio_line "rack  ferry/passenger" rack-ferry rack-passenger 2.0
+  ratio_line "rack  ferry/puma" rack-ferry rack-puma 1.0
+fi
+if want_any wsgi-ferry wsgi-gunicorn wsgi-passenger; then
+  ratio_line "wsgi  ferry/gunicorn" wsgi-ferry wsgi-gunicorn 1.5
+  ratio_line "wsgi  ferry/passenger" wsgi-ferry wsgi-passenger
+fi
+if want_any node-ferry node-ferry-1 node-direct; then
+  ratio_line "node  ferry-1/direct (like for like)" node-ferry-1 node-direct 0.9
+  ratio_line "node  ferry/direct (2 procs vs 1)" node-ferry node-direct
+fi
+echo "  (node: node-direct is one node process, so node-ferry-1, Ferry with one node process, is the"
+echo "   like-for-like comparison; node-ferry runs two node processes behind Ferry.)"
+echo
+echo "Commands:"
+for c in "${CMDS[@]+"${CMDS[@]}"}"; do
+  echo "  $c" | sed -e "s#$REPO_ROOT/#./#g" -e "s#$WORK/[a-z0-9-]*/app#<app copy>#g" -e "s#$WORK/[a-z0-9-]*/#<tmp>/#g" \
+    -e 's#--port [1-9][0-9]*#--port <free port>#' -e 's#127\.0\.0\.1:[0-9][0-9]*#127.0.0.1:<free port>#' \
+    -e 's#PORT=[0-9][0-9]*#PORT=<free port>#'
+done
+if (( ${#LOADS[@]} > 0 )); then
+  printf 'CPU busy with other work in the 1 s before each target started:'
+  for l in "${LOADS[@]}"; do printf '  %s' "$l"; done
+  echo
+fi
+for n in "${NOTES[@]+"${NOTES[@]}"}"; do echo "note: $n"; done
