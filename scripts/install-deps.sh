@@ -1,24 +1,56 @@
 #!/usr/bin/env bash
-# Installs what building Ferry and running its tests need on Debian: Node.js and Python 3 for the
-# test apps, curl for the demo, and Debian's `passenger` package (which brings Ruby): the
-# compatibility tests run Passenger 6's own loaders under Ferry's spawner. Rust itself comes from rustup (https://rustup.rs); this script only
-# checks for it, because Debian's own cargo is too old.
+# Installs what building Ferry and running its tests need on Debian:
+# - interpreters for the test apps: Node.js, Python 3, Ruby with Rack;
+# - the frameworks the tests run unmodified: Sinatra (apt), Flask (pip), Express (npm, into its
+#   fixture directory);
+# - the servers the benchmarks compare with: Puma (apt), gunicorn (pip), and Debian's `passenger`
+#   package, whose own loaders the compatibility tests also run under Ferry;
+# - curl for the demo, a C compiler for Rust's build scripts.
+# Rust itself comes from rustup (https://rustup.rs); this script only checks for it, because
+# Debian's own cargo is too old.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 
 need=()
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v ruby >/dev/null 2>&1 || need+=(ruby)
+ruby -e 'require "rack"' >/dev/null 2>&1 || need+=(ruby-rack)
+ruby -e 'require "sinatra/base"' >/dev/null 2>&1 || need+=(ruby-sinatra)
+command -v puma >/dev/null 2>&1 || need+=(puma)
 [ -f /usr/share/passenger/helper-scripts/node-loader.js ] || need+=(passenger)
 
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# Flask and gunicorn for whichever python3 is first on PATH (Debian's refuses plain pip
+# installs into the system, PEP 668, hence the fallback flag).
+if ! python3 -c 'import flask, gunicorn' >/dev/null 2>&1; then
+  echo "installing: flask gunicorn (pip)"
+  python3 -m pip install -q flask gunicorn 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages flask gunicorn
+fi
+
+# Express, into the fixture that uses it (not committed).
+express=crates/ferry-test-support/apps/express
+if [ ! -d "$express/node_modules/express" ]; then
+  echo "installing: express (npm, into $express)"
+  npm ci --omit=dev --no-audit --no-fund --silent --prefix "$express"
+fi
+
+# Rack 3 for the Ruby loader's second test pass (Debian 12 ships Rack 2). Not fatal: without it
+# that pass is skipped, and says so.
+sh loaders/ruby/test/install-rack3.sh target/rack3 \
+  || echo "warning: Rack 3 could not be installed; the Rack 3 loader tests will be skipped" >&2
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust with rustup (https://rustup.rs), then run this again." >&2

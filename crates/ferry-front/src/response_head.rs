@@ -95,11 +95,14 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&b| b == needle)
 }
 
+/// Header lines as parsed: name and raw value.
+type RawHeaders<'b> = Vec<(&'b str, &'b [u8])>;
+
 /// The status code from a status line, or `None` for a CGI-style head, and the headers.
 fn parse_with<'b>(
     head: &'b [u8],
     slots: &mut [httparse::Header<'b>],
-) -> Result<(Option<u16>, Vec<(&'b str, &'b [u8])>), httparse::Error> {
+) -> Result<(Option<u16>, RawHeaders<'b>), httparse::Error> {
     if head.starts_with(b"HTTP/") {
         let mut response = httparse::Response::new(slots);
         response.parse(head)?;
@@ -118,7 +121,7 @@ fn parse_with<'b>(
 
 fn build(
     code: Option<u16>,
-    raw: Vec<(&str, &[u8])>,
+    raw: RawHeaders<'_>,
     len: usize,
     head_request: bool,
 ) -> Result<Head, HeadError> {

@@ -240,37 +240,3 @@ async fn load_shell_envvars_brings_the_profiles_variables() {
     })
     .await;
 }
-
-#[tokio::test]
-async fn passengers_node_loader_serves_through_ferry() {
-    trace_init();
-    require_program!("node");
-    let loader = Path::new("/usr/share/passenger/helper-scripts/node-loader.js");
-    if !loader.exists() {
-        eprintln!("skipped: Debian's passenger package is not installed (scripts/install-deps.sh installs it)");
-        return;
-    }
-    bounded(LIMIT, async {
-        // An ordinary Node app: it listens on $PORT, which the loader overrides.
-        let app = apps::temp_dir();
-        std::fs::write(
-            app.path().join("app.js"),
-            "require('http').createServer((q, s) => s.end('hello from node'))\n  .listen(process.env.PORT || 3000);\n",
-        )
-        .unwrap();
-        let command = format!("node {}", loader.display());
-        let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), app.path())
-            .args(["--app-type", "node", "--app-start-command", &command])
-            .args(["--app-supports-kuria-protocol"])
-            .args(["--spawn-arg", "node_libdir=/usr/share/passenger/node"])
-            .spawn()
-            .await
-            .expect("ferry starts");
-        let reply = Client::new().get(&ferry.url_for("/hello")).await.unwrap();
-        assert_eq!(reply.status, StatusCode::OK, "{}\n{}", reply.text(), ferry.log());
-        assert!(reply.text().contains("hello"), "{}", reply.text());
-        // The loader took over `listen()`: the process serves on a unix socket, not on $PORT.
-        assert!(ferry.log().contains("Unix"), "{}", ferry.log());
-    })
-    .await;
-}

@@ -1,0 +1,155 @@
+//! Real framework apps, unmodified, behind the real `ferry` binary: Sinatra (Rack), Flask (WSGI)
+//! and Express (Node) each serve a page and take a form post; and a Rack app written against
+//! Passenger's Ruby API (`PhusionPassenger.on_event`, `PhusionPassenger::Rack::OutOfBandGc`)
+//! runs as it would under Passenger.
+//!
+//! The frameworks come from `scripts/install-deps.sh` (Debian's `ruby-sinatra`, Flask from pip,
+//! Express from npm into the fixture). A test whose framework is missing says so and skips.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ferry_test_support::body;
+use ferry_test_support::client::{self, Client};
+use ferry_test_support::http::{Method, StatusCode};
+use ferry_test_support::{apps, bounded, require_program, trace_init, Ferry};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Whether `check` (a shell command) succeeds: the framework is installed.
+fn installed(what: &str, check: &str) -> bool {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", check])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: {what} is not installed (scripts/install-deps.sh installs it)");
+    }
+    ok
+}
+
+async fn page_and_form(app: &Path, greeting: &str) {
+    let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), app)
+        .spawn()
+        .await
+        .expect("ferry starts");
+    let client = Client::new();
+    let page = client.get(&ferry.url_for("/")).await.unwrap();
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "{}\n{}",
+        page.text(),
+        ferry.log()
+    );
+    assert!(page.text().contains(greeting), "{}", page.text());
+    assert!(page.text().contains("<form"), "{}", page.text());
+    let request = client::request(
+        Method::POST,
+        &ferry.url_for("/form"),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body::full("name=Ferry+Rider"),
+    );
+    let reply = client.request(request).await.unwrap();
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}\n{}",
+        reply.text(),
+        ferry.log()
+    );
+    assert!(
+        reply.text().contains("Thanks, Ferry Rider"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[tokio::test]
+async fn sinatra_app() {
+    trace_init();
+    require_program!("ruby");
+    if !installed(
+        "Sinatra (ruby-sinatra)",
+        "ruby -e 'require \"sinatra/base\"'",
+    ) {
+        return;
+    }
+    bounded(
+        LIMIT,
+        page_and_form(&apps::fixtures_dir().join("sinatra"), "Hello from Sinatra"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn flask_app() {
+    trace_init();
+    require_program!("python3");
+    if !installed("Flask", "python3 -c 'import flask'") {
+        return;
+    }
+    bounded(
+        LIMIT,
+        page_and_form(&apps::fixtures_dir().join("flask"), "Hello from Flask"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn express_app() {
+    trace_init();
+    require_program!("node");
+    let app = apps::fixtures_dir().join("express");
+    if !installed(
+        "Express",
+        &format!("test -d '{}/node_modules/express'", app.display()),
+    ) {
+        return;
+    }
+    bounded(LIMIT, page_and_form(&app, "Hello from Express")).await;
+}
+
+#[tokio::test]
+async fn app_using_passengers_ruby_api() {
+    trace_init();
+    require_program!("ruby");
+    bounded(LIMIT, async {
+        let app = apps::fixtures_dir().join("rack-passenger-api");
+        // One process, so that every request (and the out-of-band work) reaches the same one.
+        let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), &app)
+            .args(["--max-pool-size", "1"])
+            .spawn()
+            .await
+            .expect("ferry starts");
+        let client = Client::new();
+        let reply = client.get(&ferry.url_for("/")).await.unwrap();
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}\n{}",
+            reply.text(),
+            ferry.log()
+        );
+        // Direct spawning: `starting_worker_process` fires with forked = false.
+        assert!(reply.text().contains("forked=false"), "{}", reply.text());
+        // `OutOfBandGc, 2` asks for out-of-band work every second request; Ferry then sends the
+        // process an OOBW request, which runs the `oob_work` callbacks. The process takes no other
+        // request until that is done, so the next request sees the count.
+        for _ in 0..3 {
+            let reply = client.get(&ferry.url_for("/")).await.unwrap();
+            assert_eq!(reply.status, StatusCode::OK);
+            assert!(reply.headers.keys().all(|k| !k.as_str().starts_with("!~")));
+        }
+        let ran = client.get(&ferry.url_for("/oob")).await.unwrap();
+        let count: u64 = ran.text().trim().parse().expect("a count");
+        assert!(
+            count >= 1,
+            "the oob_work callback never ran\n{}",
+            ferry.log()
+        );
+    })
+    .await;
+}

@@ -1,0 +1,194 @@
+# frozen_string_literal: true
+#
+# The loader's start-up sequence (loaders/PROTOCOL.md §1), step by step:
+#
+#   subprocess_exec_wrapper         the interpreter is running this code
+#   subprocess_wrapper_preparation  arguments, process title, load paths (Bundler)
+#   subprocess_app_load_or_exec     require rack, load config.ru, fire :starting_worker_process
+#   subprocess_listen               open the socket, start the worker threads
+#
+# then properties.json and `finish`, and the serving life until stdin's end of file. A failure
+# before `finish` is written to response/error/ and ends the process with status 1.
+
+require_relative "work_dir"
+require_relative "load_paths"
+
+module FerryLoader
+  class Loader
+    EXEC, PREPARATION, APP_LOAD, LISTEN = WorkDir::STEPS
+
+    def initialize(started)
+      @started = started
+      @args = {}
+    end
+
+    def run
+      path = ENV["PASSENGER_SPAWN_WORK_DIR"].to_s
+      if path.empty?
+        abort "[ferry rack-loader] PASSENGER_SPAWN_WORK_DIR is not set: this program is started by Ferry."
+      end
+      $stdout.sync = true
+      $stderr.sync = true
+      @work_dir = WorkDir.new(path)
+      @work_dir.begin_step(EXEC, @started)
+      @work_dir.finish_step(EXEC)
+
+      server, properties = start_up
+      # From here on, failures are no longer start errors: a worker thread may already be
+      # serving (and may pass an app's `exit` to this thread) as soon as `finish` is written.
+      serve(server) { @work_dir.report_success(properties) }
+    end
+
+    private
+
+    def start_up
+      @work_dir.begin_step(PREPARATION)
+      @args = @work_dir.read_args
+      app_root = @args["app_root"].to_s
+      app_root = Dir.pwd if app_root.empty?
+      Dir.chdir(app_root) unless File.expand_path(Dir.pwd) == File.expand_path(app_root)
+      @app_root = app_root
+      title = @args["process_title"].to_s
+      title = "Ferry RubyApp" if title.empty?
+      $0 = "#{title}: #{@args['app_group_name'] || app_root}"
+      done = LoadPaths.setup(app_root, @args)
+      debug "load paths: #{done}"
+      @work_dir.finish_step(PREPARATION)
+
+      @work_dir.begin_step(APP_LOAD)
+      app, rack3 = load_app
+      PhusionPassenger.call_event(:starting_worker_process, false)
+      @work_dir.finish_step(APP_LOAD)
+
+      @work_dir.begin_step(LISTEN)
+      require_relative "server"
+      threaded = @args["concurrency_model"].to_s == "thread"
+      threads = threaded ? [@args["thread_count"].to_i, 1].max : 1
+      server = Server.new(app: app, password: presence(@args["connect_password"]),
+                          keepalive: @args["keepalive"] != false && @args["keepalive"].to_s != "false",
+                          thread_count: threads, rack3: rack3)
+      socket_dir = presence(@args["socket_dir"]) || presence(ENV["TMPDIR"]) || "/tmp"
+      socket = server.listen(socket_dir)
+      concurrency = PhusionPassenger.advertised_concurrency_level || threads
+      server.install_signal_handlers
+      PhusionPassenger.call_event(:after_installing_signal_handlers)
+      server.start_workers
+      @work_dir.finish_step(LISTEN)
+      debug "listening on #{socket} (#{threads} thread#{threads == 1 ? '' : 's'}, Rack #{::Rack.release})"
+      properties = {
+        "sockets" => [{ "name" => "main", "address" => "unix:#{socket}", "protocol" => "session",
+                        "concurrency" => concurrency, "accept_http_requests" => true }]
+      }
+      [server, properties]
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      server&.remove_socket
+      report_start_error(e)
+      exit!(1)
+    end
+
+    # Requires rack and evaluates config.ru. Returns [app, rack3?].
+    def load_app
+      startup_file = presence(@args["startup_file"]) || File.join(@app_root, "config.ru")
+      startup_file = File.expand_path(startup_file, @app_root)
+      require_rack
+      result = ::Rack::Builder.parse_file(startup_file)
+      # Rack 2 returns [app, options], Rack 3 the app alone.
+      app = result.is_a?(Array) ? result[0] : result
+      raise TypeError, "#{startup_file} did not produce a Rack application (got #{app.inspect})" unless app.respond_to?(:call)
+      [app, ::Rack.release.to_i >= 3]
+    end
+
+    def require_rack
+      require "rack"
+      require "rack/builder"
+      require "uri" # Rack 2's Lint and some middleware use URI without requiring it
+    rescue LoadError => e
+      raise e unless e.path == "rack" || e.path == "rack/builder"
+      bundled = defined?(::Bundler) && ENV["BUNDLE_GEMFILE"]
+      raise LoadPathError.new(
+        "#{e.message} (#{e.class})",
+        original: e,
+        problem: "Ferry could not load the 'rack' gem, which every Ruby web application needs: " \
+                 "#{e.message}.#{bundled ? ' The application uses Bundler, and its Gemfile does not include rack.' : ''}",
+        solution: bundled ? "Add `gem \"rack\"` to the application's Gemfile, run `bundle install`, and restart the application." : "Install rack for #{RbConfig.ruby} (`gem install rack`), then restart the application."
+      )
+    end
+
+    def serve(server)
+      yield
+      server.wait_for_stdin_eof
+      server.shutdown
+      exit 0
+    rescue SystemExit
+      server.remove_socket
+      raise
+    rescue SignalException => e
+      server.remove_socket
+      raise e
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      begin
+        PhusionPassenger.call_event(:unhandled_exception_before_exit, e)
+      rescue Exception # rubocop:disable Lint/RescueException
+        nil
+      end
+      warn "[ferry rack-loader] unhandled exception, exiting: #{e.message} (#{e.class})\n    " +
+           (e.backtrace || []).join("\n    ")
+      server.remove_socket
+      exit! 1
+    end
+
+    def report_start_error(error)
+      original = error.is_a?(LoadPathError) ? error.original : error
+      category = case original
+                 when IOError then "IO_ERROR"
+                 when SystemCallError then "OPERATING_SYSTEM_ERROR"
+                 else "INTERNAL_ERROR"
+                 end
+      message = original.message.to_s
+      message = message.lines.first.to_s.chomp if message.lines.size > 1 && !original.is_a?(SyntaxError)
+      details = +"#{original.class}: #{original.message}\n"
+      (original.backtrace || []).each { |line| details << "    from " << line << "\n" }
+      @work_dir.fail_step
+      report = {
+        category: category,
+        summary: "The application encountered the following error: #{message.tr("\n", ' ')} (#{original.class})",
+        advanced: details
+      }
+      if error.is_a?(LoadPathError)
+        report[:problem_text] = error.problem
+        report[:solution_text] = error.solution
+      end
+      @work_dir.report_error(report)
+      annotate_environment
+      $stderr.write("[ferry rack-loader] The application could not be started: #{details}")
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      $stderr.write("[ferry rack-loader] #{error.class}: #{error.message} (and reporting it failed: #{e.message})\n")
+    end
+
+    def annotate_environment
+      info = +"RUBY_DESCRIPTION = #{RUBY_DESCRIPTION}\n"
+      info << "RbConfig.ruby = #{RbConfig.ruby}\n" if defined?(RbConfig)
+      info << "Gem.path = #{Gem.path.inspect}\n" if defined?(Gem)
+      info << "GEM_HOME = #{ENV['GEM_HOME'].inspect}\nGEM_PATH = #{ENV['GEM_PATH'].inspect}\n"
+      info << "BUNDLE_GEMFILE = #{ENV['BUNDLE_GEMFILE'].inspect}\n"
+      info << "Rack = #{::Rack.release}\n" if defined?(::Rack.release)
+      info << "Bundler = #{::Bundler::VERSION}\n" if defined?(::Bundler::VERSION)
+      @work_dir.annotate("ruby_info", info)
+      @work_dir.annotate("load_path", $LOAD_PATH.join("\n") + "\n")
+      if defined?(Gem) && Gem.respond_to?(:loaded_specs)
+        gems = Gem.loaded_specs.values.map { |spec| "#{spec.name} #{spec.version}" }.sort
+        @work_dir.annotate("activated_gems", gems.join("\n") + "\n")
+      end
+    rescue StandardError
+      nil
+    end
+
+    def presence(value)
+      value.nil? || value.to_s.empty? ? nil : value.to_s
+    end
+
+    def debug(message)
+      $stderr.puts("[ferry rack-loader] #{message}") if @args["log_level"].to_i >= 5
+    end
+  end
+end

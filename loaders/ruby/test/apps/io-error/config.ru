@@ -1,0 +1,2 @@
+# Fixture: an IOError while loading.
+raise IOError, "ferry-io-boom"

@@ -1,0 +1,2 @@
+# Fixture: a syntax error.
+run ->(_env) { [200, {}, ["never"] }
