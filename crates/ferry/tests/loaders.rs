@@ -451,3 +451,63 @@ async fn thread_model_serves_requests_in_parallel() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn node_es_modules() {
+    trace_init();
+    if !apps::have_program("node") {
+        return eprintln!("skipping: `node` is not installed");
+    }
+    bounded(LIMIT, async {
+        // `"type": "module"` with top-level await, and an `.mjs` startup file: Passenger's own
+        // loader `require()`s the startup file and fails on both.
+        for (fixture, args, expected) in [
+            ("node-esm", &[][..], "esm ok"),
+            ("node-mjs", &["--startup-file", "app.mjs"][..], "mjs ok"),
+        ] {
+            let ferry = Ferry::new(
+                env!("CARGO_BIN_EXE_ferry"),
+                apps::fixtures_dir().join(fixture),
+            )
+            .args(args)
+            .spawn()
+            .await
+            .expect("ferry starts");
+            let reply = client::get(&ferry.url_for("/")).await.unwrap();
+            assert_eq!(reply.status, StatusCode::OK, "{fixture}: {}", ferry.log());
+            assert_eq!(reply.text(), expected);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn interpreters_can_be_named() {
+    trace_init();
+    bounded(LIMIT, async {
+        for (lang, flag) in [
+            (Lang::Rack, "--ruby"),
+            (Lang::Wsgi, "--python"),
+            (Lang::Node, "--nodejs"),
+        ] {
+            let Some(path) = which(lang.program()) else {
+                continue;
+            };
+            let Some(ferry) = start(lang, &[flag, &path]).await else {
+                continue;
+            };
+            let reply = client::get(&ferry.url_for("/hello")).await.unwrap();
+            assert_eq!(reply.status, StatusCode::OK, "{lang:?}: {}", ferry.log());
+        }
+    })
+    .await;
+}
+
+/// The absolute path of `program` on `PATH`.
+fn which(program: &str) -> Option<String> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+}

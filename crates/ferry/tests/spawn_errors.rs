@@ -390,3 +390,71 @@ async fn spawn_failed_hook_runs_with_the_error() {
     })
     .await;
 }
+
+// === failures inside the loaders (issue 4) ===
+
+#[tokio::test]
+async fn rack_app_with_a_syntax_error() {
+    trace_init();
+    require_program!("ruby");
+    bounded(LIMIT, async {
+        let dir = apps::temp_dir();
+        std::fs::write(
+            dir.path().join("config.ru"),
+            "run lambda { |env| [200, {}, [\"x\"]\n",
+        )
+        .unwrap();
+        let (_ferry, f) = fail_with(dir.path(), &[]).await;
+        assert_eq!(f.category(), "INTERNAL_ERROR");
+        assert_eq!(f.step(), "SUBPROCESS_APP_LOAD_OR_EXEC");
+        assert!(f.page.contains("SyntaxError"), "{}", f.page);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wsgi_app_without_an_application() {
+    trace_init();
+    require_program!("python3");
+    bounded(LIMIT, async {
+        let dir = apps::temp_dir();
+        std::fs::write(dir.path().join("passenger_wsgi.py"), "app = None\n").unwrap();
+        let (_ferry, f) = fail_with(dir.path(), &[]).await;
+        assert_eq!(f.step(), "SUBPROCESS_APP_LOAD_OR_EXEC");
+        assert!(f.page.contains("application"), "{}", f.page);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn node_app_that_never_listens() {
+    trace_init();
+    require_program!("node");
+    bounded(LIMIT, async {
+        let app = apps::fixtures_dir().join("node-no-listen");
+        let started = std::time::Instant::now();
+        let (_ferry, f) = fail_with(&app, &[]).await;
+        // Promptly, not at the start timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(f.step(), "SUBPROCESS_LISTEN");
+        assert!(f.page.contains("listen()"), "{}", f.page);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn interpreter_that_does_not_exist() {
+    trace_init();
+    bounded(LIMIT, async {
+        let app = apps::fixtures_dir().join("wsgi-stub");
+        let (_ferry, f) = fail_with(&app, &["--python", "/nonexistent/python9"]).await;
+        assert_eq!(f.category(), "FILE_SYSTEM_ERROR");
+        assert_eq!(f.step(), "SUBPROCESS_EXEC_WRAPPER");
+        assert!(f.page.contains("/nonexistent/python9"), "{}", f.page);
+    })
+    .await;
+}
