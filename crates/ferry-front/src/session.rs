@@ -368,6 +368,10 @@ pub(crate) async fn exchange(
     loop {
         if let Some(head) = response_head::parse(&buffered, head_request)? {
             buffered.advance(head.len);
+            if head.status.is_informational() && !head.upgrade {
+                // `100 Continue`, `103 Early Hints`: the final response follows.
+                continue;
+            }
             return Ok(Exchange {
                 head,
                 reader,
@@ -705,6 +709,33 @@ mod tests {
         let f = pairs(&frame(&p, RequestBody::None, false, &context(None)));
         assert_eq!(get(&f, "SERVER_NAME"), Some("[::1]"));
         assert_eq!(get(&f, "SERVER_PORT"), Some("80"));
+    }
+
+    #[tokio::test]
+    async fn interim_responses_are_skipped() {
+        let (ferry, mut app) = UnixStream::pair().unwrap();
+        let answer = tokio::spawn(async move {
+            let mut frame = [0u8; 64];
+            let _ = tokio::io::AsyncReadExt::read(&mut app, &mut frame).await.unwrap();
+            app.write_all(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
+                .await
+                .unwrap();
+            app.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await.unwrap();
+            app
+        });
+        let mut body = None;
+        let exchange = exchange(
+            AppStream::Unix(ferry),
+            b"frame".to_vec(),
+            &mut body,
+            RequestBody::None,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(exchange.head.status, 200);
+        assert_eq!(&exchange.buffered[..], b"ok");
+        drop(answer.await.unwrap());
     }
 
     #[tokio::test]
