@@ -1,4 +1,5 @@
-// A minimal Node.js app, as people deploy them: it listens on $PORT (Ferry picks the port).
+// A minimal Node.js app, as people deploy them: it listens on $PORT or 3000. Under Ferry the
+// loader redirects that listen() to a socket of its own, so the app needs no changes.
 const http = require('http');
 
 const port = Number(process.env.PORT || 3000);

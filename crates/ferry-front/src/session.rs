@@ -716,11 +716,17 @@ mod tests {
         let (ferry, mut app) = UnixStream::pair().unwrap();
         let answer = tokio::spawn(async move {
             let mut frame = [0u8; 64];
-            let _ = tokio::io::AsyncReadExt::read(&mut app, &mut frame).await.unwrap();
-            app.write_all(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
+            let _ = tokio::io::AsyncReadExt::read(&mut app, &mut frame)
                 .await
                 .unwrap();
-            app.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await.unwrap();
+            app.write_all(
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            app.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
             app
         });
         let mut body = None;

@@ -262,8 +262,10 @@ async fn check_websocket(ferry: &Ferry, path: &str) {
     stream.write_all(&[0x88, 0x80, 0, 0, 0, 0]).await.unwrap();
 }
 
-async fn check_base_uri(lang: Lang) {
-    let Some(ferry) = start(lang, &["--base-uri", "/sub"]).await else {
+async fn check_base_uri(lang: Lang, extra: &[&str]) {
+    let mut args = vec!["--base-uri", "/sub"];
+    args.extend_from_slice(extra);
+    let Some(ferry) = start(lang, &args).await else {
         return;
     };
     let client = Client::new();
@@ -329,7 +331,7 @@ macro_rules! loader_tests {
             #[tokio::test]
             async fn base_uri() {
                 trace_init();
-                bounded(LIMIT, check_base_uri($lang)).await;
+                bounded(LIMIT, check_base_uri($lang, &[])).await;
             }
         }
     };
@@ -387,6 +389,7 @@ async fn rack_under_rack_lint() {
         check_uploads(&ferry).await;
         check_streaming(&ferry, "/stream").await;
         check_websocket(&ferry, "/ws").await;
+        check_base_uri(Lang::Rack, &["--envvar", "FERRY_TEST_LINT=1"]).await;
     })
     .await;
 }
@@ -407,6 +410,7 @@ async fn wsgi_under_wsgiref_validate() {
             assert_eq!(reply.status, StatusCode::OK, "{path}");
             assert!(!reply.body.is_empty(), "{path}");
         }
+        check_base_uri(Lang::Wsgi, &["--envvar", "FERRY_TEST_LINT=1"]).await;
     })
     .await;
 }
