@@ -86,6 +86,7 @@ impl Ferry {
             PoolConfig {
                 max_pool_size: config.pool.max_pool_size,
                 stop_grace: STOP_GRACE,
+                idle_time: config.pool.idle_time,
             },
         );
         let group = pool.add_group(group_config(&config, spawn));
@@ -97,6 +98,7 @@ impl Ferry {
                 friendly_error_pages: config.app.friendly_error_pages,
                 base_uri: Some(config.app.base_uri.clone()),
                 server_software: server_software(),
+                queue_overflow_status: config.app.queue_overflow_status,
             },
         );
         let stop = CancellationToken::new();
@@ -168,6 +170,7 @@ fn group_config(config: &Config, spawn: SpawnOptions) -> GroupConfig {
         spawn,
         min_instances: app.min_instances,
         max_queue: app.max_request_queue_size,
+        max_queue_time: app.max_request_queue_time,
         restart_dir: Some(app.root.join("tmp")),
         restart_check_interval: RESTART_CHECK_INTERVAL,
     }

@@ -21,6 +21,10 @@ pub const DEFAULT_MIN_INSTANCES: usize = 1;
 pub const DEFAULT_START_TIMEOUT_SECS: u64 = 90;
 /// Passenger's default `max_request_queue_size`.
 pub const DEFAULT_MAX_REQUEST_QUEUE_SIZE: usize = 100;
+/// Passenger's default `pool_idle_time`, in seconds.
+pub const DEFAULT_POOL_IDLE_TIME_SECS: u64 = 300;
+/// Passenger's default `request_queue_overflow_status_code`.
+pub const DEFAULT_QUEUE_OVERFLOW_STATUS: u16 = 503;
 /// Passenger's default log level (3 = notice).
 pub const DEFAULT_LOG_LEVEL: u8 = 3;
 
@@ -143,6 +147,12 @@ pub struct StartOptions {
     pub concurrency_model: Option<String>,
     /// `passenger_thread_count` (default 1), for the `thread` concurrency model.
     pub thread_count: Option<usize>,
+    /// `passenger_pool_idle_time`, seconds (default 300; 0 = never).
+    pub pool_idle_time: Option<u64>,
+    /// `passenger_max_request_queue_time`, seconds (default 0 = no limit).
+    pub max_request_queue_time: Option<u64>,
+    /// `passenger_request_queue_overflow_status_code` (default 503).
+    pub request_queue_overflow_status_code: Option<u16>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -165,6 +175,8 @@ pub struct Config {
 pub struct PoolConfig {
     /// Most app processes alive at once, over all apps.
     pub max_pool_size: usize,
+    /// Processes idle this long are stopped, down to `min_instances` (`None`: never).
+    pub idle_time: Option<Duration>,
 }
 
 /// Everything about one app.
@@ -190,6 +202,10 @@ pub struct AppConfig {
     pub start_timeout: Duration,
     /// Longest request queue (0 = unbounded).
     pub max_request_queue_size: usize,
+    /// Longest wait in the request queue before 504 (`None`: no limit).
+    pub max_request_queue_time: Option<Duration>,
+    /// The status of a request turned away by a full queue.
+    pub queue_overflow_status: u16,
     /// Which account the app runs as.
     pub user_switching: UserSwitchingConfig,
     /// Run the app through the user's login shell.
@@ -270,6 +286,16 @@ impl StartOptions {
                 problems.push(invalid("--hook", hook, "must be NAME=COMMAND"));
             }
         }
+        let overflow = self
+            .request_queue_overflow_status_code
+            .unwrap_or(DEFAULT_QUEUE_OVERFLOW_STATUS);
+        if !(100..=599).contains(&overflow) {
+            problems.push(invalid(
+                "--request-queue-overflow-status-code",
+                overflow,
+                "must be an HTTP status code (100..=599)",
+            ));
+        }
         let env = pairs("--envvar", &self.envvars, &mut problems);
         let spawn_args = pairs("--spawn-arg", &self.spawn_args, &mut problems);
         let app = self.resolve_app(start_timeout).map(|mut app| {
@@ -288,7 +314,10 @@ impl StartOptions {
             (Some(app), 0) => Ok(Config {
                 listen: self.listen(),
                 app,
-                pool: PoolConfig { max_pool_size },
+                pool: PoolConfig {
+                    max_pool_size,
+                    idle_time: seconds(self.pool_idle_time.unwrap_or(DEFAULT_POOL_IDLE_TIME_SECS)),
+                },
                 log_level,
                 hooks: self.hooks.clone(),
             }),
@@ -349,6 +378,10 @@ impl StartOptions {
             max_request_queue_size: self
                 .max_request_queue_size
                 .unwrap_or(DEFAULT_MAX_REQUEST_QUEUE_SIZE),
+            max_request_queue_time: seconds(self.max_request_queue_time.unwrap_or(0)),
+            queue_overflow_status: self
+                .request_queue_overflow_status_code
+                .unwrap_or(DEFAULT_QUEUE_OVERFLOW_STATUS),
             user_switching: UserSwitchingConfig {
                 enabled: self.user_switching.unwrap_or(true),
                 user: self.user.clone(),
@@ -452,6 +485,11 @@ pub fn shell_quote(s: &str) -> String {
         return s.to_owned();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `secs` seconds, `None` for 0 (Passenger's "no limit").
+fn seconds(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 /// Splits `NAME=VALUE` items, recording the malformed ones.

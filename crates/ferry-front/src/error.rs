@@ -44,6 +44,7 @@ impl Error {
             Error::Checkout(CheckoutError::QueueFull { .. } | CheckoutError::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Error::Checkout(CheckoutError::QueueTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             Error::Checkout(CheckoutError::Spawn(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Connect { .. } | Error::Upstream { .. } | Error::Retries { .. } => {
                 StatusCode::BAD_GATEWAY
@@ -63,11 +64,13 @@ pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
         Error::Checkout(CheckoutError::Spawn(spawn)) => {
             ferry_spawn::page::render_terse(spawn, "Ferry")
         }
-        Error::Checkout(CheckoutError::QueueFull { .. }) => page(
-            "This website is under heavy load",
-            "<p>We're sorry, too many people are accessing this website at the same time. \
+        Error::Checkout(CheckoutError::QueueFull { .. } | CheckoutError::QueueTimeout { .. }) => {
+            page(
+                "This website is under heavy load",
+                "<p>We're sorry, too many people are accessing this website at the same time. \
              We're working on this problem. Please try again later.</p>",
-        ),
+            )
+        }
         Error::Checkout(CheckoutError::ShuttingDown) => page(
             "Server shutting down",
             "<p>Please try again in a moment.</p>",

@@ -59,6 +59,8 @@ pub struct SiteConfig {
     pub base_uri: Option<String>,
     /// `SERVER_SOFTWARE` for `session`-protocol apps.
     pub server_software: String,
+    /// The status of a request turned away by a full queue (`request_queue_overflow_status_code`).
+    pub queue_overflow_status: u16,
 }
 
 /// Everything a connection needs to serve requests for one app.
@@ -70,6 +72,7 @@ pub struct Site<S> {
     friendly_error_pages: bool,
     base_uri: Option<String>,
     server_software: String,
+    queue_overflow_status: http::StatusCode,
     /// Set while a process does out-of-band work: one at a time.
     oob_running: Arc<AtomicBool>,
 }
@@ -93,6 +96,8 @@ impl<S: Spawner> Site<S> {
                 .filter(|b| !b.is_empty())
                 .map(str::to_owned),
             server_software: config.server_software.clone(),
+            queue_overflow_status: http::StatusCode::from_u16(config.queue_overflow_status)
+                .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE),
             oob_running: Arc::new(AtomicBool::new(false)),
         })
     }

@@ -95,7 +95,14 @@ pub(crate) async fn handle<S: Spawner>(
         Ok(response) => response,
         Err(error) => {
             log_error(&error);
-            error_response(&error, site.friendly_error_pages)
+            let mut response = error_response(&error, site.friendly_error_pages);
+            if matches!(
+                error,
+                Error::Checkout(ferry_pool::CheckoutError::QueueFull { .. })
+            ) {
+                *response.status_mut() = site.queue_overflow_status;
+            }
+            response
         }
     }
 }

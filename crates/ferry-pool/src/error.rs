@@ -17,6 +17,16 @@ pub enum CheckoutError {
         /// The configured limit.
         limit: usize,
     },
+    /// The request waited in the queue longer than `max_request_queue_time`.
+    #[error("request waited {waited:?} in the queue of {app} without getting a process ({queued} still waiting)")]
+    QueueTimeout {
+        /// The group's name.
+        app: String,
+        /// How long it waited (the limit).
+        waited: std::time::Duration,
+        /// Requests still waiting.
+        queued: usize,
+    },
     /// Spawning a process for the group failed.
     #[error("could not spawn a process for the application")]
     Spawn(#[source] Arc<SpawnError>),

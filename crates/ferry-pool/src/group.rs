@@ -68,7 +68,11 @@ pub(crate) struct Waiter<C> {
 /// What a checkout got at once.
 pub(crate) enum Checkout<C> {
     Ready(Session<C>),
-    Wait(oneshot::Receiver<Result<Session<C>, CheckoutError>>),
+    /// Queued: the session comes through the receiver, within the time limit if there is one.
+    Wait(
+        oneshot::Receiver<Result<Session<C>, CheckoutError>>,
+        Option<std::time::Duration>,
+    ),
     Rejected(CheckoutError),
 }
 
@@ -289,6 +293,8 @@ impl<C> State<C> {
             let session = group.open_session(i, now, release);
             return (Checkout::Ready(session), actions);
         }
+        // Requests that gave up (client gone, queue time over) no longer count.
+        group.waiters.retain(|w| !w.tx.is_closed());
         let limit = group.config.max_queue;
         if limit > 0 && group.waiters.len() >= limit {
             let error = CheckoutError::QueueFull {
@@ -301,8 +307,50 @@ impl<C> State<C> {
         }
         let (tx, rx) = oneshot::channel();
         group.waiters.push_back(Waiter { tx });
+        let time_limit = group.config.max_queue_time;
         actions.extend(self.maybe_spawn(id, max));
-        (Checkout::Wait(rx), actions)
+        (Checkout::Wait(rx, time_limit), actions)
+    }
+
+    /// The error for a request of group `id` that waited `limit` in the queue.
+    pub(crate) fn queue_timeout(
+        &mut self,
+        id: GroupId,
+        limit: std::time::Duration,
+    ) -> CheckoutError {
+        let group = &mut self.groups[id.0];
+        group.waiters.retain(|w| !w.tx.is_closed());
+        CheckoutError::QueueTimeout {
+            app: group.config.name.clone(),
+            waited: limit,
+            queued: group.waiters.len(),
+        }
+    }
+
+    /// Stops processes that have been idle for `idle`, longest idle first, while their group
+    /// keeps more than `min_instances`.
+    pub(crate) fn clean_idle(&mut self, now: Instant, idle: std::time::Duration) -> Vec<Action<C>> {
+        let mut actions = Vec::new();
+        if self.shutting_down {
+            return actions;
+        }
+        for group in &mut self.groups {
+            while group.enabled.len() > group.config.min_instances {
+                let Some((last_used, i)) = group.longest_idle() else {
+                    break;
+                };
+                if now.saturating_duration_since(last_used) < idle {
+                    break;
+                }
+                tracing::info!(
+                    app = %group.config.name,
+                    pid = group.enabled[i].process.handle.pid(),
+                    "stopping a process idle for {idle:?} (pool_idle_time)"
+                );
+                group.detach(i, &mut actions);
+            }
+        }
+        actions
     }
 
     pub(crate) fn release(

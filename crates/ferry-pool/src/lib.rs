@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use ferry_spawn::{SpawnOptions, Spawned, Spawner, StopMode};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::CheckoutError;
@@ -46,6 +47,9 @@ pub struct PoolConfig {
     pub max_pool_size: usize,
     /// How long a stopping process may take after SIGTERM before it is killed.
     pub stop_grace: Duration,
+    /// Processes idle this long are stopped, down to each group's `min_instances`
+    /// (`pool_idle_time`; `None`: never).
+    pub idle_time: Option<Duration>,
 }
 
 /// Settings of one group (one app).
@@ -59,6 +63,8 @@ pub struct GroupConfig {
     pub min_instances: usize,
     /// Longest queue of waiting requests (0 = unbounded).
     pub max_queue: usize,
+    /// Longest time a request may wait in the queue (`max_request_queue_time`; `None`: no limit).
+    pub max_queue_time: Option<Duration>,
     /// Directory holding `restart.txt` and `always_restart.txt` (normally `<root>/tmp`).
     pub restart_dir: Option<std::path::PathBuf>,
     /// How often, at most, the restart files are looked at.
@@ -82,6 +88,8 @@ struct Shared<S, C> {
     state: Mutex<State<C>>,
     /// Spawn tasks and process watchers, so shutdown can wait for them.
     tasks: TaskTracker,
+    /// Cancelled at shutdown: ends the idle cleaner.
+    stopping: CancellationToken,
 }
 
 /// Everything behind the pool lock.
@@ -122,9 +130,10 @@ impl<S, C> Clone for Pool<S, C> {
 }
 
 impl<S: Spawner, C: Send + 'static> Pool<S, C> {
-    /// A new, empty pool.
+    /// A new, empty pool. Its idle cleaner (when `idle_time` is set) runs on the current tokio
+    /// runtime.
     pub fn new(spawner: S, config: PoolConfig) -> Self {
-        Pool {
+        let pool = Pool {
             shared: Arc::new(Shared {
                 spawner,
                 config,
@@ -134,8 +143,15 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
                     next_process_id: 1,
                 }),
                 tasks: TaskTracker::new(),
+                stopping: CancellationToken::new(),
             }),
+        };
+        if let Some(idle) = pool.shared.config.idle_time {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                Shared::start_idle_cleaner(&pool.shared, idle);
+            }
         }
+        pool
     }
 
     /// Adds a group. Its processes are spawned on its first checkout.
@@ -159,7 +175,16 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
         match ready {
             group::Checkout::Ready(session) => Ok(session),
             group::Checkout::Rejected(error) => Err(error),
-            group::Checkout::Wait(rx) => rx.await.unwrap_or(Err(CheckoutError::ShuttingDown)),
+            group::Checkout::Wait(rx, None) => rx.await.unwrap_or(Err(CheckoutError::ShuttingDown)),
+            group::Checkout::Wait(rx, Some(limit)) => match tokio::time::timeout(limit, rx).await {
+                Ok(result) => result.unwrap_or(Err(CheckoutError::ShuttingDown)),
+                Err(_) => {
+                    // Our place in the queue is dropped with the receiver.
+                    let error = self.shared.lock().queue_timeout(group, limit);
+                    tracing::warn!(%error, "rejecting request");
+                    Err(error)
+                }
+            },
         }
     }
 
@@ -181,6 +206,7 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
     /// Stops every process, fails every waiting request, and returns once all processes have been
     /// reaped. Sessions still out are left to finish for at most the stop grace period.
     pub async fn shutdown(&self) {
+        self.shared.stopping.cancel();
         let actions = self.shared.lock().shutdown();
         self.run(actions);
         self.shared.tasks.close();
@@ -237,6 +263,25 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
                 }
             }
         }
+    }
+
+    /// Every so often, stops processes idle for `idle` (down to `min_instances`). Holds the pool
+    /// only weakly, and ends at shutdown.
+    fn start_idle_cleaner(this: &Arc<Self>, idle: Duration) {
+        let tick = (idle / 2).clamp(Duration::from_millis(250), Duration::from_secs(10));
+        let weak = Arc::downgrade(this);
+        let stopping = this.stopping.clone();
+        this.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stopping.cancelled() => return,
+                    () = tokio::time::sleep(tick) => {}
+                }
+                let Some(shared) = weak.upgrade() else { return };
+                let actions = shared.lock().clean_idle(Instant::now(), idle);
+                Self::run(&shared, actions);
+            }
+        });
     }
 
     fn start_spawn(this: &Arc<Self>, group: GroupId, generation: u64) {

@@ -101,6 +101,7 @@ fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u
         PoolConfig {
             max_pool_size: max,
             stop_grace: Duration::from_secs(5),
+            idle_time: None,
         },
     );
     let group = pool.add_group(GroupConfig {
@@ -108,6 +109,7 @@ fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u
         spawn: SpawnOptions::generic("/apps/test", "true"),
         min_instances: 1,
         max_queue: queue,
+        max_queue_time: None,
         restart_dir: None,
         restart_check_interval: Duration::from_secs(1),
     });
@@ -318,4 +320,94 @@ async fn shutdown_fails_waiters_and_stops_every_process() {
         pool.checkout(group).await,
         Err(CheckoutError::ShuttingDown)
     ));
+}
+
+fn pool_with(
+    spawner: &FakeSpawner,
+    max: usize,
+    idle_time: Option<Duration>,
+    min_instances: usize,
+    max_queue_time: Option<Duration>,
+) -> (Pool<FakeSpawner, u32>, GroupId) {
+    let pool = Pool::new(
+        spawner.clone(),
+        PoolConfig {
+            max_pool_size: max,
+            stop_grace: Duration::from_secs(5),
+            idle_time,
+        },
+    );
+    let group = pool.add_group(GroupConfig {
+        name: "/apps/test".into(),
+        spawn: SpawnOptions::generic("/apps/test", "true"),
+        min_instances,
+        max_queue: 100,
+        max_queue_time,
+        restart_dir: None,
+        restart_check_interval: Duration::from_secs(1),
+    });
+    (pool, group)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_waiting_past_the_queue_time_is_turned_away() {
+    let spawner = FakeSpawner::gated(one());
+    let (pool, group) = pool_with(&spawner, 1, None, 1, Some(Duration::from_secs(3)));
+    // Nothing can be spawned (the gate is shut): the request waits, then gives up.
+    let err = pool.checkout(group).await.expect_err("timed out");
+    assert!(
+        matches!(err, CheckoutError::QueueTimeout { queued: 0, .. }),
+        "{err}"
+    );
+    // Its place in the queue is gone: the next request is the only one waiting.
+    spawner.gate.add_permits(1);
+    let session = pool.checkout(group).await.expect("session");
+    assert_eq!(session.pid(), 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_processes_go_down_to_min_instances_and_no_further() {
+    let spawner = FakeSpawner::new(one());
+    let idle = Duration::from_secs(10);
+    let (pool, group) = pool_with(&spawner, 3, Some(idle), 1, None);
+    // Three sessions at once: three processes.
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let pool = pool.clone();
+        sessions.push(tokio::spawn(async move { pool.checkout(group).await }));
+        settle().await;
+    }
+    let sessions: Vec<_> = futures_join(sessions).await;
+    assert_eq!(pool.snapshot()[0].processes.len(), 3);
+    drop(sessions);
+    // Not yet idle long enough.
+    tokio::time::sleep(idle / 2).await;
+    settle().await;
+    assert_eq!(
+        pool.snapshot()[0]
+            .processes
+            .iter()
+            .filter(|p| !p.detached)
+            .count(),
+        3
+    );
+    // Past the idle time: down to min_instances, however long it stays idle.
+    tokio::time::sleep(idle * 3).await;
+    settle().await;
+    let snapshot = pool.snapshot();
+    assert_eq!(
+        snapshot[0].processes.iter().filter(|p| !p.detached).count(),
+        1
+    );
+    assert_eq!(spawner.stops.lock().unwrap().len(), 2);
+}
+
+async fn futures_join<T>(
+    handles: Vec<tokio::task::JoinHandle<Result<T, CheckoutError>>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("join").expect("session"));
+    }
+    out
 }

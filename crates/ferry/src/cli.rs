@@ -127,6 +127,16 @@ pub(crate) struct StartArgs {
     /// Threads per process with --concurrency-model thread.
     #[arg(long, value_name = "N")]
     thread_count: Option<usize>,
+    /// Seconds a process may stay idle before it is stopped, down to --min-instances
+    /// (0 = never).
+    #[arg(long, value_name = "SECS", default_value_t = ferry_config::DEFAULT_POOL_IDLE_TIME_SECS)]
+    pool_idle_time: u64,
+    /// Seconds a request may wait in the queue before it gets 504 (0 = no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    max_request_queue_time: u64,
+    /// The status of a request turned away because the queue is full.
+    #[arg(long, value_name = "CODE", default_value_t = ferry_config::DEFAULT_QUEUE_OVERFLOW_STATUS)]
+    request_queue_overflow_status_code: u16,
 }
 
 fn on_off(value: &str) -> Result<bool, String> {
@@ -171,6 +181,9 @@ impl From<StartArgs> for StartOptions {
             base_uri: args.base_uri,
             concurrency_model: args.concurrency_model,
             thread_count: args.thread_count,
+            pool_idle_time: Some(args.pool_idle_time),
+            max_request_queue_time: Some(args.max_request_queue_time),
+            request_queue_overflow_status_code: Some(args.request_queue_overflow_status_code),
         }
     }
 }

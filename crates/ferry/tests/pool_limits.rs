@@ -1,0 +1,165 @@
+//! Pool limits behind the real `ferry` binary (issue 5, first part): the time a request may wait
+//! in the queue (`--max-request-queue-time` → 504), the status of a request turned away by a
+//! full queue (`--request-queue-overflow-status-code`), and idle processes stopped after
+//! `--pool-idle-time`, down to `--min-instances`.
+//!
+//! The WSGI stub serves one request per process at a time, so a request held open on
+//! `/stream?gate=…` (its first chunk received, the rest waiting for the gate file) occupies a
+//! process for as long as the test wants, without sleeps.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ferry_test_support::client::{self, Client};
+use ferry_test_support::http::{Method, StatusCode};
+use ferry_test_support::{
+    apps, body, bounded, poll_until, procfs, require_program, trace_init, Ferry,
+};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+async fn start(args: &[&str]) -> Ferry {
+    Ferry::new(
+        env!("CARGO_BIN_EXE_ferry"),
+        apps::fixtures_dir().join("wsgi-stub"),
+    )
+    .args(args)
+    .spawn()
+    .await
+    .expect("ferry starts")
+}
+
+/// Starts a streamed request and returns once its first chunk has arrived: the process serving
+/// it is now busy until `gate` exists.
+async fn hold(ferry: &Ferry, gate: &Path) -> Incoming {
+    let url = ferry.url_for(&format!("/stream?gate={}", gate.display()));
+    let response = Client::new()
+        .send(client::request(Method::GET, &url, &[], body::empty()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"first\n");
+    body
+}
+
+/// The app processes (loaders) under Ferry.
+fn app_processes(ferry: &Ferry) -> usize {
+    ferry
+        .descendants()
+        .into_iter()
+        .filter(|&pid| procfs::cmdline(pid).is_some_and(|c| c.contains("wsgi-loader")))
+        .count()
+}
+
+#[tokio::test]
+async fn waiting_longer_than_the_queue_time_gives_504() {
+    trace_init();
+    require_program!("python3");
+    bounded(LIMIT, async {
+        let ferry = start(&["--max-pool-size", "1", "--max-request-queue-time", "1"]).await;
+        let dir = apps::temp_dir();
+        let gate = dir.path().join("gate");
+        let held = hold(&ferry, &gate).await;
+        let started = std::time::Instant::now();
+        let reply = client::get(&ferry.url_for("/hello")).await.unwrap();
+        assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        ferry
+            .wait_for_log("in the queue of", Duration::from_secs(5))
+            .await
+            .expect("the rejection is logged");
+        std::fs::write(&gate, b"").unwrap();
+        assert_eq!(&held.collect().await.unwrap().to_bytes()[..], b"last\n");
+        // The timed-out request left the queue: the next one is served.
+        let reply = client::get(&ferry.url_for("/hello")).await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_with_the_configured_status() {
+    trace_init();
+    require_program!("python3");
+    bounded(LIMIT, async {
+        let ferry = start(&[
+            "--max-pool-size",
+            "1",
+            "--max-request-queue-size",
+            "1",
+            "--request-queue-overflow-status-code",
+            "429",
+        ])
+        .await;
+        let dir = apps::temp_dir();
+        let gate = dir.path().join("gate");
+        let held = hold(&ferry, &gate).await;
+        // Two more requests: one takes the only place in the queue, the other is turned away at
+        // once, whichever arrives second.
+        let get = |url: String| async move { client::get(&url).await };
+        let mut first = tokio::spawn(get(ferry.url_for("/hello")));
+        let mut second = tokio::spawn(get(ferry.url_for("/hello")));
+        let (rejected, queued) = tokio::select! {
+            r = &mut first => (r, second),
+            r = &mut second => (r, first),
+        };
+        let rejected = rejected.unwrap().unwrap();
+        assert_eq!(rejected.status, StatusCode::TOO_MANY_REQUESTS);
+        ferry
+            .wait_for_log("is full (1 waiting, limit 1)", Duration::from_secs(5))
+            .await
+            .expect("the rejection names the queue length and the limit");
+        std::fs::write(&gate, b"").unwrap();
+        held.collect().await.unwrap();
+        assert_eq!(queued.await.unwrap().unwrap().status, StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_processes_are_stopped_down_to_min_instances() {
+    trace_init();
+    require_program!("python3");
+    bounded(LIMIT, async {
+        let ferry = start(&[
+            "--max-pool-size",
+            "3",
+            "--min-instances",
+            "1",
+            "--pool-idle-time",
+            "1",
+        ])
+        .await;
+        let dir = apps::temp_dir();
+        let gate = dir.path().join("gate");
+        // Three requests held at once need three processes.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(hold(&ferry, &gate).await);
+        }
+        assert_eq!(app_processes(&ferry), 3);
+        std::fs::write(&gate, b"").unwrap();
+        for body in held {
+            body.collect().await.unwrap();
+        }
+        let left = poll_until(Duration::from_secs(15), || {
+            (app_processes(&ferry) == 1).then_some(())
+        })
+        .await;
+        assert!(
+            left.is_some(),
+            "{} app processes left\n{}",
+            app_processes(&ferry),
+            ferry.log()
+        );
+        assert!(ferry.log().contains("pool_idle_time"), "{}", ferry.log());
+        // And the one left still serves.
+        let reply = client::get(&ferry.url_for("/hello")).await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+    })
+    .await;
+}
