@@ -171,6 +171,8 @@ fn group_config(config: &Config, spawn: SpawnOptions) -> GroupConfig {
         min_instances: app.min_instances,
         max_queue: app.max_request_queue_size,
         max_queue_time: app.max_request_queue_time,
+        max_instances: app.max_instances,
+        max_requests: app.max_requests,
         restart_dir: Some(app.root.join("tmp")),
         restart_check_interval: RESTART_CHECK_INTERVAL,
     }

@@ -153,6 +153,12 @@ pub struct StartOptions {
     pub max_request_queue_time: Option<u64>,
     /// `passenger_request_queue_overflow_status_code` (default 503).
     pub request_queue_overflow_status_code: Option<u16>,
+    /// `passenger_max_instances`: most processes of this app (default 0 = no limit of its own).
+    pub max_instances: Option<usize>,
+    /// `passenger_max_instances_per_app`: most processes of any one app (default 0 = none).
+    pub max_instances_per_app: Option<usize>,
+    /// `passenger_max_requests`: replace a process after this many requests (default 0 = never).
+    pub max_requests: Option<u64>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -206,6 +212,11 @@ pub struct AppConfig {
     pub max_request_queue_time: Option<Duration>,
     /// The status of a request turned away by a full queue.
     pub queue_overflow_status: u16,
+    /// Most processes of the app at once (`max_instances` and `max_instances_per_app`,
+    /// whichever is lower; `None`: only the pool size limits).
+    pub max_instances: Option<usize>,
+    /// Replace a process after this many requests (`None`: never).
+    pub max_requests: Option<u64>,
     /// Which account the app runs as.
     pub user_switching: UserSwitchingConfig,
     /// Run the app through the user's login shell.
@@ -382,6 +393,12 @@ impl StartOptions {
             queue_overflow_status: self
                 .request_queue_overflow_status_code
                 .unwrap_or(DEFAULT_QUEUE_OVERFLOW_STATUS),
+            max_instances: [self.max_instances, self.max_instances_per_app]
+                .into_iter()
+                .flatten()
+                .filter(|&n| n > 0)
+                .min(),
+            max_requests: self.max_requests.filter(|&n| n > 0),
             user_switching: UserSwitchingConfig {
                 enabled: self.user_switching.unwrap_or(true),
                 user: self.user.clone(),

@@ -239,9 +239,17 @@ impl<C> Group<C> {
     /// every process being busy is a reason to grow; otherwise (a process attached, a session
     /// ended) only queued requests and `min_instances` are.
     fn wants_spawn(&self, arrival: bool) -> bool {
+        if self.spawning
+            || self
+                .config
+                .max_instances
+                .is_some_and(|cap| self.enabled.len() >= cap)
+        {
+            return false;
+        }
         let below_min = self.started && self.enabled.len() < self.config.min_instances;
         let all_busy = arrival && self.enabled.iter().all(Entry::wants_company);
-        !self.spawning && (below_min || !self.waiters.is_empty() || (self.started && all_busy))
+        below_min || !self.waiters.is_empty() || (self.started && all_busy)
     }
 
     /// Moves the process at `i` of `enabled` to `detached`; stops it now if it is idle.
@@ -373,10 +381,22 @@ impl<C> State<C> {
             entry.sessions -= 1;
             entry.processed += 1;
             entry.last_used = now;
+            let worn_out = group
+                .config
+                .max_requests
+                .is_some_and(|max| entry.processed >= max);
             if outcome == Outcome::ProcessFailed {
                 tracing::warn!(
                     pid = process.handle.pid(),
                     "app process could not be reached; detaching it"
+                );
+                group.detach(i, &mut actions);
+            } else if worn_out {
+                tracing::info!(
+                    app = %group.config.name,
+                    pid = process.handle.pid(),
+                    processed = entry.processed,
+                    "app process served max_requests; replacing it"
                 );
                 group.detach(i, &mut actions);
             }

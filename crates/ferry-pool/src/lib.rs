@@ -65,6 +65,11 @@ pub struct GroupConfig {
     pub max_queue: usize,
     /// Longest time a request may wait in the queue (`max_request_queue_time`; `None`: no limit).
     pub max_queue_time: Option<Duration>,
+    /// Most processes of this app at once, spawning ones included (`max_instances`, and the
+    /// global `max_instances_per_app`, whichever is lower; `None`: only `max_pool_size` limits).
+    pub max_instances: Option<usize>,
+    /// A process is replaced after serving this many requests (`max_requests`; `None`: never).
+    pub max_requests: Option<u64>,
     /// Directory holding `restart.txt` and `always_restart.txt` (normally `<root>/tmp`).
     pub restart_dir: Option<std::path::PathBuf>,
     /// How often, at most, the restart files are looked at.

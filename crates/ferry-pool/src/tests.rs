@@ -110,6 +110,8 @@ fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u
         min_instances: 1,
         max_queue: queue,
         max_queue_time: None,
+        max_instances: None,
+        max_requests: None,
         restart_dir: None,
         restart_check_interval: Duration::from_secs(1),
     });
@@ -329,6 +331,26 @@ fn pool_with(
     min_instances: usize,
     max_queue_time: Option<Duration>,
 ) -> (Pool<FakeSpawner, u32>, GroupId) {
+    pool_limits(
+        spawner,
+        max,
+        idle_time,
+        min_instances,
+        max_queue_time,
+        None,
+        None,
+    )
+}
+
+fn pool_limits(
+    spawner: &FakeSpawner,
+    max: usize,
+    idle_time: Option<Duration>,
+    min_instances: usize,
+    max_queue_time: Option<Duration>,
+    max_instances: Option<usize>,
+    max_requests: Option<u64>,
+) -> (Pool<FakeSpawner, u32>, GroupId) {
     let pool = Pool::new(
         spawner.clone(),
         PoolConfig {
@@ -343,6 +365,8 @@ fn pool_with(
         min_instances,
         max_queue: 100,
         max_queue_time,
+        max_instances,
+        max_requests,
         restart_dir: None,
         restart_check_interval: Duration::from_secs(1),
     });
@@ -410,4 +434,45 @@ async fn futures_join<T>(
         out.push(h.await.expect("join").expect("session"));
     }
     out
+}
+
+#[tokio::test]
+async fn max_instances_caps_the_group_below_the_pool_size() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool_limits(
+        &spawner,
+        6,
+        None,
+        1,
+        Some(Duration::from_millis(200)),
+        Some(2),
+        None,
+    );
+    let a = pool.checkout(group).await.expect("first");
+    let b = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.checkout(group).await })
+    };
+    let b = b.await.expect("join").expect("second process");
+    assert_ne!(a.pid(), b.pid());
+    // A third request finds both busy and may not add a process: it waits, then times out.
+    let err = pool.checkout(group).await.expect_err("capped");
+    assert!(matches!(err, CheckoutError::QueueTimeout { .. }), "{err}");
+    assert_eq!(pool.snapshot()[0].processes.len(), 2);
+}
+
+#[tokio::test]
+async fn a_process_is_replaced_after_max_requests() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool_limits(&spawner, 1, None, 1, None, None, Some(3));
+    for _ in 0..3 {
+        assert_eq!(pool.checkout(group).await.expect("session").pid(), 100);
+    }
+    // The third request wore it out: the next one gets a new process.
+    assert_eq!(pool.checkout(group).await.expect("session").pid(), 101);
+    settle().await;
+    assert_eq!(
+        spawner.stops.lock().unwrap().first().map(|s| s.0),
+        Some(100)
+    );
 }

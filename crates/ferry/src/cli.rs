@@ -134,6 +134,15 @@ pub(crate) struct StartArgs {
     /// Seconds a request may wait in the queue before it gets 504 (0 = no limit).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     max_request_queue_time: u64,
+    /// Most processes of this app at once (0 = no limit of its own).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_instances: usize,
+    /// Most processes of any one app at once (0 = no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_instances_per_app: usize,
+    /// Replace a process after it has served this many requests (0 = never).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_requests: u64,
     /// The status of a request turned away because the queue is full.
     #[arg(long, value_name = "CODE", default_value_t = ferry_config::DEFAULT_QUEUE_OVERFLOW_STATUS)]
     request_queue_overflow_status_code: u16,
@@ -184,6 +193,9 @@ impl From<StartArgs> for StartOptions {
             pool_idle_time: Some(args.pool_idle_time),
             max_request_queue_time: Some(args.max_request_queue_time),
             request_queue_overflow_status_code: Some(args.request_queue_overflow_status_code),
+            max_instances: Some(args.max_instances),
+            max_instances_per_app: Some(args.max_instances_per_app),
+            max_requests: Some(args.max_requests),
         }
     }
 }

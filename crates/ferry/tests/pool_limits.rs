@@ -163,3 +163,51 @@ async fn idle_processes_are_stopped_down_to_min_instances() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_process_is_replaced_after_max_requests() {
+    trace_init();
+    require_program!("python3");
+    bounded(LIMIT, async {
+        let ferry = start(&["--max-pool-size", "1", "--max-requests", "3"]).await;
+        let client = Client::new();
+        let mut pids = Vec::new();
+        for _ in 0..4 {
+            let reply = client.get(&ferry.url_for("/pid")).await.unwrap();
+            assert_eq!(reply.status, StatusCode::OK);
+            pids.push(reply.text().trim().to_owned());
+        }
+        assert!(pids[..3].iter().all(|p| *p == pids[0]), "{pids:?}");
+        assert_ne!(pids[3], pids[0], "the fourth request reaches a new process");
+        assert!(ferry.log().contains("max_requests"), "{}", ferry.log());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn max_instances_keeps_the_app_small() {
+    trace_init();
+    require_program!("python3");
+    bounded(LIMIT, async {
+        let ferry = start(&[
+            "--max-pool-size",
+            "4",
+            "--max-instances",
+            "1",
+            "--max-request-queue-time",
+            "1",
+        ])
+        .await;
+        let dir = apps::temp_dir();
+        let gate = dir.path().join("gate");
+        let held = hold(&ferry, &gate).await;
+        // The pool has room, but the app may have only one process: the request waits, and
+        // the queue time runs out.
+        let reply = client::get(&ferry.url_for("/hello")).await.unwrap();
+        assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(app_processes(&ferry), 1);
+        std::fs::write(&gate, b"").unwrap();
+        held.collect().await.unwrap();
+    })
+    .await;
+}
