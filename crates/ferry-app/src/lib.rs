@@ -99,6 +99,7 @@ impl Ferry {
                 base_uri: Some(config.app.base_uri.clone()),
                 server_software: server_software(),
                 queue_overflow_status: config.app.queue_overflow_status,
+                max_request_time: config.app.max_request_time,
             },
         );
         let stop = CancellationToken::new();

@@ -159,6 +159,8 @@ pub struct StartOptions {
     pub max_instances_per_app: Option<usize>,
     /// `passenger_max_requests`: replace a process after this many requests (default 0 = never).
     pub max_requests: Option<u64>,
+    /// `passenger_max_request_time`, seconds (default 0 = no limit).
+    pub max_request_time: Option<u64>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -217,6 +219,8 @@ pub struct AppConfig {
     pub max_instances: Option<usize>,
     /// Replace a process after this many requests (`None`: never).
     pub max_requests: Option<u64>,
+    /// Longest time a request may take before 504 and its process is stopped (`None`: no limit).
+    pub max_request_time: Option<Duration>,
     /// Which account the app runs as.
     pub user_switching: UserSwitchingConfig,
     /// Run the app through the user's login shell.
@@ -399,6 +403,7 @@ impl StartOptions {
                 .filter(|&n| n > 0)
                 .min(),
             max_requests: self.max_requests.filter(|&n| n > 0),
+            max_request_time: seconds(self.max_request_time.unwrap_or(0)),
             user_switching: UserSwitchingConfig {
                 enabled: self.user_switching.unwrap_or(true),
                 user: self.user.clone(),

@@ -26,6 +26,12 @@ pub enum Error {
         /// The last process's address.
         endpoint: String,
     },
+    /// The app took longer than `max_request_time` to answer; its process was stopped.
+    #[error("the app did not answer within max_request_time ({limit:?})")]
+    RequestTimeout {
+        /// The limit.
+        limit: std::time::Duration,
+    },
     /// The app process failed before sending a complete response head.
     #[error("the app process at {endpoint} failed before responding")]
     Upstream {
@@ -44,7 +50,9 @@ impl Error {
             Error::Checkout(CheckoutError::QueueFull { .. } | CheckoutError::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Error::Checkout(CheckoutError::QueueTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Error::Checkout(CheckoutError::QueueTimeout { .. }) | Error::RequestTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             Error::Checkout(CheckoutError::Spawn(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Connect { .. } | Error::Upstream { .. } | Error::Retries { .. } => {
                 StatusCode::BAD_GATEWAY
@@ -74,6 +82,10 @@ pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
         Error::Checkout(CheckoutError::ShuttingDown) => page(
             "Server shutting down",
             "<p>Please try again in a moment.</p>",
+        ),
+        Error::RequestTimeout { .. } => page(
+            "Gateway timeout",
+            "<p>The application took too long to answer this request.</p>",
         ),
         Error::Connect { .. } | Error::Upstream { .. } | Error::Retries { .. } => page(
             "Bad gateway",

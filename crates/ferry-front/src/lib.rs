@@ -61,6 +61,9 @@ pub struct SiteConfig {
     pub server_software: String,
     /// The status of a request turned away by a full queue (`request_queue_overflow_status_code`).
     pub queue_overflow_status: u16,
+    /// A request whose response head takes longer gets 504 and its process is stopped
+    /// (`max_request_time`; `None`: no limit).
+    pub max_request_time: Option<std::time::Duration>,
 }
 
 /// Everything a connection needs to serve requests for one app.
@@ -73,6 +76,7 @@ pub struct Site<S> {
     base_uri: Option<String>,
     server_software: String,
     queue_overflow_status: http::StatusCode,
+    max_request_time: Option<std::time::Duration>,
     /// Set while a process does out-of-band work: one at a time.
     oob_running: Arc<AtomicBool>,
 }
@@ -98,6 +102,7 @@ impl<S: Spawner> Site<S> {
             server_software: config.server_software.clone(),
             queue_overflow_status: http::StatusCode::from_u16(config.queue_overflow_status)
                 .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE),
+            max_request_time: config.max_request_time,
             oob_running: Arc::new(AtomicBool::new(false)),
         })
     }

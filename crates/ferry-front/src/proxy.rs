@@ -184,11 +184,33 @@ async fn forward<S: Spawner>(
                 continue;
             }
         };
-        let tried = match conn.kind {
-            Conn::Http(sender) => send_http(&mut pending, client, session, sender, reused).await?,
-            Conn::Session(stream) => {
-                send_session(site, &mut pending, client, session, stream, reused).await?
+        let abort = site
+            .max_request_time
+            .map(|limit| (limit, session.abort_handle()));
+        let send = async {
+            match conn.kind {
+                Conn::Http(sender) => {
+                    send_http(&mut pending, client, session, sender, reused).await
+                }
+                Conn::Session(stream) => {
+                    send_session(site, &mut pending, client, session, stream, reused).await
+                }
             }
+        };
+        let tried = match abort {
+            None => send.await?,
+            Some((limit, process)) => match tokio::time::timeout(limit, send).await {
+                Ok(tried) => tried?,
+                Err(_) => {
+                    tracing::warn!(
+                        pid = process.pid(),
+                        "a request ran longer than max_request_time ({limit:?}); stopping its \
+                         process (its backtrace follows in its output)"
+                    );
+                    process.abort();
+                    return Err(Error::RequestTimeout { limit });
+                }
+            },
         };
         match tried {
             Tried::Done(response) => return Ok(response),

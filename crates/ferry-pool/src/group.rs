@@ -416,6 +416,29 @@ impl<C> State<C> {
         actions
     }
 
+    /// Takes a stuck process out of rotation and aborts it.
+    pub(crate) fn abort(
+        &mut self,
+        id: GroupId,
+        process: &Arc<Process<C>>,
+        max: usize,
+    ) -> Vec<Action<C>> {
+        let mut actions = Vec::new();
+        let group = &mut self.groups[id.0];
+        if let Some(i) = group
+            .enabled
+            .iter()
+            .position(|e| e.process.id == process.id)
+        {
+            let entry = group.enabled.remove(i);
+            entry.process.retire();
+            group.detached.push(entry);
+        }
+        actions.push(Action::Abort(Arc::clone(process)));
+        actions.extend(self.maybe_spawn(id, max));
+        actions
+    }
+
     /// Starts a spawn for the group if it wants one and the pool has (or can make) room.
     fn maybe_spawn(&mut self, id: GroupId, max: usize) -> Vec<Action<C>> {
         self.maybe_spawn_if(id, max, false)

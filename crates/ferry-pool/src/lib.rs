@@ -36,9 +36,12 @@ use tokio_util::task::TaskTracker;
 
 pub use error::CheckoutError;
 pub use group::{GroupSnapshot, ProcessSnapshot};
-pub use session::Session;
+pub use session::{AbortHandle, Session};
 
 use group::{Group, Process};
+
+/// How long a stuck process has to print its backtrace (after SIGQUIT) before SIGKILL.
+const BACKTRACE_WAIT: Duration = Duration::from_secs(1);
 
 /// Pool-wide settings.
 #[derive(Debug, Clone)]
@@ -113,6 +116,8 @@ enum Action<C> {
     Spawn(GroupId, u64),
     /// Stop a process that no longer takes requests.
     Stop(Arc<Process<C>>),
+    /// Stop a stuck process at once, after asking for its backtrace.
+    Abort(Arc<Process<C>>),
 }
 
 /// What happened to a checked-out session, told to the pool when it is returned.
@@ -266,6 +271,7 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
                         .handle
                         .stop(StopMode::Graceful(this.config.stop_grace));
                 }
+                Action::Abort(process) => process.handle.stop(StopMode::Abort(BACKTRACE_WAIT)),
             }
         }
     }
@@ -340,6 +346,15 @@ impl<S: Spawner, C: Send + 'static> session::Release<C> for Shared<S, C> {
             let mut state = self.lock();
             let max = self.config.max_pool_size;
             state.release(group, process, outcome, Instant::now(), &release, max)
+        };
+        Self::run(&self, actions);
+    }
+
+    fn abort(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>) {
+        let actions = {
+            let mut state = self.lock();
+            let max = self.config.max_pool_size;
+            state.abort(group, process, max)
         };
         Self::run(&self, actions);
     }

@@ -14,6 +14,37 @@ const MAX_IDLE_CONNECTIONS: usize = 128;
 /// [`Session`] need not carry the spawner's type.
 pub(crate) trait Release<C>: Send + Sync {
     fn release(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>, outcome: Outcome);
+    /// Takes the process out of rotation and stops it at once, asking for a backtrace first.
+    fn abort(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>);
+}
+
+/// Aborts the process of a session that is taking too long (`max_request_time`), even after the
+/// session itself has been given up.
+pub struct AbortHandle<C> {
+    release: Arc<dyn Release<C>>,
+    group: GroupId,
+    process: Arc<Process<C>>,
+}
+
+impl<C> std::fmt::Debug for AbortHandle<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("pid", &self.process.handle.pid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> AbortHandle<C> {
+    /// The process's pid.
+    pub fn pid(&self) -> u32 {
+        self.process.handle.pid()
+    }
+
+    /// Detaches the process and stops it: SIGQUIT (its backtrace reaches the log), then SIGKILL.
+    /// Requests it is serving fail; a replacement is spawned as the growth rules say.
+    pub fn abort(self) {
+        self.release.abort(self.group, &self.process);
+    }
 }
 
 /// One request's claim on one process. Dropping it gives the process back to the pool.
@@ -85,6 +116,15 @@ impl<C> Session<C> {
         let mut idle = self.process.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_CONNECTIONS {
             idle.push(connection);
+        }
+    }
+
+    /// A handle that can abort this session's process later (when the request runs too long).
+    pub fn abort_handle(&self) -> AbortHandle<C> {
+        AbortHandle {
+            release: Arc::clone(&self.release),
+            group: self.group,
+            process: Arc::clone(&self.process),
         }
     }
 

@@ -25,6 +25,9 @@ pub enum StopMode {
     /// SIGTERM only when it is still running after three quarters of the time, so that it can
     /// finish its requests and run the app's shutdown hooks first.
     Graceful(Duration),
+    /// The process is stuck: send it SIGQUIT (loaders print every thread's backtrace to their
+    /// output, which Ferry logs), give it this long to do so, then SIGKILL the group.
+    Abort(Duration),
     /// SIGKILL the whole group at once.
     Kill,
 }
@@ -84,16 +87,21 @@ impl ProcessHandle {
         self.pid
     }
 
-    /// Asks for the process to be stopped. A later `Kill` escalates an earlier `Graceful`.
+    /// Asks for the process to be stopped. A later request escalates an earlier, gentler one
+    /// (`Graceful` → `Abort` → `Kill`), never the other way.
     pub fn stop(&self, mode: StopMode) {
-        self.stop
-            .send_if_modified(|current| match (*current, mode) {
-                (None, _) | (Some(StopMode::Graceful(_)), StopMode::Kill) => {
-                    *current = Some(mode);
-                    true
-                }
-                _ => false,
-            });
+        let rank = |m: StopMode| match m {
+            StopMode::Graceful(_) => 0,
+            StopMode::Abort(_) => 1,
+            StopMode::Kill => 2,
+        };
+        self.stop.send_if_modified(|current| match *current {
+            Some(now) if rank(now) >= rank(mode) => false,
+            _ => {
+                *current = Some(mode);
+                true
+            }
+        });
     }
 
     /// Whether the process has exited and been reaped.
@@ -236,6 +244,17 @@ async fn stop(
             sys::kill_group(pid, sys::Signal::SIGKILL);
             Some(child.wait().await)
         }
+        StopMode::Abort(wait) => {
+            sys::kill_leader(pid, sys::Signal::SIGQUIT);
+            tokio::select! {
+                status = child.wait() => Some(status),
+                () = tokio::time::sleep(wait) => {
+                    sys::kill_group(pid, sys::Signal::SIGKILL);
+                    Some(child.wait().await)
+                }
+                Ok(()) = stub.stop.changed() => None,
+            }
+        }
         StopMode::Graceful(grace) => {
             // Loaders exit when stdin closes; generic apps get SIGTERM too, as Passenger does.
             drop(stdin.stdin.take());
@@ -291,6 +310,19 @@ mod tests {
         let (handle, stub) = ProcessHandle::stub(1);
         handle.stop(StopMode::Kill);
         handle.stop(StopMode::Graceful(Duration::from_secs(1)));
+        assert_eq!(stub.stop_requested(), Some(StopMode::Kill));
+    }
+
+    #[tokio::test]
+    async fn abort_escalates_graceful_and_yields_to_kill() {
+        let (handle, stub) = ProcessHandle::stub(1);
+        let second = Duration::from_secs(1);
+        handle.stop(StopMode::Graceful(second));
+        handle.stop(StopMode::Abort(second));
+        assert_eq!(stub.stop_requested(), Some(StopMode::Abort(second)));
+        handle.stop(StopMode::Graceful(second));
+        assert_eq!(stub.stop_requested(), Some(StopMode::Abort(second)));
+        handle.stop(StopMode::Kill);
         assert_eq!(stub.stop_requested(), Some(StopMode::Kill));
     }
 

@@ -19,6 +19,18 @@ pub(crate) fn kill_group(pgid: u32, signal: Signal) {
     }
 }
 
+/// Sends `signal` to the process `pid` alone (the group's leader: the loader itself).
+pub(crate) fn kill_leader(pid: u32, signal: Signal) {
+    let Ok(raw) = i32::try_from(pid) else { return };
+    if raw <= 1 {
+        return;
+    }
+    match nix::sys::signal::kill(Pid::from_raw(raw), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => tracing::warn!(pid, %signal, error = %e, "could not signal process"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

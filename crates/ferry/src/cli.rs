@@ -143,6 +143,10 @@ pub(crate) struct StartArgs {
     /// Replace a process after it has served this many requests (0 = never).
     #[arg(long, value_name = "N", default_value_t = 0)]
     max_requests: u64,
+    /// Seconds a request may run before it gets 504 and its process is stopped, after printing
+    /// its backtrace (0 = no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    max_request_time: u64,
     /// The status of a request turned away because the queue is full.
     #[arg(long, value_name = "CODE", default_value_t = ferry_config::DEFAULT_QUEUE_OVERFLOW_STATUS)]
     request_queue_overflow_status_code: u16,
@@ -196,6 +200,7 @@ impl From<StartArgs> for StartOptions {
             max_instances: Some(args.max_instances),
             max_instances_per_app: Some(args.max_instances_per_app),
             max_requests: Some(args.max_requests),
+            max_request_time: Some(args.max_request_time),
         }
     }
 }

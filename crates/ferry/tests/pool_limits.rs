@@ -211,3 +211,42 @@ async fn max_instances_keeps_the_app_small() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_request_over_max_request_time_gets_504_and_its_process_is_replaced() {
+    trace_init();
+    require_program!("ruby");
+    bounded(LIMIT, async {
+        let ferry = Ferry::new(
+            env!("CARGO_BIN_EXE_ferry"),
+            apps::fixtures_dir().join("rack-stub"),
+        )
+        .args(["--max-pool-size", "1", "--max-request-time", "1"])
+        .spawn()
+        .await
+        .expect("ferry starts");
+        let client = Client::new();
+        let before = client.get(&ferry.url_for("/pid")).await.unwrap().text();
+        // Waits for a second arrival that never comes (for 30 s): stuck.
+        let reply = client
+            .get(&ferry.url_for("/barrier?n=2&timeout=30"))
+            .await
+            .unwrap();
+        assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+        // SIGQUIT made the loader print where its threads were: in the app's barrier.
+        ferry
+            .wait_for_log("in `barrier'", Duration::from_secs(10))
+            .await
+            .expect("the stuck process's backtrace is logged");
+        let after = client.get(&ferry.url_for("/pid")).await.unwrap();
+        assert_eq!(after.status, StatusCode::OK);
+        assert_ne!(after.text(), before, "a new process serves");
+        let old: u32 = before.trim().parse().unwrap();
+        let gone = poll_until(Duration::from_secs(10), || {
+            (!procfs::process_exists(old) || procfs::is_zombie(old)).then_some(())
+        })
+        .await;
+        assert!(gone.is_some(), "the stuck process was killed");
+    })
+    .await;
+}
