@@ -1,0 +1,134 @@
+# Process bookkeeping, cleanup and package installs shared by bench/run.sh and bench/loaders.sh.
+#
+# Sourced, not run. Expects from the sourcing script: `WORK` (its private temp directory, which
+# identifies the processes it started) and `log`. Defines STARTED_PGIDS and PASSENGER_PIDFILE
+# (set them as servers start), the `cleanup` EXIT trap (installed here), `kill_tree`,
+# `forget_pgid`, `alive`, `wait_gone` and `apt_install`.
+# shellcheck shell=bash
+
+# PIDs of process-group leaders we started with setsid (one per server).
+STARTED_PGIDS=()
+
+# All descendants of a PID (children, grandchildren, ...), one per line.
+descendants() {
+  local root="$1" table
+  table="$(ps -e -o pid=,ppid= 2>/dev/null || true)"
+  awk -v root="$root" '
+    { parent[$1] = $2; pids[NR] = $1 }
+    END {
+      want[root] = 1; changed = 1
+      while (changed) {
+        changed = 0
+        for (i in pids) { p = pids[i]; if (!(p in want) && (parent[p] in want)) { want[p] = 1; changed = 1 } }
+      }
+      for (p in want) if (p != root) print p
+    }' <<<"$table"
+}
+
+# PIDs whose command line mentions our private work directory (Passenger's agents and the apps
+# it spawns mention it; nobody else's processes can). This script's own process group is skipped.
+MY_PGID="$(ps -o pgid= -p $$ | tr -d ' ')"
+pids_mentioning_work() {
+  local f pid pg
+  for f in /proc/[0-9]*/cmdline; do
+    pid="${f#/proc/}"; pid="${pid%/cmdline}"
+    [[ "$pid" == "$$" ]] && continue
+    if tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$WORK"; then
+      pg="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ' || true)"
+      [[ -z "$pg" || "$pg" == "$MY_PGID" ]] && continue
+      echo "$pid"
+    fi
+  done
+}
+
+alive() { # alive PID: running and not a zombie
+  local st
+  st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)"
+  [[ -n "$st" && "$st" != "Z" ]]
+}
+
+# wait_gone TRIES PID...: wait (0.1 s per try) until none of the PIDs is alive.
+wait_gone() {
+  local tries="$1"; shift
+  local i p any
+  for ((i = 0; i < tries; i++)); do
+    any=0
+    for p in "$@"; do if alive "$p"; then any=1; break; fi; done
+    (( any == 0 )) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Kill a server: SIGTERM to its process group and to every descendant (Ferry puts app
+# processes into their own process groups), bounded wait, then SIGKILL what is left.
+kill_tree() {
+  local leader="$1" pids p
+  pids=("$leader")
+  while read -r p; do [[ -n "$p" ]] && pids+=("$p"); done < <(descendants "$leader")
+  kill -TERM -- "-$leader" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  if ! wait_gone 100 "${pids[@]}"; then
+    kill -KILL -- "-$leader" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait_gone 50 "${pids[@]}" || true
+  fi
+  wait "$leader" 2>/dev/null || true
+}
+
+PASSENGER_PIDFILE=""
+stop_passenger_leftovers() {
+  local pids=() p wd
+  if [[ -n "$PASSENGER_PIDFILE" && -s "$PASSENGER_PIDFILE" ]]; then
+    wd="$(cat "$PASSENGER_PIDFILE" 2>/dev/null || true)"
+    if [[ "$wd" =~ ^[0-9]+$ ]] && alive "$wd"; then
+      pids+=("$wd")
+      while read -r p; do [[ -n "$p" ]] && pids+=("$p"); done < <(descendants "$wd")
+    fi
+  fi
+  while read -r p; do [[ -n "$p" ]] && pids+=("$p"); done < <(pids_mentioning_work)
+  (( ${#pids[@]} == 0 )) && return 0
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  if ! wait_gone 100 "${pids[@]}"; then
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait_gone 50 "${pids[@]}" || true
+  fi
+}
+
+cleanup() {
+  local rc=$? pgid
+  trap - EXIT INT TERM
+  for pgid in "${STARTED_PGIDS[@]+"${STARTED_PGIDS[@]}"}"; do
+    if alive "$pgid" || [[ -n "$(descendants "$pgid")" ]]; then kill_tree "$pgid"; fi
+  done
+  stop_passenger_leftovers
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+forget_pgid() {
+  local keep=() p
+  for p in "${STARTED_PGIDS[@]+"${STARTED_PGIDS[@]}"}"; do [[ "$p" != "$1" ]] && keep+=("$p"); done
+  STARTED_PGIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# ---------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------
+APT_UPDATED=0
+apt_install() { # apt_install PKG...: best effort, root only
+  if [[ "$(id -u)" != "0" ]] || ! command -v apt-get >/dev/null 2>&1; then
+    log "cannot install $* (not root or no apt-get)"
+    return 1
+  fi
+  if (( APT_UPDATED == 0 )); then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get update -qq >&2 || return 1
+    APT_UPDATED=1
+  fi
+  log "apt-get install -y $*"
+  DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "$@" >&2
+}
