@@ -307,7 +307,11 @@ async fn send_http(
 ) -> Result<Tried, Error> {
     rewrite_for_http(pending, client);
     let body = pending.body.take().unwrap_or_else(crate::body::empty);
-    let request = Request::from_parts(pending.parts.clone(), body);
+    // The head is moved into the request; a copy is kept only when the request could have to be
+    // sent again after it left (a bodiless idempotent request on a kept connection).
+    let replay = (reused && replayable(pending)).then(|| pending.parts.clone());
+    let parts = std::mem::replace(&mut pending.parts, Request::new(()).into_parts().0);
+    let request = Request::from_parts(parts, body);
     match sender.try_send_request(request).await {
         Ok(response) => {
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -327,12 +331,19 @@ async fn send_http(
         }
         Err(mut failed) => {
             let endpoint = session.describe_endpoint();
-            match failed.take_message() {
+            match (failed.take_message(), replay) {
                 // Not sent at all: safe to send elsewhere.
-                Some(unsent) => pending.body = Some(unsent.into_body()),
+                (Some(unsent), _) => {
+                    let (parts, body) = unsent.into_parts();
+                    pending.parts = parts;
+                    pending.body = Some(body);
+                }
                 // Sent on a kept connection the app had just closed; no body, idempotent.
-                None if reused && replayable(pending) => pending.body = Some(crate::body::empty()),
-                None => {
+                (None, Some(parts)) => {
+                    pending.parts = parts;
+                    pending.body = Some(crate::body::empty());
+                }
+                (None, None) => {
                     return Err(Error::Upstream {
                         endpoint,
                         source: failed.into_error().into(),
