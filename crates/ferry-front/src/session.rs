@@ -143,14 +143,8 @@ pub(crate) fn frame(
     upgrade: bool,
     cx: &FrameContext<'_>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024);
-    out.extend_from_slice(&[0; 4]);
-    let mut pair = |key: &[u8], value: &[u8]| {
-        out.extend_from_slice(key);
-        out.push(0);
-        out.extend_from_slice(value);
-        out.push(0);
-    };
+    let mut out = FrameBuf::with_capacity(1024);
+    let mut pair = |key: &[u8], value: &[u8]| out.pair(key, value);
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let path = parts.uri.path();
     let (script_name, path_info) = split_base(path, cx.base_uri);
@@ -228,9 +222,32 @@ pub(crate) fn frame(
         }
         pair(&name_buf, &joined);
     }
-    let len = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
-    out[..4].copy_from_slice(&len.to_be_bytes());
-    out
+    out.finish()
+}
+
+/// A request frame being built: room for the length, then `KEY\0VALUE\0` pairs.
+struct FrameBuf(Vec<u8>);
+
+impl FrameBuf {
+    fn with_capacity(capacity: usize) -> FrameBuf {
+        let mut bytes = Vec::with_capacity(capacity);
+        bytes.extend_from_slice(&[0; 4]);
+        FrameBuf(bytes)
+    }
+
+    fn pair(&mut self, key: &[u8], value: &[u8]) {
+        self.0.extend_from_slice(key);
+        self.0.push(0);
+        self.0.extend_from_slice(value);
+        self.0.push(0);
+    }
+
+    /// The frame, with its length filled in.
+    fn finish(mut self) -> Vec<u8> {
+        let len = u32::try_from(self.0.len() - 4).unwrap_or(u32::MAX);
+        self.0[..4].copy_from_slice(&len.to_be_bytes());
+        self.0
+    }
 }
 
 /// Headers that are not sent as `HTTP_*` variables: they have variables of their own, describe
@@ -432,18 +449,10 @@ pub(crate) async fn out_of_band_work(
     connect_password: &str,
 ) -> io::Result<()> {
     let mut stream = AppStream::connect(endpoint).await?;
-    let mut frame = vec![0; 4];
-    for (k, v) in [
-        ("REQUEST_METHOD", "OOBW"),
-        ("PASSENGER_CONNECT_PASSWORD", connect_password),
-    ] {
-        frame.extend_from_slice(k.as_bytes());
-        frame.push(0);
-        frame.extend_from_slice(v.as_bytes());
-        frame.push(0);
-    }
-    let len = u32::try_from(frame.len() - 4).unwrap_or_default();
-    frame[..4].copy_from_slice(&len.to_be_bytes());
+    let mut frame = FrameBuf::with_capacity(64);
+    frame.pair(b"REQUEST_METHOD", b"OOBW");
+    frame.pair(b"PASSENGER_CONNECT_PASSWORD", connect_password.as_bytes());
+    let frame = frame.finish();
     stream.write_all(&frame).await?;
     let mut sink = Vec::new();
     let wait = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink);

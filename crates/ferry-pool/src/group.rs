@@ -430,9 +430,8 @@ impl<C> State<C> {
             .iter()
             .position(|e| e.process.id == process.id)
         {
-            let entry = group.enabled.remove(i);
-            entry.process.retire();
-            group.detached.push(entry);
+            // Its graceful stop, if it is idle, is escalated by the abort that follows.
+            group.detach(i, &mut actions);
         }
         actions.push(Action::Abort(Arc::clone(process)));
         actions.extend(self.maybe_spawn(id, max));
