@@ -7,12 +7,14 @@
 //! connection finish the request it is serving (bounded by the drain grace period), and only then
 //! stop the app processes, which are reaped before [`Running::shutdown`] returns.
 
+mod pre_start;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ferry_config::AppType;
 use ferry_config::{Config, Listen, Start};
-use ferry_front::{AppConnection, BoundListener, Listener, Site, SiteConfig};
+use ferry_front::{AppConnection, BoundListener, Listener, Site, SiteConfig, StickyCookie};
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
 use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
 use tokio_util::sync::CancellationToken;
@@ -73,38 +75,32 @@ pub struct Running {
 }
 
 impl Ferry {
-    /// Binds the listeners and starts serving. App processes start on the first request.
+    /// Binds the listeners and starts serving. App processes start on the first request, or on
+    /// the first `--pre-start` request, which is sent in the background.
     pub async fn start(config: Config) -> Result<Running, Error> {
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         let listener = bind(&config.listen).await?;
         let urls = vec![listener.url()];
         let runtime_dir = RuntimeDir::create()?;
         let spawner_config = spawner_config(&config, &runtime_dir)?;
         let spawn = spawn_options(&config, &spawner_config.ferry_root);
-        let spawner = DirectSpawner::new(spawner_config);
-        let pool = Pool::new(
-            spawner,
-            PoolConfig {
-                max_pool_size: config.pool.max_pool_size,
-                stop_grace: STOP_GRACE,
-                idle_time: config.pool.idle_time,
-            },
-        );
+        let pool_config = pool_config(&config, &spawner_config);
+        let pool = Pool::new(DirectSpawner::new(spawner_config), pool_config);
         let group = pool.add_group(group_config(&config, spawn));
-        let site = Site::new(
-            pool.clone(),
-            group,
-            &SiteConfig {
-                public_dir: Some(config.app.root.join("public")),
-                friendly_error_pages: config.app.friendly_error_pages,
-                base_uri: Some(config.app.base_uri.clone()),
-                server_software: server_software(),
-                queue_overflow_status: config.app.queue_overflow_status,
-                max_request_time: config.app.max_request_time,
-            },
-        );
+        let site = Site::new(pool.clone(), group, &site_config(&config));
         let stop = CancellationToken::new();
         let (listeners, connections) = (TaskTracker::new(), TaskTracker::new());
+        let own = (!config.pre_start.is_empty()).then(|| pre_start::Target::own(&listener));
         listeners.spawn(listener.serve(site, stop.clone(), connections.clone()));
+        match own {
+            Some(Ok(own)) => {
+                listeners.spawn(pre_start::run(config.pre_start.clone(), own, stop.clone()));
+            }
+            Some(Err(error)) => tracing::warn!(%error, "cannot send the pre-start requests"),
+            None => {}
+        }
         listeners.close();
         Ok(Running {
             urls,
@@ -164,18 +160,51 @@ async fn bind(listen: &Listen) -> Result<BoundListener, Error> {
         })
 }
 
+/// The pool's settings. Its hooks are the spawner's, with the same base environment: the pool
+/// runs `attached_process`, `detached_process`, `after_initialize_supergroup`,
+/// `before_destroy_supergroup` and `queue_full_error`.
+fn pool_config(config: &Config, spawner: &SpawnerConfig) -> PoolConfig {
+    PoolConfig {
+        stop_grace: STOP_GRACE,
+        idle_time: config.pool.idle_time,
+        max_parallel_spawns: config.pool.max_parallel_spawns,
+        hooks: spawner.hooks.clone(),
+        ..PoolConfig::new(config.pool.max_pool_size)
+    }
+}
+
 fn group_config(config: &Config, spawn: SpawnOptions) -> GroupConfig {
     let app = &config.app;
     GroupConfig {
         name: app.root.display().to_string(),
-        spawn,
         min_instances: app.min_instances,
         max_queue: app.max_request_queue_size,
         max_queue_time: app.max_request_queue_time,
         max_instances: app.max_instances,
         max_requests: app.max_requests,
+        memory_limit: app.memory_limit,
+        memory_hard_limit: app.memory_hard_limit,
+        rolling_restarts: app.rolling_restarts,
+        resist_deployment_errors: app.resist_deployment_errors,
         restart_dir: Some(app.root.join("tmp")),
         restart_check_interval: RESTART_CHECK_INTERVAL,
+        ..GroupConfig::new(spawn)
+    }
+}
+
+fn site_config(config: &Config) -> SiteConfig {
+    let app = &config.app;
+    SiteConfig {
+        public_dir: Some(app.root.join("public")),
+        friendly_error_pages: app.friendly_error_pages,
+        base_uri: Some(app.base_uri.clone()),
+        server_software: server_software(),
+        queue_overflow_status: app.queue_overflow_status,
+        max_request_time: app.max_request_time,
+        sticky_sessions: app.sticky_sessions.as_ref().map(|sticky| StickyCookie {
+            name: sticky.cookie_name.clone(),
+            attributes: sticky.cookie_attributes.clone(),
+        }),
     }
 }
 

@@ -7,11 +7,17 @@
 //! section > built-in default.
 
 mod app_type;
+mod pre_start;
+mod sticky;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use app_type::AppType;
+pub use pre_start::PreStart;
+pub use sticky::{
+    StickySessions, DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES, DEFAULT_STICKY_SESSIONS_COOKIE_NAME,
+};
 
 /// Passenger's default `max_pool_size`.
 pub const DEFAULT_MAX_POOL_SIZE: usize = 6;
@@ -27,6 +33,10 @@ pub const DEFAULT_POOL_IDLE_TIME_SECS: u64 = 300;
 pub const DEFAULT_QUEUE_OVERFLOW_STATUS: u16 = 503;
 /// Passenger's default log level (3 = notice).
 pub const DEFAULT_LOG_LEVEL: u8 = 3;
+/// Passenger's one spawn at a time per app.
+pub const DEFAULT_MAX_PARALLEL_SPAWNS: usize = 1;
+/// The most `--max-parallel-spawns` accepts.
+pub const MAX_PARALLEL_SPAWNS_LIMIT: usize = 16;
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +68,18 @@ pub enum Error {
         value: String,
         /// What is expected instead.
         reason: &'static str,
+    },
+    /// An option is smaller than another one it may not be smaller than.
+    #[error("{name}={value} is not valid: must be at least {other}={other_value}")]
+    Below {
+        /// The option's name as the user typed it.
+        name: &'static str,
+        /// Its value.
+        value: u64,
+        /// The other option's name.
+        other: &'static str,
+        /// The other option's value.
+        other_value: u64,
     },
     /// Several problems at once.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -161,6 +183,25 @@ pub struct StartOptions {
     pub max_requests: Option<u64>,
     /// `passenger_max_request_time`, seconds (default 0 = no limit).
     pub max_request_time: Option<u64>,
+    /// `passenger_memory_limit`, MB: a process using more is replaced (default 0 = no limit).
+    pub memory_limit: Option<u64>,
+    /// A process using more MB is killed at once (default 0 = no limit; at least
+    /// `memory_limit` when both are set). Ferry's own; Passenger has only `memory_limit`.
+    pub memory_hard_limit: Option<u64>,
+    /// `passenger_rolling_restarts` (default off).
+    pub rolling_restarts: Option<bool>,
+    /// `passenger_resist_deployment_errors` (default off; needs `rolling_restarts`).
+    pub resist_deployment_errors: Option<bool>,
+    /// `passenger_sticky_sessions` (default off).
+    pub sticky_sessions: Option<bool>,
+    /// `passenger_sticky_sessions_cookie_name` (default `_passenger_route`).
+    pub sticky_sessions_cookie_name: Option<String>,
+    /// `passenger_sticky_sessions_cookie_attributes` (default `SameSite=Lax; Secure;`).
+    pub sticky_sessions_cookie_attributes: Option<String>,
+    /// Most spawns of one app at once (default 1, as Passenger; at most 16).
+    pub max_parallel_spawns: Option<usize>,
+    /// `passenger_pre_start` URLs, in order.
+    pub pre_start: Vec<String>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -176,6 +217,8 @@ pub struct Config {
     pub log_level: u8,
     /// Hook scripts, `NAME=COMMAND`.
     pub hooks: Vec<String>,
+    /// Requests sent once Ferry listens, to start the app before its first visitor.
+    pub pre_start: Vec<PreStart>,
 }
 
 /// Pool-wide limits.
@@ -185,6 +228,8 @@ pub struct PoolConfig {
     pub max_pool_size: usize,
     /// Processes idle this long are stopped, down to `min_instances` (`None`: never).
     pub idle_time: Option<Duration>,
+    /// Most spawns of one app in progress at once (1..=16).
+    pub max_parallel_spawns: usize,
 }
 
 /// Everything about one app.
@@ -221,6 +266,16 @@ pub struct AppConfig {
     pub max_requests: Option<u64>,
     /// Longest time a request may take before 504 and its process is stopped (`None`: no limit).
     pub max_request_time: Option<Duration>,
+    /// A process using more than this many MB is replaced (`None`: no limit).
+    pub memory_limit: Option<u64>,
+    /// A process using more than this many MB is killed (`None`: no limit).
+    pub memory_hard_limit: Option<u64>,
+    /// Restarts replace processes one by one, new ones first.
+    pub rolling_restarts: bool,
+    /// A rolling restart that cannot spawn the new version keeps the old processes serving.
+    pub resist_deployment_errors: bool,
+    /// The sticky-session cookie (`None`: sticky sessions off).
+    pub sticky_sessions: Option<StickySessions>,
     /// Which account the app runs as.
     pub user_switching: UserSwitchingConfig,
     /// Run the app through the user's login shell.
@@ -263,6 +318,21 @@ pub struct UserSwitchingConfig {
     pub default_user: String,
     /// The default user's group, if not its primary group.
     pub default_group: Option<String>,
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Settings that are valid but will not do what they say, to be logged at startup.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.app.resist_deployment_errors && !self.app.rolling_restarts {
+            warnings.push(
+                "--resist-deployment-errors only has an effect with --rolling-restarts".to_owned(),
+            );
+        }
+        warnings
+    }
 }
 
 // === impl StartOptions ===
@@ -311,11 +381,27 @@ impl StartOptions {
                 "must be an HTTP status code (100..=599)",
             ));
         }
+        let max_parallel_spawns = self
+            .max_parallel_spawns
+            .unwrap_or(DEFAULT_MAX_PARALLEL_SPAWNS);
+        if !(1..=MAX_PARALLEL_SPAWNS_LIMIT).contains(&max_parallel_spawns) {
+            problems.push(invalid(
+                "--max-parallel-spawns",
+                max_parallel_spawns,
+                "must be 1..=16",
+            ));
+        }
+        let pre_start = self.pre_start(&mut problems);
         let env = pairs("--envvar", &self.envvars, &mut problems);
         let spawn_args = pairs("--spawn-arg", &self.spawn_args, &mut problems);
+        let (memory_limit, memory_hard_limit) = self.memory_limits(&mut problems);
+        let sticky_sessions = self.sticky_sessions(&mut problems);
         let app = self.resolve_app(start_timeout).map(|mut app| {
             app.env = env;
             app.spawn_args = spawn_args;
+            app.memory_limit = memory_limit;
+            app.memory_hard_limit = memory_hard_limit;
+            app.sticky_sessions = sticky_sessions;
             app
         });
         let app = match app {
@@ -332,9 +418,11 @@ impl StartOptions {
                 pool: PoolConfig {
                     max_pool_size,
                     idle_time: seconds(self.pool_idle_time.unwrap_or(DEFAULT_POOL_IDLE_TIME_SECS)),
+                    max_parallel_spawns,
                 },
                 log_level,
                 hooks: self.hooks.clone(),
+                pre_start,
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
@@ -404,6 +492,11 @@ impl StartOptions {
                 .min(),
             max_requests: self.max_requests.filter(|&n| n > 0),
             max_request_time: seconds(self.max_request_time.unwrap_or(0)),
+            memory_limit: None,
+            memory_hard_limit: None,
+            rolling_restarts: self.rolling_restarts.unwrap_or(false),
+            resist_deployment_errors: self.resist_deployment_errors.unwrap_or(false),
+            sticky_sessions: None,
             user_switching: UserSwitchingConfig {
                 enabled: self.user_switching.unwrap_or(true),
                 user: self.user.clone(),
@@ -454,6 +547,69 @@ impl StartOptions {
         Ok(Start::Loader {
             interpreter: (*interpreter).to_owned(),
         })
+    }
+
+    /// The `--pre-start` URLs, each checked.
+    fn pre_start(&self, problems: &mut Vec<Error>) -> Vec<PreStart> {
+        let mut out = Vec::new();
+        for url in &self.pre_start {
+            match PreStart::parse(url) {
+                Ok(pre_start) => out.push(pre_start),
+                Err(reason) => problems.push(invalid("--pre-start", url.escape_debug(), reason)),
+            }
+        }
+        out
+    }
+
+    /// `--memory-limit` and `--memory-hard-limit` in MB, `None` for 0; the hard limit may not be
+    /// below the soft one.
+    fn memory_limits(&self, problems: &mut Vec<Error>) -> (Option<u64>, Option<u64>) {
+        let soft = self.memory_limit.filter(|&mb| mb > 0);
+        let hard = self.memory_hard_limit.filter(|&mb| mb > 0);
+        if let (Some(soft), Some(hard)) = (soft, hard) {
+            if hard < soft {
+                problems.push(Error::Below {
+                    name: "--memory-hard-limit",
+                    value: hard,
+                    other: "--memory-limit",
+                    other_value: soft,
+                });
+            }
+        }
+        (soft, hard)
+    }
+
+    /// The sticky-session cookie when `--sticky-sessions` is on. Its name and attributes are
+    /// checked either way: a typo should not wait until sticky sessions are turned on.
+    fn sticky_sessions(&self, problems: &mut Vec<Error>) -> Option<StickySessions> {
+        let cookie_name = self
+            .sticky_sessions_cookie_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STICKY_SESSIONS_COOKIE_NAME.into());
+        if let Err(reason) = sticky::check_cookie_name(&cookie_name) {
+            problems.push(invalid(
+                "--sticky-sessions-cookie-name",
+                cookie_name.escape_debug(),
+                reason,
+            ));
+        }
+        let cookie_attributes = self
+            .sticky_sessions_cookie_attributes
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES.into());
+        if let Err(reason) = sticky::check_cookie_attributes(&cookie_attributes) {
+            problems.push(invalid(
+                "--sticky-sessions-cookie-attributes",
+                cookie_attributes.escape_debug(),
+                reason,
+            ));
+        }
+        self.sticky_sessions
+            .unwrap_or(false)
+            .then_some(StickySessions {
+                cookie_name,
+                cookie_attributes,
+            })
     }
 
     fn base_uri(&self) -> Result<String, Error> {

@@ -199,3 +199,196 @@ fn malformed_pairs_and_hooks_are_all_reported() {
     assert!(text.contains("--hook=spawn_failed"), "{text}");
     assert!(text.contains("--spawn-arg==x"), "{text}");
 }
+
+#[test]
+fn process_management_defaults_follow_passenger() {
+    let dir = app_dir(&["app.js"]);
+    let cfg = opts(&dir).resolve().expect("valid");
+    assert_eq!(cfg.pool.max_parallel_spawns, 1);
+    assert_eq!(cfg.app.memory_limit, None);
+    assert_eq!(cfg.app.memory_hard_limit, None);
+    assert!(!cfg.app.rolling_restarts);
+    assert!(!cfg.app.resist_deployment_errors);
+    assert_eq!(cfg.app.sticky_sessions, None);
+    assert!(cfg.pre_start.is_empty());
+    assert!(cfg.warnings().is_empty());
+}
+
+#[test]
+fn memory_limits_of_zero_mean_none() {
+    let dir = app_dir(&["app.js"]);
+    let limits = |soft, hard| {
+        let cfg = StartOptions {
+            memory_limit: Some(soft),
+            memory_hard_limit: Some(hard),
+            ..opts(&dir)
+        }
+        .resolve()
+        .expect("valid");
+        (cfg.app.memory_limit, cfg.app.memory_hard_limit)
+    };
+    assert_eq!(limits(0, 0), (None, None));
+    assert_eq!(limits(200, 0), (Some(200), None));
+    assert_eq!(limits(0, 100), (None, Some(100)));
+    assert_eq!(limits(200, 200), (Some(200), Some(200)));
+    assert_eq!(limits(200, 300), (Some(200), Some(300)));
+}
+
+#[test]
+fn a_hard_memory_limit_below_the_soft_one_is_an_error_naming_both() {
+    let dir = app_dir(&["app.js"]);
+    let err = StartOptions {
+        memory_limit: Some(300),
+        memory_hard_limit: Some(200),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect_err("invalid");
+    assert!(matches!(err, Error::Below { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "--memory-hard-limit=200 is not valid: must be at least --memory-limit=300"
+    );
+}
+
+#[test]
+fn max_parallel_spawns_is_1_to_16() {
+    let dir = app_dir(&["app.js"]);
+    let spawns = |n| {
+        StartOptions {
+            max_parallel_spawns: Some(n),
+            ..opts(&dir)
+        }
+        .resolve()
+        .map(|cfg| cfg.pool.max_parallel_spawns)
+    };
+    assert_eq!(spawns(1).expect("valid"), 1);
+    assert_eq!(spawns(16).expect("valid"), 16);
+    for bad in [0, 17] {
+        let text = spawns(bad).expect_err("out of range").to_string();
+        assert!(
+            text.contains(&format!("--max-parallel-spawns={bad}")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn sticky_sessions_carry_their_cookie() {
+    let dir = app_dir(&["app.js"]);
+    let on = StartOptions {
+        sticky_sessions: Some(true),
+        ..opts(&dir)
+    };
+    assert_eq!(
+        on.clone().resolve().expect("valid").app.sticky_sessions,
+        Some(StickySessions {
+            cookie_name: "_passenger_route".into(),
+            cookie_attributes: "SameSite=Lax; Secure;".into(),
+        })
+    );
+    let custom = StartOptions {
+        sticky_sessions_cookie_name: Some("route".into()),
+        sticky_sessions_cookie_attributes: Some("SameSite=Strict; HttpOnly".into()),
+        ..on
+    };
+    assert_eq!(
+        custom.resolve().expect("valid").app.sticky_sessions,
+        Some(StickySessions {
+            cookie_name: "route".into(),
+            cookie_attributes: "SameSite=Strict; HttpOnly".into(),
+        })
+    );
+    let off = StartOptions {
+        sticky_sessions: Some(false),
+        sticky_sessions_cookie_name: Some("route".into()),
+        ..opts(&dir)
+    };
+    assert_eq!(off.resolve().expect("valid").app.sticky_sessions, None);
+}
+
+#[test]
+fn a_bad_sticky_cookie_is_an_error_even_with_sticky_sessions_off() {
+    let dir = app_dir(&["app.js"]);
+    let err = StartOptions {
+        sticky_sessions_cookie_name: Some("my route".into()),
+        sticky_sessions_cookie_attributes: Some("Secure;\r\nX: y".into()),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect_err("invalid");
+    let text = err.to_string();
+    assert!(
+        text.contains("--sticky-sessions-cookie-name=my route"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r"--sticky-sessions-cookie-attributes=Secure;\r\nX: y"),
+        "{text}"
+    );
+}
+
+#[test]
+fn resisting_deployment_errors_without_rolling_restarts_warns() {
+    let dir = app_dir(&["app.js"]);
+    let warnings = |rolling| {
+        StartOptions {
+            rolling_restarts: Some(rolling),
+            resist_deployment_errors: Some(true),
+            ..opts(&dir)
+        }
+        .resolve()
+        .expect("valid")
+        .warnings()
+    };
+    let alone = warnings(false);
+    assert_eq!(alone.len(), 1, "{alone:?}");
+    assert!(alone[0].contains("--rolling-restarts"), "{alone:?}");
+    assert!(warnings(true).is_empty());
+}
+
+#[test]
+fn pre_start_urls_are_kept_in_order() {
+    let dir = app_dir(&["app.js"]);
+    let cfg = StartOptions {
+        pre_start: vec!["/".into(), "http://bar.com:3500/store".into()],
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(
+        cfg.pre_start,
+        [
+            PreStart {
+                url: "/".into(),
+                host: None,
+                port: None,
+                path: "/".into(),
+            },
+            PreStart {
+                url: "http://bar.com:3500/store".into(),
+                host: Some("bar.com:3500".into()),
+                port: Some(3500),
+                path: "/store".into(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn bad_pre_start_urls_are_all_reported() {
+    let dir = app_dir(&["app.js"]);
+    let err = StartOptions {
+        pre_start: vec!["https://foo.com/".into(), "foo.com".into(), "/ok".into()],
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect_err("invalid");
+    let text = err.to_string();
+    assert!(
+        text.contains("--pre-start=https://foo.com/ is not valid: https is not supported"),
+        "{text}"
+    );
+    assert!(text.contains("--pre-start=foo.com is not valid"), "{text}");
+    assert!(!text.contains("/ok"), "{text}");
+}

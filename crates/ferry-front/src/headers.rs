@@ -56,6 +56,39 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: Option<IpAddr>, pro
     };
 }
 
+/// The process id in the request's sticky session cookie `name`, if it has one that parses.
+pub(crate) fn sticky_id(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, value)| value.trim().trim_matches('"').parse().ok())
+}
+
+/// Tells the client which process served it: `Set-Cookie: NAME=ID; Path=BASE; ATTRIBUTES`, on
+/// every response while sticky sessions are on (as Passenger does), so that a client whose
+/// process went away is moved to its new one.
+pub(crate) fn set_sticky_cookie<B>(
+    response: &mut http::Response<B>,
+    cookie: &crate::StickyCookie,
+    id: u64,
+    base_uri: Option<&str>,
+) {
+    let path = base_uri.unwrap_or("/");
+    let mut value = format!("{}={id}; Path={path}", cookie.name);
+    let attributes = cookie.attributes.trim();
+    if !attributes.is_empty() {
+        value.push_str("; ");
+        value.push_str(attributes);
+    }
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +122,41 @@ mod tests {
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
         assert_eq!(h[&X_FORWARDED_PROTO], "http");
         assert_eq!(h[&X_FORWARDED_HOST], "example.com");
+    }
+
+    #[test]
+    fn the_sticky_cookie_is_found_among_others_and_must_be_a_number() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; _passenger_route=42"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(sticky_id(&h, "_passenger_route"), Some(42));
+        assert_eq!(sticky_id(&h, "route"), None);
+        let mut bad = HeaderMap::new();
+        bad.insert(
+            header::COOKIE,
+            HeaderValue::from_static("_passenger_route=abc"),
+        );
+        assert_eq!(sticky_id(&bad, "_passenger_route"), None);
+    }
+
+    #[test]
+    fn the_sticky_cookie_names_the_process_and_the_base_uri() {
+        let mut response = http::Response::new(());
+        let cookie = crate::StickyCookie::default();
+        set_sticky_cookie(&mut response, &cookie, 7, Some("/blog"));
+        assert_eq!(
+            response.headers()[header::SET_COOKIE],
+            "_passenger_route=7; Path=/blog; SameSite=Lax; Secure;"
+        );
+        let mut response = http::Response::new(());
+        let bare = crate::StickyCookie {
+            name: "route".into(),
+            attributes: String::new(),
+        };
+        set_sticky_cookie(&mut response, &bare, 8, None);
+        assert_eq!(response.headers()[header::SET_COOKIE], "route=8; Path=/");
     }
 }

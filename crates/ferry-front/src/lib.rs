@@ -20,7 +20,6 @@ mod session;
 mod static_files;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ferry_pool::{GroupId, Pool};
@@ -64,6 +63,28 @@ pub struct SiteConfig {
     /// A request whose response head takes longer gets 504 and its process is stopped
     /// (`max_request_time`; `None`: no limit).
     pub max_request_time: Option<std::time::Duration>,
+    /// Sticky sessions (`sticky_sessions`): route a client back to the process that served it,
+    /// through a cookie. `None`: off.
+    pub sticky_sessions: Option<StickyCookie>,
+}
+
+/// The cookie that carries a sticky session's process id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickyCookie {
+    /// The cookie's name (`sticky_sessions_cookie_name`, default `_passenger_route`).
+    pub name: String,
+    /// Attributes after `Path` (`sticky_sessions_cookie_attributes`, default
+    /// `SameSite=Lax; Secure;`).
+    pub attributes: String,
+}
+
+impl Default for StickyCookie {
+    fn default() -> Self {
+        StickyCookie {
+            name: "_passenger_route".into(),
+            attributes: "SameSite=Lax; Secure;".into(),
+        }
+    }
 }
 
 /// Everything a connection needs to serve requests for one app.
@@ -77,8 +98,7 @@ pub struct Site<S> {
     server_software: String,
     queue_overflow_status: http::StatusCode,
     max_request_time: Option<std::time::Duration>,
-    /// Set while a process does out-of-band work: one at a time.
-    oob_running: Arc<AtomicBool>,
+    sticky: Option<StickyCookie>,
 }
 
 impl<S: Spawner> Site<S> {
@@ -103,7 +123,7 @@ impl<S: Spawner> Site<S> {
             queue_overflow_status: http::StatusCode::from_u16(config.queue_overflow_status)
                 .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE),
             max_request_time: config.max_request_time,
-            oob_running: Arc::new(AtomicBool::new(false)),
+            sticky: config.sticky_sessions.clone(),
         })
     }
 }

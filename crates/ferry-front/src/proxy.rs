@@ -8,7 +8,6 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -163,9 +162,14 @@ async fn forward<S: Spawner>(
         upgrade,
         rewritten: false,
     };
+    let sticky = site
+        .sticky
+        .as_ref()
+        .and_then(|cookie| headers::sticky_id(&pending.parts.headers, &cookie.name));
     let mut last_error = None;
     for _ in 0..MAX_TRIES {
-        let mut session = site.pool.checkout(site.group).await?;
+        let mut session = site.pool.checkout_sticky(site.group, sticky).await?;
+        let sticky_id = session.sticky_id();
         let (conn, reused) = match connection(&session).await {
             Ok(found) => found,
             Err(source) => {
@@ -213,7 +217,17 @@ async fn forward<S: Spawner>(
             },
         };
         match tried {
-            Tried::Done(response) => return Ok(response),
+            Tried::Done(mut response) => {
+                if let Some(cookie) = &site.sticky {
+                    headers::set_sticky_cookie(
+                        &mut response,
+                        cookie,
+                        sticky_id,
+                        site.base_uri.as_deref(),
+                    );
+                }
+                return Ok(response);
+            }
             Tried::Again(error) => last_error = Some(error),
         }
     }
@@ -521,7 +535,6 @@ async fn send_session<S: Spawner>(
         }
     }
     Ok(Tried::Done(session_response(
-        site,
         exchange,
         session,
         pending.kind,
@@ -529,8 +542,7 @@ async fn send_session<S: Spawner>(
 }
 
 /// Builds the client's response from the app's head; the body streams from the connection.
-fn session_response<S: Spawner>(
-    site: &Site<S>,
+fn session_response(
     exchange: session::Exchange,
     session: Session<AppConnection>,
     sent: RequestBody,
@@ -546,7 +558,7 @@ fn session_response<S: Spawner>(
     let decoder = BodyDecoder::new(head.framing);
     let lease = Lease {
         session: Some(session),
-        oob: head.wants_oob_work.then(|| Arc::clone(&site.oob_running)),
+        oob: head.wants_oob_work,
     };
     // A connection is reused only when nothing was half-closed and the app said it may be.
     let reusable = head.keep_alive && sent == RequestBody::None;
@@ -575,41 +587,40 @@ fn session_response<S: Spawner>(
 /// The session and what ending it involves.
 struct Lease {
     session: Option<Session<AppConnection>>,
-    /// Set when the app asked for out-of-band work: the flag that keeps it to one at a time.
-    oob: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The app asked for out-of-band work.
+    oob: bool,
 }
 
 impl Lease {
-    /// The response is complete: keep the connection if it can serve another request, then run
-    /// out-of-band work if the app asked for it, and release the process.
+    /// The response is complete: keep the connection if it can serve another request, then ask
+    /// the pool for out-of-band work if the app wants it, and release the process.
     fn finish(mut self, reader: Reader, reusable: bool) {
         let Some(session) = self.session.take() else {
             return;
         };
-        let oob = self
-            .oob
-            .take()
-            .filter(|flag| !flag.swap(true, Ordering::AcqRel)); // else another process is at it
-        let Some(flag) = oob else {
-            if let (true, Reader::Whole(stream)) = (reusable, reader) {
-                session.put_connection(AppConnection {
-                    kind: Conn::Session(stream),
-                    idle_since: Instant::now(),
-                });
-            }
+        if let (true, Reader::Whole(stream)) = (reusable, reader) {
+            session.put_connection(AppConnection {
+                kind: Conn::Session(stream),
+                idle_since: Instant::now(),
+            });
+        }
+        if !self.oob {
             return;
-        };
-        // A loader thread waiting on a kept connection would not see the new one: close them.
-        drop(reader);
-        while session.take_connection().is_some() {}
+        }
         tokio::spawn(async move {
-            // The session is held: no request is routed to the process meanwhile.
+            // The pool stops routing to the process and hands the session back once the
+            // process's other requests are done (or declines: last process, another at it).
+            let pid = session.pid();
+            let Some(session) = session.out_of_band_work().await else {
+                return tracing::debug!(pid, "out-of-band work declined by the pool");
+            };
+            // A loader thread waiting on a kept connection would not see the new one.
+            while session.take_connection().is_some() {}
             let endpoint = session.endpoint().clone();
-            if let Err(e) = session::out_of_band_work(&endpoint, session.connect_password()).await {
-                tracing::warn!(pid = session.pid(), error = %e, "out-of-band work failed");
+            match session::out_of_band_work(&endpoint, session.connect_password()).await {
+                Ok(()) => tracing::debug!(pid, "out-of-band work done"),
+                Err(e) => tracing::warn!(pid, error = %e, "out-of-band work failed"),
             }
-            drop(session);
-            flag.store(false, Ordering::Release);
         });
     }
 }

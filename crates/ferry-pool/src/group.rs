@@ -1,68 +1,119 @@
-//! Groups and processes, and every decision the pool takes under its lock.
+//! Groups and processes: one app's processes, its queue, and how a request picks a process.
 //!
-//! All functions here run with the pool lock held: they only change state and return
-//! [`Action`]s for the caller to carry out afterwards.
+//! Everything here runs with the pool lock held (see [`crate::state`]): functions only change
+//! state and push [`Action`]s for the caller to carry out afterwards.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use ferry_spawn::{
-    Concurrency, Endpoint, ExitInfo, ProcessHandle, Protocol, SpawnError, SpawnOptions, Spawned,
-};
+use ferry_spawn::{Concurrency, Endpoint, ProcessHandle, Protocol};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::restart::RestartWatch;
 use crate::session::{Release, Session};
-use crate::{Action, CheckoutError, GroupConfig, GroupId, Outcome, State};
+use crate::{Action, CheckoutError, GroupConfig, GroupId};
+
+/// The longest wait between spawn attempts of an app that keeps failing to start.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One app's processes and its queue.
 ///
-/// Invariants: `enabled` holds the processes new requests may go to; `detached` those finishing
-/// their sessions before they stop. A process is in at most one of them, and leaves the pool when
-/// its exit is observed. `spawning` is true while exactly one spawn for this group is in progress.
+/// Invariants:
+/// - `enabled` holds the processes new requests may go to; `detached` those finishing their
+///   sessions before they stop. A process is in at most one of them, and leaves the pool when its
+///   exit is observed.
+/// - `spawning` counts spawns of the current generation in progress (at most
+///   `max_parallel_spawns`); spawns of older generations are not counted and are discarded when
+///   they finish.
+/// - At most one enabled process has out-of-band work requested or running, and then
+///   `oob_active` is set.
+/// - `to_replace > 0` only during a rolling restart: that many old-generation processes still
+///   await their replacement.
 #[derive(Debug)]
 pub(crate) struct Group<C> {
-    id: GroupId,
-    config: GroupConfig,
-    enabled: Vec<Entry<C>>,
-    detached: Vec<Entry<C>>,
-    waiters: VecDeque<Waiter<C>>,
-    spawning: bool,
+    pub(crate) id: GroupId,
+    pub(crate) config: GroupConfig,
+    pub(crate) enabled: Vec<Entry<C>>,
+    pub(crate) detached: Vec<Entry<C>>,
+    pub(crate) waiters: VecDeque<Waiter<C>>,
+    pub(crate) spawning: usize,
     /// Bumped by each restart; a spawn begun under an older generation is discarded.
-    generation: u64,
+    pub(crate) generation: u64,
     /// Whether the group has been asked for a session yet (`min_instances` applies from then).
-    started: bool,
-    restart: Option<Arc<RestartWatch>>,
+    pub(crate) started: bool,
+    pub(crate) restart: Option<Arc<RestartWatch>>,
+    /// Old-generation processes a rolling restart has still to replace.
+    pub(crate) to_replace: usize,
+    /// An old process set aside to make room for its replacement during a rolling restart at a
+    /// limit: it takes no new requests and does not count against the limits, but it is only
+    /// stopped once the replacement is up, and comes back if the spawn fails while deployment
+    /// errors are resisted.
+    pub(crate) parked: Option<Entry<C>>,
+    /// Set when a rolling restart could not spawn the new version and `resist_deployment_errors`
+    /// is on: old processes keep serving; no spawning and no idle cleaning until the next restart.
+    pub(crate) resisting: Option<CheckoutError>,
+    pub(crate) oob_active: bool,
+    pub(crate) backoff: Backoff,
+}
+
+/// Consecutive spawn failures and when the next attempt may start.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+    /// What the last attempt failed with, answered to requests that arrive while waiting.
+    pub(crate) last_error: Option<CheckoutError>,
 }
 
 /// A process and the counters the pool keeps for it.
 #[derive(Debug)]
-struct Entry<C> {
-    process: Arc<Process<C>>,
-    sessions: usize,
-    processed: u64,
-    last_used: Instant,
+pub(crate) struct Entry<C> {
+    pub(crate) process: Arc<Process<C>>,
+    pub(crate) sessions: usize,
+    pub(crate) processed: u64,
+    pub(crate) last_used: Instant,
+    pub(crate) spawned_at: Instant,
+    pub(crate) oob: Oob,
+    /// Private dirty memory at the last measurement, in KiB.
+    pub(crate) private_dirty_kib: Option<u64>,
+}
+
+/// Out-of-band work on one process (seed §11.8).
+#[derive(Debug, Default)]
+pub(crate) enum Oob {
+    #[default]
+    None,
+    /// No new requests go to the process; the holder is told when its own session is the last.
+    Requested(Option<oneshot::Sender<bool>>),
+    /// The holder is doing the work; the process is routable again when its session ends.
+    Running,
 }
 
 /// A running app process, shared with the sessions on it.
 #[derive(Debug)]
 pub(crate) struct Process<C> {
-    id: u64,
+    /// Unique within the pool, never reused; also the sticky session id.
+    pub(crate) id: u64,
+    /// The group generation (restart count) it was spawned under.
+    pub(crate) generation: u64,
     pub(crate) endpoint: Endpoint,
     pub(crate) protocol: Protocol,
     pub(crate) connect_password: String,
-    concurrency: Concurrency,
+    pub(crate) concurrency: Concurrency,
     pub(crate) handle: ProcessHandle,
     pub(crate) idle: Mutex<Vec<C>>,
-    retired: AtomicBool,
+    pub(crate) retired: AtomicBool,
 }
 
 /// A request waiting for a session.
 #[derive(Debug)]
 pub(crate) struct Waiter<C> {
-    tx: oneshot::Sender<Result<Session<C>, CheckoutError>>,
+    pub(crate) tx: oneshot::Sender<Result<Session<C>, CheckoutError>>,
+    /// The process the request wants to go back to (sticky sessions).
+    pub(crate) sticky: Option<u64>,
 }
 
 /// What a checkout got at once.
@@ -76,6 +127,15 @@ pub(crate) enum Checkout<C> {
     Rejected(CheckoutError),
 }
 
+/// Where a request may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// To the enabled process at this index.
+    To(usize),
+    /// Nowhere yet: it waits.
+    Wait,
+}
+
 /// A group's state at one moment.
 #[derive(Debug, Clone)]
 pub struct GroupSnapshot {
@@ -85,8 +145,12 @@ pub struct GroupSnapshot {
     pub generation: u64,
     /// Requests waiting in the queue.
     pub queued: usize,
-    /// Whether a spawn is in progress.
-    pub spawning: bool,
+    /// Spawns in progress.
+    pub spawning: usize,
+    /// Whether the group is resisting a deployment error (old processes serve; no spawning).
+    pub resisting_deployment_error: bool,
+    /// Old processes a rolling restart has still to replace.
+    pub rolling_restart_pending: usize,
     /// Processes taking requests, then those finishing before they stop.
     pub processes: Vec<ProcessSnapshot>,
 }
@@ -96,12 +160,29 @@ pub struct GroupSnapshot {
 pub struct ProcessSnapshot {
     /// Its pid.
     pub pid: u32,
+    /// Its sticky session id (unique in the pool).
+    pub sticky_id: u64,
+    /// The restart generation it belongs to.
+    pub generation: u64,
     /// Requests in flight.
     pub sessions: usize,
     /// Requests completed.
     pub processed: u64,
-    /// Whether it is finishing its requests before it stops (restart, failure).
+    /// Whether it takes no new requests: finishing them before it stops (restart, failure), or
+    /// parked.
     pub detached: bool,
+    /// Whether it is set aside while its replacement spawns (a rolling restart at a limit): it
+    /// is stopped once the replacement is up, or serves again if that fails while deployment
+    /// errors are resisted.
+    pub parked: bool,
+    /// Whether out-of-band work is requested or running on it.
+    pub oob: bool,
+    /// Private dirty memory at the last measurement (only measured under a memory limit).
+    pub private_dirty_kib: Option<u64>,
+    /// How long it has been up.
+    pub uptime: Duration,
+    /// How long since it last started a request.
+    pub idle_for: Duration,
 }
 
 // === impl Process ===
@@ -112,7 +193,7 @@ impl<C> Process<C> {
     }
 
     /// Takes the process out of rotation: idle connections to it are closed.
-    fn retire(&self) {
+    pub(crate) fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -130,8 +211,23 @@ impl<C> Waiter<C> {
 // === impl Entry ===
 
 impl<C> Entry<C> {
+    pub(crate) fn new(process: Arc<Process<C>>, now: Instant) -> Self {
+        Entry {
+            process,
+            sessions: 0,
+            processed: 0,
+            last_used: now,
+            spawned_at: now,
+            oob: Oob::None,
+            private_dirty_kib: None,
+        }
+    }
+
     /// Whether the process takes no more requests now.
     fn is_full(&self) -> bool {
+        if !matches!(self.oob, Oob::None) {
+            return true;
+        }
         match self.process.concurrency {
             Concurrency::Limited(n) => self.sessions >= n.get(),
             Concurrency::Unlimited => false,
@@ -141,11 +237,57 @@ impl<C> Entry<C> {
     /// Whether another process would help: the process is full, or (no limit known) it is
     /// already serving a request. Node and generic apps advertise no limit, so without this the
     /// pool would never grow past one process for them.
-    fn wants_company(&self) -> bool {
+    pub(crate) fn wants_company(&self) -> bool {
         match self.process.concurrency {
             Concurrency::Limited(_) => self.is_full(),
-            Concurrency::Unlimited => self.sessions >= 1,
+            Concurrency::Unlimited => self.sessions >= 1 || self.is_full(),
         }
+    }
+
+    /// Ends out-of-band work on this process, telling a holder still waiting that it is off.
+    fn cancel_oob(&mut self) -> bool {
+        match std::mem::take(&mut self.oob) {
+            Oob::None => false,
+            Oob::Requested(tx) => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(false);
+                }
+                true
+            }
+            Oob::Running => true,
+        }
+    }
+}
+
+// === impl Backoff ===
+
+impl Backoff {
+    /// Whether a spawn may start now.
+    pub(crate) fn allows(&self, now: Instant) -> bool {
+        self.retry_at.is_none_or(|at| now >= at)
+    }
+
+    /// Records a failure: the first retry may start at once, then waits grow 1 s, 2 s, 4 s, ...
+    /// up to 30 s, so an app that cannot start is not respawned in a tight loop.
+    /// Returns when the next attempt may start, if that is later than now.
+    pub(crate) fn failed(&mut self, now: Instant, error: CheckoutError) -> Option<Instant> {
+        self.failures = self.failures.saturating_add(1);
+        let delay = match self.failures {
+            0 | 1 => Duration::ZERO,
+            n => Duration::from_secs(1u64 << (n - 2).min(5)).min(MAX_BACKOFF),
+        };
+        self.retry_at = Some(now + delay);
+        self.last_error = Some(error);
+        (delay > Duration::ZERO).then_some(now + delay)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+
+    /// Whether the last spawn (if any) succeeded.
+    pub(crate) fn is_clear(&self) -> bool {
+        self.failures == 0
     }
 }
 
@@ -163,44 +305,98 @@ impl<C> Group<C> {
             enabled: Vec::new(),
             detached: Vec::new(),
             waiters: VecDeque::new(),
-            spawning: false,
+            spawning: 0,
             generation: 0,
             started: false,
             restart,
+            to_replace: 0,
+            parked: None,
+            resisting: None,
+            oob_active: false,
+            backoff: Backoff::default(),
         }
     }
 
-    pub(crate) fn snapshot(&self) -> GroupSnapshot {
-        let list = |entries: &[Entry<C>], detached| {
+    pub(crate) fn app_root(&self) -> String {
+        self.config.spawn.app_root.display().to_string()
+    }
+
+    pub(crate) fn snapshot(&self, now: Instant) -> GroupSnapshot {
+        let list = |entries: &[Entry<C>], detached, parked| {
             entries
                 .iter()
                 .map(move |e| ProcessSnapshot {
+                    parked,
                     pid: e.process.handle.pid(),
+                    sticky_id: e.process.id,
+                    generation: e.process.generation,
                     sessions: e.sessions,
                     processed: e.processed,
                     detached,
+                    oob: !matches!(e.oob, Oob::None),
+                    private_dirty_kib: e.private_dirty_kib,
+                    uptime: now.saturating_duration_since(e.spawned_at),
+                    idle_for: now.saturating_duration_since(e.last_used),
                 })
                 .collect::<Vec<_>>()
         };
-        let mut processes = list(&self.enabled, false);
-        processes.extend(list(&self.detached, true));
+        let mut processes = list(&self.enabled, false, false);
+        processes.extend(list(self.parked.as_slice(), true, true));
+        processes.extend(list(&self.detached, true, false));
         GroupSnapshot {
             name: self.config.name.clone(),
             generation: self.generation,
             queued: self.waiters.len(),
             spawning: self.spawning,
+            resisting_deployment_error: self.resisting.is_some(),
+            rolling_restart_pending: self.to_replace,
             processes,
         }
     }
 
-    /// The least-busy process that has room; among equals, the one least recently used.
-    fn route(&self) -> Option<usize> {
-        self.enabled
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| !e.is_full())
-            .min_by_key(|(_, e)| (e.sessions, e.last_used))
-            .map(|(i, _)| i)
+    /// Where a request goes. With a sticky id of a live process: that process, or wait for it if
+    /// it is full. Otherwise the least-busy process with room of the newest generation, and only
+    /// when all of those are full, the least-busy of any generation (during a rolling restart the
+    /// old processes take what the new ones cannot). Among equals, the least recently used.
+    fn route(&self, sticky: Option<u64>) -> Route {
+        if let Some(id) = sticky {
+            if let Some(i) = self.enabled.iter().position(|e| e.process.id == id) {
+                let entry = &self.enabled[i];
+                if !entry.is_full() {
+                    return Route::To(i);
+                }
+                if matches!(entry.oob, Oob::None) {
+                    return Route::Wait;
+                }
+                // Busy with out-of-band work: not worth waiting for.
+            }
+        }
+        let least_busy = |newest_only: bool| {
+            self.enabled
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !e.is_full())
+                .filter(|(_, e)| !newest_only || e.process.generation == self.generation)
+                .min_by_key(|(_, e)| (e.sessions, e.last_used))
+                .map(|(i, _)| i)
+        };
+        match least_busy(true).or_else(|| least_busy(false)) {
+            Some(i) => Route::To(i),
+            None => Route::Wait,
+        }
+    }
+
+    /// A session for a request arriving now, if a process has room.
+    pub(crate) fn try_route(
+        &mut self,
+        sticky: Option<u64>,
+        now: Instant,
+        release: &Arc<dyn Release<C>>,
+    ) -> Option<Session<C>> {
+        match self.route(sticky) {
+            Route::To(i) => Some(self.open_session(i, now, release)),
+            Route::Wait => None,
+        }
     }
 
     fn open_session(
@@ -215,416 +411,285 @@ impl<C> Group<C> {
         Session::new(Arc::clone(release), self.id, Arc::clone(&entry.process))
     }
 
-    /// Gives sessions to waiting requests while some process has room.
-    fn serve_waiters(
+    /// Gives sessions to waiting requests, in order, while processes have room. A request
+    /// waiting for its sticky process keeps its place while that process is full, and the
+    /// requests behind it are still served.
+    pub(crate) fn serve_waiters(
         &mut self,
         now: Instant,
         release: &Arc<dyn Release<C>>,
         actions: &mut Vec<Action<C>>,
     ) {
-        while !self.waiters.is_empty() {
-            let Some(i) = self.route() else { break };
-            let Some(waiter) = self.waiters.pop_front() else {
-                break;
-            };
-            if waiter.tx.is_closed() {
+        let mut i = 0;
+        let mut general_full = false;
+        while i < self.waiters.len() {
+            if self.waiters[i].tx.is_closed() {
+                self.waiters.remove(i);
                 continue;
             }
-            let session = self.open_session(i, now, release);
-            actions.push(Action::Deliver(waiter, Ok(session)));
+            let sticky = self.waiters[i].sticky;
+            if general_full && sticky.is_none() {
+                i += 1;
+                continue;
+            }
+            match self.route(sticky) {
+                Route::To(p) => {
+                    let Some(waiter) = self.waiters.remove(i) else {
+                        break;
+                    };
+                    let session = self.open_session(p, now, release);
+                    actions.push(Action::Deliver(waiter, Ok(session)));
+                }
+                Route::Wait => {
+                    if sticky.is_none() {
+                        general_full = true;
+                        if !self.waiters.iter().skip(i).any(|w| w.sticky.is_some()) {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
         }
     }
 
-    /// Whether the group would like one more process. `arrival`: a request has just arrived, so
-    /// every process being busy is a reason to grow; otherwise (a process attached, a session
-    /// ended) only queued requests and `min_instances` are.
-    fn wants_spawn(&self, arrival: bool) -> bool {
-        if self.spawning
-            || self
-                .config
-                .max_instances
-                .is_some_and(|cap| self.enabled.len() >= cap)
-        {
+    /// Processes counting against the group's `max_instances`: enabled ones and spawns.
+    pub(crate) fn instances(&self) -> usize {
+        self.enabled.len() + self.spawning
+    }
+
+    /// Whether the group's own cap leaves room for one more process.
+    pub(crate) fn below_cap(&self) -> bool {
+        self.config
+            .max_instances
+            .is_none_or(|cap| self.instances() < cap)
+    }
+
+    /// Whether the group would like one more process (before looking at room in the pool).
+    /// `arrival`: a request has just arrived, so every process being busy is a reason to grow;
+    /// otherwise (a process attached, a session ended) only queued requests, `min_instances` and
+    /// a rolling restart are.
+    pub(crate) fn wants_spawn(&self, arrival: bool, parallel: usize, now: Instant) -> bool {
+        // Resisting a deployment error means serving with the old processes; with none left
+        // there is nothing to resist with, and a spawn (which shows the error) is all there is.
+        if (self.resisting.is_some() && !self.enabled.is_empty()) || !self.backoff.allows(now) {
             return false;
         }
-        let below_min = self.started && self.enabled.len() < self.config.min_instances;
+        if self.spawning > 0 {
+            // Another spawn alongside only for a deep queue, and never for a rolling restart,
+            // which replaces one process at a time.
+            return self.spawning < parallel
+                && self.to_replace == 0
+                && self.waiting_for_any() > self.spawning
+                && self.below_cap();
+        }
+        if self.to_replace > 0 {
+            return true; // room is made by retiring an old process if needed
+        }
+        if !self.below_cap() {
+            return false;
+        }
+        // After a failed spawn, only an arriving request starts the next one: no background
+        // retries of an app that cannot start.
+        let below_min = self.started
+            && self.enabled.len() < self.config.min_instances
+            && (arrival || self.backoff.is_clear());
         let all_busy = arrival && self.enabled.iter().all(Entry::wants_company);
-        below_min || !self.waiters.is_empty() || (self.started && all_busy)
+        below_min || self.waiting_for_any() > 0 || (self.started && all_busy)
+    }
+
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiting_for_any() > 0
+    }
+
+    /// Queued requests a new process could serve: all but those waiting for their sticky
+    /// process, which is alive.
+    fn waiting_for_any(&self) -> usize {
+        self.waiters
+            .iter()
+            .filter(|w| {
+                w.sticky
+                    .is_none_or(|id| !self.enabled.iter().any(|e| e.process.id == id))
+            })
+            .count()
     }
 
     /// Moves the process at `i` of `enabled` to `detached`; stops it now if it is idle.
-    fn detach(&mut self, i: usize, actions: &mut Vec<Action<C>>) {
-        let entry = self.enabled.remove(i);
+    pub(crate) fn detach(&mut self, i: usize, actions: &mut Vec<Action<C>>) {
+        let mut entry = self.enabled.remove(i);
+        if entry.cancel_oob() {
+            self.oob_active = false;
+        }
         entry.process.retire();
         if entry.sessions == 0 {
             actions.push(Action::Stop(Arc::clone(&entry.process)));
         }
+        actions.push(self.hook("detached_process", Some(&entry.process)));
         self.detached.push(entry);
     }
 
-    fn detach_all(&mut self, actions: &mut Vec<Action<C>>) {
+    /// Removes the enabled process at `i` outright (it has exited).
+    pub(crate) fn remove(&mut self, i: usize, actions: &mut Vec<Action<C>>) -> Entry<C> {
+        let mut entry = self.enabled.remove(i);
+        if entry.cancel_oob() {
+            self.oob_active = false;
+        }
+        actions.push(self.hook("detached_process", Some(&entry.process)));
+        entry
+    }
+
+    pub(crate) fn detach_all(&mut self, actions: &mut Vec<Action<C>>) {
         while !self.enabled.is_empty() {
             self.detach(0, actions);
+        }
+        self.detach_parked(actions);
+    }
+
+    /// Sets the process at `i` aside to make room for its replacement (see `parked`).
+    pub(crate) fn park(&mut self, i: usize) {
+        let mut entry = self.enabled.remove(i);
+        if entry.cancel_oob() {
+            self.oob_active = false;
+        }
+        self.parked = Some(entry);
+    }
+
+    /// The parked process's replacement is up (or will not come): it leaves for good.
+    pub(crate) fn detach_parked(&mut self, actions: &mut Vec<Action<C>>) {
+        if let Some(entry) = self.parked.take() {
+            self.enabled.push(entry);
+            self.detach(self.enabled.len() - 1, actions);
+        }
+    }
+
+    /// The parked process's replacement could not be spawned: it serves again.
+    pub(crate) fn unpark(&mut self) {
+        if let Some(entry) = self.parked.take() {
+            self.enabled.push(entry);
         }
     }
 
     /// The longest-idle process that could be stopped to make room, as (last used, index).
-    fn longest_idle(&self) -> Option<(Instant, usize)> {
+    pub(crate) fn longest_idle(&self) -> Option<(Instant, usize)> {
         self.enabled
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.sessions == 0)
+            .filter(|(i, e)| e.sessions == 0 && self.may_retire(*i))
             .map(|(i, e)| (e.last_used, i))
             .min()
     }
-}
 
-// === impl State ===
+    /// The old-generation process to retire next in a rolling restart: the oldest generation
+    /// first, then the least busy, then the longest idle.
+    pub(crate) fn oldest_to_retire(&self) -> Option<usize> {
+        self.enabled
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| e.process.generation < self.generation && self.may_retire(*i))
+            .min_by_key(|(_, e)| (e.process.generation, e.sessions, e.last_used))
+            .map(|(i, _)| i)
+    }
 
-impl<C> State<C> {
-    pub(crate) fn checkout(
-        &mut self,
-        id: GroupId,
-        now: Instant,
-        release: &Arc<dyn Release<C>>,
-        max: usize,
-    ) -> (Checkout<C>, Vec<Action<C>>) {
-        if self.shutting_down {
-            return (Checkout::Rejected(CheckoutError::ShuttingDown), Vec::new());
+    /// Whether the process at `i` may leave for housekeeping (idle time, room for others, a
+    /// rolling restart): not while it is the last one taking requests and another process of
+    /// the app is doing out-of-band work.
+    fn may_retire(&self, i: usize) -> bool {
+        if !self.oob_active || !matches!(self.enabled[i].oob, Oob::None) {
+            return true;
         }
-        self.groups[id.0].started = true;
-        // Decide on growth from the state this request found: a request arriving while every
-        // process is busy asks for another process, even if it can be served at once.
-        let mut actions = self.maybe_spawn_on_arrival(id, max);
-        let group = &mut self.groups[id.0];
-        if let Some(i) = group.route() {
-            let session = group.open_session(i, now, release);
-            return (Checkout::Ready(session), actions);
+        self.enabled
+            .iter()
+            .enumerate()
+            .any(|(j, e)| j != i && matches!(e.oob, Oob::None))
+    }
+
+    pub(crate) fn old_processes(&self) -> usize {
+        self.enabled
+            .iter()
+            .filter(|e| e.process.generation < self.generation)
+            .count()
+    }
+
+    pub(crate) fn position(&self, process: &Process<C>) -> Option<usize> {
+        self.enabled.iter().position(|e| e.process.id == process.id)
+    }
+
+    /// A hook run with the app root and, for process events, the process's pid.
+    pub(crate) fn hook(&self, name: &'static str, process: Option<&Process<C>>) -> Action<C> {
+        let mut env = vec![
+            ("PASSENGER_APP_ROOT".to_owned(), self.app_root()),
+            (
+                "PASSENGER_APP_GROUP_NAME".to_owned(),
+                self.config.spawn.app_group_name.clone(),
+            ),
+        ];
+        if let Some(process) = process {
+            env.push((
+                "PASSENGER_PROCESS_PID".to_owned(),
+                process.handle.pid().to_string(),
+            ));
         }
-        // Requests that gave up (client gone, queue time over) no longer count.
-        group.waiters.retain(|w| !w.tx.is_closed());
-        let limit = group.config.max_queue;
-        if limit > 0 && group.waiters.len() >= limit {
-            let error = CheckoutError::QueueFull {
-                app: group.config.name.clone(),
-                queued: group.waiters.len(),
-                limit,
-            };
-            tracing::warn!(%error, "rejecting request");
-            return (Checkout::Rejected(error), actions);
+        Action::Hook(name, env)
+    }
+
+    /// Asks for out-of-band work on `process`, which holds one session (the asker's).
+    pub(crate) fn begin_oob(&mut self, process: &Process<C>) -> OobStart {
+        let Some(i) = self.position(process) else {
+            return OobStart::Refused;
+        };
+        if self.oob_active {
+            return OobStart::Refused;
+        }
+        // Never the last process that can take requests.
+        let others = self
+            .enabled
+            .iter()
+            .filter(|e| e.process.id != process.id && matches!(e.oob, Oob::None))
+            .count();
+        if others == 0 {
+            return OobStart::Refused;
+        }
+        self.oob_active = true;
+        let entry = &mut self.enabled[i];
+        if entry.sessions <= 1 {
+            entry.oob = Oob::Running;
+            return OobStart::Ready;
         }
         let (tx, rx) = oneshot::channel();
-        group.waiters.push_back(Waiter { tx });
-        let time_limit = group.config.max_queue_time;
-        actions.extend(self.maybe_spawn(id, max));
-        (Checkout::Wait(rx, time_limit), actions)
+        entry.oob = Oob::Requested(Some(tx));
+        OobStart::Wait(rx)
     }
 
-    /// The error for a request of group `id` that waited `limit` in the queue.
-    pub(crate) fn queue_timeout(
-        &mut self,
-        id: GroupId,
-        limit: std::time::Duration,
-    ) -> CheckoutError {
-        let group = &mut self.groups[id.0];
-        group.waiters.retain(|w| !w.tx.is_closed());
-        CheckoutError::QueueTimeout {
-            app: group.config.name.clone(),
-            waited: limit,
-            queued: group.waiters.len(),
-        }
-    }
-
-    /// Stops processes that have been idle for `idle`, longest idle first, while their group
-    /// keeps more than `min_instances`.
-    pub(crate) fn clean_idle(&mut self, now: Instant, idle: std::time::Duration) -> Vec<Action<C>> {
-        let mut actions = Vec::new();
-        if self.shutting_down {
-            return actions;
-        }
-        for group in &mut self.groups {
-            while group.enabled.len() > group.config.min_instances {
-                let Some((last_used, i)) = group.longest_idle() else {
-                    break;
-                };
-                if now.saturating_duration_since(last_used) < idle {
-                    break;
-                }
-                tracing::info!(
-                    app = %group.config.name,
-                    pid = group.enabled[i].process.handle.pid(),
-                    "stopping a process idle for {idle:?} (pool_idle_time)"
-                );
-                group.detach(i, &mut actions);
-            }
-        }
-        actions
-    }
-
-    pub(crate) fn release(
-        &mut self,
-        id: GroupId,
-        process: &Arc<Process<C>>,
-        outcome: Outcome,
-        now: Instant,
-        release: &Arc<dyn Release<C>>,
-        max: usize,
-    ) -> Vec<Action<C>> {
-        let mut actions = Vec::new();
-        let group = &mut self.groups[id.0];
-        if let Some(i) = group
-            .enabled
-            .iter()
-            .position(|e| e.process.id == process.id)
-        {
-            let entry = &mut group.enabled[i];
-            entry.sessions -= 1;
-            entry.processed += 1;
-            entry.last_used = now;
-            let worn_out = group
-                .config
-                .max_requests
-                .is_some_and(|max| entry.processed >= max);
-            if outcome == Outcome::ProcessFailed {
-                tracing::warn!(
-                    pid = process.handle.pid(),
-                    "app process could not be reached; detaching it"
-                );
-                group.detach(i, &mut actions);
-            } else if worn_out {
-                tracing::info!(
-                    app = %group.config.name,
-                    pid = process.handle.pid(),
-                    processed = entry.processed,
-                    "app process served max_requests; replacing it"
-                );
-                group.detach(i, &mut actions);
-            }
-        } else if let Some(entry) = group
-            .detached
-            .iter_mut()
-            .find(|e| e.process.id == process.id)
-        {
-            entry.sessions -= 1;
-            entry.processed += 1;
-            if entry.sessions == 0 {
-                actions.push(Action::Stop(Arc::clone(&entry.process)));
-            }
-        }
-        group.serve_waiters(now, release, &mut actions);
-        actions.extend(self.maybe_spawn(id, max));
-        actions
-    }
-
-    /// Takes a stuck process out of rotation and aborts it.
-    pub(crate) fn abort(
-        &mut self,
-        id: GroupId,
-        process: &Arc<Process<C>>,
-        max: usize,
-    ) -> Vec<Action<C>> {
-        let mut actions = Vec::new();
-        let group = &mut self.groups[id.0];
-        if let Some(i) = group
-            .enabled
-            .iter()
-            .position(|e| e.process.id == process.id)
-        {
-            // Its graceful stop, if it is idle, is escalated by the abort that follows.
-            group.detach(i, &mut actions);
-        }
-        actions.push(Action::Abort(Arc::clone(process)));
-        actions.extend(self.maybe_spawn(id, max));
-        actions
-    }
-
-    /// Starts a spawn for the group if it wants one and the pool has (or can make) room.
-    fn maybe_spawn(&mut self, id: GroupId, max: usize) -> Vec<Action<C>> {
-        self.maybe_spawn_if(id, max, false)
-    }
-
-    /// [`Self::maybe_spawn`] for a request that has just arrived.
-    fn maybe_spawn_on_arrival(&mut self, id: GroupId, max: usize) -> Vec<Action<C>> {
-        self.maybe_spawn_if(id, max, true)
-    }
-
-    fn maybe_spawn_if(&mut self, id: GroupId, max: usize, arrival: bool) -> Vec<Action<C>> {
-        let mut actions = Vec::new();
-        if self.shutting_down || !self.groups[id.0].wants_spawn(arrival) {
-            return actions;
-        }
-        if self.capacity_used() >= max {
-            let group = &self.groups[id.0];
-            if !(group.enabled.is_empty()
-                && !group.waiters.is_empty()
-                && self.free_capacity(id, &mut actions))
-            {
-                return actions;
-            }
-        }
-        let group = &mut self.groups[id.0];
-        group.spawning = true;
-        actions.push(Action::Spawn(id, group.generation));
-        actions
-    }
-
-    /// Processes counting against `max_pool_size`: enabled ones and spawns in progress. Detached
-    /// processes are on their way out and do not count (as in Passenger).
-    fn capacity_used(&self) -> usize {
-        self.groups
-            .iter()
-            .map(|g| g.enabled.len() + usize::from(g.spawning))
-            .sum()
-    }
-
-    /// Stops the longest-idle process of another group to make room for `for_group`.
-    fn free_capacity(&mut self, for_group: GroupId, actions: &mut Vec<Action<C>>) -> bool {
-        let victim = self
-            .groups
-            .iter()
-            .filter(|g| g.id != for_group)
-            .filter_map(|g| g.longest_idle().map(|(t, i)| (t, g.id, i)))
-            .min_by_key(|(t, _, _)| *t);
-        let Some((_, gid, i)) = victim else {
-            return false;
-        };
-        tracing::info!(group = %self.groups[gid.0].config.name, "stopping an idle process to make room");
-        self.groups[gid.0].detach(i, actions);
-        true
-    }
-
-    pub(crate) fn spawn_options(&self, id: GroupId) -> Option<SpawnOptions> {
-        self.groups.get(id.0).map(|g| g.config.spawn.clone())
-    }
-
-    pub(crate) fn restart_watch(&self, id: GroupId) -> Option<Arc<RestartWatch>> {
-        self.groups.get(id.0)?.restart.clone()
-    }
-
-    /// Attaches a freshly spawned process, or reports its failure to every waiting request.
-    pub(crate) fn attach(
-        &mut self,
-        id: GroupId,
-        generation: u64,
-        result: Result<Spawned, SpawnError>,
-        release: &Arc<dyn Release<C>>,
-        max: usize,
-    ) -> (Option<Arc<Process<C>>>, Vec<Action<C>>) {
-        let mut actions = Vec::new();
-        let next_id = self.next_process_id;
-        self.next_process_id += 1;
-        let group = &mut self.groups[id.0];
-        let current = generation == group.generation;
-        if current {
-            group.spawning = false;
-        }
-        let spawned = match result {
-            Ok(spawned) => spawned,
-            Err(error) => {
-                if current {
-                    // The spawner has logged the full report under the error's id.
-                    tracing::debug!(app = %group.config.name, id = error.id(), "spawn failed; failing the queued requests");
-                    let error = CheckoutError::Spawn(Arc::new(error));
-                    for waiter in group.waiters.drain(..) {
-                        actions.push(Action::Deliver(waiter, Err(error.clone())));
+    /// Bookkeeping when a session on the enabled process at `i` ends.
+    pub(crate) fn session_ended(&mut self, i: usize, now: Instant) {
+        let entry = &mut self.enabled[i];
+        entry.sessions -= 1;
+        entry.processed += 1;
+        entry.last_used = now;
+        match &mut entry.oob {
+            Oob::Requested(tx) if entry.sessions == 1 => {
+                // Only the holder's session is left: its work may begin.
+                if let Some(tx) = tx.take() {
+                    if tx.send(true).is_ok() {
+                        entry.oob = Oob::Running;
                     }
                 }
-                return (None, actions);
             }
-        };
-        let process = Arc::new(Process {
-            id: next_id,
-            endpoint: spawned.endpoint,
-            protocol: spawned.protocol,
-            connect_password: spawned.connect_password,
-            concurrency: spawned.concurrency,
-            handle: spawned.handle,
-            idle: Mutex::new(Vec::new()),
-            retired: AtomicBool::new(false),
-        });
-        if !current || self.shutting_down {
-            // Spawned from code that a restart (or shutdown) has since replaced.
-            process.retire();
-            actions.push(Action::Stop(Arc::clone(&process)));
-            actions.extend(self.maybe_spawn(id, max));
-            return (Some(process), actions);
-        }
-        let now = Instant::now();
-        group.enabled.push(Entry {
-            process: Arc::clone(&process),
-            sessions: 0,
-            processed: 0,
-            last_used: now,
-        });
-        group.serve_waiters(now, release, &mut actions);
-        actions.extend(self.maybe_spawn(id, max));
-        (Some(process), actions)
-    }
-
-    /// Removes a process whose exit was observed.
-    pub(crate) fn process_exited(
-        &mut self,
-        id: GroupId,
-        process: &Arc<Process<C>>,
-        info: ExitInfo,
-        max: usize,
-    ) -> Vec<Action<C>> {
-        let pid = process.handle.pid();
-        process.retire();
-        let group = &mut self.groups[id.0];
-        if let Some(i) = group
-            .enabled
-            .iter()
-            .position(|e| e.process.id == process.id)
-        {
-            let entry = group.enabled.remove(i);
-            tracing::warn!(
-                pid,
-                sessions = entry.sessions,
-                "app process {info} unexpectedly; removed from the pool"
-            );
-        } else if let Some(i) = group
-            .detached
-            .iter()
-            .position(|e| e.process.id == process.id)
-        {
-            group.detached.remove(i);
-            tracing::debug!(pid, "app process {info} after it was stopped");
-        }
-        self.maybe_spawn(id, max)
-    }
-
-    pub(crate) fn restart(&mut self, id: GroupId, max: usize) -> Vec<Action<C>> {
-        let mut actions = Vec::new();
-        let Some(group) = self.groups.get_mut(id.0) else {
-            return actions;
-        };
-        group.generation += 1;
-        group.spawning = false;
-        group.detach_all(&mut actions);
-        tracing::info!(app = %group.config.name, generation = group.generation, "restarting app");
-        actions.extend(self.maybe_spawn(id, max));
-        actions
-    }
-
-    pub(crate) fn shutdown(&mut self) -> Vec<Action<C>> {
-        self.shutting_down = true;
-        let mut actions = Vec::new();
-        for group in &mut self.groups {
-            for waiter in group.waiters.drain(..) {
-                actions.push(Action::Deliver(waiter, Err(CheckoutError::ShuttingDown)));
+            Oob::Requested(_) | Oob::Running if entry.sessions == 0 => {
+                entry.oob = Oob::None;
+                self.oob_active = false;
             }
-            group.detach_all(&mut actions);
+            _ => {}
         }
-        actions
     }
+}
 
-    /// Every process still alive, for the last resort of a shutdown that takes too long.
-    pub(crate) fn all_processes(&self) -> Vec<Arc<Process<C>>> {
-        self.groups
-            .iter()
-            .flat_map(|g| g.enabled.iter().chain(&g.detached))
-            .map(|e| Arc::clone(&e.process))
-            .collect()
-    }
+/// The answer to a request for out-of-band work.
+pub(crate) enum OobStart {
+    /// Not now: another process is at it, or this is the last available process.
+    Refused,
+    /// The asker's session is the only one on the process: go ahead.
+    Ready,
+    /// Wait until the process's other requests are done (`true`), or the work is off (`false`).
+    Wait(oneshot::Receiver<bool>),
 }

@@ -23,8 +23,10 @@
 
 mod error;
 mod group;
+mod memory;
 mod restart;
 mod session;
+mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -38,7 +40,7 @@ pub use error::CheckoutError;
 pub use group::{GroupSnapshot, ProcessSnapshot};
 pub use session::{AbortHandle, Session};
 
-use group::{Group, Process};
+use group::{Group, OobStart, Process};
 
 /// How long a stuck process has to print its backtrace (after SIGQUIT) before SIGKILL.
 const BACKTRACE_WAIT: Duration = Duration::from_secs(1);
@@ -53,6 +55,28 @@ pub struct PoolConfig {
     /// Processes idle this long are stopped, down to each group's `min_instances`
     /// (`pool_idle_time`; `None`: never).
     pub idle_time: Option<Duration>,
+    /// Most spawns of one group in progress at once (Passenger: 1). More than one only starts
+    /// when requests are queued.
+    pub max_parallel_spawns: usize,
+    /// How often the memory of groups with a `memory_limit` is measured.
+    pub memory_check_interval: Duration,
+    /// Hook scripts: `attached_process`, `detached_process`, `after_initialize_supergroup`,
+    /// `before_destroy_supergroup`, `queue_full_error` run from the pool.
+    pub hooks: ferry_spawn::Hooks,
+}
+
+impl PoolConfig {
+    /// Passenger's defaults: 6 processes, idle time 300 s.
+    pub fn new(max_pool_size: usize) -> Self {
+        PoolConfig {
+            max_pool_size,
+            stop_grace: Duration::from_secs(10),
+            idle_time: Some(Duration::from_secs(300)),
+            max_parallel_spawns: 1,
+            memory_check_interval: Duration::from_secs(1),
+            hooks: ferry_spawn::Hooks::default(),
+        }
+    }
 }
 
 /// Settings of one group (one app).
@@ -73,10 +97,42 @@ pub struct GroupConfig {
     pub max_instances: Option<usize>,
     /// A process is replaced after serving this many requests (`max_requests`; `None`: never).
     pub max_requests: Option<u64>,
+    /// A process whose private dirty memory exceeds this many MB finishes its requests and is
+    /// replaced (`memory_limit`; `None`: no limit).
+    pub memory_limit: Option<u64>,
+    /// A process whose private dirty memory exceeds this many MB is killed at once
+    /// (`memory_hard_limit`; `None`: no limit).
+    pub memory_hard_limit: Option<u64>,
+    /// Restarts replace processes one by one, new ones first (`rolling_restarts`).
+    pub rolling_restarts: bool,
+    /// When a rolling restart cannot spawn the new version, old processes keep serving and the
+    /// group stops spawning until the next restart (`resist_deployment_errors`).
+    pub resist_deployment_errors: bool,
     /// Directory holding `restart.txt` and `always_restart.txt` (normally `<root>/tmp`).
     pub restart_dir: Option<std::path::PathBuf>,
     /// How often, at most, the restart files are looked at.
     pub restart_check_interval: Duration,
+}
+
+impl GroupConfig {
+    /// A group with Passenger's defaults: `min_instances` 1, a queue of 100, no other limits.
+    pub fn new(spawn: SpawnOptions) -> Self {
+        GroupConfig {
+            name: spawn.app_group_name.clone(),
+            spawn,
+            min_instances: 1,
+            max_queue: 100,
+            max_queue_time: None,
+            max_instances: None,
+            max_requests: None,
+            memory_limit: None,
+            memory_hard_limit: None,
+            rolling_restarts: false,
+            resist_deployment_errors: false,
+            restart_dir: None,
+            restart_check_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Identifies a group within its pool.
@@ -96,8 +152,10 @@ struct Shared<S, C> {
     state: Mutex<State<C>>,
     /// Spawn tasks and process watchers, so shutdown can wait for them.
     tasks: TaskTracker,
-    /// Cancelled at shutdown: ends the idle cleaner.
+    /// Cancelled at shutdown: ends the idle cleaner and the memory checker.
     stopping: CancellationToken,
+    /// Whether the memory checker has been started.
+    memory_watch: std::sync::atomic::AtomicBool,
 }
 
 /// Everything behind the pool lock.
@@ -106,6 +164,13 @@ struct State<C> {
     groups: Vec<Group<C>>,
     shutting_down: bool,
     next_process_id: u64,
+}
+
+/// The pool-wide limits the decisions under the lock need.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_pool_size: usize,
+    max_parallel_spawns: usize,
 }
 
 /// A side effect decided under the lock, carried out after it is released.
@@ -118,6 +183,12 @@ enum Action<C> {
     Stop(Arc<Process<C>>),
     /// Stop a stuck process at once, after asking for its backtrace.
     Abort(Arc<Process<C>>),
+    /// Kill a process at once (memory hard limit).
+    Kill(Arc<Process<C>>),
+    /// Run a hook script with these extra variables.
+    Hook(&'static str, Vec<(String, String)>),
+    /// At this instant a group's spawn back-off ends: spawn then if requests wait.
+    Wake(GroupId, Instant),
 }
 
 /// What happened to a checked-out session, told to the pool when it is returned.
@@ -154,6 +225,7 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
                 }),
                 tasks: TaskTracker::new(),
                 stopping: CancellationToken::new(),
+                memory_watch: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         if let Some(idle) = pool.shared.config.idle_time {
@@ -166,20 +238,44 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
 
     /// Adds a group. Its processes are spawned on its first checkout.
     pub fn add_group(&self, config: GroupConfig) -> GroupId {
-        let mut state = self.shared.lock();
-        let id = GroupId(state.groups.len());
-        state.groups.push(Group::new(id, config));
+        let watch_memory = config.memory_limit.is_some() || config.memory_hard_limit.is_some();
+        let id = {
+            let mut state = self.shared.lock();
+            let id = GroupId(state.groups.len());
+            state.groups.push(Group::new(id, config));
+            id
+        };
+        if watch_memory
+            && tokio::runtime::Handle::try_current().is_ok()
+            && !self
+                .shared
+                .memory_watch
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            Shared::start_memory_checker(&self.shared);
+        }
         id
     }
 
     /// Checks out a session on the least-busy process of `group`, waiting if none has room.
     pub async fn checkout(&self, group: GroupId) -> Result<Session<C>, CheckoutError> {
+        self.checkout_sticky(group, None).await
+    }
+
+    /// [`Pool::checkout`] for a request that names the process it wants to go back to (its
+    /// sticky session id, [`Session::sticky_id`]): that process while it is in the pool, even
+    /// if the request must wait for it; otherwise the usual choice.
+    pub async fn checkout_sticky(
+        &self,
+        group: GroupId,
+        sticky: Option<u64>,
+    ) -> Result<Session<C>, CheckoutError> {
         self.check_restart(group);
         let (ready, actions) = {
             let mut state = self.shared.lock();
             let now = Instant::now();
             let shared: Arc<dyn session::Release<C>> = self.shared.clone();
-            state.checkout(group, now, &shared, self.shared.config.max_pool_size)
+            state.checkout(group, sticky, now, &shared, self.shared.limits())
         };
         self.run(actions);
         match ready {
@@ -198,19 +294,33 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
         }
     }
 
-    /// Restarts `group`: its processes finish their requests and stop, and new ones are spawned.
+    /// Restarts `group` the way its configuration says (`rolling_restarts`).
     pub fn restart(&self, group: GroupId) {
+        let rolling = self
+            .shared
+            .lock()
+            .groups
+            .get(group.0)
+            .is_some_and(|g| g.config.rolling_restarts);
+        self.restart_with(group, rolling);
+    }
+
+    /// Restarts `group`. Blocking: its processes finish their requests and stop, and new ones are
+    /// spawned. Rolling: new processes are spawned one at a time, and each retires an old one
+    /// when it is up.
+    pub fn restart_with(&self, group: GroupId, rolling: bool) {
         let actions = self
             .shared
             .lock()
-            .restart(group, self.shared.config.max_pool_size);
+            .restart(group, rolling, self.shared.limits());
         self.run(actions);
     }
 
     /// A snapshot of every group, for status output and tests.
     pub fn snapshot(&self) -> Vec<group::GroupSnapshot> {
         let state = self.shared.lock();
-        state.groups.iter().map(Group::snapshot).collect()
+        let now = Instant::now();
+        state.groups.iter().map(|g| g.snapshot(now)).collect()
     }
 
     /// Stops every process, fails every waiting request, and returns once all processes have been
@@ -258,6 +368,13 @@ impl<S, C> Shared<S, C> {
         // A panic while holding the lock would be a bug; the state stays usable regardless.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_pool_size: self.config.max_pool_size,
+            max_parallel_spawns: self.config.max_parallel_spawns.max(1),
+        }
+    }
 }
 
 impl<S: Spawner, C: Send + 'static> Shared<S, C> {
@@ -272,14 +389,69 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
                         .stop(StopMode::Graceful(this.config.stop_grace));
                 }
                 Action::Abort(process) => process.handle.stop(StopMode::Abort(BACKTRACE_WAIT)),
+                Action::Kill(process) => process.handle.stop(StopMode::Kill),
+                Action::Wake(group, at) => {
+                    let weak = Arc::downgrade(this);
+                    let stopping = this.stopping.clone();
+                    this.tasks.spawn(async move {
+                        tokio::select! {
+                            () = stopping.cancelled() => {}
+                            () = tokio::time::sleep_until(at) => {
+                                if let Some(shared) = weak.upgrade() {
+                                    let actions = shared.lock().backoff_over(group, shared.limits());
+                                    Self::run(&shared, actions);
+                                }
+                            }
+                        }
+                    });
+                }
+                Action::Hook(name, env) => {
+                    if this.config.hooks.has(name) {
+                        let hooks = this.config.hooks.clone();
+                        this.tasks.spawn(async move { hooks.run(name, &env).await });
+                    }
+                }
             }
         }
     }
 
-    /// Every so often, stops processes idle for `idle` (down to `min_instances`). Holds the pool
-    /// only weakly, and ends at shutdown.
+    /// Every `memory_check_interval`, measures the private dirty memory of the processes of
+    /// groups with a memory limit, and retires or kills those over it.
+    fn start_memory_checker(this: &Arc<Self>) {
+        let tick = this
+            .config
+            .memory_check_interval
+            .max(Duration::from_millis(100));
+        Self::every(this, tick, |shared| {
+            let watched = shared.lock().memory_watched();
+            // Read outside the lock: each is a small /proc file.
+            let readings: Vec<_> = watched
+                .into_iter()
+                .filter_map(|(group, id, pid)| {
+                    memory::private_dirty_kib(pid).map(|kib| (group, id, kib))
+                })
+                .collect();
+            shared.lock().memory_measured(&readings, shared.limits())
+        });
+    }
+
+    /// Every so often, stops processes idle for `idle` (down to `min_instances`).
     fn start_idle_cleaner(this: &Arc<Self>, idle: Duration) {
         let tick = (idle / 2).clamp(Duration::from_millis(250), Duration::from_secs(10));
+        Self::every(this, tick, move |shared| {
+            shared
+                .lock()
+                .clean_idle(Instant::now(), idle, shared.limits())
+        });
+    }
+
+    /// A task that runs `step` every `tick` and carries out the actions it returns. It holds
+    /// the pool only weakly, and ends at shutdown.
+    fn every(
+        this: &Arc<Self>,
+        tick: Duration,
+        step: impl Fn(&Arc<Self>) -> Vec<Action<C>> + Send + 'static,
+    ) {
         let weak = Arc::downgrade(this);
         let stopping = this.stopping.clone();
         this.tasks.spawn(async move {
@@ -289,7 +461,7 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
                     () = tokio::time::sleep(tick) => {}
                 }
                 let Some(shared) = weak.upgrade() else { return };
-                let actions = shared.lock().clean_idle(Instant::now(), idle);
+                let actions = step(&shared);
                 Self::run(&shared, actions);
             }
         });
@@ -315,8 +487,7 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
         let release: Arc<dyn session::Release<C>> = this.clone();
         let (process, actions) = {
             let mut state = this.lock();
-            let max = this.config.max_pool_size;
-            state.attach(group, generation, result, &release, max)
+            state.attach(group, generation, result, &release, this.limits())
         };
         if let Some(process) = process {
             Self::watch_exit(this, group, process);
@@ -330,10 +501,9 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
         let exited = process.handle.exited();
         this.tasks.spawn(async move {
             let info = exited.await;
-            let actions =
-                shared
-                    .lock()
-                    .process_exited(group, &process, info, shared.config.max_pool_size);
+            let actions = shared
+                .lock()
+                .process_exited(group, &process, info, shared.limits());
             Self::run(&shared, actions);
         });
     }
@@ -344,8 +514,14 @@ impl<S: Spawner, C: Send + 'static> session::Release<C> for Shared<S, C> {
         let release: Arc<dyn session::Release<C>> = self.clone();
         let actions = {
             let mut state = self.lock();
-            let max = self.config.max_pool_size;
-            state.release(group, process, outcome, Instant::now(), &release, max)
+            state.release(
+                group,
+                process,
+                outcome,
+                Instant::now(),
+                &release,
+                self.limits(),
+            )
         };
         Self::run(&self, actions);
     }
@@ -353,12 +529,17 @@ impl<S: Spawner, C: Send + 'static> session::Release<C> for Shared<S, C> {
     fn abort(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>) {
         let actions = {
             let mut state = self.lock();
-            let max = self.config.max_pool_size;
-            state.abort(group, process, max)
+            state.abort(group, process, self.limits())
         };
         Self::run(&self, actions);
     }
+
+    fn begin_oob(&self, group: GroupId, process: &Arc<Process<C>>) -> OobStart {
+        self.lock().begin_oob(group, process)
+    }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

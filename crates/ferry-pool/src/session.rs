@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ferry_spawn::Endpoint;
 
-use crate::group::Process;
+use crate::group::{OobStart, Process};
 use crate::{GroupId, Outcome};
 
 /// Most idle connections kept per process; more are closed when returned.
@@ -16,6 +16,8 @@ pub(crate) trait Release<C>: Send + Sync {
     fn release(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>, outcome: Outcome);
     /// Takes the process out of rotation and stops it at once, asking for a backtrace first.
     fn abort(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>);
+    /// Asks for out-of-band work on the process.
+    fn begin_oob(&self, group: GroupId, process: &Arc<Process<C>>) -> OobStart;
 }
 
 /// Aborts the process of a session that is taking too long (`max_request_time`), even after the
@@ -96,6 +98,29 @@ impl<C> Session<C> {
     /// The pid of the process serving this session.
     pub fn pid(&self) -> u32 {
         self.process.handle.pid()
+    }
+
+    /// The process's sticky session id: give it to [`crate::Pool::checkout_sticky`] to come
+    /// back to this process.
+    pub fn sticky_id(&self) -> u64 {
+        self.process.id
+    }
+
+    /// Turns this session into the process's out-of-band work (seed §11.8), when the pool's
+    /// rules allow it: the app has another process that takes requests, and no other process of
+    /// the app is doing out-of-band work. No new request goes to the process from now on; the
+    /// future completes when its other requests are done, with the session to send the work
+    /// through. Dropping that session makes the process take requests again. `None`: not now
+    /// (the session has been given back).
+    pub async fn out_of_band_work(self) -> Option<Session<C>> {
+        match self.release.begin_oob(self.group, &self.process) {
+            OobStart::Refused => None,
+            OobStart::Ready => Some(self),
+            OobStart::Wait(rx) => match rx.await {
+                Ok(true) => Some(self),
+                _ => None,
+            },
+        }
     }
 
     /// An idle connection to this process kept from an earlier request, if any.

@@ -99,21 +99,15 @@ fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u
     let pool = Pool::new(
         spawner.clone(),
         PoolConfig {
-            max_pool_size: max,
             stop_grace: Duration::from_secs(5),
             idle_time: None,
+            ..PoolConfig::new(max)
         },
     );
     let group = pool.add_group(GroupConfig {
         name: "/apps/test".into(),
-        spawn: SpawnOptions::generic("/apps/test", "true"),
-        min_instances: 1,
         max_queue: queue,
-        max_queue_time: None,
-        max_instances: None,
-        max_requests: None,
-        restart_dir: None,
-        restart_check_interval: Duration::from_secs(1),
+        ..GroupConfig::new(SpawnOptions::generic("/apps/test", "true"))
     });
     (pool, group)
 }
@@ -354,21 +348,18 @@ fn pool_limits(
     let pool = Pool::new(
         spawner.clone(),
         PoolConfig {
-            max_pool_size: max,
             stop_grace: Duration::from_secs(5),
             idle_time,
+            ..PoolConfig::new(max)
         },
     );
     let group = pool.add_group(GroupConfig {
         name: "/apps/test".into(),
-        spawn: SpawnOptions::generic("/apps/test", "true"),
         min_instances,
-        max_queue: 100,
         max_queue_time,
         max_instances,
         max_requests,
-        restart_dir: None,
-        restart_check_interval: Duration::from_secs(1),
+        ..GroupConfig::new(SpawnOptions::generic("/apps/test", "true"))
     });
     (pool, group)
 }
@@ -475,4 +466,312 @@ async fn a_process_is_replaced_after_max_requests() {
         spawner.stops.lock().unwrap().first().map(|s| s.0),
         Some(100)
     );
+}
+
+/// A pool of one group, both configured by the caller from the test defaults.
+fn pool_cfg(
+    spawner: &FakeSpawner,
+    pool_config: impl FnOnce(&mut PoolConfig),
+    group_config: impl FnOnce(&mut GroupConfig),
+) -> (Pool<FakeSpawner, u32>, GroupId) {
+    let mut pc = PoolConfig {
+        stop_grace: Duration::from_secs(5),
+        idle_time: None,
+        ..PoolConfig::new(4)
+    };
+    pool_config(&mut pc);
+    let mut gc = GroupConfig {
+        name: "/apps/test".into(),
+        ..GroupConfig::new(SpawnOptions::generic("/apps/test", "true"))
+    };
+    group_config(&mut gc);
+    let pool = Pool::new(spawner.clone(), pc);
+    let group = pool.add_group(gc);
+    (pool, group)
+}
+
+/// Checks out `n` sessions at once (each on its own process when concurrency is 1).
+async fn hold_n(pool: &Pool<FakeSpawner, u32>, group: GroupId, n: usize) -> Vec<Session<u32>> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.checkout(group).await })
+        })
+        .collect();
+    futures_join(tasks).await
+}
+
+fn enabled(pool: &Pool<FakeSpawner, u32>) -> Vec<u32> {
+    pool.snapshot()[0]
+        .processes
+        .iter()
+        .filter(|p| !p.detached)
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rolling_restart_spawns_first_retires_one_old_process_per_new_one_and_prefers_the_new() {
+    let spawner = FakeSpawner::gated(one());
+    spawner.gate.add_permits(2);
+    let (pool, group) = pool_cfg(&spawner, |_| {}, |g| g.min_instances = 2);
+    drop(hold_n(&pool, group, 2).await);
+    assert_eq!(enabled(&pool), vec![100, 101]);
+
+    pool.restart_with(group, true);
+    let snap = &pool.snapshot()[0];
+    assert_eq!((snap.spawning, snap.rolling_restart_pending), (1, 2));
+    // Until a new process is up, the old ones serve: nothing queues.
+    let s = pool.checkout(group).await.expect("old process serves");
+    assert!([100, 101].contains(&s.pid()));
+    drop(s);
+
+    spawner.gate.add_permits(1);
+    poll(|| enabled(&pool).contains(&102)).await;
+    assert_eq!(
+        enabled(&pool).len(),
+        2,
+        "one old process made way: {:?}",
+        enabled(&pool)
+    );
+    // The new process is preferred even though the old one was used less recently.
+    let s = pool.checkout(group).await.expect("session");
+    assert_eq!(s.pid(), 102, "newest generation first");
+    // Newest saturated: the old one takes the overflow rather than the request waiting.
+    let overflow = pool.checkout(group).await.expect("fallback");
+    assert!([100, 101].contains(&overflow.pid()));
+    drop((s, overflow));
+
+    spawner.gate.add_permits(1);
+    poll(|| enabled(&pool) == vec![102, 103]).await;
+    let snap = &pool.snapshot()[0];
+    assert_eq!(snap.rolling_restart_pending, 0);
+    assert!(snap
+        .processes
+        .iter()
+        .all(|p| p.detached || p.generation == 1));
+    settle().await;
+    let mut stopped: Vec<u32> = spawner.stops.lock().unwrap().iter().map(|s| s.0).collect();
+    stopped.sort_unstable();
+    assert_eq!(stopped, vec![100, 101], "every old process stopped");
+}
+
+#[tokio::test]
+async fn a_rolling_restart_at_the_pool_limit_retires_before_it_spawns() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool_cfg(&spawner, |p| p.max_pool_size = 2, |g| g.min_instances = 2);
+    drop(hold_n(&pool, group, 2).await);
+    pool.restart_with(group, true);
+    poll(|| enabled(&pool) == vec![102, 103]).await;
+    assert!(pids(&pool).iter().filter(|p| !p.1).count() <= 2);
+}
+
+#[tokio::test]
+async fn resisting_a_deployment_error_keeps_the_old_processes_until_the_next_restart() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool_cfg(
+        &spawner,
+        |_| {},
+        |g| {
+            g.min_instances = 2;
+            g.resist_deployment_errors = true;
+        },
+    );
+    drop(hold_n(&pool, group, 2).await);
+    spawner
+        .failures
+        .lock()
+        .unwrap()
+        .push_back("syntax error".into());
+    pool.restart_with(group, true);
+    poll(|| pool.snapshot()[0].resisting_deployment_error).await;
+    assert_eq!(enabled(&pool), vec![100, 101], "old processes keep serving");
+    // Busy processes would normally make the pool grow; not while resisting: the third waits.
+    let (a, b) = (
+        pool.checkout(group).await.expect("a"),
+        pool.checkout(group).await.expect("b"),
+    );
+    let third = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.checkout(group).await.map(|s| s.pid()) }
+    });
+    settle().await;
+    assert_eq!(pool.snapshot()[0].spawning, 0);
+    let a_pid = a.pid();
+    drop(a);
+    assert_eq!(
+        third
+            .await
+            .expect("join")
+            .expect("served by an old process"),
+        a_pid
+    );
+    drop(b);
+
+    // Fixed: the next restart replaces them.
+    pool.restart_with(group, true);
+    poll(|| enabled(&pool) == vec![102, 103]).await;
+    assert!(!pool.snapshot()[0].resisting_deployment_error);
+}
+
+#[tokio::test]
+async fn without_resistance_a_failed_rolling_spawn_retires_its_old_process_and_goes_on() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool_cfg(&spawner, |_| {}, |g| g.min_instances = 2);
+    drop(hold_n(&pool, group, 2).await);
+    spawner.failures.lock().unwrap().push_back("flaky".into());
+    pool.restart_with(group, true);
+    // One replacement failed (its old process retired), the other succeeded.
+    poll(|| {
+        let e = enabled(&pool);
+        e.len() == 2 && !e.contains(&100) && !e.contains(&101)
+    })
+    .await;
+    assert_eq!(pool.snapshot()[0].rolling_restart_pending, 0);
+}
+
+#[tokio::test]
+async fn a_sticky_request_waits_for_its_busy_process_while_others_go_elsewhere() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool_cfg(&spawner, |_| {}, |g| g.min_instances = 2);
+    let held = hold_n(&pool, group, 2).await;
+    let (a_id, a_pid) = (held[0].sticky_id(), held[0].pid());
+    let b_pid = held[1].pid();
+    drop(held);
+    let busy = pool.checkout_sticky(group, Some(a_id)).await.expect("a");
+    assert_eq!(busy.pid(), a_pid);
+    let sticky = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            pool.checkout_sticky(group, Some(a_id))
+                .await
+                .map(|s| s.pid())
+        }
+    });
+    settle().await;
+    assert!(
+        !sticky.is_finished(),
+        "waits for its process although another is idle"
+    );
+    assert_eq!(
+        pool.snapshot()[0].spawning,
+        0,
+        "a new process would not serve it"
+    );
+    let other = pool
+        .checkout(group)
+        .await
+        .expect("non-sticky goes to the idle process");
+    assert_eq!(other.pid(), b_pid);
+    drop(busy);
+    assert_eq!(sticky.await.expect("join").expect("session"), a_pid);
+    // An id of a process that is gone routes normally.
+    drop(other);
+    let s = pool
+        .checkout_sticky(group, Some(9999))
+        .await
+        .expect("normal route");
+    assert!([a_pid, b_pid].contains(&s.pid()));
+}
+
+#[tokio::test]
+async fn out_of_band_work_waits_for_the_process_to_drain_and_keeps_requests_away() {
+    let spawner = FakeSpawner::new(Concurrency::Limited(NonZeroUsize::new(2).unwrap()));
+    let (pool, group) = pool_cfg(&spawner, |_| {}, |g| g.min_instances = 2);
+    // Two processes; two sessions on the first.
+    let first = pool.checkout(group).await.expect("first");
+    poll(|| enabled(&pool).len() == 2).await;
+    let p = first.pid();
+    let second = pool
+        .checkout_sticky(group, Some(first.sticky_id()))
+        .await
+        .expect("same");
+    assert_eq!(second.pid(), p);
+    let oob = tokio::spawn(first.out_of_band_work());
+    settle().await;
+    assert!(
+        !oob.is_finished(),
+        "another request still runs on the process"
+    );
+    let snap = pool.snapshot();
+    assert!(snap[0].processes.iter().any(|x| x.pid == p && x.oob));
+    // No request goes to the process meanwhile.
+    let elsewhere = pool.checkout(group).await.expect("other process");
+    assert_ne!(elsewhere.pid(), p);
+    // One at a time: the other process may not start out-of-band work now.
+    assert!(elsewhere.out_of_band_work().await.is_none());
+    drop(second);
+    let work = oob
+        .await
+        .expect("join")
+        .expect("out-of-band work may start");
+    assert_eq!(work.pid(), p);
+    let meanwhile = pool.checkout(group).await.expect("other process");
+    assert_ne!(meanwhile.pid(), p);
+    drop(meanwhile);
+    drop(work);
+    let snap = pool.snapshot();
+    assert!(snap[0].processes.iter().all(|x| !x.oob));
+}
+
+#[tokio::test]
+async fn out_of_band_work_is_refused_on_the_last_process() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 1, 100);
+    let s = pool.checkout(group).await.expect("s");
+    assert!(s.out_of_band_work().await.is_none());
+    let again = pool.checkout(group).await.expect("routable");
+    assert_eq!(again.pid(), 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawn_failures_back_off_and_answer_with_the_last_error_meanwhile() {
+    let spawner = FakeSpawner::new(one());
+    for _ in 0..3 {
+        spawner.failures.lock().unwrap().push_back("broken".into());
+    }
+    let (pool, group) = pool(&spawner, 1, 100);
+    pool.checkout(group).await.expect_err("first failure");
+    // The first retry is immediate.
+    pool.checkout(group).await.expect_err("second failure");
+    let failures_left = || spawner.failures.lock().unwrap().len();
+    assert_eq!(failures_left(), 1);
+    // Now within the back-off: answered at once with the last error, no spawn.
+    let err = pool.checkout(group).await.expect_err("backing off");
+    assert_eq!(err.spawn_error().map(SpawnError::summary), Some("broken"));
+    assert_eq!(failures_left(), 1, "no spawn attempted");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    pool.checkout(group).await.expect_err("third failure");
+    assert_eq!(failures_left(), 0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(pool.checkout(group).await.expect("recovered").pid(), 100);
+}
+
+#[tokio::test]
+async fn a_deep_queue_spawns_in_parallel_up_to_the_bound() {
+    let spawner = FakeSpawner::gated(one());
+    let (pool, group) = pool_cfg(&spawner, |p| p.max_parallel_spawns = 2, |_| {});
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.checkout(group).await.map(|s| s.pid()) })
+        })
+        .collect();
+    settle().await;
+    assert_eq!(pool.snapshot()[0].spawning, 2);
+    spawner.gate.add_permits(10);
+    for w in waiting {
+        w.await.expect("join").expect("served");
+    }
+}
+
+/// Polls `f` between yields until it holds (bounded).
+async fn poll(mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        settle().await;
+    }
+    panic!("condition not reached");
 }

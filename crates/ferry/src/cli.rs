@@ -150,6 +150,47 @@ pub(crate) struct StartArgs {
     /// The status of a request turned away because the queue is full.
     #[arg(long, value_name = "CODE", default_value_t = ferry_config::DEFAULT_QUEUE_OVERFLOW_STATUS)]
     request_queue_overflow_status_code: u16,
+    /// Replace a process that uses more than this many MB of private memory, once its requests
+    /// are done (0 = no limit).
+    #[arg(long, value_name = "MB", default_value_t = 0)]
+    memory_limit: u64,
+    /// Kill a process that uses more than this many MB of private memory at once; at least
+    /// --memory-limit (0 = no limit).
+    #[arg(long, value_name = "MB", default_value_t = 0)]
+    memory_hard_limit: u64,
+    /// Restart (tmp/restart.txt) by replacing processes one at a time, new ones first, so no
+    /// request waits for a spawn.
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off)]
+    rolling_restarts: Option<bool>,
+    /// When a rolling restart cannot start the new version, keep the old processes serving
+    /// (needs --rolling-restarts).
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off)]
+    resist_deployment_errors: Option<bool>,
+    /// Most processes of the app being started at once (1..=16).
+    #[arg(long, value_name = "N", default_value_t = ferry_config::DEFAULT_MAX_PARALLEL_SPAWNS)]
+    max_parallel_spawns: usize,
+    /// Send each client back to the process that served it, through a cookie.
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off, help_heading = "Sticky sessions")]
+    sticky_sessions: Option<bool>,
+    /// The sticky-session cookie's name.
+    #[arg(long, value_name = "NAME",
+          default_value = ferry_config::DEFAULT_STICKY_SESSIONS_COOKIE_NAME,
+          help_heading = "Sticky sessions")]
+    sticky_sessions_cookie_name: String,
+    /// The sticky-session cookie's attributes after its Path.
+    #[arg(long, value_name = "ATTRS",
+          default_value = ferry_config::DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES,
+          help_heading = "Sticky sessions")]
+    sticky_sessions_cookie_attributes: String,
+    /// Once listening, send `HEAD` for this URL so the app starts before its first visitor
+    /// (repeatable). The request goes to 127.0.0.1 at the URL's port with the URL's host as
+    /// `Host`; a URL without a port, or just a path such as /status, goes to Ferry's own listener.
+    /// http:// only.
+    #[arg(long = "pre-start", value_name = "URL")]
+    pre_start: Vec<String>,
 }
 
 fn on_off(value: &str) -> Result<bool, String> {
@@ -201,6 +242,15 @@ impl From<StartArgs> for StartOptions {
             max_instances_per_app: Some(args.max_instances_per_app),
             max_requests: Some(args.max_requests),
             max_request_time: Some(args.max_request_time),
+            memory_limit: Some(args.memory_limit),
+            memory_hard_limit: Some(args.memory_hard_limit),
+            rolling_restarts: args.rolling_restarts,
+            resist_deployment_errors: args.resist_deployment_errors,
+            sticky_sessions: args.sticky_sessions,
+            sticky_sessions_cookie_name: Some(args.sticky_sessions_cookie_name),
+            sticky_sessions_cookie_attributes: Some(args.sticky_sessions_cookie_attributes),
+            max_parallel_spawns: Some(args.max_parallel_spawns),
+            pre_start: args.pre_start,
         }
     }
 }
@@ -267,5 +317,59 @@ mod tests {
         assert_eq!(opts.load_shell_envvars, Some(false));
         assert_eq!(opts.hooks, vec!["spawn_failed=/bin/true".to_owned()]);
         assert_eq!(opts.app_dir, Some(PathBuf::from("/srv/app")));
+    }
+
+    #[test]
+    fn process_management_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ferry",
+            "start",
+            "--memory-limit",
+            "200",
+            "--memory-hard-limit",
+            "400",
+            "--rolling-restarts",
+            "--resist-deployment-errors=off",
+            "--max-parallel-spawns",
+            "4",
+            "--sticky-sessions=on",
+            "--sticky-sessions-cookie-name",
+            "route",
+            "--pre-start",
+            "/",
+            "--pre-start",
+            "http://example.com:8080/status",
+        ])
+        .expect("parses");
+        let Command::Start(args) = cli.command;
+        let opts = StartOptions::from(args);
+        assert_eq!(opts.memory_limit, Some(200));
+        assert_eq!(opts.memory_hard_limit, Some(400));
+        assert_eq!(opts.rolling_restarts, Some(true));
+        assert_eq!(opts.resist_deployment_errors, Some(false));
+        assert_eq!(opts.max_parallel_spawns, Some(4));
+        assert_eq!(opts.sticky_sessions, Some(true));
+        assert_eq!(opts.sticky_sessions_cookie_name.as_deref(), Some("route"));
+        assert_eq!(
+            opts.sticky_sessions_cookie_attributes.as_deref(),
+            Some("SameSite=Lax; Secure;")
+        );
+        assert_eq!(opts.pre_start, ["/", "http://example.com:8080/status"]);
+    }
+
+    #[test]
+    fn process_management_flags_have_passengers_defaults() {
+        let cli = Cli::try_parse_from(["ferry", "start"]).expect("parses");
+        let Command::Start(args) = cli.command;
+        let opts = StartOptions::from(args);
+        assert_eq!(opts.memory_limit, Some(0));
+        assert_eq!(opts.rolling_restarts, None);
+        assert_eq!(opts.sticky_sessions, None);
+        assert_eq!(
+            opts.sticky_sessions_cookie_name.as_deref(),
+            Some("_passenger_route")
+        );
+        assert_eq!(opts.max_parallel_spawns, Some(1));
+        assert!(opts.pre_start.is_empty());
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ferry_test_support::body;
 use ferry_test_support::client::{self, Client};
 use ferry_test_support::http::{Method, StatusCode};
-use ferry_test_support::{apps, bounded, require_program, trace_init, Ferry};
+use ferry_test_support::{apps, bounded, poll_until, require_program, trace_init, Ferry};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -118,9 +118,9 @@ async fn app_using_passengers_ruby_api() {
     require_program!("ruby");
     bounded(LIMIT, async {
         let app = apps::fixtures_dir().join("rack-passenger-api");
-        // One process, so that every request (and the out-of-band work) reaches the same one.
+        // Two processes: out-of-band work is never done by an app's last available process.
         let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), &app)
-            .args(["--max-pool-size", "1"])
+            .args(["--max-pool-size", "2", "--min-instances", "2"])
             .spawn()
             .await
             .expect("ferry starts");
@@ -135,21 +135,26 @@ async fn app_using_passengers_ruby_api() {
         );
         // Direct spawning: `starting_worker_process` fires with forked = false.
         assert!(reply.text().contains("forked=false"), "{}", reply.text());
-        // `OutOfBandGc, 2` asks for out-of-band work every second request; Ferry then sends the
-        // process an OOBW request, which runs the `oob_work` callbacks. The process takes no other
-        // request until that is done, so the next request sees the count.
-        for _ in 0..3 {
+        let both_up = poll_until(Duration::from_secs(30), || {
+            (ferry.log().matches("app process is up").count() >= 2).then_some(())
+        })
+        .await;
+        assert!(both_up.is_some(), "no second process\n{}", ferry.log());
+        // `OutOfBandGc, 2` asks for out-of-band work every second request of a process; Ferry
+        // then takes the process out of rotation and sends it an OOBW request, which runs the
+        // `oob_work` callbacks. Each process reports its own count on /oob.
+        let mut ran = 0;
+        for _ in 0..40 {
             let reply = client.get(&ferry.url_for("/")).await.unwrap();
             assert_eq!(reply.status, StatusCode::OK);
             assert!(reply.headers.keys().all(|k| !k.as_str().starts_with("!~")));
+            let oob = client.get(&ferry.url_for("/oob")).await.unwrap();
+            ran = oob.text().trim().parse::<u64>().expect("a count");
+            if ran >= 1 {
+                break;
+            }
         }
-        let ran = client.get(&ferry.url_for("/oob")).await.unwrap();
-        let count: u64 = ran.text().trim().parse().expect("a count");
-        assert!(
-            count >= 1,
-            "the oob_work callback never ran\n{}",
-            ferry.log()
-        );
+        assert!(ran >= 1, "the oob_work callback never ran\n{}", ferry.log());
     })
     .await;
 }

@@ -113,10 +113,16 @@ async fn app_never_listening_is_killed_after_start_timeout() {
         let elapsed = started.elapsed();
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(elapsed < Duration::from_secs(20), "500 after {elapsed:?}");
-        let log = ferry.log().to_lowercase();
+        // The log is read from Ferry's stderr as it comes: give the line a moment to arrive.
+        let mentioned = poll_until(Duration::from_secs(10), || {
+            let log = ferry.log().to_lowercase();
+            (log.contains("timeout") || log.contains("timed out")).then_some(())
+        })
+        .await;
         assert!(
-            log.contains("timeout") || log.contains("timed out"),
-            "the log does not mention the timeout"
+            mentioned.is_some(),
+            "the log does not mention the timeout: {}",
+            ferry.log()
         );
 
         let gone = poll_until(Duration::from_secs(10), || {

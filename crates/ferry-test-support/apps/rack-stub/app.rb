@@ -21,6 +21,17 @@
 #   GET  /barrier?n=N[&timeout=S] -> waits until N requests are inside /barrier at once (at most
 #                                    S seconds, default 10); "ok", or 504 "timeout"
 #   GET  /rack-version            -> Rack.release
+#   GET  /oob                     -> the process id, with X-Passenger-Request-OOB-Work: true (asks
+#                                    Ferry for out-of-band work once the response is done)
+#   GET  /whoami                  -> JSON {"pid": N, "events": [...]}: /pid and /events at once
+#   ANY  /hang?gate=/abs/path     -> writes the process id to "<gate>.started", waits (<= 20 s) for
+#                                    the gate file *before* answering, then "released"
+#   ANY  /grow?mb=N               -> allocates N MB of written (private dirty) memory, kept for the
+#                                    process's life; answers with the process id
+#
+# The :oob_work event handler records "oob_work" in /events. When FERRY_TEST_OOB_DIR is set, it
+# also creates "$FERRY_TEST_OOB_DIR/oob-started-<pid>" and then waits (<= 20 s) for
+# "$FERRY_TEST_OOB_DIR/oob-release" to exist, so a test can hold a process in out-of-band work.
 #
 # FERRY_TEST_LINT=1 wraps the app in Rack::Lint (see config.ru).
 
@@ -40,12 +51,25 @@ module RackStub
 
   if defined?(PhusionPassenger)
     PhusionPassenger.on_event(:starting_worker_process) { |forked| record("starting_worker_process:#{forked}") }
-    PhusionPassenger.on_event(:oob_work) { record("oob_work") }
+    PhusionPassenger.on_event(:oob_work) do
+      record("oob_work")
+      hold_oob_work(ENV["FERRY_TEST_OOB_DIR"])
+    end
     PhusionPassenger.on_event(:stopping_worker_process) do
       record("stopping_worker_process")
       $stderr.puts "rack-stub: stopping_worker_process"
     end
   end
+
+  # Out-of-band work a test can watch and hold: see the header comment.
+  def self.hold_oob_work(dir)
+    return if dir.nil? || dir.empty?
+    File.write(File.join(dir, "oob-started-#{Process.pid}"), "")
+    wait_for_file(File.join(dir, "oob-release"))
+  end
+
+  # Memory /grow allocated, kept so that it stays in use.
+  GROWN = []
 
   # The body of /stream: a first chunk at once, the last one when the gate file exists.
   class GatedBody
@@ -159,6 +183,10 @@ module RackStub
       when "/events" then json(EVENTS_LOCK.synchronize { EVENTS.dup })
       when "/barrier" then barrier(param(env, "n").to_i, (param(env, "timeout") || 10).to_f)
       when "/rack-version" then text(Rack.release)
+      when "/oob" then text(Process.pid.to_s, "x-passenger-request-oob-work" => "true")
+      when "/whoami" then json("pid" => Process.pid, "events" => EVENTS_LOCK.synchronize { EVENTS.dup })
+      when "/hang" then hang(param(env, "gate"))
+      when "/grow" then grow(param(env, "mb").to_i)
       else [404, { "content-type" => "text/plain", "content-length" => "10" }, ["not found\n"]]
       end
     end
@@ -243,6 +271,20 @@ module RackStub
         "rack.hijack" => ->(io) { WebSocket.echo(io) }
       }
       [101, headers, []]
+    end
+
+    # Announces that the request is inside the app, then answers only once the gate exists.
+    def hang(gate)
+      return [400, { "content-type" => "text/plain", "content-length" => "7" }, ["no gate"]] if gate.to_s.empty?
+      File.write("#{gate}.started", Process.pid.to_s)
+      RackStub.wait_for_file(gate)
+      text("released")
+    end
+
+    # Each MB is a fresh string: "x" * n writes all n bytes, so the pages are private and dirty.
+    def grow(megabytes)
+      megabytes.times { GROWN << ("x" * (1024 * 1024)) }
+      text(Process.pid.to_s)
     end
 
     # A reusable barrier: each group of `count` arrivals is released together.
