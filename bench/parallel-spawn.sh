@@ -3,28 +3,33 @@
 # (Passenger: always 1) measured on a cold start under a deep queue.
 #
 # Usage (from the repo root):
-#   bash bench/parallel-spawn.sh [--requests N] [--pool N] [--no-build]
+#   bash bench/parallel-spawn.sh [--requests N] [--pool N] [--busy N] [--no-build]
 #
 #   --requests N   concurrent requests fired at a cold Ferry (default 16)
 #   --pool N       --max-pool-size (default 4)
+#   --busy N       keep N CPU-bound busy loops running meanwhile (default 0): a machine whose
+#                  cores are taken by other work, such as other apps serving
 #   --no-build     use target/release/ferry as it is
 #
 # The app (bench/apps/rack-slowboot) boots in about a second, either sleeping (BOOT=io: waiting
 # on a database, say) or computing (BOOT=cpu), and each request takes 0.5 s. For each boot kind
 # and each bound (1, 2, 4), a fresh Ferry gets N concurrent requests at once; the table shows the
 # time until the last answer and how many processes served them. Three runs each; the median.
+# The busy loops are started and stopped by this script (bounded by its own run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 REQUESTS=16
 POOL=4
+BUSY=0
 BUILD=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --requests) REQUESTS="${2:?}"; shift 2 ;;
     --pool) POOL="${2:?}"; shift 2 ;;
+    --busy) BUSY="${2:?}"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "parallel-spawn.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -54,10 +59,12 @@ one_run() {
   done
   local t0 t1
   t0="$(date +%s.%N)"
+  local clients=()
   for i in $(seq "$REQUESTS"); do
     curl -s -m 60 "http://127.0.0.1:$port/" >"$WORK/r$i" &
+    clients+=("$!")
   done
-  wait $(jobs -p | grep -v "^$pid\$") 2>/dev/null || true
+  wait "${clients[@]}" || true
   t1="$(date +%s.%N)"
   local served
   served="$(for f in "$WORK"/r*; do cat "$f"; echo; done | sort -u | grep -c . || true)"
@@ -68,6 +75,13 @@ one_run() {
 }
 
 median() { sort -n | sed -n '2p'; }
+
+BUSY_PIDS=()
+for _ in $(seq "$BUSY"); do
+  setsid bash -c 'while :; do :; done' &
+  BUSY_PIDS+=("$!")
+  STARTED_PGIDS+=("$!")
+done
 
 printf '%-6s %-6s %14s %10s\n' boot bound "drain time (s)" processes
 for boot in io cpu; do
@@ -82,3 +96,5 @@ for boot in io cpu; do
     printf '%-6s %-6s %14.2f %10s\n' "$boot" "$bound" "$(printf '%s\n' "${times[@]}" | median)" "$procs"
   done
 done
+
+for p in "${BUSY_PIDS[@]+"${BUSY_PIDS[@]}"}"; do kill_tree "$p"; forget_pgid "$p"; done
