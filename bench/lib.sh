@@ -1,9 +1,11 @@
-# Process bookkeeping, cleanup and package installs shared by bench/run.sh and bench/loaders.sh.
+# Process bookkeeping, cleanup, package installs and server runs shared by the bench/ scripts.
 #
 # Sourced, not run. Expects from the sourcing script: `WORK` (its private temp directory, which
-# identifies the processes it started) and `log`. Defines STARTED_PGIDS and PASSENGER_PIDFILE
-# (set them as servers start), the `cleanup` EXIT trap (installed here), `kill_tree`,
-# `forget_pgid`, `alive`, `wait_gone` and `apt_install`.
+# identifies the processes it started) and `log`; for the server helpers also `APPS` (bench/apps)
+# and `RAW_DIR` (empty: keep no raw files). Defines STARTED_PGIDS and PASSENGER_PIDFILE (set them
+# as servers start), the `cleanup` EXIT trap (installed here), `kill_tree`, `forget_pgid`,
+# `alive`, `wait_gone`, `apt_install`, and `cpu_busy`, `save_raw`, `last_lines`, `app_copy`,
+# `start_bg`/`stop_bg`.
 # shellcheck shell=bash
 
 # PIDs of process-group leaders we started with setsid (one per server).
@@ -132,3 +134,58 @@ apt_install() { # apt_install PKG...: best effort, root only
   log "apt-get install -y $*"
   DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "$@" >&2
 }
+
+# ---------------------------------------------------------------------------
+# Running servers (loaders.sh and pool.sh; they define WORK, APPS and RAW_DIR)
+# ---------------------------------------------------------------------------
+# How busy the CPUs are with other work: % of all CPU time that was not idle over 1 s, sampled
+# while none of our servers runs (just before each target starts).
+cpu_busy() {
+  local a b
+  a="$(head -n1 /proc/stat)"; sleep 1; b="$(head -n1 /proc/stat)"
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); tot = 0
+    for (i = 2; i <= n; i++) tot += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6])
+    if (tot > 0) printf "%.0f%%", 100 * (tot - idle) / tot; else printf "?"
+  }'
+}
+
+save_raw() { # save_raw TARGET FILE...: copy the files into RAW_DIR, named TARGET.<name>
+  [[ -z "$RAW_DIR" ]] && return 0
+  mkdir -p "$RAW_DIR"
+  local target="$1" f name; shift
+  for f in "$@"; do
+    [[ -f "$f" ]] || continue
+    name="$(basename "$f")"
+    [[ "$name" == "$target".* ]] || name="$target.$name"
+    cp "$f" "$RAW_DIR/$name" || true
+  done
+}
+
+last_lines() { # last_lines FILE...: the last 3 lines of the files, on one line
+  tail -q -n 3 "$@" 2>/dev/null | tr '\n' ' ' | cut -c1-200 || true
+}
+
+# app_copy TARGET APP: a private, world-readable copy of bench/apps/APP for one target.
+app_copy() {
+  local dir="$WORK/$1"
+  mkdir -p "$dir/tmp"
+  cp -r "$APPS/$2" "$dir/app"
+  chmod -R a+rX "$dir"
+  echo "$dir"
+}
+
+# start_bg DIR LOG CMD...: start CMD in DIR as the leader of a new process group, stdout and
+# stderr to LOG. `setsid` execs in place (the subshell is not a group leader), so the new
+# process's pid is $! and it leads its own group. Sets SERVER_PID.
+SERVER_PID=""
+start_bg() {
+  local dir="$1" out="$2"; shift 2
+  ( cd "$dir" && exec setsid "$@" ) >"$out" 2>&1 </dev/null &
+  SERVER_PID=$!
+  STARTED_PGIDS+=("$SERVER_PID")
+}
+
+# stop_bg PID: stop a server we started and everything below it.
+stop_bg() { kill_tree "$1"; forget_pgid "$1"; }

@@ -236,58 +236,6 @@ add_unavailable() { # add_unavailable TARGET REASON
   log "$1: unavailable: $why"
 }
 
-# How busy the CPUs are with other work: % of all CPU time that was not idle over 1 s, sampled
-# while none of our servers runs (just before each target starts).
-cpu_busy() {
-  local a b
-  a="$(head -n1 /proc/stat)"; sleep 1; b="$(head -n1 /proc/stat)"
-  awk -v a="$a" -v b="$b" 'BEGIN {
-    n = split(a, x, " "); split(b, y, " "); tot = 0
-    for (i = 2; i <= n; i++) tot += y[i] - x[i]
-    idle = (y[5] - x[5]) + (y[6] - x[6])
-    if (tot > 0) printf "%.0f%%", 100 * (tot - idle) / tot; else printf "?"
-  }'
-}
-
-save_raw() { # save_raw TARGET FILE...: copy the files into RAW_DIR, named TARGET.<name>
-  [[ -z "$RAW_DIR" ]] && return 0
-  mkdir -p "$RAW_DIR"
-  local target="$1" f name; shift
-  for f in "$@"; do
-    [[ -f "$f" ]] || continue
-    name="$(basename "$f")"
-    [[ "$name" == "$target".* ]] || name="$target.$name"
-    cp "$f" "$RAW_DIR/$name" || true
-  done
-}
-
-last_lines() { # last_lines FILE...: the last 3 lines of the files, on one line
-  tail -q -n 3 "$@" 2>/dev/null | tr '\n' ' ' | cut -c1-200 || true
-}
-
-# app_copy TARGET APP: a private, world-readable copy of bench/apps/APP for one target.
-app_copy() {
-  local dir="$WORK/$1"
-  mkdir -p "$dir/tmp"
-  cp -r "$APPS/$2" "$dir/app"
-  chmod -R a+rX "$dir"
-  echo "$dir"
-}
-
-# start_bg DIR LOG CMD...: start CMD in DIR as the leader of a new process group, stdout and
-# stderr to LOG. `setsid` execs in place (the subshell is not a group leader), so the new
-# process's pid is $! and it leads its own group. Sets SERVER_PID.
-SERVER_PID=""
-start_bg() {
-  local dir="$1" out="$2"; shift 2
-  ( cd "$dir" && exec setsid "$@" ) >"$out" 2>&1 </dev/null &
-  SERVER_PID=$!
-  STARTED_PGIDS+=("$SERVER_PID")
-}
-
-# stop_bg PID: stop a server we started and everything below it.
-stop_bg() { kill_tree "$1"; forget_pgid "$1"; }
-
 # measure TARGET PORT RSS_ROOT...: warm up, run wrk, record the row with the RSS of the roots'
 # process trees right after the run.
 measure() {

@@ -303,58 +303,6 @@ add_unavailable() { # add_unavailable TARGET REASON
   log "$1: unavailable: $why"
 }
 
-# How busy the CPUs are with other work: % of all CPU time that was not idle over 1 s, sampled
-# while none of our servers runs (just before each target starts).
-cpu_busy() {
-  local a b
-  a="$(head -n1 /proc/stat)"; sleep 1; b="$(head -n1 /proc/stat)"
-  awk -v a="$a" -v b="$b" 'BEGIN {
-    n = split(a, x, " "); split(b, y, " "); tot = 0
-    for (i = 2; i <= n; i++) tot += y[i] - x[i]
-    idle = (y[5] - x[5]) + (y[6] - x[6])
-    if (tot > 0) printf "%.0f%%", 100 * (tot - idle) / tot; else printf "?"
-  }'
-}
-
-save_raw() { # save_raw TARGET FILE...: copy the files into RAW_DIR, named TARGET.<name>
-  [[ -z "$RAW_DIR" ]] && return 0
-  mkdir -p "$RAW_DIR"
-  local target="$1" f name; shift
-  for f in "$@"; do
-    [[ -f "$f" ]] || continue
-    name="$(basename "$f")"
-    [[ "$name" == "$target".* ]] || name="$target.$name"
-    cp "$f" "$RAW_DIR/$name" || true
-  done
-}
-
-last_lines() { # last_lines FILE...: the last 3 lines of the files, on one line
-  tail -q -n 3 "$@" 2>/dev/null | tr '\n' ' ' | cut -c1-200 || true
-}
-
-# app_copy TARGET: a private, world-readable copy of bench/apps/$APP for one target.
-app_copy() {
-  local dir="$WORK/$1"
-  mkdir -p "$dir/tmp"
-  cp -r "$APPS/$APP" "$dir/app"
-  chmod -R a+rX "$dir"
-  echo "$dir"
-}
-
-# start_bg DIR LOG CMD...: start CMD in DIR as the leader of a new process group, stdout and
-# stderr to LOG. `setsid` execs in place (the subshell is not a group leader), so the new
-# process's pid is $! and it leads its own group. Sets SERVER_PID.
-SERVER_PID=""
-start_bg() {
-  local dir="$1" out="$2"; shift 2
-  ( cd "$dir" && exec setsid "$@" ) >"$out" 2>&1 </dev/null &
-  SERVER_PID=$!
-  STARTED_PGIDS+=("$SERVER_PID")
-}
-
-# stop_bg PID: stop a server we started and everything below it.
-stop_bg() { kill_tree "$1"; forget_pgid "$1"; }
-
 # measure TARGET PORT ROOT...: warm up, then for each connection count run wrk and record the
 # row with the CPU used by the roots' process trees during the run (% of one CPU) and their RSS
 # right after it.
@@ -411,7 +359,7 @@ bench_ferry() {
   if [[ -n "$FERRY_UNAVAILABLE" ]]; then add_unavailable "$target" "$FERRY_UNAVAILABLE"; return 0; fi
   if [[ -z "$RUBY_BIN" ]]; then add_unavailable "$target" "ruby is not installed"; return 0; fi
   if (( RACK_OK == 0 )); then add_unavailable "$target" "$RUBY_BIN cannot require \"rack\" (apt-get install ruby-rack)"; return 0; fi
-  dir="$(app_copy "$target")"
+  dir="$(app_copy "$target" "$APP")"
   cmd=("$FERRY_BIN" start "$dir/app" --address 127.0.0.1 --port 0
     --max-pool-size "$PROCS" --min-instances "$PROCS" --max-request-queue-size 0 "$@" --ruby "$RUBY_BIN")
   CMDS+=("$target: ${cmd[*]}")
@@ -451,7 +399,7 @@ bench_passenger() {
     add_unavailable "$target" "the passenger command is not installed (apt-get install passenger)"; return 0
   fi
   if [[ -z "$RUBY_BIN" ]]; then add_unavailable "$target" "ruby is not installed"; return 0; fi
-  dir="$(app_copy "$target")"
+  dir="$(app_copy "$target" "$APP")"
   port="$(free_port)"
   PASSENGER_PIDFILE="$dir/passenger.pid"
   local flags=(
@@ -510,7 +458,7 @@ bench_puma() {
   local target=puma dir pid port busy
   if [[ -z "$PUMA_BIN" ]]; then add_unavailable "$target" "the puma command is not installed (apt-get install puma)"; return 0; fi
   port="$(free_port)"
-  dir="$(app_copy "$target")"
+  dir="$(app_copy "$target" "$APP")"
   local cmd=("$PUMA_BIN" -w "$PROCS" -t "$THREADS:$THREADS" -b "tcp://127.0.0.1:$port" -e production config.ru)
   CMDS+=("$target: (cd <app copy> && ${cmd[*]})")
   busy="$(cpu_busy)"; LOADS+=("$target $busy")

@@ -125,6 +125,32 @@ impl Client {
         self.request(request(method, url, &[], body)).await
     }
 
+    /// GET `url` (a streamed endpoint whose first chunk is `first`, such as the stubs'
+    /// `/stream?gate=…`) and return once that chunk has arrived, with the rest of the body: the
+    /// process serving it stays busy until the body ends.
+    pub async fn hold(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        first: &[u8],
+    ) -> Result<Incoming> {
+        let response = self
+            .send(request(Method::GET, url, headers, body::empty()))
+            .await?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("{url}: status {}", response.status()).into());
+        }
+        let mut body = response.into_body();
+        let chunk = match body.frame().await {
+            Some(frame) => frame?.into_data().unwrap_or_default(),
+            None => Bytes::new(),
+        };
+        if chunk != first {
+            return Err(format!("{url}: first chunk {chunk:?}, expected {first:?}").into());
+        }
+        Ok(body)
+    }
+
     /// GET `url`, hashing the body as it streams; never holds more than one frame.
     pub async fn download(&self, url: &str) -> Result<Download> {
         Download::read(

@@ -121,15 +121,7 @@ async fn wait_gone(pids: &BTreeSet<u32>, timeout: Duration) -> bool {
 /// serving it is busy until `gate` exists.
 async fn hold(client: &Client, ferry: &Ferry, gate: &Path, headers: &[(&str, &str)]) -> Incoming {
     let url = ferry.url_for(&format!("/stream?gate={}", gate.display()));
-    let response = client
-        .send(client::request(Method::GET, &url, headers, body::empty()))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut body = response.into_body();
-    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    assert_eq!(&first[..], b"first\n");
-    body
+    client.hold(&url, headers, b"first\n").await.unwrap()
 }
 
 /// The sticky session id in a response's `_passenger_route` cookie, checking its `Path`.

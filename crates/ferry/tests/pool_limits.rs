@@ -11,10 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use ferry_test_support::client::{self, Client};
-use ferry_test_support::http::{Method, StatusCode};
-use ferry_test_support::{
-    apps, body, bounded, poll_until, procfs, require_program, trace_init, Ferry,
-};
+use ferry_test_support::http::StatusCode;
+use ferry_test_support::{apps, bounded, poll_until, procfs, require_program, trace_init, Ferry};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -35,15 +33,7 @@ async fn start(args: &[&str]) -> Ferry {
 /// it is now busy until `gate` exists.
 async fn hold(ferry: &Ferry, gate: &Path) -> Incoming {
     let url = ferry.url_for(&format!("/stream?gate={}", gate.display()));
-    let response = Client::new()
-        .send(client::request(Method::GET, &url, &[], body::empty()))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut body = response.into_body();
-    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    assert_eq!(&first[..], b"first\n");
-    body
+    Client::new().hold(&url, &[], b"first\n").await.unwrap()
 }
 
 /// The app processes (loaders) under Ferry.
