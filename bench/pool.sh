@@ -394,7 +394,7 @@ bench_ferry() {
 # Passenger Standalone, builtin engine, process model (OSS has no thread model)
 # ---------------------------------------------------------------------------
 bench_passenger() {
-  local target=passenger dir port pid wd busy why
+  local target=passenger dir port
   if [[ -z "$PASSENGER_BIN" ]]; then
     add_unavailable "$target" "the passenger command is not installed (apt-get install passenger)"; return 0
   fi
@@ -412,43 +412,7 @@ bench_passenger() {
     --no-install-runtime --no-compile-runtime
     --log-file "$dir/passenger.log" --pid-file "$PASSENGER_PIDFILE"
   )
-  CMDS+=("$target: passenger start <app copy> ${flags[*]}")
-  busy="$(cpu_busy)"; LOADS+=("$target $busy")
-  log "$target: $("$PASSENGER_BIN" --version 2>/dev/null | head -n1); starting on 127.0.0.1:$port (CPU busy with other work: $busy)"
-  # Passenger resolves --startup-file against the current directory, so start it from the
-  # app copy; TMPDIR keeps its passenger-standalone.* temp dir inside our work dir.
-  ( cd "$dir/app" && TMPDIR="$dir/tmp" exec setsid "$PASSENGER_BIN" start "$dir/app" "${flags[@]}" ) \
-    >"$dir/passenger.out" 2>&1 </dev/null &
-  pid=$!
-  STARTED_PGIDS+=("$pid")
-  if ! wait_ready "$port" 60 "$pid"; then
-    why="$( { grep -hE 'ERROR|rror|failed|Could not' "$dir/passenger.out" "$dir/passenger.log" 2>/dev/null || true; } | head -n 2 | tr '\n' ' ' | cut -c1-200 || true)"
-    if alive "$pid"; then
-      add_unavailable "$target" "did not serve \"ok\" on port $port ($(what_we_got))${why:+: $why}"
-    else
-      add_unavailable "$target" "'passenger start' exited without serving the app${why:+: $why}"
-    fi
-  else
-    wd="$(cat "$PASSENGER_PIDFILE" 2>/dev/null || true)"
-    [[ "$wd" =~ ^[0-9]+$ ]] || wd=""
-    [[ -z "$wd" ]] && NOTES+=("$target: no watchdog pid in the pid file; RSS counts 'passenger start' and everything below it")
-    # RSS and CPU: the watchdog and everything below it (core, the Ruby preloader, the apps);
-    # not the `passenger start` Ruby front end, which is not in the request path.
-    measure "$target" "$port" "${wd:-$pid}"
-    if [[ -n "$wd" ]]; then
-      NOTES+=("$target: not counted: the 'passenger start' Ruby front end (not in the request path), $(awk '$1 == "VmRSS:" { printf "%.1f MB", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || echo '?') RSS")
-    fi
-  fi
-  log "$target: stopping"
-  timeout 30 "$PASSENGER_BIN" stop --pid-file "$PASSENGER_PIDFILE" >/dev/null 2>&1 || true
-  wait_gone 150 "$pid" || true
-  stop_bg "$pid"
-  local left
-  left="$(pids_mentioning_work | tr '\n' ' ' || true)"
-  [[ -n "${left// /}" ]] && NOTES+=("$target: processes left after 'passenger stop' ($left); killed")
-  stop_passenger_leftovers
-  PASSENGER_PIDFILE=""
-  save_raw "$target" "$dir/passenger.out" "$dir/passenger.log"
+  run_passenger "$target" "$dir" "$port" ok "${flags[@]}"
 }
 
 # ---------------------------------------------------------------------------
