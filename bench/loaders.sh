@@ -318,7 +318,7 @@ bench_ferry() {
 # bench_passenger TARGET APP APP_TYPE STARTUP_FILE INTERPRETER_FLAG INTERPRETER
 bench_passenger() {
   local target="$1" app="$2" type="$3" startup="$4" iflag="$5" ibin="$6"
-  local dir port pid wd busy why
+  local dir port
   if [[ -z "$PASSENGER_BIN" ]]; then
     add_unavailable "$target" "the passenger command is not installed (apt-get install passenger)"; return 0
   fi
