@@ -56,8 +56,6 @@ if (( CONNECTIONS < WRK_THREADS )); then WRK_THREADS=$CONNECTIONS; fi
 for t in ${TARGETS//,/ }; do
   [[ ",$ALL_TARGETS," == *",$t,"* ]] || { echo "bench: unknown target: $t (known: $ALL_TARGETS)" >&2; exit 2; }
 done
-want() { [[ ",$TARGETS," == *",$1,"* ]]; }
-want_any() { local t; for t in "$@"; do want "$t" && return 0; done; return 1; }
 
 if [[ ! -f Cargo.toml || ! -d bench/apps/rack-hello ]]; then
   echo "bench: run this from the repo root (bash bench/loaders.sh)" >&2
@@ -69,7 +67,7 @@ APPS="$REPO_ROOT/bench/apps"
 log() { printf 'bench: %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------------------
-# Process bookkeeping and cleanup (the same approach as bench/run.sh)
+# Process bookkeeping, cleanup and the helpers shared with run.sh and pool.sh: bench/lib.sh
 # ---------------------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-loaders.XXXXXX")"
 # Ferry and Passenger run the apps as another user (nobody) when we are root: let it read the copies.
@@ -78,21 +76,13 @@ chmod 755 "$WORK"
 # shellcheck source=bench/lib.sh
 source "$REPO_ROOT/bench/lib.sh"
 
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if (( ${#missing[@]} > 0 )); then
-  apt_install "${missing[@]}" || { log "could not install: ${missing[*]}"; exit 1; }
-fi
-for tool in wrk curl; do
-  command -v "$tool" >/dev/null 2>&1 || { log "required tool missing: $tool"; exit 1; }
-done
+need wrk
+need curl
+install_missing || { log "could not install: ${MISSING[*]}"; exit 1; }
+require_tools wrk curl
 
 # Interpreters for the apps that Ferry and Passenger start. As root both run the apps as
 # `nobody`, which cannot use interpreters under /root (pyenv, rbenv, nvm): prefer /usr/bin.
-interp() { # interp NAME -> /usr/bin/NAME, else NAME on PATH, else empty
-  if [[ -x "/usr/bin/$1" ]]; then echo "/usr/bin/$1"; else command -v "$1" 2>/dev/null || true; fi
-}
 RUBY_BIN="$(interp ruby)"
 PYTHON_BIN="$(interp python3)"
 NODE_BIN="$(interp node)"
@@ -112,117 +102,14 @@ PUMA_BIN="$(command -v puma 2>/dev/null || true)"
 PASSENGER_BIN="$(command -v passenger 2>/dev/null || true)"
 
 # ---------------------------------------------------------------------------
-# Helpers
+# Results
 # ---------------------------------------------------------------------------
-free_port() {
-  if [[ -n "$PYTHON_BIN" ]]; then
-    "$PYTHON_BIN" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-  elif [[ -n "$NODE_BIN" ]]; then
-    "$NODE_BIN" -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-  else
-    echo $(( 20000 + RANDOM % 20000 ))
-  fi
-}
-
-# check_body PORT: GET / answers 200 with exactly the expected body. Sets LAST_CODE (000: no
-# HTTP answer) and LAST_BODY (its first 60 characters, on one line).
-LAST_CODE=""
-LAST_BODY=""
-check_body() {
-  local f="$WORK/body.$1"
-  rm -f "$f"
-  LAST_CODE="$(curl -s --max-time 5 -o "$f" -w '%{http_code}' "http://127.0.0.1:$1/" 2>/dev/null || true)"
-  [[ -z "$LAST_CODE" ]] && LAST_CODE="000"
-  LAST_BODY="$(head -c 60 "$f" 2>/dev/null | tr -c '[:print:]' ' ' || true)"
-  [[ "$LAST_CODE" == "200" && -f "$f" && "$(cat "$f"; echo x)" == "${EXPECTED_BODY}x" ]]
-}
-
-# what_we_got: the last check_body's answer, for "unavailable" reasons and notes.
-what_we_got() {
-  if [[ "$LAST_CODE" == "000" ]]; then echo "no HTTP answer to GET /"
-  else echo "GET / gave HTTP $LAST_CODE, body \"$LAST_BODY\""; fi
-}
-
-# wait_ready PORT SECS [PID]: until GET / answers with the expected body (every 0.2 s, at most
-# SECS seconds). Gives up early when PID (the server we started) has exited, or when the server
-# has kept answering something else (an error page, say) for 10 s.
-wait_ready() {
-  local port="$1" deadline=$(( SECONDS + $2 )) watch="${3:-}" wrong_since=""
-  while (( SECONDS < deadline )); do
-    check_body "$port" && return 0
-    if [[ "$LAST_CODE" == "000" ]]; then
-      wrong_since=""
-    elif [[ -z "$wrong_since" ]]; then
-      wrong_since=$SECONDS
-    elif (( SECONDS - wrong_since >= 10 )); then
-      return 1
-    fi
-    if [[ -n "$watch" ]] && ! alive "$watch"; then return 1; fi
-    sleep 0.2
-  done
-  return 1
-}
-
-run_wrk() { # run_wrk PORT SECS OUTFILE
-  timeout $(( $2 + 60 )) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2"s --latency \
-    "http://127.0.0.1:$1/" >"$3" 2>&1 || true
-}
-
-warm_up() { # warm_up PORT NAME
-  local i
-  for ((i = 0; i < 5; i++)); do curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$1/" || true; done
-  run_wrk "$1" "$WARMUP_SECS" "$WORK/$2.warmup.txt"
-  sleep 1
-}
-
-# parse_wrk FILE -> "reqs p50 p99 errors requests"
-parse_wrk() {
-  awk '
-    /Requests\/sec:/ { rps = $2 }
-    /^ +50%/ { p50 = $2 }
-    /^ +99%/ { p99 = $2 }
-    /requests in/ { total = $1 }
-    /Socket errors:/ {
-      for (i = 1; i <= NF; i++) { v = $i; gsub(/,/, "", v); if (v ~ /^[0-9]+$/) sock += v }
-    }
-    /Non-2xx or 3xx responses:/ { non2xx = $NF }
-    END {
-      if (rps == "") rps = "?"; if (p50 == "") p50 = "?"; if (p99 == "") p99 = "?"
-      if (total == "") total = "?"
-      printf "%s %s %s %d %s\n", rps, p50, p99, sock + non2xx, total
-    }' "$1"
-}
-
-# tree_rss LIST_FILE ROOT_PID... -> "<MB> MB (<N> procs)": the sum of VmRSS over the roots and
-# all their descendants (each process counted once), read from /proc/PID/status. LIST_FILE gets
-# one line per counted process: pid, VmRSS in kB, command line.
-tree_rss() {
-  local list="$1" all=() p kb total=0 n=0
-  shift
-  : >"$list"
-  for p in "$@"; do
-    [[ -n "$p" ]] || continue
-    all+=("$p")
-    while read -r d; do [[ -n "$d" ]] && all+=("$d"); done < <(descendants "$p")
-  done
-  while read -r p; do
-    [[ -n "$p" ]] || continue
-    kb="$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null || true)"
-    [[ -n "$kb" ]] || continue # gone, or a kernel thread
-    total=$(( total + kb )); n=$(( n + 1 ))
-    printf '%s %s kB %s\n' "$p" "$kb" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)" >>"$list"
-  done < <(printf '%s\n' "${all[@]+"${all[@]}"}" | sort -un)
-  awk -v k="$total" -v n="$n" 'BEGIN { printf "%.1f MB (%d proc%s)", k / 1024, n, n == 1 ? "" : "s" }'
-}
-
 ROWS=()
-CMDS=()  # "target: command line", in the order the targets ran
-NOTES=()
-LOADS=() # "target busy%": CPU busy with other work just before each target started
 declare -A RPS
 add_row() { # add_row TARGET WRKFILE RSS
-  local rps p50 p99 errs total
-  read -r rps p50 p99 errs total < <(parse_wrk "$2")
+  local rps p50 p99 sock non2xx total errs
+  read -r rps p50 p99 sock non2xx total < <(parse_wrk "$2")
+  errs=$(( sock + non2xx ))
   RPS[$1]="$rps"
   ROWS+=("$(printf '| %-14s | %9s | %8s | %8s | %6s | %9s | %-20s |' \
     "$1" "$rps" "$p50" "$p99" "$errs" "$total" "$3")")
@@ -231,7 +118,7 @@ add_row() { # add_row TARGET WRKFILE RSS
 }
 add_unavailable() { # add_unavailable TARGET REASON
   local why
-  why="$(printf '%s' "$2" | tr '\n\t' '  ' | tr -s ' ' | cut -c1-240)"
+  why="$(one_line "$2")"
   ROWS+=("$(printf '| %-14s | unavailable: %s |' "$1" "$why")")
   log "$1: unavailable: $why"
 }
@@ -240,9 +127,9 @@ add_unavailable() { # add_unavailable TARGET REASON
 # process trees right after the run.
 measure() {
   local target="$1" port="$2"; shift 2
-  warm_up "$port" "$target"
+  warm_up "$port" "$target" "$CONNECTIONS"
   log "$target: measuring for ${DURATION}s"
-  run_wrk "$port" "$DURATION" "$WORK/$target.wrk.txt"
+  run_wrk "$port" "$CONNECTIONS" "$DURATION" "$WORK/$target.wrk.txt"
   add_row "$target" "$WORK/$target.wrk.txt" "$(tree_rss "$WORK/$target.procs.txt" "$@")"
   if ! check_body "$port"; then NOTES+=("$target: after the run, $(what_we_got)"); fi
   save_raw "$target" "$WORK/$target.wrk.txt" "$WORK/$target.procs.txt"
@@ -254,17 +141,7 @@ measure() {
 FERRY_BIN="$REPO_ROOT/target/release/ferry"
 FERRY_UNAVAILABLE=""
 if want_any rack-ferry wsgi-ferry node-ferry node-ferry-1; then
-  if (( BUILD == 1 )); then
-    log "cargo build --release -p ferry"
-    if ! command -v cargo >/dev/null 2>&1; then
-      FERRY_UNAVAILABLE="cargo not found (use --no-build with an existing target/release/ferry)"
-    elif ! cargo build --release -p ferry >&2; then
-      FERRY_UNAVAILABLE="cargo build --release -p ferry failed"
-    fi
-  fi
-  if [[ -z "$FERRY_UNAVAILABLE" && ! -x "$FERRY_BIN" ]]; then
-    FERRY_UNAVAILABLE="no binary at target/release/ferry"
-  fi
+  build_ferry "use --no-build with an existing target/release/ferry" "no binary at target/release/ferry"
 fi
 
 log "duration ${DURATION}s, ${CONNECTIONS} connections, ${WRK_THREADS} wrk threads, $(nproc) CPUs; work dir $WORK"
@@ -275,41 +152,16 @@ log "duration ${DURATION}s, ${CONNECTIONS} connections, ${WRK_THREADS} wrk threa
 # bench_ferry TARGET APP LOADER PROCS INTERPRETER_FLAG INTERPRETER
 bench_ferry() {
   local target="$1" app="$2" loader="$3" procs="$4" iflag="$5" ibin="$6"
-  local dir pid port="" i busy cmd
+  local dir
   if [[ -n "$FERRY_UNAVAILABLE" ]]; then add_unavailable "$target" "$FERRY_UNAVAILABLE"; return 0; fi
   if [[ ! -f "$REPO_ROOT/loaders/$loader" ]]; then
     add_unavailable "$target" "loader loaders/$loader is missing"; return 0
   fi
   if [[ -z "$ibin" ]]; then add_unavailable "$target" "no interpreter for $iflag"; return 0; fi
   dir="$(app_copy "$target" "$app")"
-  cmd=("$FERRY_BIN" start "$dir/app" --address 127.0.0.1 --port 0
-    --max-pool-size "$procs" --min-instances "$procs" "$iflag" "$ibin")
-  CMDS+=("$target: ${cmd[*]}")
-  busy="$(cpu_busy)"; LOADS+=("$target $busy")
-  log "$target: starting ferry with $procs $app process(es) (CPU busy with other work: $busy)"
-  # TMPDIR: Ferry's runtime dir (app sockets) lands in our work dir, so nothing is left behind.
-  ( cd "$dir/app" && TMPDIR="$dir/tmp" exec setsid "${cmd[@]}" ) \
-    >"$dir/ferry.out" 2>"$dir/ferry.err" </dev/null &
-  pid=$!
-  STARTED_PGIDS+=("$pid")
-  for ((i = 0; i < 300; i++)); do
-    port="$(sed -n 's#^ferry: listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*#\1#p' "$dir/ferry.out" | head -n1)"
-    [[ -n "$port" ]] && break
-    alive "$pid" || break
-    sleep 0.1
-  done
-  if [[ -z "$port" ]]; then
-    add_unavailable "$target" "no 'ferry: listening on' line within 30 s: $(last_lines "$dir/ferry.err")"
-  elif ! wait_ready "$port" 60 "$pid"; then
-    add_unavailable "$target" "ferry did not serve \"$EXPECTED_BODY\" ($(what_we_got)): $(last_lines "$dir/ferry.err")"
-  else
-    measure "$target" "$port" "$pid"
-  fi
-  # Graceful stop: SIGTERM, bounded wait, then the generic tree kill for anything left over.
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_gone 150 "$pid" || NOTES+=("$target: ferry did not exit within 15 s of SIGTERM; killed")
-  stop_bg "$pid"
-  save_raw "$target" "$dir/ferry.out" "$dir/ferry.err"
+  run_ferry "$target" "$dir" "$EXPECTED_BODY" "$procs $app process(es)" \
+    "$FERRY_BIN" start "$dir/app" --address 127.0.0.1 --port 0 \
+    --max-pool-size "$procs" --min-instances "$procs" "$iflag" "$ibin"
 }
 
 # ---------------------------------------------------------------------------
@@ -325,63 +177,34 @@ bench_passenger() {
   if [[ -z "$ibin" ]]; then add_unavailable "$target" "no interpreter for $iflag"; return 0; fi
   dir="$(app_copy "$target" "$app")"
   port="$(free_port)"
-  PASSENGER_PIDFILE="$dir/passenger.pid"
-  local flags=(
-    --engine builtin --address 127.0.0.1 --port "$port"
-    --max-pool-size 2 --min-instances 2 --environment production
+  passenger_flags "$dir" "$port" \
+    --max-pool-size 2 --min-instances 2 --environment production \
     --app-type "$type" --startup-file "$startup" "$iflag" "$ibin"
-    --disable-security-update-check --disable-anonymous-telemetry
-    --disable-turbocaching
-    --no-install-runtime --no-compile-runtime
-    --log-file "$dir/passenger.log" --pid-file "$PASSENGER_PIDFILE"
-  )
-  run_passenger "$target" "$dir" "$port" "$EXPECTED_BODY" "${flags[@]}"
+  run_passenger "$target" "$dir" "$port" "$EXPECTED_BODY" "${PASSENGER_FLAGS[@]}"
 }
 
 # ---------------------------------------------------------------------------
 # Servers that listen on a port we pick: puma, gunicorn, node
 # ---------------------------------------------------------------------------
-# bench_plain TARGET APP PORT CMD...: CMD (run in the app copy) must listen on 127.0.0.1:PORT.
-bench_plain() {
-  local target="$1" app="$2" port="$3"; shift 3
-  local dir pid busy
-  dir="$(app_copy "$target" "$app")"
-  CMDS+=("$target: (cd <app copy> && $*)")
-  busy="$(cpu_busy)"; LOADS+=("$target $busy")
-  log "$target: starting $* (CPU busy with other work: $busy)"
-  start_bg "$dir/app" "$dir/server.log" "$@"
-  pid="$SERVER_PID"
-  if ! wait_ready "$port" 60 "$pid"; then
-    if alive "$pid"; then
-      add_unavailable "$target" "did not serve \"$EXPECTED_BODY\" on port $port ($(what_we_got)): $(last_lines "$dir/server.log")"
-    else
-      add_unavailable "$target" "exited without serving the app: $(last_lines "$dir/server.log")"
-    fi
-  else
-    measure "$target" "$port" "$pid"
-  fi
-  stop_bg "$pid"
-  save_raw "$target" "$dir/server.log"
-}
-
+# (run_plain in bench/lib.sh: CMD, run in the app copy, must listen on 127.0.0.1:PORT.)
 bench_puma() {
   if [[ -z "$PUMA_BIN" ]]; then add_unavailable rack-puma "the puma command is not installed (apt-get install puma)"; return 0; fi
   local port; port="$(free_port)"
-  bench_plain rack-puma rack-hello "$port" \
+  run_plain rack-puma rack-hello "$port" "$EXPECTED_BODY" \
     "$PUMA_BIN" -w 2 -t 1:1 -b "tcp://127.0.0.1:$port" -e production config.ru
 }
 
 bench_gunicorn() {
   if [[ -z "$GUNICORN_PY" ]]; then add_unavailable wsgi-gunicorn "no python3 here can import gunicorn (pip install gunicorn)"; return 0; fi
   local port; port="$(free_port)"
-  bench_plain wsgi-gunicorn wsgi-hello "$port" \
+  run_plain wsgi-gunicorn wsgi-hello "$port" "$EXPECTED_BODY" \
     "$GUNICORN_PY" -m gunicorn -w 2 -k sync -b "127.0.0.1:$port" passenger_wsgi:application
 }
 
 bench_node_direct() {
   if [[ -z "$NODE_BIN" ]]; then add_unavailable node-direct "node is not installed"; return 0; fi
   local port; port="$(free_port)"
-  bench_plain node-direct node-hello "$port" env "PORT=$port" "$NODE_BIN" app.js
+  run_plain node-direct node-hello "$port" "$EXPECTED_BODY" env "PORT=$port" "$NODE_BIN" app.js
 }
 
 # ---------------------------------------------------------------------------
@@ -400,10 +223,6 @@ want node-direct && bench_node_direct
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
-ratio() { # ratio A B -> A/B with 2 decimals, or n/a
-  awk -v a="${1:-}" -v b="${2:-}" 'BEGIN {
-    if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'
-}
 # ratio_line LABEL A B [GOAL]: "LABEL = R" plus whether R meets GOAL (R >= GOAL).
 ratio_line() {
   local r; r="$(ratio "${RPS[$2]:-}" "${RPS[$3]:-}")"
@@ -440,15 +259,5 @@ fi
 echo "  (node: node-direct is one node process, so node-ferry-1, Ferry with one node process, is the"
 echo "   like-for-like comparison; node-ferry runs two node processes behind Ferry.)"
 echo
-echo "Commands:"
-for c in "${CMDS[@]+"${CMDS[@]}"}"; do
-  echo "  $c" | sed -e "s#$REPO_ROOT/#./#g" -e "s#$WORK/[a-z0-9-]*/app#<app copy>#g" -e "s#$WORK/[a-z0-9-]*/#<tmp>/#g" \
-    -e 's#--port [1-9][0-9]*#--port <free port>#' -e 's#127\.0\.0\.1:[0-9][0-9]*#127.0.0.1:<free port>#' \
-    -e 's#PORT=[0-9][0-9]*#PORT=<free port>#'
-done
-if (( ${#LOADS[@]} > 0 )); then
-  printf 'CPU busy with other work in the 1 s before each target started:'
-  for l in "${LOADS[@]}"; do printf '  %s' "$l"; done
-  echo
-fi
-for n in "${NOTES[@]+"${NOTES[@]}"}"; do echo "note: $n"; done
+print_commands
+print_loads_and_notes

@@ -89,7 +89,9 @@ for boot in io cpu; do
     times=()
     procs=0
     for _ in 1 2 3; do
-      read -r t p < <(one_run "$boot" "$bound")
+      # Not in a subshell: the EXIT trap must know the Ferry it started.
+      one_run "$boot" "$bound" >"$WORK/timing"
+      read -r t p <"$WORK/timing"
       times+=("$t")
       procs="$p"
     done
