@@ -7,6 +7,7 @@
 //! section > built-in default.
 
 mod app_type;
+pub mod nginx;
 mod pre_start;
 mod sticky;
 

@@ -1,0 +1,79 @@
+//! The tree a configuration file parses into.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where something was written: a file (as the user named it or as `include` found it) and a
+/// 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// The file.
+    pub file: Arc<PathBuf>,
+    /// The line, from 1.
+    pub line: u32,
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// One directive: `name arg...;` or `name arg... { children }`. `include` directives have been
+/// replaced by what the included files contain (each keeping its own spans).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    /// The directive's name, as written.
+    pub name: String,
+    /// Its arguments, unquoted and unescaped.
+    pub args: Vec<Arg>,
+    /// The directives inside its block, if it has one (`Some(vec![])` for `{}`).
+    pub block: Option<Vec<Directive>>,
+    /// Where its name was written.
+    pub span: Span,
+}
+
+/// One argument of a directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arg {
+    /// The value with quotes removed and escapes (`\"`, `\'`, `\\`, `\n`, `\t`, `\r`) resolved.
+    /// `$variables` are kept as written; they are expanded per request where Nginx allows them.
+    pub value: String,
+    /// Whether it was written in quotes (a quoted `"{"` is a string, not a block).
+    pub quoted: bool,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// The kind of block a directive sits in, for the directive table's "allowed in" rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Context {
+    /// The top of the file, outside every block.
+    Main,
+    /// `events { ... }`.
+    Events,
+    /// `http { ... }`.
+    Http,
+    /// `server { ... }` inside `http`.
+    Server,
+    /// `location ... { ... }` inside `server` or another `location`.
+    Location,
+    /// `if (...) { ... }` (Ferry rejects `if` blocks, but the table says where Passenger allows a
+    /// directive, and that includes `if`).
+    If,
+}
+
+impl Context {
+    /// The name Nginx's documentation uses for the context (`http`, `server`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Context::Main => "main",
+            Context::Events => "events",
+            Context::Http => "http",
+            Context::Server => "server",
+            Context::Location => "location",
+            Context::If => "if",
+        }
+    }
+}
