@@ -13,10 +13,38 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+// Parsed once per run: the size of `Start` costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Serve the app in APP_DIR (like `passenger start`).
     Start(StartArgs),
+    /// Check an Nginx-syntax configuration file (`passenger_*` directives), or show what it
+    /// sets where.
+    Config(ConfigArgs),
+}
+
+/// `ferry config`'s subcommands.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    #[command(subcommand)]
+    pub(crate) command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Report every error and warning in FILE (and the files it includes) as FILE:LINE:
+    /// message; exit 64 if there is an error.
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
+    /// Print the settings in force in each server and location, each with the line that set
+    /// it (or "default").
+    Show {
+        /// The configuration file.
+        file: PathBuf,
+    },
 }
 
 /// `ferry start`'s options; names and defaults follow `passenger start`.
@@ -283,7 +311,9 @@ mod tests {
             "5",
         ])
         .expect("parses");
-        let Command::Start(args) = cli.command;
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
         let opts = StartOptions::from(args);
         assert_eq!(opts.port, Some(0));
         assert_eq!(opts.max_pool_size, Some(2));
@@ -309,7 +339,9 @@ mod tests {
             "/srv/app",
         ])
         .expect("parses");
-        let Command::Start(args) = cli.command;
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
         let opts = StartOptions::from(args);
         assert_eq!(opts.user.as_deref(), Some("daemon"));
         assert_eq!(opts.user_switching, Some(false));
@@ -341,7 +373,9 @@ mod tests {
             "http://example.com:8080/status",
         ])
         .expect("parses");
-        let Command::Start(args) = cli.command;
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
         let opts = StartOptions::from(args);
         assert_eq!(opts.memory_limit, Some(200));
         assert_eq!(opts.memory_hard_limit, Some(400));
@@ -360,7 +394,9 @@ mod tests {
     #[test]
     fn process_management_flags_have_passengers_defaults() {
         let cli = Cli::try_parse_from(["ferry", "start"]).expect("parses");
-        let Command::Start(args) = cli.command;
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
         let opts = StartOptions::from(args);
         assert_eq!(opts.memory_limit, Some(0));
         assert_eq!(opts.rolling_restarts, None);
@@ -371,5 +407,25 @@ mod tests {
         );
         assert_eq!(opts.max_parallel_spawns, Some(1));
         assert!(opts.pre_start.is_empty());
+    }
+
+    #[test]
+    fn config_takes_check_and_show() {
+        let cli = Cli::try_parse_from(["ferry", "config", "check", "a.conf"]).unwrap();
+        let Command::Config(ConfigArgs {
+            command: ConfigCommand::Check { file },
+        }) = cli.command
+        else {
+            panic!("not config check")
+        };
+        assert_eq!(file, PathBuf::from("a.conf"));
+        let cli = Cli::try_parse_from(["ferry", "config", "show", "b.conf"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Config(ConfigArgs {
+                command: ConfigCommand::Show { .. }
+            })
+        ));
+        assert!(Cli::try_parse_from(["ferry", "config", "check"]).is_err());
     }
 }

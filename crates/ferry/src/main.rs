@@ -1,9 +1,10 @@
 //! The `ferry` binary: parse the command line, set up logging, run a subcommand.
 //!
-//! Exit codes: 0 after a clean shutdown, 64 (`EX_USAGE`) for an invalid configuration, 1 when
-//! Ferry cannot start.
+//! Exit codes: 0 after a clean shutdown (or a valid `ferry config` file), 64 (`EX_USAGE`) for an
+//! invalid configuration, 1 when Ferry cannot start.
 
 mod cli;
+mod config;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use ferry_config::StartOptions;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
-const EX_USAGE: u8 = 64;
+pub(crate) const EX_USAGE: u8 = 64;
 
 /// The hidden subcommand the spawner runs in each new app process (see `ferry_spawn::setupper`).
 /// It is dispatched before clap and before any runtime exists, to keep spawns fast.
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Start(args) => start(args.into()),
+        cli::Command::Config(args) => config::run(args.command),
     }
 }
 

@@ -906,7 +906,11 @@ impl ValueKind {
             ValueKind::Text | ValueKind::Path => !value.is_empty(),
             ValueKind::UriPath => value.starts_with('/'),
             ValueKind::PreStartUrl => {
-                return crate::PreStart::parse(value).map(|_| ()).map_err(Some)
+                // The parser's generic complaint repeats what `expected` says; keep only its
+                // specific ones (https, credentials, ...).
+                return crate::PreStart::parse(value).map(|_| ()).map_err(|reason| {
+                    (!reason.contains("an http:// URL or a path starting with /")).then_some(reason)
+                });
             }
             ValueKind::StatusCode => value.len() == 3 && parse_digits(value).is_some_and(is_status),
             ValueKind::Choice(words) => words.contains(&value),

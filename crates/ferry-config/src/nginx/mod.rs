@@ -2,14 +2,18 @@
 //! knows. Reading a file gives a tree of [`Directive`]s, each with the file and line it came
 //! from, so that every later error can name both.
 //!
-//! Nothing here gives directives a meaning yet; that is the resolver's job (http → server →
-//! location inheritance, apps, listeners), which comes with `ferry start --config`.
+//! [`resolve()`] gives the tree its meaning: every directive checked in its place (all problems in
+//! one run), then the settings in force in each server and location with the line that set each
+//! ([`ResolvedConfig`]). `ferry config check` and `ferry config show` print them; serving from a
+//! file (`ferry start --config`) builds on it and comes later.
 
 mod ast;
 pub mod directives;
 mod parser;
+pub mod resolve;
 
 pub use ast::{Arg, Context, Directive, Span};
 #[doc(hidden)]
 pub use parser::fuzz_logic;
 pub use parser::{parse_file, parse_str, ParseError};
+pub use resolve::{load, resolve, Problem, Rejected, ResolvedConfig};

@@ -296,6 +296,11 @@ impl ParseError {
     pub fn span(&self) -> &Span {
         &self.span
     }
+
+    /// What is wrong, without the place (which [`ParseError::span`] gives).
+    pub fn message(&self) -> String {
+        self.kind.to_string()
+    }
 }
 
 impl fmt::Display for ParseError {

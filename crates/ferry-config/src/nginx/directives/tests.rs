@@ -556,7 +556,7 @@ fn pre_start_urls() {
     assert_eq!(
         check("passenger_pre_start", &["ftp://foo.com/"]),
         "passenger_pre_start expects an http:// URL or a path starting with /, \
-         got \"ftp://foo.com/\"; must be an http:// URL or a path starting with /"
+         got \"ftp://foo.com/\""
     );
     assert!(check("passenger_pre_start", &["https://foo.com/"]).contains("https is not supported"));
 }
