@@ -1,13 +1,16 @@
 //! Ferry's validated configuration: what to serve and how.
 //!
-//! This crate knows nothing of sockets or processes. Sources (today the `ferry start` command line;
-//! later config files) are turned into the raw [`StartOptions`], which [`StartOptions::resolve`]
-//! checks and completes into a [`Config`]: defaults applied, the app directory resolved, the app type
-//! detected. Precedence, once more sources exist: command-line flag > per-app section > global
-//! section > built-in default.
+//! This crate knows nothing of sockets or processes. Each source of `ferry start`'s options (the
+//! command line, `FERRY_*`/`PASSENGER_*` environment variables, the app's `Passengerfile.json`)
+//! gives a raw [`StartOptions`]; [`layers::gather`] stacks them (command line > environment >
+//! Passengerfile > built-in defaults, written down in [`layers`]) and [`StartOptions::resolve`]
+//! checks and completes the result into a [`Config`]: defaults applied, the app directory
+//! resolved, the app type detected. [`nginx`] reads Nginx-syntax files.
 
 mod app_type;
+pub mod layers;
 pub mod nginx;
+pub mod passengerfile;
 mod pre_start;
 mod sticky;
 
@@ -15,6 +18,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use app_type::AppType;
+pub use layers::gather;
+pub use passengerfile::Layer;
 pub use pre_start::PreStart;
 pub use sticky::{
     StickySessions, DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES, DEFAULT_STICKY_SESSIONS_COOKIE_NAME,
@@ -82,6 +87,41 @@ pub enum Error {
         /// The other option's value.
         other_value: u64,
     },
+    /// A configuration file exists but cannot be read.
+    #[error("cannot read {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON configuration file does not parse.
+    #[error("{}: not valid JSON: {reason}", path.display())]
+    InvalidJson {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        reason: String,
+    },
+    /// A JSON configuration file is not one object.
+    #[error("{}: must hold one JSON object, {{\"option\": value, ...}}", path.display())]
+    NotAnObject {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A configuration file or environment variable gives an option a value of the wrong type.
+    #[error("{origin}: {key} must be {expected}, not {got}")]
+    WrongType {
+        /// The file, or `environment`.
+        origin: String,
+        /// The key (`envvars.NAME` for an item) or the environment variable.
+        key: String,
+        /// What the value should be.
+        expected: String,
+        /// What it is.
+        got: String,
+    },
     /// Several problems at once.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Many(Vec<Error>),
@@ -101,10 +141,11 @@ pub enum Listen {
     Unix(PathBuf),
 }
 
-/// Options exactly as the user gave them, before validation (`ferry start`'s flags).
+/// Options exactly as one source gave them, before validation: `ferry start`'s flags, the
+/// environment or a Passengerfile. `None` (or an empty list) means "not given here".
 ///
 /// Every field mirrors a `passenger start` option of the same name.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StartOptions {
     /// The app's root directory (default: the current directory).
     pub app_dir: Option<PathBuf>,
@@ -156,8 +197,8 @@ pub struct StartOptions {
     /// Extra `args.json` entries, `KEY=VALUE` (VALUE is JSON if it parses, else a string).
     pub spawn_args: Vec<String>,
     /// The start command runs a SpawningKit-enabled program (Passengerfile's
-    /// `app_supports_kuria_protocol`): wait for `finish`, not for a port.
-    pub app_supports_kuria_protocol: bool,
+    /// `app_supports_kuria_protocol`): wait for `finish`, not for a port (default off).
+    pub app_supports_kuria_protocol: Option<bool>,
     /// `passenger_ruby`: the Ruby interpreter (default: `ruby` on `PATH`).
     pub ruby: Option<String>,
     /// `passenger_python`: the Python interpreter (default: `python3`, else `python`, on `PATH`).
@@ -510,7 +551,7 @@ impl StartOptions {
             file_descriptor_ulimit: self.app_file_descriptor_ulimit,
             env: Vec::new(),
             spawn_args: Vec::new(),
-            spawning_kit_aware: self.app_supports_kuria_protocol,
+            spawning_kit_aware: self.app_supports_kuria_protocol.unwrap_or(false),
         })
     }
 }

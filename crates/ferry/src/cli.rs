@@ -50,30 +50,30 @@ pub(crate) enum ConfigCommand {
 /// `ferry start`'s options; names and defaults follow `passenger start`.
 #[derive(Debug, Args)]
 pub(crate) struct StartArgs {
-    /// The app's root directory.
-    #[arg(default_value = ".")]
-    app_dir: PathBuf,
-    /// Address to listen on.
-    #[arg(short = 'a', long, value_name = "HOST", default_value = "0.0.0.0")]
-    address: String,
-    /// TCP port to listen on; 0 picks a free port.
-    #[arg(short = 'p', long, default_value_t = 3000)]
-    port: u16,
+    /// The app's root directory [default: .]
+    app_dir: Option<PathBuf>,
+    /// Address to listen on [default: 0.0.0.0]
+    #[arg(short = 'a', long, value_name = "HOST")]
+    address: Option<String>,
+    /// TCP port to listen on; 0 picks a free port [default: 3000]
+    #[arg(short = 'p', long)]
+    port: Option<u16>,
     /// Listen on this unix domain socket instead of TCP.
     #[arg(short = 'S', long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// The app's environment (PASSENGER_APP_ENV, RAILS_ENV, RACK_ENV, NODE_ENV, ...).
-    #[arg(short = 'e', long, value_name = "ENV", default_value = "production")]
-    environment: String,
-    /// Most app processes alive at once.
-    #[arg(long, value_name = "N", default_value_t = ferry_config::DEFAULT_MAX_POOL_SIZE)]
-    max_pool_size: usize,
-    /// Fewest processes kept per app once it has started.
-    #[arg(long, value_name = "N", default_value_t = ferry_config::DEFAULT_MIN_INSTANCES)]
-    min_instances: usize,
-    /// Longest queue of requests waiting for a process (0 = unbounded).
-    #[arg(long, value_name = "N", default_value_t = ferry_config::DEFAULT_MAX_REQUEST_QUEUE_SIZE)]
-    max_request_queue_size: usize,
+    /// The app's environment (PASSENGER_APP_ENV, RAILS_ENV, RACK_ENV, NODE_ENV, ...)
+    /// [default: production]
+    #[arg(short = 'e', long, value_name = "ENV")]
+    environment: Option<String>,
+    /// Most app processes alive at once [default: 6]
+    #[arg(long, value_name = "N")]
+    max_pool_size: Option<usize>,
+    /// Fewest processes kept per app once it has started [default: 1]
+    #[arg(long, value_name = "N")]
+    min_instances: Option<usize>,
+    /// Longest queue of requests waiting for a process (0 = unbounded) [default: 100]
+    #[arg(long, value_name = "N")]
+    max_request_queue_size: Option<usize>,
     /// The app's type: node, ruby, python or generic (default: detected).
     #[arg(long, value_name = "TYPE")]
     app_type: Option<AppType>,
@@ -83,33 +83,28 @@ pub(crate) struct StartArgs {
     /// Command that starts a generic app listening on $PORT.
     #[arg(long, value_name = "CMD")]
     app_start_command: Option<String>,
-    /// Seconds a process may take to start.
-    #[arg(long, value_name = "SECS", default_value_t = ferry_config::DEFAULT_START_TIMEOUT_SECS)]
-    start_timeout: u64,
-    /// Log level 0 (errors only) to 7 (everything); 3 is Passenger's "notice".
-    #[arg(long, value_name = "0..7", default_value_t = ferry_config::DEFAULT_LOG_LEVEL)]
-    log_level: u8,
+    /// Seconds a process may take to start [default: 90]
+    #[arg(long, value_name = "SECS")]
+    start_timeout: Option<u64>,
+    /// Log level 0 (errors only) to 7 (everything); 3 is Passenger's "notice" [default: 3]
+    #[arg(long, value_name = "0..7")]
+    log_level: Option<u8>,
     /// Run the app as this user (when Ferry runs as root).
     #[arg(long, value_name = "NAME", help_heading = "Users")]
     user: Option<String>,
     /// Run the app with this group; `!STARTUP_FILE!` means the startup file's group.
     #[arg(long, value_name = "NAME", help_heading = "Users")]
     group: Option<String>,
-    /// The user for apps whose startup file belongs to root or to an unknown user.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "nobody",
-        help_heading = "Users"
-    )]
-    default_user: String,
+    /// The user for apps whose startup file belongs to root or to an unknown user
+    /// [default: nobody]
+    #[arg(long, value_name = "NAME", help_heading = "Users")]
+    default_user: Option<String>,
     /// The group for such apps (default: the default user's primary group).
     #[arg(long, value_name = "NAME", help_heading = "Users")]
     default_group: Option<String>,
-    /// Run each app as the owner of its startup file (when Ferry runs as root).
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off,
-          action = clap::ArgAction::Set, help_heading = "Users")]
-    user_switching: bool,
+    /// Run each app as the owner of its startup file (when Ferry runs as root) [default: on]
+    #[arg(long, value_name = "on|off", value_parser = on_off, help_heading = "Users")]
+    user_switching: Option<bool>,
     /// Start apps through the user's login shell (bash -l) so its profile's variables apply.
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off)]
@@ -130,8 +125,9 @@ pub(crate) struct StartArgs {
     hooks: Vec<String>,
     /// The start command speaks SpawningKit's handshake itself (writes properties.json and
     /// response/finish): wait for that instead of a port.
-    #[arg(long)]
-    app_supports_kuria_protocol: bool,
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off)]
+    app_supports_kuria_protocol: Option<bool>,
     /// An extra entry for the spawn arguments (args.json), KEY=VALUE; VALUE is JSON if it
     /// parses, else a string. For running loaders written for Passenger.
     #[arg(long = "spawn-arg", value_name = "KEY=VALUE")]
@@ -156,36 +152,36 @@ pub(crate) struct StartArgs {
     #[arg(long, value_name = "N")]
     thread_count: Option<usize>,
     /// Seconds a process may stay idle before it is stopped, down to --min-instances
-    /// (0 = never).
-    #[arg(long, value_name = "SECS", default_value_t = ferry_config::DEFAULT_POOL_IDLE_TIME_SECS)]
-    pool_idle_time: u64,
-    /// Seconds a request may wait in the queue before it gets 504 (0 = no limit).
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    max_request_queue_time: u64,
-    /// Most processes of this app at once (0 = no limit of its own).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    max_instances: usize,
-    /// Most processes of any one app at once (0 = no limit).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    max_instances_per_app: usize,
-    /// Replace a process after it has served this many requests (0 = never).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    max_requests: u64,
+    /// (0 = never) [default: 300]
+    #[arg(long, value_name = "SECS")]
+    pool_idle_time: Option<u64>,
+    /// Seconds a request may wait in the queue before it gets 504 (0 = no limit) [default: 0]
+    #[arg(long, value_name = "SECS")]
+    max_request_queue_time: Option<u64>,
+    /// Most processes of this app at once (0 = no limit of its own) [default: 0]
+    #[arg(long, value_name = "N")]
+    max_instances: Option<usize>,
+    /// Most processes of any one app at once (0 = no limit) [default: 0]
+    #[arg(long, value_name = "N")]
+    max_instances_per_app: Option<usize>,
+    /// Replace a process after it has served this many requests (0 = never) [default: 0]
+    #[arg(long, value_name = "N")]
+    max_requests: Option<u64>,
     /// Seconds a request may run before it gets 504 and its process is stopped, after printing
-    /// its backtrace (0 = no limit).
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    max_request_time: u64,
-    /// The status of a request turned away because the queue is full.
-    #[arg(long, value_name = "CODE", default_value_t = ferry_config::DEFAULT_QUEUE_OVERFLOW_STATUS)]
-    request_queue_overflow_status_code: u16,
+    /// its backtrace (0 = no limit) [default: 0]
+    #[arg(long, value_name = "SECS")]
+    max_request_time: Option<u64>,
+    /// The status of a request turned away because the queue is full [default: 503]
+    #[arg(long, value_name = "CODE")]
+    request_queue_overflow_status_code: Option<u16>,
     /// Replace a process that uses more than this many MB of private memory, once its requests
-    /// are done (0 = no limit).
-    #[arg(long, value_name = "MB", default_value_t = 0)]
-    memory_limit: u64,
+    /// are done (0 = no limit) [default: 0]
+    #[arg(long, value_name = "MB")]
+    memory_limit: Option<u64>,
     /// Kill a process that uses more than this many MB of private memory at once; at least
-    /// --memory-limit (0 = no limit).
-    #[arg(long, value_name = "MB", default_value_t = 0)]
-    memory_hard_limit: u64,
+    /// --memory-limit (0 = no limit) [default: 0]
+    #[arg(long, value_name = "MB")]
+    memory_hard_limit: Option<u64>,
     /// Restart (tmp/restart.txt) by replacing processes one at a time, new ones first, so no
     /// request waits for a spawn.
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
@@ -196,23 +192,19 @@ pub(crate) struct StartArgs {
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off)]
     resist_deployment_errors: Option<bool>,
-    /// Most processes of the app being started at once (1..=16).
-    #[arg(long, value_name = "N", default_value_t = ferry_config::DEFAULT_MAX_PARALLEL_SPAWNS)]
-    max_parallel_spawns: usize,
+    /// Most processes of the app being started at once (1..=16) [default: 1]
+    #[arg(long, value_name = "N")]
+    max_parallel_spawns: Option<usize>,
     /// Send each client back to the process that served it, through a cookie.
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off, help_heading = "Sticky sessions")]
     sticky_sessions: Option<bool>,
-    /// The sticky-session cookie's name.
-    #[arg(long, value_name = "NAME",
-          default_value = ferry_config::DEFAULT_STICKY_SESSIONS_COOKIE_NAME,
-          help_heading = "Sticky sessions")]
-    sticky_sessions_cookie_name: String,
-    /// The sticky-session cookie's attributes after its Path.
-    #[arg(long, value_name = "ATTRS",
-          default_value = ferry_config::DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES,
-          help_heading = "Sticky sessions")]
-    sticky_sessions_cookie_attributes: String,
+    /// The sticky-session cookie's name [default: _passenger_route]
+    #[arg(long, value_name = "NAME", help_heading = "Sticky sessions")]
+    sticky_sessions_cookie_name: Option<String>,
+    /// The sticky-session cookie's attributes after its Path [default: "SameSite=Lax; Secure;"]
+    #[arg(long, value_name = "ATTRS", help_heading = "Sticky sessions")]
+    sticky_sessions_cookie_attributes: Option<String>,
     /// Once listening, send `HEAD` for this URL so the app starts before its first visitor
     /// (repeatable). The request goes to 127.0.0.1 at the URL's port with the URL's host as
     /// `Host`; a URL without a port, or just a path such as /status, goes to Ferry's own listener.
@@ -232,24 +224,24 @@ fn on_off(value: &str) -> Result<bool, String> {
 impl From<StartArgs> for StartOptions {
     fn from(args: StartArgs) -> Self {
         StartOptions {
-            app_dir: Some(args.app_dir),
-            address: Some(args.address),
-            port: Some(args.port),
+            app_dir: args.app_dir,
+            address: args.address,
+            port: args.port,
             socket: args.socket,
-            environment: Some(args.environment),
-            max_pool_size: Some(args.max_pool_size),
-            min_instances: Some(args.min_instances),
+            environment: args.environment,
+            max_pool_size: args.max_pool_size,
+            min_instances: args.min_instances,
             app_type: args.app_type,
             startup_file: args.startup_file,
             app_start_command: args.app_start_command,
-            start_timeout: Some(args.start_timeout),
-            max_request_queue_size: Some(args.max_request_queue_size),
-            log_level: Some(args.log_level),
+            start_timeout: args.start_timeout,
+            max_request_queue_size: args.max_request_queue_size,
+            log_level: args.log_level,
             user: args.user,
             group: args.group,
-            default_user: Some(args.default_user),
+            default_user: args.default_user,
             default_group: args.default_group,
-            user_switching: Some(args.user_switching),
+            user_switching: args.user_switching,
             load_shell_envvars: args.load_shell_envvars,
             friendly_error_pages: args.friendly_error_pages,
             app_file_descriptor_ulimit: args.app_file_descriptor_ulimit,
@@ -263,21 +255,21 @@ impl From<StartArgs> for StartOptions {
             base_uri: args.base_uri,
             concurrency_model: args.concurrency_model,
             thread_count: args.thread_count,
-            pool_idle_time: Some(args.pool_idle_time),
-            max_request_queue_time: Some(args.max_request_queue_time),
-            request_queue_overflow_status_code: Some(args.request_queue_overflow_status_code),
-            max_instances: Some(args.max_instances),
-            max_instances_per_app: Some(args.max_instances_per_app),
-            max_requests: Some(args.max_requests),
-            max_request_time: Some(args.max_request_time),
-            memory_limit: Some(args.memory_limit),
-            memory_hard_limit: Some(args.memory_hard_limit),
+            pool_idle_time: args.pool_idle_time,
+            max_request_queue_time: args.max_request_queue_time,
+            request_queue_overflow_status_code: args.request_queue_overflow_status_code,
+            max_instances: args.max_instances,
+            max_instances_per_app: args.max_instances_per_app,
+            max_requests: args.max_requests,
+            max_request_time: args.max_request_time,
+            memory_limit: args.memory_limit,
+            memory_hard_limit: args.memory_hard_limit,
             rolling_restarts: args.rolling_restarts,
             resist_deployment_errors: args.resist_deployment_errors,
             sticky_sessions: args.sticky_sessions,
-            sticky_sessions_cookie_name: Some(args.sticky_sessions_cookie_name),
-            sticky_sessions_cookie_attributes: Some(args.sticky_sessions_cookie_attributes),
-            max_parallel_spawns: Some(args.max_parallel_spawns),
+            sticky_sessions_cookie_name: args.sticky_sessions_cookie_name,
+            sticky_sessions_cookie_attributes: args.sticky_sessions_cookie_attributes,
+            max_parallel_spawns: args.max_parallel_spawns,
             pre_start: args.pre_start,
         }
     }
@@ -384,29 +376,116 @@ mod tests {
         assert_eq!(opts.max_parallel_spawns, Some(4));
         assert_eq!(opts.sticky_sessions, Some(true));
         assert_eq!(opts.sticky_sessions_cookie_name.as_deref(), Some("route"));
-        assert_eq!(
-            opts.sticky_sessions_cookie_attributes.as_deref(),
-            Some("SameSite=Lax; Secure;")
-        );
+        assert_eq!(opts.sticky_sessions_cookie_attributes, None);
         assert_eq!(opts.pre_start, ["/", "http://example.com:8080/status"]);
     }
 
+    /// An option not typed is `None`, so the environment and the Passengerfile can set it;
+    /// `StartOptions::resolve` applies the defaults.
     #[test]
-    fn process_management_flags_have_passengers_defaults() {
+    fn options_not_typed_are_unset() {
         let cli = Cli::try_parse_from(["ferry", "start"]).expect("parses");
         let Command::Start(args) = cli.command else {
             panic!("not start")
         };
         let opts = StartOptions::from(args);
-        assert_eq!(opts.memory_limit, Some(0));
-        assert_eq!(opts.rolling_restarts, None);
-        assert_eq!(opts.sticky_sessions, None);
-        assert_eq!(
-            opts.sticky_sessions_cookie_name.as_deref(),
-            Some("_passenger_route")
-        );
-        assert_eq!(opts.max_parallel_spawns, Some(1));
-        assert!(opts.pre_start.is_empty());
+        assert_eq!(opts, StartOptions::default(), "every field is unset");
+    }
+
+    #[test]
+    fn kuria_protocol_flag_is_on_off() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let Command::Start(args) = cli.command else {
+                panic!("not start")
+            };
+            StartOptions::from(args).app_supports_kuria_protocol
+        };
+        assert_eq!(parse(&["ferry", "start"]), None);
+        let flag = [
+            "ferry",
+            "start",
+            "--app-supports-kuria-protocol",
+            "/srv/app",
+        ];
+        assert_eq!(parse(&flag), Some(true));
+        let off = ["ferry", "start", "--app-supports-kuria-protocol=off"];
+        assert_eq!(parse(&off), Some(false));
+    }
+
+    /// The help of `ferry start`'s option `id`.
+    fn start_help(id: &str) -> String {
+        let cli = Cli::command();
+        let start = cli.find_subcommand("start").expect("start");
+        let arg = start
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .unwrap_or_else(|| panic!("no option {id}"));
+        arg.get_help().map(ToString::to_string).unwrap_or_default()
+    }
+
+    /// Defaults are no longer clap's, so the help text names them; they must match the ones
+    /// `StartOptions::resolve` applies.
+    #[test]
+    fn help_shows_the_defaults_resolve_applies() {
+        use ferry_config as c;
+        let expected: &[(&str, String)] = &[
+            ("app_dir", ".".into()),
+            ("address", "0.0.0.0".into()),
+            ("port", "3000".into()),
+            ("environment", "production".into()),
+            ("max_pool_size", c::DEFAULT_MAX_POOL_SIZE.to_string()),
+            ("min_instances", c::DEFAULT_MIN_INSTANCES.to_string()),
+            (
+                "max_request_queue_size",
+                c::DEFAULT_MAX_REQUEST_QUEUE_SIZE.to_string(),
+            ),
+            ("start_timeout", c::DEFAULT_START_TIMEOUT_SECS.to_string()),
+            ("log_level", c::DEFAULT_LOG_LEVEL.to_string()),
+            ("default_user", "nobody".into()),
+            ("user_switching", "on".into()),
+            ("pool_idle_time", c::DEFAULT_POOL_IDLE_TIME_SECS.to_string()),
+            ("max_request_queue_time", "0".into()),
+            ("max_instances", "0".into()),
+            ("max_instances_per_app", "0".into()),
+            ("max_requests", "0".into()),
+            ("max_request_time", "0".into()),
+            (
+                "request_queue_overflow_status_code",
+                c::DEFAULT_QUEUE_OVERFLOW_STATUS.to_string(),
+            ),
+            ("memory_limit", "0".into()),
+            ("memory_hard_limit", "0".into()),
+            (
+                "max_parallel_spawns",
+                c::DEFAULT_MAX_PARALLEL_SPAWNS.to_string(),
+            ),
+            (
+                "sticky_sessions_cookie_name",
+                c::DEFAULT_STICKY_SESSIONS_COOKIE_NAME.to_string(),
+            ),
+            (
+                "sticky_sessions_cookie_attributes",
+                format!("{:?}", c::DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES),
+            ),
+        ];
+        for (id, default) in expected {
+            let help = start_help(id);
+            assert!(
+                help.ends_with(&format!("[default: {default}]")),
+                "--{id}: {help:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rendered_help_lists_defaults() {
+        let mut cli = Cli::command();
+        let start = cli.find_subcommand_mut("start").expect("start");
+        let help = start.render_help().to_string();
+        for needle in ["[default: 3000]", "[default: 0.0.0.0]", "[default: 6]"] {
+            assert!(help.contains(needle), "{needle} missing from\n{help}");
+        }
     }
 
     #[test]

@@ -33,15 +33,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(options: StartOptions) -> ExitCode {
-    let config = match options.resolve() {
+/// `ferry start`: the command line's options over `FERRY_*`/`PASSENGER_*` environment variables
+/// over the app's `Passengerfile.json` over the defaults (`ferry_config::layers`).
+fn start(cli: StartOptions) -> ExitCode {
+    let env = |name: &str| std::env::var(name).ok();
+    let config = match ferry_config::gather(cli, &env)
+        .and_then(|layer| Ok((layer.options.resolve()?, layer.warnings)))
+    {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("ferry: invalid configuration: {e}");
+            let chain = anyhow::Error::from(e)
+                .chain()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>();
+            eprintln!("ferry: invalid configuration: {}", chain.join(": "));
             return ExitCode::from(EX_USAGE);
         }
     };
+    let (config, warnings) = config;
     init_tracing(config.log_level);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,293 @@
+use super::*;
+
+const DIR: &str = "/srv/app";
+const FILE: &str = "/srv/app/Passengerfile.json";
+
+fn parse_ok(text: &str) -> Layer {
+    parse(text, Path::new(FILE), Path::new(DIR)).expect("valid")
+}
+
+fn parse_err(text: &str) -> String {
+    parse(text, Path::new(FILE), Path::new(DIR))
+        .expect_err("invalid")
+        .to_string()
+}
+
+#[test]
+fn every_key_sets_its_option() {
+    let layer = parse_ok(
+        r#"{
+            "address": "127.0.0.1",
+            "port": 4000,
+            "socket_file": "tmp/ferry.sock",
+            "log_level": 5,
+            "user": "app",
+            "group": "staff",
+            "default_user": "daemon",
+            "default_group": "daemon",
+            "user_switching": false,
+            "environment": "staging",
+            "ruby": "/usr/bin/ruby3",
+            "python": "python3.12",
+            "nodejs": "bin/node",
+            "app_type": "wsgi",
+            "startup_file": "main.py",
+            "app_start_command": "./server --port $PORT",
+            "app_supports_kuria_protocol": true,
+            "base_uri": "/blog",
+            "friendly_error_pages": true,
+            "load_shell_envvars": true,
+            "app_file_descriptor_ulimit": 4096,
+            "envvars": {"A": "b", "N": 2, "T": true},
+            "max_pool_size": 8,
+            "min_instances": 2,
+            "max_instances": 5,
+            "max_instances_per_app": 4,
+            "pool_idle_time": 60,
+            "start_timeout": 30,
+            "max_parallel_spawns": 3,
+            "concurrency_model": "thread",
+            "thread_count": 16,
+            "memory_limit": 512,
+            "memory_hard_limit": 1024,
+            "rolling_restarts": true,
+            "resist_deployment_errors": true,
+            "max_requests": 1000,
+            "max_request_time": 20,
+            "max_request_queue_size": 50,
+            "max_request_queue_time": 10,
+            "request_queue_overflow_status_code": 429,
+            "sticky_sessions": true,
+            "sticky_sessions_cookie_name": "route",
+            "sticky_sessions_cookie_attributes": "SameSite=Strict;",
+            "pre_start": ["/", "/status"]
+        }"#,
+    );
+    assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
+    let expected = StartOptions {
+        app_dir: None,
+        address: Some("127.0.0.1".into()),
+        port: Some(4000),
+        socket: Some("/srv/app/tmp/ferry.sock".into()),
+        log_level: Some(5),
+        user: Some("app".into()),
+        group: Some("staff".into()),
+        default_user: Some("daemon".into()),
+        default_group: Some("daemon".into()),
+        user_switching: Some(false),
+        environment: Some("staging".into()),
+        ruby: Some("/usr/bin/ruby3".into()),
+        python: Some("python3.12".into()),
+        nodejs: Some("/srv/app/bin/node".into()),
+        app_type: Some(AppType::Python),
+        startup_file: Some("main.py".into()),
+        app_start_command: Some("./server --port $PORT".into()),
+        app_supports_kuria_protocol: Some(true),
+        base_uri: Some("/blog".into()),
+        friendly_error_pages: Some(true),
+        load_shell_envvars: Some(true),
+        app_file_descriptor_ulimit: Some(4096),
+        envvars: vec!["A=b".into(), "N=2".into(), "T=true".into()],
+        hooks: Vec::new(),
+        spawn_args: Vec::new(),
+        max_pool_size: Some(8),
+        min_instances: Some(2),
+        max_instances: Some(5),
+        max_instances_per_app: Some(4),
+        pool_idle_time: Some(60),
+        start_timeout: Some(30),
+        max_parallel_spawns: Some(3),
+        concurrency_model: Some("thread".into()),
+        thread_count: Some(16),
+        memory_limit: Some(512),
+        memory_hard_limit: Some(1024),
+        rolling_restarts: Some(true),
+        resist_deployment_errors: Some(true),
+        max_requests: Some(1000),
+        max_request_time: Some(20),
+        max_request_queue_size: Some(50),
+        max_request_queue_time: Some(10),
+        request_queue_overflow_status_code: Some(429),
+        sticky_sessions: Some(true),
+        sticky_sessions_cookie_name: Some("route".into()),
+        sticky_sessions_cookie_attributes: Some("SameSite=Strict;".into()),
+        pre_start: vec!["/".into(), "/status".into()],
+    };
+    assert_eq!(layer.options, expected);
+}
+
+#[test]
+fn every_key_is_covered_by_the_test_above() {
+    // A key added to the table must be added to `every_key_sets_its_option` too.
+    let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+    assert_eq!(names.len(), 45, "{names:?}");
+}
+
+#[test]
+fn passengers_spelling_of_the_kuria_key_works_too() {
+    let layer = parse_ok(r#"{"app_support_kuria_protocol": true}"#);
+    assert_eq!(layer.options.app_supports_kuria_protocol, Some(true));
+    // With both, the main name wins.
+    let layer =
+        parse_ok(r#"{"app_supports_kuria_protocol": false, "app_support_kuria_protocol": true}"#);
+    assert_eq!(layer.options.app_supports_kuria_protocol, Some(false));
+}
+
+#[test]
+fn wrong_types_name_the_file_key_and_expected_type() {
+    let cases = [
+        (
+            r#"{"port": "abc"}"#,
+            r#"/srv/app/Passengerfile.json: port must be an integer 0..=65535, not "abc""#,
+        ),
+        (
+            r#"{"port": 70000}"#,
+            "/srv/app/Passengerfile.json: port must be an integer 0..=65535, not 70000",
+        ),
+        (
+            r#"{"max_pool_size": -1}"#,
+            "/srv/app/Passengerfile.json: max_pool_size must be a non-negative integer, not -1",
+        ),
+        (
+            r#"{"max_pool_size": 2.5}"#,
+            "/srv/app/Passengerfile.json: max_pool_size must be a non-negative integer, not 2.5",
+        ),
+        (
+            r#"{"log_level": 300}"#,
+            "/srv/app/Passengerfile.json: log_level must be an integer 0..=255, not 300",
+        ),
+        (
+            r#"{"sticky_sessions": "yes"}"#,
+            r#"/srv/app/Passengerfile.json: sticky_sessions must be true or false, not "yes""#,
+        ),
+        (
+            r#"{"address": 127}"#,
+            "/srv/app/Passengerfile.json: address must be a string, not 127",
+        ),
+        (
+            r#"{"socket_file": null}"#,
+            "/srv/app/Passengerfile.json: socket_file must be a string, not null",
+        ),
+        (
+            r#"{"app_type": "php"}"#,
+            r#"/srv/app/Passengerfile.json: app_type must be one of node, ruby, python, generic, not "php""#,
+        ),
+        (
+            r#"{"envvars": ["A=b"]}"#,
+            "/srv/app/Passengerfile.json: envvars must be an object, not an array",
+        ),
+        (
+            r#"{"envvars": {"A": {"b": 1}}}"#,
+            "/srv/app/Passengerfile.json: envvars.A must be a string, number or boolean, not an object",
+        ),
+        (
+            r#"{"pre_start": "/"}"#,
+            r#"/srv/app/Passengerfile.json: pre_start must be an array of strings, not "/""#,
+        ),
+        (
+            r#"{"pre_start": ["/", 1]}"#,
+            "/srv/app/Passengerfile.json: pre_start[1] must be a string, not 1",
+        ),
+    ];
+    for (text, message) in cases {
+        assert_eq!(parse_err(text), message, "{text}");
+    }
+}
+
+#[test]
+fn every_wrong_type_is_reported() {
+    assert_eq!(
+        parse_err(r#"{"port": "x", "max_pool_size": "two", "bogus": 1}"#),
+        "/srv/app/Passengerfile.json: port must be an integer 0..=65535, not \"x\"; \
+         /srv/app/Passengerfile.json: max_pool_size must be a non-negative integer, not \"two\""
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_json_object_is_an_error() {
+    assert_eq!(
+        parse_err("[1, 2]"),
+        r#"/srv/app/Passengerfile.json: must hold one JSON object, {"option": value, ...}"#
+    );
+    assert_eq!(
+        parse_err("{\"port\": 3000,\n}"),
+        "/srv/app/Passengerfile.json: not valid JSON: trailing comma at line 2 column 1"
+    );
+}
+
+#[test]
+fn unknown_and_unsupported_keys_are_warnings() {
+    let layer = parse_ok(
+        r#"{"port": 4000, "colour": "blue", "daemonize": true, "admin_panel_url": "x",
+            "spawn_method": "smart"}"#,
+    );
+    assert_eq!(layer.options.port, Some(4000));
+    assert_eq!(
+        layer.warnings,
+        [
+            "/srv/app/Passengerfile.json: admin_panel_url is not supported yet; ignored",
+            "/srv/app/Passengerfile.json: unknown option \"colour\"; ignored",
+            "/srv/app/Passengerfile.json: daemonize is not supported yet; ignored",
+            "/srv/app/Passengerfile.json: spawn_method \"smart\" is not supported yet \
+             (Ferry always spawns directly); ignored",
+        ]
+    );
+}
+
+#[test]
+fn spawn_method_direct_is_what_ferry_does() {
+    assert!(parse_ok(r#"{"spawn_method": "direct"}"#)
+        .warnings
+        .is_empty());
+}
+
+#[test]
+fn paths_are_relative_to_the_files_directory() {
+    let layer = parse_ok(
+        r#"{"socket_file": "ferry.sock", "python": "venv/bin/python", "ruby": "ruby",
+            "startup_file": "src/app.js"}"#,
+    );
+    let o = layer.options;
+    assert_eq!(o.socket, Some(PathBuf::from("/srv/app/ferry.sock")));
+    assert_eq!(o.python.as_deref(), Some("/srv/app/venv/bin/python"));
+    // A bare name is a command looked up on PATH.
+    assert_eq!(o.ruby.as_deref(), Some("ruby"));
+    // Relative to the app directory, which is the file's.
+    assert_eq!(o.startup_file, Some(PathBuf::from("src/app.js")));
+    let abs = parse_ok(r#"{"socket_file": "/run/ferry.sock"}"#);
+    assert_eq!(abs.options.socket, Some(PathBuf::from("/run/ferry.sock")));
+}
+
+#[test]
+fn read_finds_the_file_or_its_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let read_port = || read(dir.path()).expect("valid").options.port;
+    assert_eq!(read_port(), None, "no file: nothing set");
+    std::fs::write(
+        dir.path().join("passenger-standalone.json"),
+        r#"{"port": 1}"#,
+    )
+    .unwrap();
+    assert_eq!(read_port(), Some(1));
+    std::fs::write(dir.path().join("Passengerfile.json"), r#"{"port": 2}"#).unwrap();
+    assert_eq!(read_port(), Some(2), "Passengerfile.json comes first");
+}
+
+#[test]
+fn read_resolves_paths_against_the_real_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Passengerfile.json"),
+        r#"{"socket_file": "s.sock"}"#,
+    )
+    .unwrap();
+    let real = std::fs::canonicalize(dir.path()).unwrap();
+    let layer = read(dir.path()).unwrap();
+    assert_eq!(layer.options.socket, Some(real.join("s.sock")));
+}
+
+#[test]
+fn a_missing_app_dir_has_no_file() {
+    let layer = read(Path::new("/nonexistent/ferry-app")).expect("no file");
+    assert_eq!(layer.options, StartOptions::default());
+}
