@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferry_config::{AppType, StartOptions};
 
 /// Ferry: an application server for Ruby, Python, Node.js and any web app.
@@ -22,6 +22,32 @@ pub(crate) enum Command {
     /// Check an Nginx-syntax configuration file (`passenger_*` directives), or show what it
     /// sets where.
     Config(ConfigArgs),
+    /// Show the memory use of Ferry's processes, its apps' and the web servers' (like
+    /// `passenger-memory-stats`).
+    MemoryStats(MemoryStatsArgs),
+}
+
+/// `ferry memory-stats`' options; names follow `passenger-memory-stats`.
+#[derive(Debug, Args)]
+pub(crate) struct MemoryStatsArgs {
+    /// Leave out Apache processes.
+    #[arg(long)]
+    pub(crate) no_apache: bool,
+    /// Leave out Nginx processes.
+    #[arg(long)]
+    pub(crate) no_nginx: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) format: OutputFormat,
+}
+
+/// How a report is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Human-readable tables.
+    Text,
+    /// One JSON object.
+    Json,
 }
 
 /// `ferry config`'s subcommands.
@@ -283,6 +309,23 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn memory_stats_takes_passenger_options_and_a_format() {
+        let cli = Cli::try_parse_from(["ferry", "memory-stats", "--no-apache", "--format", "json"])
+            .unwrap();
+        let Command::MemoryStats(args) = cli.command else {
+            panic!("not memory-stats: {:?}", cli.command);
+        };
+        assert!(args.no_apache && !args.no_nginx);
+        assert_eq!(args.format, OutputFormat::Json);
+        let cli = Cli::try_parse_from(["ferry", "memory-stats"]).unwrap();
+        let Command::MemoryStats(args) = cli.command else {
+            panic!("not memory-stats");
+        };
+        assert_eq!(args.format, OutputFormat::Text);
+        assert!(Cli::try_parse_from(["ferry", "memory-stats", "--format", "xml"]).is_err());
     }
 
     #[test]

@@ -30,7 +30,26 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Start(args) => start(args.into()),
         cli::Command::Config(args) => config::run(args.command),
+        cli::Command::MemoryStats(args) => memory_stats(&args),
     }
+}
+
+/// `ferry memory-stats`: names are cut to `$COLUMNS` characters per row, else 120.
+fn memory_stats(args: &cli::MemoryStatsArgs) -> ExitCode {
+    use ferry_admin::memory_stats::{render_text, Options, Report};
+    let options = Options {
+        apache: !args.no_apache,
+        nginx: !args.no_nginx,
+    };
+    let report = Report::collect(env!("CARGO_PKG_VERSION"), options);
+    match args.format {
+        cli::OutputFormat::Json => println!("{:#}", report.to_json()),
+        cli::OutputFormat::Text => {
+            let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+            print!("{}", render_text(&report, width.unwrap_or(120)));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `ferry start`: the command line's options over `FERRY_*`/`PASSENGER_*` environment variables

@@ -1,0 +1,271 @@
+//! Reading one snapshot of `/proc` and deciding which processes belong to which section. Every
+//! read tolerates a process vanishing meanwhile.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+
+use super::ProcessInfo;
+
+/// What a `ferry memory-stats` needs from `/proc/PID/status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusFields {
+    /// `Threads:`.
+    pub threads: u32,
+    /// `VmSize:` in KiB; 0 when absent (kernel threads).
+    pub vm_size_kib: u64,
+}
+
+/// Command-line markers of app processes: the loaders' process titles and script names.
+const APP_MARKERS: &[&str] = &[
+    "Ferry RubyApp",
+    "Ferry PythonApp",
+    "Ferry NodeApp",
+    "Ferry App",
+    "rack-loader.rb",
+    "wsgi-loader.py",
+    "node-loader.js",
+];
+
+/// One process as read from `/proc`, with what classification needs.
+#[derive(Clone, Debug)]
+pub(super) struct Scanned {
+    pub(super) info: ProcessInfo,
+    comm: String,
+    /// Basename of `/proc/PID/exe`; `None` when unreadable (another user's process).
+    exe: Option<String>,
+    args: Vec<String>,
+}
+
+/// Parses `/proc/PID/status`; `None` without a `Threads:` line.
+pub fn parse_status(status: &str) -> Option<StatusFields> {
+    let mut fields = StatusFields::default();
+    let mut threads = None;
+    for line in status.lines() {
+        if let Some(rest) = line.strip_prefix("Threads:") {
+            threads = rest.trim().parse().ok();
+        } else if let Some(rest) = line.strip_prefix("VmSize:") {
+            fields.vm_size_kib = kib(rest)?;
+        }
+    }
+    fields.threads = threads?;
+    Some(fields)
+}
+
+/// The `Private_Dirty:` value of `/proc/PID/smaps_rollup`, in KiB.
+pub fn parse_private_dirty(smaps: &str) -> Option<u64> {
+    smaps
+        .lines()
+        .find_map(|line| kib(line.strip_prefix("Private_Dirty:")?))
+}
+
+fn kib(value: &str) -> Option<u64> {
+    value.trim().strip_suffix("kB")?.trim().parse().ok()
+}
+
+/// Every process but `skip`.
+pub(super) fn scan(skip: u32) -> Vec<Scanned> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&pid| pid != skip)
+        .collect();
+    pids.sort_unstable();
+    pids.into_iter().filter_map(read).collect()
+}
+
+fn read(pid: u32) -> Option<Scanned> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (comm, ppid) = parse_stat(&stat)?;
+    let status = parse_status(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)?;
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let private_dirty_kib = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| parse_private_dirty(&s));
+    let exe = fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .and_then(|p| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            Some(name.trim_end_matches(" (deleted)").to_owned())
+        });
+    let name = if args.is_empty() {
+        format!("[{comm}]")
+    } else {
+        args.join(" ")
+    };
+    let info = ProcessInfo {
+        pid,
+        ppid,
+        threads: status.threads,
+        vm_size_kib: status.vm_size_kib,
+        private_dirty_kib,
+        name,
+    };
+    Some(Scanned {
+        info,
+        comm,
+        exe,
+        args,
+    })
+}
+
+/// `comm` and the parent pid from `/proc/PID/stat`; `comm` ends at the last `)`.
+fn parse_stat(stat: &str) -> Option<(String, u32)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_owned();
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    rest.next()?;
+    Some((comm, rest.next()?.parse().ok()?))
+}
+
+// === classification ===
+
+fn named(p: &Scanned, names: &[&str]) -> bool {
+    names.contains(&p.comm.as_str()) || p.exe.as_deref().is_some_and(|e| names.contains(&e))
+}
+
+pub(super) fn is_apache(p: &Scanned) -> bool {
+    named(p, &["apache2", "httpd"])
+}
+
+pub(super) fn is_nginx(p: &Scanned) -> bool {
+    named(p, &["nginx"])
+}
+
+/// The `ferry` binary itself: its exe, or a command line `…/ferry start …`.
+fn is_ferry_binary(p: &Scanned) -> bool {
+    p.exe.as_deref() == Some("ferry") || is_ferry_start(p)
+}
+
+fn is_ferry_start(p: &Scanned) -> bool {
+    let program = p.args.first().map(String::as_str).unwrap_or("");
+    let is_ferry =
+        program == "ferry" || program.ends_with("/ferry") || { p.exe.as_deref() == Some("ferry") };
+    is_ferry && p.args.get(1).is_some_and(|a| a == "start")
+}
+
+fn is_app(p: &Scanned) -> bool {
+    APP_MARKERS.iter().any(|m| p.info.name.contains(m))
+}
+
+/// The pids of the Ferry section: the binary's processes, app processes, and descendants of a
+/// `ferry start`.
+pub(super) fn ferry_pids(all: &[Scanned]) -> HashSet<u32> {
+    let parent: HashMap<u32, u32> = all.iter().map(|p| (p.info.pid, p.info.ppid)).collect();
+    let starts: HashSet<u32> = all
+        .iter()
+        .filter(|p| is_ferry_start(p))
+        .map(|p| p.info.pid)
+        .collect();
+    let under_start = |mut pid: u32| {
+        // Bounded walk: a pid reused while scanning cannot make it loop.
+        for _ in 0..all.len() {
+            match parent.get(&pid) {
+                Some(&ppid) if starts.contains(&ppid) => return true,
+                Some(&ppid) if ppid != 0 => pid = ppid,
+                _ => return false,
+            }
+        }
+        false
+    };
+    all.iter()
+        .filter(|p| is_ferry_binary(p) || is_app(p) || under_start(p.info.pid))
+        .map(|p| p.info.pid)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanned(pid: u32, ppid: u32, comm: &str, exe: Option<&str>, args: &[&str]) -> Scanned {
+        Scanned {
+            info: ProcessInfo {
+                pid,
+                ppid,
+                threads: 1,
+                vm_size_kib: 0,
+                private_dirty_kib: None,
+                name: args.join(" "),
+            },
+            comm: comm.to_owned(),
+            exe: exe.map(str::to_owned),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn reads_threads_and_vm_size_from_status() {
+        let status = "Name:\tpython3\nState:\tS (sleeping)\nPPid:\t12\n\
+                      VmPeak:\t   30000 kB\nVmSize:\t   28672 kB\nVmRSS:\t    9000 kB\n\
+                      Threads:\t3\nSigQ:\t0/31451\n";
+        assert_eq!(
+            parse_status(status),
+            Some(StatusFields {
+                threads: 3,
+                vm_size_kib: 28672
+            })
+        );
+        // Kernel threads have no VmSize.
+        assert_eq!(
+            parse_status("Name:\tkthreadd\nThreads:\t1\n"),
+            Some(StatusFields {
+                threads: 1,
+                vm_size_kib: 0
+            })
+        );
+        assert_eq!(parse_status("Name:\tx\n"), None);
+        assert_eq!(parse_status("Threads:\t1\nVmSize:\tlots\n"), None);
+    }
+
+    #[test]
+    fn reads_private_dirty_from_smaps_rollup() {
+        let smaps = "55d0c8a6c000-7ffd5a1f2000 ---p 00000000 00:00 0   [rollup]\n\
+                     Rss:                3456 kB\n\
+                     Private_Clean:       120 kB\n\
+                     Private_Dirty:      2048 kB\n\
+                     Swap:                  0 kB\n";
+        assert_eq!(parse_private_dirty(smaps), Some(2048));
+        assert_eq!(parse_private_dirty("Rss: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn stat_comm_may_hold_spaces_and_parentheses() {
+        assert_eq!(
+            parse_stat("42 (a (b) c) S 7 42 42 0 -1"),
+            Some(("a (b) c".to_owned(), 7))
+        );
+    }
+
+    #[test]
+    fn classifies_web_servers_and_ferry_processes() {
+        let all = [
+            scanned(1, 0, "systemd", None, &["/sbin/init"]),
+            scanned(
+                10,
+                1,
+                "apache2",
+                None,
+                &["/usr/sbin/apache2", "-k", "start"],
+            ),
+            scanned(11, 1, "nginx", None, &["nginx: master process"]),
+            scanned(20, 1, "ferry", Some("ferry"), &["/opt/ferry", "start", "."]),
+            scanned(21, 20, "python3", None, &["Ferry PythonApp: /srv/app"]),
+            scanned(22, 21, "sh", None, &["sh", "-c", "true"]),
+            scanned(30, 1, "ruby", None, &["ruby", "/x/rack-loader.rb"]),
+            scanned(40, 1, "bash", None, &["bash"]),
+        ];
+        assert!(is_apache(&all[1]) && !is_apache(&all[2]));
+        assert!(is_nginx(&all[2]) && !is_nginx(&all[3]));
+        let mut ferry: Vec<_> = ferry_pids(&all).into_iter().collect();
+        ferry.sort_unstable();
+        assert_eq!(ferry, [20, 21, 22, 30]);
+    }
+}
