@@ -27,7 +27,7 @@ mod text;
 
 use serde::Serialize;
 
-pub use proc::{parse_private_dirty, parse_status, StatusFields};
+pub use proc::{parse_status, StatusFields};
 pub use text::render_text;
 
 /// One process's line in the report.

@@ -23,7 +23,7 @@
 
 mod error;
 mod group;
-mod memory;
+pub mod memory;
 mod restart;
 mod session;
 mod state;

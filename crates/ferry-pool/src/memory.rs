@@ -3,7 +3,7 @@
 
 /// Private dirty memory of `pid` in KiB, from `/proc/PID/smaps_rollup` (Linux ≥ 4.14), summed
 /// over its mappings. `None` if the process is gone or the file cannot be read.
-pub(crate) fn private_dirty_kib(pid: u32) -> Option<u64> {
+pub fn private_dirty_kib(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
     parse_private_dirty(&text)
 }

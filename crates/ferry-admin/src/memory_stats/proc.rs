@@ -51,13 +51,6 @@ pub fn parse_status(status: &str) -> Option<StatusFields> {
     Some(fields)
 }
 
-/// The `Private_Dirty:` value of `/proc/PID/smaps_rollup`, in KiB.
-pub fn parse_private_dirty(smaps: &str) -> Option<u64> {
-    smaps
-        .lines()
-        .find_map(|line| kib(line.strip_prefix("Private_Dirty:")?))
-}
-
 fn kib(value: &str) -> Option<u64> {
     value.trim().strip_suffix("kB")?.trim().parse().ok()
 }
@@ -85,9 +78,8 @@ fn read(pid: u32) -> Option<Scanned> {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    let private_dirty_kib = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| parse_private_dirty(&s));
+    // The pool's own measure (memory limits), so both tools agree on what "private" means.
+    let private_dirty_kib = ferry_pool::memory::private_dirty_kib(pid);
     let exe = fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
         .and_then(|p| {
@@ -223,17 +215,6 @@ mod tests {
         );
         assert_eq!(parse_status("Name:\tx\n"), None);
         assert_eq!(parse_status("Threads:\t1\nVmSize:\tlots\n"), None);
-    }
-
-    #[test]
-    fn reads_private_dirty_from_smaps_rollup() {
-        let smaps = "55d0c8a6c000-7ffd5a1f2000 ---p 00000000 00:00 0   [rollup]\n\
-                     Rss:                3456 kB\n\
-                     Private_Clean:       120 kB\n\
-                     Private_Dirty:      2048 kB\n\
-                     Swap:                  0 kB\n";
-        assert_eq!(parse_private_dirty(smaps), Some(2048));
-        assert_eq!(parse_private_dirty("Rss: 1 kB\n"), None);
     }
 
     #[test]
