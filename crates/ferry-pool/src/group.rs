@@ -40,6 +40,8 @@ pub(crate) struct Group<C> {
     pub(crate) detached: Vec<Entry<C>>,
     pub(crate) waiters: VecDeque<Waiter<C>>,
     pub(crate) spawning: usize,
+    /// When each counted spawn began, oldest first (as many as `spawning`), for status output.
+    pub(crate) spawn_started: VecDeque<Instant>,
     /// Bumped by each restart; a spawn begun under an older generation is discarded.
     pub(crate) generation: u64,
     /// Whether the group has been asked for a session yet (`min_instances` applies from then).
@@ -153,6 +155,18 @@ pub struct GroupSnapshot {
     pub rolling_restart_pending: usize,
     /// Processes taking requests, then those finishing before they stop.
     pub processes: Vec<ProcessSnapshot>,
+    /// The app's root directory.
+    pub app_root: std::path::PathBuf,
+    /// The app's environment (`production`, ...).
+    pub environment: String,
+    /// Passenger's app type name (`ruby`, `python`, `nodejs`, or empty for generic apps).
+    pub app_type: String,
+    /// The longest queue allowed (0: unbounded).
+    pub max_queue: usize,
+    /// Whether the pool is shutting down (the group takes no more requests).
+    pub shutting_down: bool,
+    /// How long the oldest spawn in progress has been running (`None`: none is).
+    pub spawning_for: Option<Duration>,
 }
 
 /// A process's state at one moment.
@@ -183,6 +197,15 @@ pub struct ProcessSnapshot {
     pub uptime: Duration,
     /// How long since it last started a request.
     pub idle_for: Duration,
+    /// Where it takes requests.
+    pub endpoint: Endpoint,
+    /// What it speaks there.
+    pub protocol: Protocol,
+    /// How many requests it takes at once.
+    pub concurrency: Concurrency,
+    /// The secret a direct request to it must carry (`X-Passenger-Connect-Password`). Secret:
+    /// show it only to those allowed to send requests to the app.
+    pub connect_password: String,
 }
 
 // === impl Process ===
@@ -306,6 +329,7 @@ impl<C> Group<C> {
             detached: Vec::new(),
             waiters: VecDeque::new(),
             spawning: 0,
+            spawn_started: VecDeque::new(),
             generation: 0,
             started: false,
             restart,
@@ -337,6 +361,10 @@ impl<C> Group<C> {
                     private_dirty_kib: e.private_dirty_kib,
                     uptime: now.saturating_duration_since(e.spawned_at),
                     idle_for: now.saturating_duration_since(e.last_used),
+                    endpoint: e.process.endpoint.clone(),
+                    protocol: e.process.protocol,
+                    concurrency: e.process.concurrency,
+                    connect_password: e.process.connect_password.clone(),
                 })
                 .collect::<Vec<_>>()
         };
@@ -351,6 +379,16 @@ impl<C> Group<C> {
             resisting_deployment_error: self.resisting.is_some(),
             rolling_restart_pending: self.to_replace,
             processes,
+            app_root: self.config.spawn.app_root.clone(),
+            environment: self.config.spawn.environment.clone(),
+            app_type: self.config.spawn.app_type.clone(),
+            max_queue: self.config.max_queue,
+            shutting_down: false,
+            spawning_for: self
+                .spawn_started
+                .iter()
+                .min()
+                .map(|t| now.saturating_duration_since(*t)),
         }
     }
 

@@ -320,7 +320,55 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
     pub fn snapshot(&self) -> Vec<group::GroupSnapshot> {
         let state = self.shared.lock();
         let now = Instant::now();
-        state.groups.iter().map(|g| g.snapshot(now)).collect()
+        state
+            .groups
+            .iter()
+            .map(|g| {
+                let mut snapshot = g.snapshot(now);
+                snapshot.shutting_down = state.shutting_down;
+                snapshot
+            })
+            .collect()
+    }
+
+    /// The pool's `max_pool_size`.
+    pub fn max_pool_size(&self) -> usize {
+        self.shared.config.max_pool_size
+    }
+
+    /// Whether [`Pool::shutdown`] has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.lock().shutting_down
+    }
+
+    /// The group with this name ([`GroupConfig::name`]).
+    pub fn group_by_name(&self, name: &str) -> Option<GroupId> {
+        self.shared
+            .lock()
+            .groups
+            .iter()
+            .find(|g| g.config.name == name)
+            .map(|g| g.id)
+    }
+
+    /// Restarts the group with this name (see [`Pool::restart_with`]); `false` if there is none.
+    pub fn restart_by_name(&self, name: &str, rolling: bool) -> bool {
+        match self.group_by_name(name) {
+            Some(group) => {
+                self.restart_with(group, rolling);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes the process with this pid out of rotation: it finishes its requests and stops, and
+    /// its group spawns a replacement if it needs one (Passenger's `detach_process`). `false` if
+    /// no process taking requests has this pid.
+    pub fn detach_pid(&self, pid: u32) -> bool {
+        let (found, actions) = self.shared.lock().detach_pid(pid, self.shared.limits());
+        self.run(actions);
+        found
     }
 
     /// Stops every process, fails every waiting request, and returns once all processes have been

@@ -324,6 +324,7 @@ impl<C> State<C> {
         }
         let group = &mut self.groups[id.0];
         group.spawning += 1;
+        group.spawn_started.push_back(now);
         actions.push(Action::Spawn(id, group.generation));
     }
 
@@ -374,6 +375,7 @@ impl<C> State<C> {
         let current = generation == group.generation;
         if current {
             group.spawning -= 1;
+            group.spawn_started.pop_front();
         }
         let spawned = match result {
             Ok(spawned) => spawned,
@@ -535,6 +537,7 @@ impl<C> State<C> {
         };
         group.generation += 1;
         group.spawning = 0;
+        group.spawn_started.clear();
         group.resisting = None;
         group.backoff.reset();
         // A process set aside for a replacement of the previous roll is just an old one now.
@@ -550,6 +553,38 @@ impl<C> State<C> {
         }
         self.maybe_spawn_all(id, limits, Instant::now(), &mut actions);
         actions
+    }
+
+    /// Detaches the process with this pid, wherever it takes requests (a parked process, set
+    /// aside by a rolling restart, leaves too). Returns whether one was found.
+    pub(crate) fn detach_pid(&mut self, pid: u32, limits: Limits) -> (bool, Vec<Action<C>>) {
+        let mut actions = Vec::new();
+        let found = self.groups.iter().enumerate().find_map(|(g, group)| {
+            if let Some(i) = group
+                .enabled
+                .iter()
+                .position(|e| e.process.handle.pid() == pid)
+            {
+                Some((g, Some(i)))
+            } else {
+                group
+                    .parked
+                    .as_ref()
+                    .filter(|e| e.process.handle.pid() == pid)
+                    .map(|_| (g, None))
+            }
+        });
+        let Some((g, i)) = found else {
+            return (false, actions);
+        };
+        let group = &mut self.groups[g];
+        tracing::info!(app = %group.config.name, pid, "detaching process on request");
+        match i {
+            Some(i) => group.detach(i, &mut actions),
+            None => group.detach_parked(&mut actions),
+        }
+        self.maybe_spawn_all(GroupId(g), limits, Instant::now(), &mut actions);
+        (true, actions)
     }
 
     pub(crate) fn shutdown(&mut self) -> Vec<Action<C>> {

@@ -775,3 +775,61 @@ async fn poll(mut f: impl FnMut() -> bool) {
     }
     panic!("condition not reached");
 }
+
+#[tokio::test]
+async fn detach_pid_takes_a_process_out_and_a_replacement_comes() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 2, 100);
+    let session = pool.checkout(group).await.expect("session");
+    let pid = session.pid();
+    assert!(!pool.detach_pid(4242), "no such pid");
+    assert!(pool.detach_pid(pid));
+    assert_eq!(
+        pids(&pool),
+        vec![(pid, true)],
+        "busy: finishing its request"
+    );
+    drop(session);
+    poll(|| pids(&pool).iter().all(|(p, _)| *p != pid)).await;
+    let again = pool.checkout(group).await.expect("served by a new process");
+    assert_ne!(again.pid(), pid);
+}
+
+#[tokio::test]
+async fn restart_by_name_finds_the_group() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 2, 100);
+    drop(pool.checkout(group).await.expect("session"));
+    assert_eq!(pool.group_by_name("/apps/test"), Some(group));
+    assert!(!pool.restart_by_name("/apps/other", false));
+    assert!(pool.restart_by_name("/apps/test", false));
+    assert_eq!(pool.snapshot()[0].generation, 1);
+}
+
+#[tokio::test]
+async fn the_snapshot_carries_what_status_output_needs() {
+    let spawner = FakeSpawner::gated(one());
+    let (pool, group) = pool(&spawner, 2, 100);
+    let waiting = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.checkout(group).await.map(|s| s.pid()) }
+    });
+    settle().await;
+    let snap = &pool.snapshot()[0];
+    assert_eq!(snap.app_root, std::path::PathBuf::from("/apps/test"));
+    assert_eq!(snap.max_queue, 100);
+    assert_eq!(snap.spawning, 1);
+    assert!(snap.spawning_for.is_some());
+    assert!(!snap.shutting_down);
+    assert_eq!(pool.max_pool_size(), 2);
+    spawner.gate.add_permits(10);
+    waiting.await.expect("join").expect("served");
+    let snap = &pool.snapshot()[0];
+    assert!(snap.spawning_for.is_none());
+    let process = &snap.processes[0];
+    assert_eq!(process.connect_password, "test");
+    assert_eq!(process.protocol, ferry_spawn::Protocol::Http);
+    assert_eq!(process.concurrency, one());
+    assert!(matches!(process.endpoint, ferry_spawn::Endpoint::Tcp(_)));
+    assert!(!pool.is_shutting_down());
+}
