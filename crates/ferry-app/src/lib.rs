@@ -9,12 +9,14 @@
 
 mod pre_start;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_config::AppType;
-use ferry_config::{Config, Listen, Start};
-use ferry_front::{AppConnection, BoundListener, Listener, Site, SiteConfig, StickyCookie};
+use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
+use ferry_config::nginx::resolve::ListenAddress;
+use ferry_config::{AppConfig, AppType, Start};
+use ferry_front::{AppConnection, BoundListener, Listener, Router, Site, SiteConfig, StickyCookie};
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
 use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
 use tokio_util::sync::CancellationToken;
@@ -77,26 +79,54 @@ pub struct Running {
 impl Ferry {
     /// Binds the listeners and starts serving. App processes start on the first request, or on
     /// the first `--pre-start` request, which is sent in the background.
-    pub async fn start(config: Config) -> Result<Running, Error> {
-        for warning in config.warnings() {
+    pub async fn start(deployment: Deployment) -> Result<Running, Error> {
+        for warning in &deployment.warnings {
             tracing::warn!("{warning}");
         }
-        let listener = bind(&config.listen).await?;
-        let urls = vec![listener.url()];
+        let sockets = ferry_front::sockets(&deployment.listens);
+        let mut bound = Vec::with_capacity(sockets.len());
+        for socket in &sockets {
+            bound.push(bind(socket).await?);
+        }
+        let urls = bound.iter().map(BoundListener::url).collect();
         let runtime_dir = RuntimeDir::create()?;
-        let spawner_config = spawner_config(&config, &runtime_dir)?;
-        let spawn = spawn_options(&config, &spawner_config.ferry_root);
-        let pool_config = pool_config(&config, &spawner_config);
+        let spawner_config = spawner_config(&deployment.hooks, &runtime_dir)?;
+        let pool_config = pool_config(&deployment, &spawner_config);
+        let ferry_root = spawner_config.ferry_root.clone();
         let pool = Pool::new(DirectSpawner::new(spawner_config), pool_config);
-        let group = pool.add_group(group_config(&config, spawn));
-        let site = Site::new(pool.clone(), group, &site_config(&config));
+        let groups: Vec<_> = deployment
+            .apps
+            .iter()
+            .map(|app| {
+                let spawn = spawn_options(app, deployment.log_level, &ferry_root);
+                pool.add_group(group_config(app, spawn))
+            })
+            .collect();
+        let router = Arc::new(Router::new(&deployment, &sockets, |mount, route| {
+            let app = &deployment.apps[mount.app];
+            Site::new(pool.clone(), groups[mount.app], &site_config(app, mount, route))
+        }));
         let stop = CancellationToken::new();
         let (listeners, connections) = (TaskTracker::new(), TaskTracker::new());
-        let own = (!config.pre_start.is_empty()).then(|| pre_start::Target::own(&listener));
-        listeners.spawn(listener.serve(site, stop.clone(), connections.clone()));
+        let own = match (deployment.pre_start.is_empty(), bound.first()) {
+            (false, Some(first)) => Some(pre_start::Target::own(first)),
+            _ => None,
+        };
+        for (index, listener) in bound.into_iter().enumerate() {
+            listeners.spawn(listener.serve(
+                Arc::clone(&router),
+                index,
+                stop.clone(),
+                connections.clone(),
+            ));
+        }
         match own {
             Some(Ok(own)) => {
-                listeners.spawn(pre_start::run(config.pre_start.clone(), own, stop.clone()));
+                listeners.spawn(pre_start::run(
+                    deployment.pre_start.clone(),
+                    own,
+                    stop.clone(),
+                ));
             }
             Some(Err(error)) => tracing::warn!(%error, "cannot send the pre-start requests"),
             None => {}
@@ -139,15 +169,27 @@ impl Running {
     }
 }
 
-async fn bind(listen: &Listen) -> Result<BoundListener, Error> {
-    let listener = match listen {
-        Listen::Tcp { address, port } => {
-            let ip: IpAddr = address.parse().map_err(|_| Error::Address {
-                address: address.clone(),
-            })?;
+async fn bind(address: &ListenAddress) -> Result<BoundListener, Error> {
+    let listener = match address {
+        ListenAddress::Tcp { host, port } => {
+            let ip: IpAddr = match host.as_str() {
+                "*" => Ipv4Addr::UNSPECIFIED.into(),
+                "::" => Ipv6Addr::UNSPECIFIED.into(),
+                other => match other.parse() {
+                    Ok(ip) => ip,
+                    Err(_) => tokio::net::lookup_host((other, *port))
+                        .await
+                        .ok()
+                        .and_then(|mut found| found.next())
+                        .map(|addr| addr.ip())
+                        .ok_or_else(|| Error::Address {
+                            address: other.to_owned(),
+                        })?,
+                },
+            };
             Listener::Tcp(SocketAddr::new(ip, *port))
         }
-        Listen::Unix(path) => Listener::Unix(path.clone()),
+        ListenAddress::Unix(path) => Listener::Unix(path.clone()),
     };
     ferry_front::bind(&listener)
         .await
@@ -163,20 +205,19 @@ async fn bind(listen: &Listen) -> Result<BoundListener, Error> {
 /// The pool's settings. Its hooks are the spawner's, with the same base environment: the pool
 /// runs `attached_process`, `detached_process`, `after_initialize_supergroup`,
 /// `before_destroy_supergroup` and `queue_full_error`.
-fn pool_config(config: &Config, spawner: &SpawnerConfig) -> PoolConfig {
+fn pool_config(deployment: &Deployment, spawner: &SpawnerConfig) -> PoolConfig {
     PoolConfig {
         stop_grace: STOP_GRACE,
-        idle_time: config.pool.idle_time,
-        max_parallel_spawns: config.pool.max_parallel_spawns,
+        idle_time: deployment.pool.idle_time,
+        max_parallel_spawns: deployment.pool.max_parallel_spawns,
         hooks: spawner.hooks.clone(),
-        ..PoolConfig::new(config.pool.max_pool_size)
+        ..PoolConfig::new(deployment.pool.max_pool_size)
     }
 }
 
-fn group_config(config: &Config, spawn: SpawnOptions) -> GroupConfig {
-    let app = &config.app;
+fn group_config(app: &AppConfig, spawn: SpawnOptions) -> GroupConfig {
     GroupConfig {
-        name: app.root.display().to_string(),
+        name: app.group_name.clone(),
         min_instances: app.min_instances,
         max_queue: app.max_request_queue_size,
         max_queue_time: app.max_request_queue_time,
@@ -192,15 +233,16 @@ fn group_config(config: &Config, spawn: SpawnOptions) -> GroupConfig {
     }
 }
 
-fn site_config(config: &Config) -> SiteConfig {
-    let app = &config.app;
+/// The front end's settings for `app` mounted at `mount` in a route.
+fn site_config(app: &AppConfig, mount: &Mount, route: &PassengerRoute) -> SiteConfig {
     SiteConfig {
-        public_dir: Some(app.root.join("public")),
+        public_dir: mount.public_dir.clone(),
         friendly_error_pages: app.friendly_error_pages,
-        base_uri: Some(app.base_uri.clone()),
+        base_uri: mount.base_uri.clone(),
         server_software: server_software(),
         queue_overflow_status: app.queue_overflow_status,
-        max_request_time: app.max_request_time,
+        max_request_time: route.max_request_time,
+        follow_symlinks: mount.follow_symlinks,
         sticky_sessions: app.sticky_sessions.as_ref().map(|sticky| StickyCookie {
             name: sticky.cookie_name.clone(),
             attributes: sticky.cookie_attributes.clone(),
@@ -214,8 +256,7 @@ fn server_software() -> String {
 }
 
 /// How one process of the app is started. `ferry_root` holds `loaders/`.
-fn spawn_options(config: &Config, ferry_root: &std::path::Path) -> SpawnOptions {
-    let app = &config.app;
+fn spawn_options(app: &AppConfig, log_level: u8, ferry_root: &std::path::Path) -> SpawnOptions {
     let (passenger_type, loader, title) = match app.app_type {
         AppType::Node => ("nodejs", "node/node-loader.js", "Ferry NodeApp"),
         AppType::Ruby => ("ruby", "ruby/rack-loader.rb", "Ferry RubyApp"),
@@ -234,6 +275,7 @@ fn spawn_options(config: &Config, ferry_root: &std::path::Path) -> SpawnOptions 
         }
     };
     let mut options = SpawnOptions::generic(&app.root, start_command);
+    options.app_group_name = app.group_name.clone();
     options.app_type = passenger_type.to_owned();
     options.startup_file = app.startup_file.as_ref().map(|f| app.root.join(f));
     options.process_title = Some(title.to_owned());
@@ -258,7 +300,7 @@ fn spawn_options(config: &Config, ferry_root: &std::path::Path) -> SpawnOptions 
     };
     options.load_shell_envvars = app.load_shell_envvars;
     options.file_descriptor_ulimit = app.file_descriptor_ulimit;
-    options.log_level = config.log_level;
+    options.log_level = log_level;
     let model = if app.threads > 1 { "thread" } else { "process" };
     options.extra_args = vec![
         ("concurrency_model".into(), model.into()),
@@ -273,14 +315,14 @@ fn spawn_options(config: &Config, ferry_root: &std::path::Path) -> SpawnOptions 
     options
 }
 
-fn spawner_config(config: &Config, runtime: &RuntimeDir) -> Result<SpawnerConfig, Error> {
+fn spawner_config(hooks: &[String], runtime: &RuntimeDir) -> Result<SpawnerConfig, Error> {
     let exe = std::env::current_exe().unwrap_or_else(|_| "ferry".into());
     let mut spawner = SpawnerConfig::new(vec![exe.clone().into(), "spawn-env-setupper".into()]);
     spawner.ferry_root = ferry_root(&exe);
     spawner.socket_dir = runtime.apps_dir();
     spawner.instance_dir = Some(runtime.path.clone());
     spawner.error_dir = Some(std::env::temp_dir());
-    spawner.hooks = Hooks::parse(config.hooks.iter().map(String::as_str))?.with_base_env(vec![
+    spawner.hooks = Hooks::parse(hooks.iter().map(String::as_str))?.with_base_env(vec![
         ("PASSENGER_VERSION".into(), spawner.version.clone()),
         (
             "PASSENGER_PASSENGER_ROOT".into(),

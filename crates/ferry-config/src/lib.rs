@@ -8,6 +8,7 @@
 //! resolved, the app type detected. [`nginx`] reads Nginx-syntax files.
 
 mod app_type;
+pub mod deployment;
 pub mod layers;
 pub mod nginx;
 pub mod passengerfile;
@@ -277,6 +278,10 @@ pub struct PoolConfig {
 /// Everything about one app.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
+    /// The app group's name, which identifies the app in the pool, the logs and `ferry status`:
+    /// `passenger_app_group_name`, else the app root (with ` (ENV)` after it when an Nginx-style
+    /// configuration sets the environment, as Passenger's Nginx module does).
+    pub group_name: String,
     /// Canonical absolute path of the app's root directory.
     pub root: PathBuf,
     /// The app's environment (`production`, `development`, ...).
@@ -397,14 +402,6 @@ impl StartOptions {
         if log_level > 7 {
             problems.push(invalid("--log-level", log_level, "must be 0..=7"));
         }
-        let start_timeout = self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT_SECS);
-        if start_timeout == 0 {
-            problems.push(invalid(
-                "--start-timeout",
-                start_timeout,
-                "must be at least 1 second",
-            ));
-        }
         for hook in &self.hooks {
             if !hook
                 .split_once('=')
@@ -412,16 +409,6 @@ impl StartOptions {
             {
                 problems.push(invalid("--hook", hook, "must be NAME=COMMAND"));
             }
-        }
-        let overflow = self
-            .request_queue_overflow_status_code
-            .unwrap_or(DEFAULT_QUEUE_OVERFLOW_STATUS);
-        if !(100..=599).contains(&overflow) {
-            problems.push(invalid(
-                "--request-queue-overflow-status-code",
-                overflow,
-                "must be an HTTP status code (100..=599)",
-            ));
         }
         let max_parallel_spawns = self
             .max_parallel_spawns
@@ -434,20 +421,12 @@ impl StartOptions {
             ));
         }
         let pre_start = self.pre_start(&mut problems);
-        let env = pairs("--envvar", &self.envvars, &mut problems);
-        let spawn_args = pairs("--spawn-arg", &self.spawn_args, &mut problems);
-        let (memory_limit, memory_hard_limit) = self.memory_limits(&mut problems);
-        let sticky_sessions = self.sticky_sessions(&mut problems);
-        let app = self.resolve_app(start_timeout).map(|mut app| {
-            app.env = env;
-            app.spawn_args = spawn_args;
-            app.memory_limit = memory_limit;
-            app.memory_hard_limit = memory_hard_limit;
-            app.sticky_sessions = sticky_sessions;
-            app
-        });
-        let app = match app {
+        let app = match self.app_config(false) {
             Ok(app) => Some(app),
+            Err(Error::Many(more)) => {
+                problems.extend(more);
+                None
+            }
             Err(e) => {
                 problems.push(e);
                 None
@@ -471,6 +450,58 @@ impl StartOptions {
         }
     }
 
+    /// The app's settings: validated, defaults applied, the app directory resolved and the app
+    /// type detected. With `keep_symlinks`, the app directory is made absolute without
+    /// resolving symlinks (Passenger's rule for an app root taken from an Nginx `root`, so that
+    /// `current/` of a Capistrano deploy stays `current/`); otherwise it is canonicalized.
+    ///
+    /// Every invalid app option is reported, not only the first.
+    pub fn app_config(&self, keep_symlinks: bool) -> Result<AppConfig, Error> {
+        let mut problems = Vec::new();
+        let start_timeout = self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT_SECS);
+        if start_timeout == 0 {
+            problems.push(invalid(
+                "--start-timeout",
+                start_timeout,
+                "must be at least 1 second",
+            ));
+        }
+        let overflow = self
+            .request_queue_overflow_status_code
+            .unwrap_or(DEFAULT_QUEUE_OVERFLOW_STATUS);
+        if !(100..=599).contains(&overflow) {
+            problems.push(invalid(
+                "--request-queue-overflow-status-code",
+                overflow,
+                "must be an HTTP status code (100..=599)",
+            ));
+        }
+        let env = pairs("--envvar", &self.envvars, &mut problems);
+        let spawn_args = pairs("--spawn-arg", &self.spawn_args, &mut problems);
+        let (memory_limit, memory_hard_limit) = self.memory_limits(&mut problems);
+        let sticky_sessions = self.sticky_sessions(&mut problems);
+        let app = self
+            .resolve_app(start_timeout, keep_symlinks)
+            .map(|mut app| {
+                app.env = env;
+                app.spawn_args = spawn_args;
+                app.memory_limit = memory_limit;
+                app.memory_hard_limit = memory_hard_limit;
+                app.sticky_sessions = sticky_sessions;
+                app
+            });
+        match (app, problems.len()) {
+            (Ok(app), 0) => Ok(app),
+            (Ok(_), 1) => Err(problems.remove(0)),
+            (Ok(_), _) => Err(Error::Many(problems)),
+            (Err(e), 0) => Err(e),
+            (Err(e), _) => {
+                problems.push(e);
+                Err(Error::Many(problems))
+            }
+        }
+    }
+
     fn listen(&self) -> Listen {
         match &self.socket {
             Some(path) => Listen::Unix(path.clone()),
@@ -481,9 +512,9 @@ impl StartOptions {
         }
     }
 
-    fn resolve_app(&self, start_timeout: u64) -> Result<AppConfig, Error> {
+    fn resolve_app(&self, start_timeout: u64, keep_symlinks: bool) -> Result<AppConfig, Error> {
         let dir = self.app_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let root = std::fs::canonicalize(&dir).map_err(|source| Error::AppDir {
+        let root = app_root(&dir, keep_symlinks).map_err(|source| Error::AppDir {
             path: dir.clone(),
             source,
         })?;
@@ -511,6 +542,7 @@ impl StartOptions {
             .friendly_error_pages
             .unwrap_or(!matches!(environment.as_str(), "staging" | "production"));
         Ok(AppConfig {
+            group_name: root.display().to_string(),
             root,
             environment,
             app_type,
@@ -684,6 +716,32 @@ impl StartOptions {
             )),
         }
     }
+}
+
+/// `dir` as an absolute path: canonical, or (with `keep_symlinks`) only made absolute and rid
+/// of `.` and `..` lexically. Either way it must be a directory.
+fn app_root(dir: &std::path::Path, keep_symlinks: bool) -> std::io::Result<PathBuf> {
+    if !keep_symlinks {
+        return std::fs::canonicalize(dir);
+    }
+    let absolute = std::path::absolute(dir)?;
+    let mut clean = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    if !std::fs::metadata(&clean)?.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        ));
+    }
+    Ok(clean)
 }
 
 /// Whether an executable file named `name` is in `$PATH`.

@@ -103,6 +103,25 @@ pub(crate) fn not_found() -> Response<Body> {
     )
 }
 
+/// A plain page for a status Ferry answers itself (400, 403, 404, 405, 413, ...).
+pub(crate) fn status_page(status: StatusCode) -> Response<Body> {
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    html(status, page(&title, ""))
+}
+
+/// A redirect to `location`.
+pub(crate) fn redirect(status: StatusCode, location: &str) -> Response<Body> {
+    let mut response = status_page(status);
+    if let Ok(value) = header::HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
 fn html(status: StatusCode, page: String) -> Response<Body> {
     let mut response = Response::new(body::full(page));
     *response.status_mut() = status;

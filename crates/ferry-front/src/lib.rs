@@ -16,6 +16,7 @@ mod headers;
 mod listener;
 mod proxy;
 mod response_head;
+mod router;
 mod session;
 mod static_files;
 
@@ -45,6 +46,7 @@ pub mod fuzz_logic {
 }
 pub use listener::{bind, BoundListener, Listener};
 pub use proxy::AppConnection;
+pub use router::{sockets, Router};
 
 /// The front end's settings for one app.
 #[derive(Debug, Clone)]
@@ -66,6 +68,9 @@ pub struct SiteConfig {
     /// Sticky sessions (`sticky_sessions`): route a client back to the process that served it,
     /// through a cookie. `None`: off.
     pub sticky_sessions: Option<StickyCookie>,
+    /// Serve files through symlinks that lead out of `public_dir` (Nginx's way); otherwise
+    /// such a request goes to the app.
+    pub follow_symlinks: bool,
 }
 
 /// The cookie that carries a sticky session's process id.
@@ -93,6 +98,7 @@ pub struct Site<S> {
     pool: Pool<S, AppConnection>,
     group: GroupId,
     statics: Option<static_files::StaticFiles>,
+    public_dir: Option<PathBuf>,
     friendly_error_pages: bool,
     base_uri: Option<String>,
     server_software: String,
@@ -107,11 +113,12 @@ impl<S: Spawner> Site<S> {
         let statics = config
             .public_dir
             .as_deref()
-            .and_then(static_files::StaticFiles::new);
+            .and_then(|dir| static_files::StaticFiles::new(dir, config.follow_symlinks));
         Arc::new(Site {
             pool,
             group,
             statics,
+            public_dir: config.public_dir.clone(),
             friendly_error_pages: config.friendly_error_pages,
             base_uri: config
                 .base_uri

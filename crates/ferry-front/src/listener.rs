@@ -13,8 +13,8 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::proxy::{self, ClientInfo};
-use crate::Site;
+use crate::proxy::ClientInfo;
+use crate::router::{self, Router};
 
 /// How long a client may take to send a request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -71,9 +71,11 @@ impl BoundListener {
 
     /// Accepts connections until `stop` is cancelled, serving each on its own task tracked by
     /// `connections`. Once stopped, open connections finish their current request and close.
+    /// `index` is this socket's place among the sockets `router` was built for.
     pub async fn serve<S: Spawner>(
         self,
-        site: Arc<Site<S>>,
+        router: Arc<Router<S>>,
+        index: usize,
         stop: CancellationToken,
         connections: TaskTracker,
     ) {
@@ -87,7 +89,8 @@ impl BoundListener {
                     connections.spawn(serve_connection(
                         io,
                         client,
-                        Arc::clone(&site),
+                        Arc::clone(&router),
+                        index,
                         stop.clone(),
                     ));
                 }
@@ -137,12 +140,15 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 async fn serve_connection<S: Spawner>(
     io: Box<dyn Io>,
     client: ClientInfo,
-    site: Arc<Site<S>>,
+    router: Arc<Router<S>>,
+    index: usize,
     stop: CancellationToken,
 ) {
     let service = service_fn(move |request| {
-        let site = Arc::clone(&site);
-        async move { Ok::<_, std::convert::Infallible>(proxy::handle(site, client, request).await) }
+        let router = Arc::clone(&router);
+        async move {
+            Ok::<_, std::convert::Infallible>(router::handle(router, index, client, request).await)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

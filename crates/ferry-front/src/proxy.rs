@@ -60,11 +60,13 @@ pub(crate) struct ClientInfo {
     pub(crate) local: Option<SocketAddr>,
 }
 
-/// The request handler: static file, else the app.
+/// The request handler for one app: static file, else the app. `cgi` are extra CGI variables
+/// (`passenger_set_cgi_param`, expanded).
 pub(crate) async fn handle<S: Spawner>(
     site: Arc<Site<S>>,
     client: ClientInfo,
     request: Request<Incoming>,
+    cgi: Vec<(String, String)>,
 ) -> Response<Body> {
     let base = site.base_uri.as_deref();
     if let Some(base) = base {
@@ -90,7 +92,7 @@ pub(crate) async fn handle<S: Spawner>(
             return response;
         }
     }
-    match forward(&site, client, request).await {
+    match forward(&site, client, request, cgi).await {
         Ok(response) => response,
         Err(error) => {
             log_error(&error);
@@ -135,6 +137,8 @@ struct Pending {
     upgrade: Option<OnUpgrade>,
     /// Whether the HTTP-protocol rewriting of the headers has been applied.
     rewritten: bool,
+    /// Extra CGI variables: `session` apps get them all, HTTP apps the `HTTP_*` ones as headers.
+    cgi: Vec<(String, String)>,
 }
 
 /// What one attempt on one process came to.
@@ -150,6 +154,7 @@ async fn forward<S: Spawner>(
     site: &Site<S>,
     client: ClientInfo,
     mut request: Request<Incoming>,
+    cgi: Vec<(String, String)>,
 ) -> Result<Response<Body>, Error> {
     let upgrade = session::is_upgrade_request(request.method(), request.headers())
         .then(|| hyper::upgrade::on(&mut request));
@@ -161,6 +166,7 @@ async fn forward<S: Spawner>(
         kind,
         upgrade,
         rewritten: false,
+        cgi,
     };
     let sticky = site
         .sticky
@@ -309,6 +315,18 @@ fn rewrite_for_http(pending: &mut Pending, client: ClientInfo) {
         parts
             .headers
             .insert(header::HOST, HeaderValue::from_static("localhost"));
+    }
+    for (name, value) in &pending.cgi {
+        let Some(header_name) = name.strip_prefix("HTTP_") else {
+            continue;
+        };
+        let header_name = header_name.replace('_', "-").to_ascii_lowercase();
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(header_name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            parts.headers.insert(n, v);
+        }
     }
 }
 
@@ -495,6 +513,7 @@ async fn send_session<S: Spawner>(
             base_uri: site.base_uri.as_deref(),
             server_software: &site.server_software,
             connect_password: session.connect_password(),
+            extra: &pending.cgi,
         },
     );
     let head_request = pending.parts.method == Method::HEAD;

@@ -134,6 +134,8 @@ pub(crate) struct FrameContext<'a> {
     pub(crate) base_uri: Option<&'a str>,
     pub(crate) server_software: &'a str,
     pub(crate) connect_password: &'a str,
+    /// Extra CGI variables, last so that they win (`passenger_set_cgi_param`).
+    pub(crate) extra: &'a [(String, String)],
 }
 
 /// Builds the request frame: the 4-byte length, then the `KEY\0VALUE\0` pairs.
@@ -210,6 +212,9 @@ pub(crate) fn frame(
             b'-' => b'_',
             b => b.to_ascii_uppercase(),
         }));
+        if cx.extra.iter().any(|(key, _)| key.as_bytes() == name_buf) {
+            continue;
+        }
         let separator: &[u8] = if name == "cookie" { b"; " } else { b", " };
         let mut values = parts.headers.get_all(name).iter();
         let mut joined = values
@@ -221,6 +226,9 @@ pub(crate) fn frame(
             joined.extend_from_slice(more.as_bytes());
         }
         pair(&name_buf, &joined);
+    }
+    for (key, value) in cx.extra {
+        pair(key.as_bytes(), value.as_bytes());
     }
     out.finish()
 }
@@ -608,6 +616,7 @@ mod tests {
             https: false,
             base_uri: base,
             server_software: "Ferry/test",
+            extra: &[],
             connect_password: "secret",
         }
     }

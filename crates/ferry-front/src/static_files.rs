@@ -123,6 +123,8 @@ const LAST_HTTP_DATE_SECS: u64 = 253_402_300_799;
 pub(crate) struct StaticFiles {
     /// The canonical `public/` directory; every served file's canonical path starts with it.
     root: PathBuf,
+    /// Whether symlinks leading out of `root` are followed.
+    follow_symlinks: bool,
 }
 
 /// What [`StaticFiles::serve`] decided.
@@ -193,10 +195,15 @@ enum Selection {
 // === impl StaticFiles ===
 
 impl StaticFiles {
-    /// `None` when `public_dir` does not exist or is not a directory.
-    pub(crate) fn new(public_dir: &Path) -> Option<StaticFiles> {
+    /// `None` when `public_dir` does not exist or is not a directory. With `follow_symlinks`
+    /// (Nginx's default, for `ferry start --config`), a symlink leading out of `public_dir` is
+    /// served like any file; the path itself still cannot climb out.
+    pub(crate) fn new(public_dir: &Path, follow_symlinks: bool) -> Option<StaticFiles> {
         let root = std::fs::canonicalize(public_dir).ok()?;
-        root.is_dir().then_some(StaticFiles { root })
+        root.is_dir().then_some(StaticFiles {
+            root,
+            follow_symlinks,
+        })
     }
 
     /// Serve the request if it names a static file; otherwise say so, so the caller forwards
@@ -245,7 +252,7 @@ impl StaticFiles {
             Ok(canonical) => canonical,
             Err(error) => return lookup_error(candidate, &error),
         };
-        if !canonical.starts_with(&self.root) {
+        if !self.follow_symlinks && !canonical.starts_with(&self.root) {
             debug!(
                 path = %candidate.display(),
                 target = %canonical.display(),
@@ -267,6 +274,39 @@ impl StaticFiles {
             Ok(file) => Lookup::Found(file),
             Err(error) => lookup_error(candidate, &error),
         }
+    }
+}
+
+/// What Nginx's static module makes of a file path (where Passenger is off).
+pub(crate) enum FileOutcome {
+    /// The file's response (200, 206, 304, 416).
+    Response(Response<Body>),
+    /// It is a directory.
+    Directory,
+    /// Nothing there.
+    Missing,
+    /// There, but not to be served (not a regular file, no permission).
+    Forbidden,
+}
+
+/// Serves the file at `path` as Nginx's static module would (GET and HEAD; the caller checks).
+pub(crate) async fn serve_path(method: &Method, path: &Path, headers: &HeaderMap) -> FileOutcome {
+    match tokio::fs::metadata(path).await {
+        Ok(meta) if meta.is_dir() => return FileOutcome::Directory,
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return FileOutcome::Forbidden,
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
+            return FileOutcome::Missing
+        }
+        Err(_) => return FileOutcome::Forbidden,
+    }
+    let found = match open(path, path).await {
+        Ok(found) => found,
+        Err(_) => return FileOutcome::Forbidden,
+    };
+    match respond(method, headers, found).await {
+        Ok(response) => FileOutcome::Response(response),
+        Err(_) => FileOutcome::Forbidden,
     }
 }
 

@@ -97,7 +97,7 @@ async fn serve(config: ferry_config::Config) -> ExitCode {
         eprintln!("ferry: cannot install signal handlers");
         return ExitCode::FAILURE;
     };
-    let running = match ferry_app::Ferry::start(config).await {
+    let running = match ferry_app::Ferry::start(config.deployment()).await {
         Ok(running) => running,
         Err(e) => {
             tracing::error!(

@@ -4,16 +4,19 @@
 //!
 //! [`resolve()`] gives the tree its meaning: every directive checked in its place (all problems in
 //! one run), then the settings in force in each server and location with the line that set each
-//! ([`ResolvedConfig`]). `ferry config check` and `ferry config show` print them; serving from a
-//! file (`ferry start --config`) builds on it and comes later.
+//! ([`ResolvedConfig`]). `ferry config check` and `ferry config show` print them; [`plan()`] turns it
+//! into the [`Deployment`](crate::deployment::Deployment) `ferry start --config` serves.
 
 mod ast;
+mod deploy;
 pub mod directives;
 mod parser;
 pub mod resolve;
+pub mod variables;
 
 pub use ast::{Arg, Context, Directive, Span};
 #[doc(hidden)]
 pub use parser::fuzz_logic;
 pub use parser::{parse_file, parse_str, ParseError};
+pub use deploy::plan;
 pub use resolve::{load, resolve, Problem, Rejected, ResolvedConfig};

@@ -47,7 +47,7 @@ fn site() -> Site {
     }
     set_mtime(&public.join("hello.txt"), hello_mtime());
     fs::write(dir.path().join("secret"), SECRET).expect("write secret");
-    let files = StaticFiles::new(&public).expect("public is a directory");
+    let files = StaticFiles::new(&public, false).expect("public is a directory");
     Site { dir, files }
 }
 
@@ -461,8 +461,8 @@ fn serve_can_run_on_a_multi_threaded_runtime() {
 #[test]
 fn new_refuses_missing_or_non_directory() {
     let site = site();
-    assert!(StaticFiles::new(&site.dir.path().join("missing")).is_none());
-    assert!(StaticFiles::new(&site.dir.path().join("secret")).is_none());
+    assert!(StaticFiles::new(&site.dir.path().join("missing"), false).is_none());
+    assert!(StaticFiles::new(&site.dir.path().join("secret"), false).is_none());
 }
 
 // === safety ===
@@ -559,7 +559,7 @@ async fn public_dir_reached_through_a_symlink_works() {
     let site = site();
     let link = site.dir.path().join("public-link");
     std::os::unix::fs::symlink(site.public(), &link).expect("symlink");
-    let files = StaticFiles::new(&link).expect("directory");
+    let files = StaticFiles::new(&link, false).expect("directory");
     let uri = Uri::from_static("/hello.txt");
     let outcome = files.serve(&Method::GET, &uri, &HeaderMap::new()).await;
     assert_eq!(body_of(served(outcome)).await, HELLO);

@@ -1,0 +1,220 @@
+//! What a running Ferry serves: listeners, virtual servers with their location trees, and the
+//! apps behind them. Both ways of starting Ferry end here: `ferry start` with one app
+//! ([`Config::deployment`]) and `ferry start --config FILE` ([`crate::nginx::plan`]).
+//!
+//! A [`Route`] is what a server or location does with a request: serve files from a directory,
+//! hand the request to an app ([`PassengerRoute`]), answer errors with `error_page`s. Apps are
+//! listed once ([`Deployment::apps`]) and referred to by index, so that several locations and
+//! servers can share one app and its processes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::nginx::resolve::{ListenAddress, LocationMatch, ServerName};
+use crate::nginx::variables::Template;
+use crate::{AppConfig, Config, Listen, PoolConfig, PreStart};
+
+/// Everything a running Ferry serves.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The addresses to listen on, each once, in the order first written.
+    pub listens: Vec<ListenAddress>,
+    /// The virtual servers, in file order.
+    pub servers: Vec<VirtualServer>,
+    /// The apps, each once (by app group name).
+    pub apps: Vec<AppConfig>,
+    /// Pool-wide limits.
+    pub pool: PoolConfig,
+    /// Passenger-style log level 0..=7.
+    pub log_level: u8,
+    /// Hook scripts, `NAME=COMMAND`.
+    pub hooks: Vec<String>,
+    /// Requests sent once Ferry listens.
+    pub pre_start: Vec<PreStart>,
+    /// Things worth logging at startup.
+    pub warnings: Vec<String>,
+}
+
+/// One `server`: where it listens, the names it answers to, and its routes.
+#[derive(Debug, Clone)]
+pub struct VirtualServer {
+    /// Where it listens, and whether it is the default server there. Empty: `*:80`.
+    pub listens: Vec<(ListenAddress, bool)>,
+    /// Its names. Empty: the empty name (requests without `Host`).
+    pub names: Vec<ServerName>,
+    /// What requests no location takes get.
+    pub route: Route,
+    /// Its locations, in Nginx's search order.
+    pub locations: Vec<VirtualLocation>,
+    /// Where it was written (`FILE:LINE`), for logs.
+    pub origin: String,
+}
+
+/// One `location`.
+#[derive(Debug, Clone)]
+pub struct VirtualLocation {
+    /// Which URIs it takes.
+    pub matcher: LocationMatch,
+    /// What it does with them.
+    pub route: Route,
+    /// The locations nested in it, in search order.
+    pub locations: Vec<VirtualLocation>,
+}
+
+/// What a server or location does with a request.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Where its files are.
+    pub files: Files,
+    /// `index` files for a URI ending in `/` (where Passenger is off).
+    pub index: Vec<String>,
+    /// `error_page`s.
+    pub error_pages: Vec<ErrorPage>,
+    /// Largest request body (`client_max_body_size`); `None`: no limit.
+    pub client_max_body_size: Option<u64>,
+    /// `Server` and `X-Powered-By` name Ferry's version (`passenger_show_version_in_header`).
+    pub show_version_in_header: bool,
+    /// Passenger, when it is on here.
+    pub passenger: Option<PassengerRoute>,
+}
+
+/// Where a route's files are.
+#[derive(Debug, Clone)]
+pub enum Files {
+    /// No `root` or `alias`: nothing is served from files.
+    None,
+    /// `root DIR`: the file for URI `/a/b` is `DIR/a/b`.
+    Root(PathBuf),
+    /// `alias`: in a prefix location, the location's prefix is replaced by it; in a regex
+    /// location, it is the file's whole path (with `$1`... from the location's captures).
+    Alias(Template),
+}
+
+/// One `error_page CODES [=[RESPONSE]] TARGET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorPage {
+    /// The statuses it handles.
+    pub codes: Vec<u16>,
+    /// The status of the answer.
+    pub response: ErrorPageStatus,
+    /// A URI on this server, `@name`, or a URL (answered with a redirect).
+    pub target: String,
+}
+
+/// The status an `error_page` answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPageStatus {
+    /// No `=`: the original status.
+    Original,
+    /// `=`: the status of the page's own response.
+    Target,
+    /// `=CODE`.
+    Code(u16),
+}
+
+/// Passenger in a route: which app serves which URIs, and how.
+#[derive(Debug, Clone)]
+pub struct PassengerRoute {
+    /// The `passenger_base_uri` mounts, longest base URI first.
+    pub mounts: Vec<Mount>,
+    /// The app for URIs under none of the base URIs. `None`: those get 404.
+    pub fallback: Option<Mount>,
+    /// `passenger_set_cgi_param`s: name and value, expanded per request.
+    pub cgi_params: Vec<(String, Template)>,
+    /// Answer app errors with `error_page`s (`passenger_intercept_errors`).
+    pub intercept_errors: bool,
+    /// Response headers passed on although Ferry would hide them (`passenger_pass_header`).
+    pub pass_headers: Vec<String>,
+    /// Response headers whose special meaning is ignored (`passenger_ignore_headers`).
+    pub ignore_headers: Vec<String>,
+    /// Longest time a request may take (`passenger_max_request_time`).
+    pub max_request_time: Option<Duration>,
+}
+
+/// An app mounted at a base URI.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    /// The base URI (`/subapp`); `None`: the root.
+    pub base_uri: Option<String>,
+    /// The app, an index into [`Deployment::apps`].
+    pub app: usize,
+    /// The app's public directory, whose files are served without the app.
+    pub public_dir: Option<PathBuf>,
+    /// Whether a static file may be a symlink leading out of `public_dir` (Nginx follows
+    /// symlinks; `ferry start`'s single app keeps `public/` to itself).
+    pub follow_symlinks: bool,
+}
+
+// === impl Config ===
+
+impl Config {
+    /// The deployment of `ferry start`'s single app: one server on one listener that takes every
+    /// request, files from `public/` and the rest to the app (or 404 outside its base URI).
+    pub fn deployment(self) -> Deployment {
+        let warnings = self.warnings();
+        let listen = match &self.listen {
+            Listen::Tcp { address, port } => ListenAddress::Tcp {
+                host: if address == "0.0.0.0" {
+                    "*".to_owned()
+                } else {
+                    address.clone()
+                },
+                port: *port,
+            },
+            Listen::Unix(path) => ListenAddress::Unix(path.clone()),
+        };
+        let app = &self.app;
+        let mount = Mount {
+            base_uri: (app.base_uri != "/").then(|| app.base_uri.clone()),
+            app: 0,
+            public_dir: Some(app.root.join("public")),
+            follow_symlinks: false,
+        };
+        let (mounts, fallback) = if mount.base_uri.is_some() {
+            (vec![mount], None)
+        } else {
+            (Vec::new(), Some(mount))
+        };
+        let route = Route {
+            files: Files::None,
+            index: Vec::new(),
+            error_pages: Vec::new(),
+            client_max_body_size: None,
+            show_version_in_header: true,
+            passenger: Some(PassengerRoute {
+                mounts,
+                fallback,
+                cgi_params: Vec::new(),
+                intercept_errors: false,
+                pass_headers: Vec::new(),
+                ignore_headers: Vec::new(),
+                max_request_time: app.max_request_time,
+            }),
+        };
+        Deployment {
+            listens: vec![listen.clone()],
+            servers: vec![VirtualServer {
+                listens: vec![(listen, true)],
+                names: Vec::new(),
+                route,
+                locations: Vec::new(),
+                origin: "the command line".to_owned(),
+            }],
+            apps: vec![self.app],
+            pool: self.pool,
+            log_level: self.log_level,
+            hooks: self.hooks,
+            pre_start: self.pre_start,
+            warnings,
+        }
+    }
+}
+
+// === impl Route ===
+
+impl Route {
+    /// The `error_page` for `status`, if any.
+    pub fn error_page(&self, status: u16) -> Option<&ErrorPage> {
+        self.error_pages.iter().find(|p| p.codes.contains(&status))
+    }
+}

@@ -1,0 +1,284 @@
+//! Planning: which app each place serves, with what settings; and the apps that cannot be.
+
+use std::path::Path;
+
+use super::*;
+use crate::nginx::{parse_str, resolve};
+
+/// A directory with apps: `dirs` are created, `files` written (empty).
+fn tree(files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in files {
+        let path = dir.path().join(file);
+        if file.ends_with('/') {
+            std::fs::create_dir_all(&path).unwrap();
+        } else {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "").unwrap();
+        }
+    }
+    dir
+}
+
+fn plan_in(dir: &Path, text: &str) -> Result<Deployment, Rejected> {
+    let text = text.replace("$DIR", &dir.display().to_string());
+    let tree = parse_str(&text, dir.join("ferry.conf")).unwrap_or_else(|e| panic!("{e:?}"));
+    plan(&resolve(&tree).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn good(dir: &Path, text: &str) -> Deployment {
+    plan_in(dir, text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn errors(dir: &Path, text: &str) -> Vec<String> {
+    match plan_in(dir, text) {
+        Ok(_) => panic!("planned"),
+        Err(e) => e
+            .errors
+            .iter()
+            .map(|p| p.to_string().replace(&dir.display().to_string(), "$DIR"))
+            .collect(),
+    }
+}
+
+fn passenger(route: &Route) -> &PassengerRoute {
+    route.passenger.as_ref().expect("passenger on")
+}
+
+#[test]
+fn the_app_root_is_the_parent_of_root() {
+    let dir = tree(&["a/config.ru", "a/public/"]);
+    let d = good(
+        dir.path(),
+        "http { server { listen 127.0.0.1:0; server_name a.test; root $DIR/a/public; \
+         passenger_enabled on; } }",
+    );
+    assert_eq!(d.apps.len(), 1);
+    let app = &d.apps[0];
+    assert_eq!(app.root, dir.path().join("a"));
+    assert_eq!(app.group_name, dir.path().join("a").display().to_string());
+    assert_eq!(app.app_type, AppType::Ruby);
+    let fallback = passenger(&d.servers[0].route).fallback.as_ref().unwrap();
+    assert_eq!(fallback.public_dir.as_deref(), Some(&*dir.path().join("a/public")));
+    assert_eq!(fallback.base_uri, None);
+}
+
+#[test]
+fn symlinks_in_root_are_kept() {
+    let dir = tree(&["releases/1/passenger_wsgi.py", "releases/1/public/"]);
+    std::os::unix::fs::symlink(dir.path().join("releases/1"), dir.path().join("current")).unwrap();
+    let d = good(
+        dir.path(),
+        "http { server { root $DIR/current/public; passenger_enabled on; } }",
+    );
+    assert_eq!(d.apps[0].root, dir.path().join("current"));
+    assert_eq!(d.apps[0].app_type, AppType::Python);
+}
+
+#[test]
+fn sub_uri_with_alias_and_app_root() {
+    let dir = tree(&["site/", "rails/config.ru", "rails/public/"]);
+    let d = good(
+        dir.path(),
+        r"http { server { root $DIR/site;
+            location ~ ^/subapp(/.*|$) {
+                alias $DIR/rails/public$1;
+                passenger_base_uri /subapp;
+                passenger_app_root $DIR/rails;
+                passenger_document_root $DIR/rails/public;
+                passenger_enabled on;
+            } } }",
+    );
+    assert_eq!(d.apps.len(), 1, "the mount and the fallback are one app");
+    let location = &d.servers[0].locations[0];
+    assert!(d.servers[0].route.passenger.is_none());
+    let p = passenger(&location.route);
+    assert_eq!(p.mounts.len(), 1);
+    assert_eq!(p.mounts[0].base_uri.as_deref(), Some("/subapp"));
+    assert_eq!(
+        p.mounts[0].public_dir.as_deref(),
+        Some(&*dir.path().join("rails/public"))
+    );
+    assert_eq!(d.apps[0].base_uri, "/subapp");
+    assert!(matches!(location.route.files, Files::Alias(ref t) if t.uses_captures()));
+}
+
+#[test]
+fn a_base_uri_under_root_follows_its_symlink() {
+    let dir = tree(&["site/", "blog/app.js", "blog/public/"]);
+    std::os::unix::fs::symlink(dir.path().join("blog/public"), dir.path().join("site/blog"))
+        .unwrap();
+    let d = good(
+        dir.path(),
+        "http { server { root $DIR/site; passenger_enabled on; passenger_base_uri /blog; \
+         passenger_app_root $DIR/blog; location /x { root $DIR/site; passenger_enabled on; \
+         passenger_base_uri /blog; } } }",
+    );
+    let p = passenger(&d.servers[0].locations[0].route);
+    let mount = &p.mounts[0];
+    assert_eq!(d.apps[mount.app].root, dir.path().join("blog"));
+    assert_eq!(d.apps[mount.app].app_type, AppType::Node);
+}
+
+#[test]
+fn group_names_and_sharing() {
+    let dir = tree(&["a/app.js", "a/public/"]);
+    let d = good(
+        dir.path(),
+        "http {
+            server { server_name one; root $DIR/a/public; passenger_enabled on; }
+            server { server_name two; root $DIR/a/public; passenger_enabled on; }
+            server { server_name three; root $DIR/a/public; passenger_enabled on;
+                     passenger_app_env staging; }
+            server { server_name four; root $DIR/a/public; passenger_enabled on;
+                     passenger_app_group_name mine; }
+        }",
+    );
+    let names: Vec<&str> = d.apps.iter().map(|a| a.group_name.as_str()).collect();
+    let root = dir.path().join("a").display().to_string();
+    assert_eq!(
+        names,
+        [root.clone(), format!("{root} (staging)"), "mine".into()]
+    );
+    assert_eq!(d.apps[1].environment, "staging");
+}
+
+#[test]
+fn settings_reach_the_app_and_the_route() {
+    let dir = tree(&["a/app.js", "a/public/"]);
+    let d = good(
+        dir.path(),
+        r#"http {
+            passenger_max_pool_size 15;
+            passenger_pool_idle_time 10;
+            passenger_ctl hook_attached_process /bin/true;
+            passenger_pre_start http://foo.test/;
+            server { listen 8081; server_name foo.test; root $DIR/a/public;
+                passenger_enabled on;
+                passenger_min_instances 3;
+                passenger_max_instances 2;
+                passenger_max_request_queue_size 7;
+                passenger_env_var A b;
+                passenger_set_cgi_param APP_NAME "my blog";
+                passenger_set_cgi_param EXTRA method=$request_method;
+                passenger_max_request_time 2;
+                client_max_body_size 10k;
+                location /slow { passenger_enabled on; passenger_max_request_time 10; }
+            } }"#,
+    );
+    assert_eq!(d.pool.max_pool_size, 15);
+    assert_eq!(d.pool.idle_time, Some(Duration::from_secs(10)));
+    assert_eq!(d.hooks, ["attached_process=/bin/true"]);
+    assert_eq!(d.pre_start[0].port, None);
+    let app = &d.apps[0];
+    assert_eq!(app.min_instances, 3);
+    assert_eq!(app.max_instances, Some(2));
+    assert_eq!(app.max_request_queue_size, 7);
+    assert_eq!(
+        app.env,
+        [("A".into(), "b".into()), ("APP_NAME".into(), "my blog".into())]
+    );
+    let server = &d.servers[0];
+    assert_eq!(server.route.client_max_body_size, Some(10 * 1024));
+    let p = passenger(&server.route);
+    assert_eq!(p.max_request_time, Some(Duration::from_secs(2)));
+    assert_eq!(p.cgi_params.len(), 2);
+    let slow = passenger(&server.locations[0].route);
+    assert_eq!(slow.max_request_time, Some(Duration::from_secs(10)));
+    assert!(slow.cgi_params.is_empty(), "not inherited (seed §8.6.1)");
+    assert_eq!(d.listens.len(), 1);
+}
+
+#[test]
+fn error_pages_parse() {
+    assert_eq!(
+        error_page(&["500".into(), "502".into(), "=200".into(), "/50x.html".into()]),
+        ErrorPage {
+            codes: vec![500, 502],
+            response: ErrorPageStatus::Code(200),
+            target: "/50x.html".into()
+        }
+    );
+    assert_eq!(
+        error_page(&["404".into(), "=".into(), "@app".into()]).response,
+        ErrorPageStatus::Target
+    );
+}
+
+#[test]
+fn sizes() {
+    assert_eq!(size("1m"), Some(1 << 20));
+    assert_eq!(size("64K"), Some(64 << 10));
+    assert_eq!(size("0"), Some(0));
+    assert_eq!(size("x"), None);
+}
+
+#[test]
+fn apps_that_cannot_be_served_are_errors_with_their_line() {
+    let dir = tree(&["empty/public/", "site/"]);
+    assert_eq!(
+        errors(
+            dir.path(),
+            "http {\nserver {\nroot $DIR/missing/public;\npassenger_enabled on;\n}\n}"
+        ),
+        [
+            "$DIR/ferry.conf:4: app $DIR/missing: app directory \"$DIR/missing\" cannot be \
+             used: No such file or directory (os error 2)"
+        ]
+    );
+    assert_eq!(
+        errors(
+            dir.path(),
+            "http {\nserver {\nroot $DIR/empty/public;\npassenger_enabled on;\n}\n}"
+        ),
+        [
+            "$DIR/ferry.conf:4: app $DIR/empty: cannot tell what kind of app \"$DIR/empty\" \
+             is: no app.js, config.ru or passenger_wsgi.py; pass app-type or app-start-command"
+        ]
+    );
+    assert_eq!(
+        errors(
+            dir.path(),
+            "http {\nserver {\nroot $DIR/site;\npassenger_enabled on;\npassenger_app_root \
+             $DIR/empty;\npassenger_base_uri /nope;\n}\n}"
+        )[0],
+        "$DIR/ferry.conf:6: app $DIR/empty: cannot tell what kind of app \"$DIR/empty\" is: \
+         no app.js, config.ru or passenger_wsgi.py; pass app-type or app-start-command"
+    );
+    assert_eq!(
+        errors(
+            dir.path(),
+            "http {\nserver {\nroot $DIR/site;\npassenger_enabled on;\npassenger_base_uri \
+             /nope;\npassenger_app_type node;\n}\n}"
+        ),
+        [
+            "$DIR/ferry.conf:5: passenger_base_uri /nope: $DIR/site/nope cannot be used (No \
+             such file or directory (os error 2)); make it a symlink to the app's public \
+             directory, or set passenger_app_root and passenger_document_root",
+        ]
+    );
+    assert_eq!(
+        errors(
+            dir.path(),
+            "http {\nserver {\nlocation ~ ^/x(.*) {\nalias $DIR/site$1;\npassenger_enabled \
+             on;\n}\n}\n}"
+        ),
+        [
+            "$DIR/ferry.conf:5: passenger_enabled is on in location \"^/x(.*)\", whose alias \
+             has variables, so the app root cannot be told from it: set passenger_app_root \
+             (and passenger_document_root for its static files)"
+        ]
+    );
+    let dir = tree(&["a/app.js", "a/public/"]);
+    assert_eq!(
+        errors(
+            dir.path(),
+            "http {\nserver {\nroot $DIR/a/public;\npassenger_enabled on;\n\
+             passenger_set_cgi_param A x$nope;\n}\n}"
+        )[0]
+        .split(';')
+        .next()
+        .unwrap(),
+        "$DIR/ferry.conf:5: passenger_set_cgi_param A: unknown variable \"$nope\""
+    );
+}

@@ -1,0 +1,1 @@
+//! Routing: server names, location search, normalization.
