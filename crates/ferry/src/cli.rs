@@ -76,6 +76,10 @@ pub(crate) enum ConfigCommand {
 /// `ferry start`'s options; names and defaults follow `passenger start`.
 #[derive(Debug, Args)]
 pub(crate) struct StartArgs {
+    /// Serve every server and app of this Nginx-syntax configuration file (seed 000 §3–§8)
+    /// instead of one app; the other options then belong in the file.
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// The app's root directory [default: .]
     app_dir: Option<PathBuf>,
     /// Address to listen on [default: 0.0.0.0]

@@ -20,7 +20,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ferry_config::nginx::resolve::{LocationConfig, Origin, Settings};
-use ferry_config::nginx::{self, directives, Context, Problem, ResolvedConfig};
+use ferry_config::deployment::Deployment;
+use ferry_config::nginx::{self, directives, Context, Problem, Rejected, ResolvedConfig};
 
 use crate::cli::ConfigCommand;
 use crate::EX_USAGE;
@@ -37,6 +38,10 @@ fn check(file: &Path) -> ExitCode {
     let Some(config) = load(file) else {
         return ExitCode::from(EX_USAGE);
     };
+    if let Err(rejected) = nginx::plan(&config) {
+        invalid(file, &rejected);
+        return ExitCode::from(EX_USAGE);
+    }
     println!(
         "{}: configuration is valid ({}, {}, {})",
         file.display(),
@@ -63,19 +68,43 @@ fn load(file: &Path) -> Option<ResolvedConfig> {
             Some(config)
         }
         Err(rejected) => {
-            for error in &rejected.errors {
-                eprintln!("{error}");
-            }
-            print_warnings(&rejected.warnings);
-            eprintln!(
-                "{}: configuration is invalid ({}, {})",
-                file.display(),
-                count(rejected.errors.len(), "error"),
-                count(rejected.warnings.len(), "warning"),
-            );
+            invalid(file, &rejected);
             None
         }
     }
+}
+
+/// What `ferry start --config` serves: `file` loaded, resolved and planned, its problems
+/// printed like `ferry config check` prints them. `None` if it has errors.
+pub(crate) fn deployment(file: &Path) -> Option<Deployment> {
+    let config = match nginx::load(file) {
+        Ok(config) => config,
+        Err(rejected) => {
+            invalid(file, &rejected);
+            return None;
+        }
+    };
+    match nginx::plan(&config) {
+        Ok(deployment) => Some(deployment),
+        Err(rejected) => {
+            invalid(file, &rejected);
+            None
+        }
+    }
+}
+
+/// Prints every error and warning of a refused file, then the count.
+fn invalid(file: &Path, rejected: &Rejected) {
+    for error in &rejected.errors {
+        eprintln!("{error}");
+    }
+    print_warnings(&rejected.warnings);
+    eprintln!(
+        "{}: configuration is invalid ({}, {})",
+        file.display(),
+        count(rejected.errors.len(), "error"),
+        count(rejected.warnings.len(), "warning"),
+    );
 }
 
 fn print_warnings(warnings: &[Problem]) {

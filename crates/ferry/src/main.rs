@@ -28,7 +28,10 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Start(args) => start(args.into()),
+        cli::Command::Start(mut args) => match args.config.take() {
+            Some(file) => start_file(&file, args.into()),
+            None => start(args.into()),
+        },
         cli::Command::Config(args) => config::run(args.command),
         cli::Command::MemoryStats(args) => memory_stats(&args),
     }
@@ -50,6 +53,24 @@ fn memory_stats(args: &cli::MemoryStatsArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `ferry start --config FILE`: everything the file defines. Options of `ferry start`'s single
+/// app are refused rather than silently ignored.
+fn start_file(file: &std::path::Path, rest: StartOptions) -> ExitCode {
+    if rest != StartOptions::default() {
+        eprintln!(
+            "ferry: invalid configuration: with --config, set options in {} (passenger_* \
+             directives); only --config may be given",
+            file.display()
+        );
+        return ExitCode::from(EX_USAGE);
+    }
+    let Some(deployment) = config::deployment(file) else {
+        return ExitCode::from(EX_USAGE);
+    };
+    init_tracing(deployment.log_level);
+    run(deployment)
 }
 
 /// `ferry start`: the command line's options over `FERRY_*`/`PASSENGER_*` environment variables
@@ -74,6 +95,11 @@ fn start(cli: StartOptions) -> ExitCode {
     for warning in warnings {
         tracing::warn!("{warning}");
     }
+    run(config.deployment())
+}
+
+/// Serves `deployment` until SIGTERM or SIGINT.
+fn run(deployment: ferry_config::deployment::Deployment) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,10 +110,10 @@ fn start(cli: StartOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(deployment))
 }
 
-async fn serve(config: ferry_config::Config) -> ExitCode {
+async fn serve(deployment: ferry_config::deployment::Deployment) -> ExitCode {
     // Install the handlers before announcing the listeners: a signal sent right after the
     // announcement must be handled, not kill the process.
     let (Ok(mut term), Ok(mut int)) = (
@@ -97,7 +123,7 @@ async fn serve(config: ferry_config::Config) -> ExitCode {
         eprintln!("ferry: cannot install signal handlers");
         return ExitCode::FAILURE;
     };
-    let running = match ferry_app::Ferry::start(config.deployment()).await {
+    let running = match ferry_app::Ferry::start(deployment).await {
         Ok(running) => running,
         Err(e) => {
             tracing::error!(
