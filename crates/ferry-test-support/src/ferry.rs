@@ -39,6 +39,8 @@ pub struct FerryBuilder {
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     startup_timeout: Duration,
+    /// `ferry start --config FILE` instead of `ferry start APP_DIR`.
+    config: Option<PathBuf>,
 }
 
 /// A running `ferry start` process. Dropping it kills Ferry and all its descendants (SIGKILL)
@@ -110,6 +112,11 @@ impl FerryBuilder {
     /// user-switching flag: fixture apps live in private temporary directories, which the
     /// `nobody` account that user switching would pick cannot enter.
     pub fn command_line(&self) -> Vec<OsString> {
+        if let Some(file) = &self.config {
+            let mut line = vec![OsString::from("start"), "--config".into(), file.into()];
+            line.extend(self.args.iter().cloned());
+            return line;
+        }
         let has = |flag: &str| self.args.iter().any(|a| a == flag);
         let mut line = vec![OsString::from("start"), self.app_dir.clone().into()];
         let users = ["--user", "--user-switching", "--default-user", "--group"];
@@ -170,6 +177,15 @@ impl FerryBuilder {
     }
 }
 
+/// Directives for a configuration's `http` block that run apps as the test's own user: the
+/// fixtures live in private temporary directories that `nobody` cannot enter.
+pub fn config_user_directives() -> String {
+    format!(
+        "passenger_user_switching off; passenger_default_user {};",
+        current_user()
+    )
+}
+
 /// The name of the user the tests run as.
 pub fn current_user() -> String {
     nix::unistd::User::from_uid(nix::unistd::geteuid())
@@ -222,6 +238,19 @@ impl Ferry {
             args: Vec::new(),
             envs: Vec::new(),
             startup_timeout: Duration::from_secs(20),
+            config: None,
+        }
+    }
+
+    /// A builder for `BIN start --config FILE`. The file says where Ferry listens and as whom
+    /// apps run; [`config_user_directives`] gives the `http`-level lines that make apps run as
+    /// the test's user.
+    pub fn with_config(bin: impl Into<PathBuf>, file: impl Into<PathBuf>) -> FerryBuilder {
+        let file = file.into();
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        FerryBuilder {
+            config: Some(file),
+            ..Ferry::new(bin, dir)
         }
     }
 

@@ -20,7 +20,7 @@ pub mod raw;
 use std::future::Future;
 use std::time::Duration;
 
-pub use crate::ferry::{Ferry, FerryBuilder, Listener};
+pub use crate::ferry::{config_user_directives, Ferry, FerryBuilder, Listener};
 pub use bytes::Bytes;
 pub use http;
 pub use nix::sys::signal::Signal;
