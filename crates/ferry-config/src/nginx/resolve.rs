@@ -162,7 +162,9 @@ impl ServerConfig {
     /// The location that serves `uri`, by Nginx's rules: an exact match wins; else the longest
     /// prefix is remembered and its nested locations searched the same way; unless that prefix
     /// is `^~`, regexes are then tried in file order (nested ones first) and the first match
-    /// wins; else the longest prefix. `None`: the server level serves it.
+    /// (then the locations nested in it) wins; else the longest prefix. `None`: the server
+    /// level serves it. This walks the locations; the front end's router does the same search
+    /// on indexed locations, per request.
     pub fn find_location(&self, uri: &str) -> Option<&LocationConfig> {
         find_in(&self.locations, uri).0
     }
@@ -190,7 +192,7 @@ fn find_in<'a>(locations: &'a [LocationConfig], uri: &str) -> (Option<&'a Locati
         }
     }
     match searchable().find(|l| l.matcher.is_regex()) {
-        Some(regex) => (Some(regex), true),
+        Some(regex) => (Some(find_in(&regex.locations, uri).0.unwrap_or(regex)), true),
         None => (found, false),
     }
 }
