@@ -7,7 +7,7 @@
 # processes it started) and `log`. The other helpers use, when they are called: `APPS` (where
 # app_copy finds apps), `RAW_DIR` (empty: keep no raw files), `REPO_ROOT`, `TARGETS`,
 # `EXPECTED_BODY` (check_body), `WRK_THREADS`, `WARMUP_SECS` and optionally `WRK_TIMEOUT` (wrk
-# runs), `BUILD`, `FERRY_BIN`, `FERRY_UNAVAILABLE` (build_ferry), `PASSENGER_BIN`, and the
+# runs), `BENCH_HOST` (a Host header) and `BENCH_PATH` (instead of `/`) for every request, `BUILD`, `FERRY_BIN`, `FERRY_UNAVAILABLE` (build_ferry), `PASSENGER_BIN`, and the
 # functions `measure TARGET PORT ROOT_PID...` and `add_unavailable TARGET REASON`.
 #
 # Defines:
@@ -277,7 +277,8 @@ LAST_TIME=""
 check_body() {
   local f="$WORK/body.$1" out
   rm -f "$f"
-  out="$(curl -s --max-time 5 -o "$f" -w '%{http_code} %{time_total}' "http://127.0.0.1:$1/" 2>/dev/null || true)"
+  out="$(curl -s --max-time 5 -o "$f" -w '%{http_code} %{time_total}' ${BENCH_HOST:+-H "Host: $BENCH_HOST"} \
+    "http://127.0.0.1:$1${BENCH_PATH:-/}" 2>/dev/null || true)"
   LAST_CODE="${out%% *}"; LAST_TIME="${out##* }"
   [[ -z "$LAST_CODE" ]] && LAST_CODE="000"
   LAST_BODY="$(head -c 60 "$f" 2>/dev/null | tr -c '[:print:]' ' ' || true)"
@@ -328,14 +329,18 @@ run_wrk() {
   local threads="$WRK_THREADS" extra=()
   (( $2 < threads )) && threads="$2" # wrk needs at least one connection per thread
   [[ -n "${WRK_TIMEOUT:-}" ]] && extra=(--timeout "$WRK_TIMEOUT")
+  [[ -n "${BENCH_HOST:-}" ]] && extra+=(-H "Host: $BENCH_HOST")
   timeout $(( $3 + 60 )) wrk -t"$threads" -c"$2" -d"$3"s --latency ${extra[@]+"${extra[@]}"} \
-    "http://127.0.0.1:$1/" >"$4" 2>&1 || true
+    "http://127.0.0.1:$1${BENCH_PATH:-/}" >"$4" 2>&1 || true
 }
 
 # warm_up PORT NAME CONNECTIONS [settle]: 5 curl requests, WARMUP_SECS of wrk, (settle PORT,) 1 s rest.
 warm_up() {
   local i
-  for ((i = 0; i < 5; i++)); do curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$1/" || true; done
+  for ((i = 0; i < 5; i++)); do
+    curl -s --max-time 5 -o /dev/null ${BENCH_HOST:+-H "Host: $BENCH_HOST"} \
+      "http://127.0.0.1:$1${BENCH_PATH:-/}" || true
+  done
   run_wrk "$1" "$3" "$WARMUP_SECS" "$WORK/$2.warmup.txt"
   if [[ "${4:-}" == settle ]]; then settle "$1" || true; fi
   sleep 1
