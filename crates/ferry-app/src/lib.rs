@@ -104,7 +104,11 @@ impl Ferry {
             .collect();
         let router = Arc::new(Router::new(&deployment, &sockets, |mount, route| {
             let app = &deployment.apps[mount.app];
-            Site::new(pool.clone(), groups[mount.app], &site_config(app, mount, route))
+            Site::new(
+                pool.clone(),
+                groups[mount.app],
+                &site_config(app, mount, route),
+            )
         }));
         let stop = CancellationToken::new();
         let (listeners, connections) = (TaskTracker::new(), TaskTracker::new());

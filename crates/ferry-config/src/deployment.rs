@@ -68,6 +68,11 @@ pub struct Route {
     pub files: Files,
     /// `index` files for a URI ending in `/` (where Passenger is off).
     pub index: Vec<String>,
+    /// `types { MIME ext...; }`: extension (lowercase) → MIME type. Empty: Ferry's built-in
+    /// table.
+    pub mime_types: Vec<(String, String)>,
+    /// `default_type`: the type of a file whose extension is not known.
+    pub default_type: String,
     /// `error_page`s.
     pub error_pages: Vec<ErrorPage>,
     /// Largest request body (`client_max_body_size`); `None`: no limit.
@@ -178,6 +183,8 @@ impl Config {
         let route = Route {
             files: Files::None,
             index: Vec::new(),
+            mime_types: Vec::new(),
+            default_type: "application/octet-stream".to_owned(),
             error_pages: Vec::new(),
             client_max_body_size: None,
             show_version_in_header: true,

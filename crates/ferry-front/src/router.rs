@@ -181,7 +181,9 @@ impl<S: Spawner> Router<S> {
 pub fn sockets(listens: &[ListenAddress]) -> Vec<ListenAddress> {
     let mut out: Vec<ListenAddress> = Vec::new();
     for address in listens {
-        let covered = listens.iter().any(|other| other != address && serves(other, address));
+        let covered = listens
+            .iter()
+            .any(|other| other != address && serves(other, address));
         if !covered && !out.contains(address) {
             out.push(address.clone());
         }
@@ -200,7 +202,8 @@ fn serves(socket: &ListenAddress, address: &ListenAddress) -> bool {
             },
         ) => {
             port == other_port
-                && (host == other || ((host == "*" || host == "::") && other != "*" && other != "::"))
+                && (host == other
+                    || ((host == "*" || host == "::") && other != "*" && other != "::"))
         }
         (a, b) => a == b,
     }
@@ -230,7 +233,9 @@ impl NameTable {
                         table.exact.entry(d.clone()).or_insert(index);
                         table.leading.push((format!(".{d}"), index));
                     }
-                    ServerName::LeadingWildcard(suffix) => table.leading.push((suffix.clone(), index)),
+                    ServerName::LeadingWildcard(suffix) => {
+                        table.leading.push((suffix.clone(), index))
+                    }
                     ServerName::TrailingWildcard(prefix) => {
                         table.trailing.push((prefix.clone(), index))
                     }
@@ -238,8 +243,12 @@ impl NameTable {
                 }
             }
         }
-        table.leading.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
-        table.trailing.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+        table
+            .leading
+            .sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+        table
+            .trailing
+            .sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
         table.default = default.or(first).unwrap_or(0);
         table
     }
@@ -319,7 +328,11 @@ impl<S> Level<S> {
     /// prefix is remembered and its nested locations searched; unless that prefix is `^~`,
     /// this level's regexes are tried in order and the first match (then its nested
     /// locations) wins; else the longest prefix. The flag says whether the search is over.
-    fn find<'a>(&'a self, uri: &str, captures: &mut Vec<Option<String>>) -> (Option<&'a Node<S>>, bool) {
+    fn find<'a>(
+        &'a self,
+        uri: &str,
+        captures: &mut Vec<Option<String>>,
+    ) -> (Option<&'a Node<S>>, bool) {
         if let Some(&index) = self.exact.get(uri) {
             return (Some(&self.nodes[index]), true);
         }
@@ -465,7 +478,13 @@ async fn route<S: Spawner>(
                 limit,
                 "request body larger than client_max_body_size: 413"
             );
-            return error_page(server, route, &info, status_page(StatusCode::PAYLOAD_TOO_LARGE)).await;
+            return error_page(
+                server,
+                route,
+                &info,
+                status_page(StatusCode::PAYLOAD_TOO_LARGE),
+            )
+            .await;
         }
     }
     let Some(passenger) = &route.passenger else {
@@ -496,8 +515,18 @@ async fn route<S: Spawner>(
             .insert(header::SERVER, HeaderValue::from_static("Ferry"));
     }
     let config = &passenger.config;
-    let passes = |name: &str| config.pass_headers.iter().any(|p| p.eq_ignore_ascii_case(name));
-    let ignores = |name: &str| config.ignore_headers.iter().any(|p| p.eq_ignore_ascii_case(name));
+    let passes = |name: &str| {
+        config
+            .pass_headers
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(name))
+    };
+    let ignores = |name: &str| {
+        config
+            .ignore_headers
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(name))
+    };
     let accel = (!ignores("X-Accel-Redirect"))
         .then(|| response.headers().get(X_ACCEL_REDIRECT).cloned())
         .flatten();
@@ -519,8 +548,62 @@ async fn route<S: Spawner>(
     response
 }
 
-/// Nginx's static module for a route where Passenger is off.
-async fn files<S>(route: &Route<S>, captures: &[Option<String>], info: &RequestInfo<'_>) -> Response<Body> {
+/// Nginx's static module for a route where Passenger is off, with the route's MIME types.
+async fn files<S>(
+    route: &Route<S>,
+    captures: &[Option<String>],
+    info: &RequestInfo<'_>,
+) -> Response<Body> {
+    let mut response = find_file(route, captures, info).await;
+    if response.status().is_success() {
+        let path = file_path(route, captures, &info.uri).unwrap_or_default();
+        let served = match (&info.uri.ends_with('/'), response.headers().get(INDEX_FILE)) {
+            (true, Some(index)) => path.join(index.to_str().unwrap_or_default()),
+            _ => path,
+        };
+        response.headers_mut().remove(INDEX_FILE);
+        if let Some(mime) = mime_type(&route.config, &served) {
+            response.headers_mut().insert(header::CONTENT_TYPE, mime);
+        }
+    }
+    response
+}
+
+/// Names the index file a response came from, between `find_file` and `files`.
+const INDEX_FILE: HeaderName = HeaderName::from_static("x-ferry-index-file");
+
+/// The type the route's `types` and `default_type` give `path`; `None`: the built-in table's
+/// (which knows the extension).
+fn mime_type(config: &RouteConfig, path: &std::path::Path) -> Option<HeaderValue> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let found = if config.mime_types.is_empty() {
+        if ext
+            .as_deref()
+            .is_some_and(|e| mime_guess::from_ext(e).first().is_some())
+        {
+            return None;
+        }
+        None
+    } else {
+        ext.and_then(|e| {
+            config
+                .mime_types
+                .iter()
+                .find(|(x, _)| *x == e)
+                .map(|(_, t)| t.clone())
+        })
+    };
+    HeaderValue::from_str(&found.unwrap_or_else(|| config.default_type.clone())).ok()
+}
+
+async fn find_file<S>(
+    route: &Route<S>,
+    captures: &[Option<String>],
+    info: &RequestInfo<'_>,
+) -> Response<Body> {
     if info.method != Method::GET && info.method != Method::HEAD {
         return status_page(StatusCode::METHOD_NOT_ALLOWED);
     }
@@ -529,9 +612,12 @@ async fn files<S>(route: &Route<S>, captures: &[Option<String>], info: &RequestI
     };
     if info.uri.ends_with('/') {
         for index in &route.config.index {
-            if let FileOutcome::Response(r) =
+            if let FileOutcome::Response(mut r) =
                 static_files::serve_path(&info.method, &path.join(index), &info.headers).await
             {
+                if let Ok(name) = HeaderValue::from_str(index) {
+                    r.headers_mut().insert(INDEX_FILE, name);
+                }
                 return r;
             }
         }
@@ -661,7 +747,12 @@ fn site_path<S>(site: &Site<S>, path: &str) -> String {
 }
 
 /// A `passenger_set_cgi_param` value for this request.
-fn expand<S>(value: &Template, info: &RequestInfo<'_>, found: &Found<'_, S>, site: &Site<S>) -> String {
+fn expand<S>(
+    value: &Template,
+    info: &RequestInfo<'_>,
+    found: &Found<'_, S>,
+    site: &Site<S>,
+) -> String {
     value.expand(|var, out| {
         let header = |name: &str| {
             info.headers
@@ -787,7 +878,9 @@ pub(crate) fn normalize(path: &str) -> Option<String> {
     if !path.starts_with('/') {
         return None;
     }
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
     if decoded.contains('\0') {
         return None;
     }

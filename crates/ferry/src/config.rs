@@ -19,8 +19,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use ferry_config::nginx::resolve::{LocationConfig, Origin, Settings};
 use ferry_config::deployment::Deployment;
+use ferry_config::nginx::resolve::{LocationConfig, Origin, Settings};
 use ferry_config::nginx::{self, directives, Context, Problem, Rejected, ResolvedConfig};
 
 use crate::cli::ConfigCommand;

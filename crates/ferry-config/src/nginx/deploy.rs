@@ -196,9 +196,29 @@ impl Planner<'_> {
         .filter(|&n| n > 0);
         let passenger = flag(settings, "passenger_enabled")
             .then(|| self.passenger(settings, span, &files, prefix));
+        let mime_types = settings
+            .get("types")
+            .map(|s| {
+                s.entries()
+                    .iter()
+                    .flat_map(|e| {
+                        e.args[1..]
+                            .iter()
+                            .map(|ext| (ext.to_ascii_lowercase(), e.args[0].clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let default_type = settings
+            .value("default_type")
+            .or_else(|| default_of("default_type"))
+            .unwrap_or("text/plain")
+            .to_owned();
         Route {
             files,
             index,
+            mime_types,
+            default_type,
             error_pages,
             client_max_body_size,
             show_version_in_header: flag(settings, "passenger_show_version_in_header"),
@@ -283,9 +303,8 @@ impl Planner<'_> {
                 if !matches!(files, Files::None) {
                     // `root` and `alias` without variables always give a root; this is an
                     // alias with variables.
-                    let here = location.map_or("this server".to_owned(), |l| {
-                        format!("location \"{l}\"")
-                    });
+                    let here =
+                        location.map_or("this server".to_owned(), |l| format!("location \"{l}\""));
                     self.error(
                         &enabled_at,
                         format!(
@@ -308,7 +327,10 @@ impl Planner<'_> {
                         Err(message) => {
                             self.errors.push(Problem {
                                 span: e.span.clone(),
-                                message: format!("passenger_set_cgi_param {}: {message}", e.args[0]),
+                                message: format!(
+                                    "passenger_set_cgi_param {}: {message}",
+                                    e.args[0]
+                                ),
                             });
                             None
                         }
@@ -373,11 +395,9 @@ impl Planner<'_> {
             }
             Err(error) => {
                 let message = match error {
-                    crate::Error::Many(all) => all
-                        .iter()
-                        .map(error_message)
-                        .collect::<Vec<_>>()
-                        .join("; "),
+                    crate::Error::Many(all) => {
+                        all.iter().map(error_message).collect::<Vec<_>>().join("; ")
+                    }
                     other => error_message(&other),
                 };
                 self.error(at, format!("app {}: {message}", absolute.display()));

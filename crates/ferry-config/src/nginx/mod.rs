@@ -15,8 +15,8 @@ pub mod resolve;
 pub mod variables;
 
 pub use ast::{Arg, Context, Directive, Span};
+pub use deploy::plan;
 #[doc(hidden)]
 pub use parser::fuzz_logic;
 pub use parser::{parse_file, parse_str, ParseError};
-pub use deploy::plan;
 pub use resolve::{load, resolve, Problem, Rejected, ResolvedConfig};

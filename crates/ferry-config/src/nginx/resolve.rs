@@ -192,7 +192,10 @@ fn find_in<'a>(locations: &'a [LocationConfig], uri: &str) -> (Option<&'a Locati
         }
     }
     match searchable().find(|l| l.matcher.is_regex()) {
-        Some(regex) => (Some(find_in(&regex.locations, uri).0.unwrap_or(regex)), true),
+        Some(regex) => (
+            Some(find_in(&regex.locations, uri).0.unwrap_or(regex)),
+            true,
+        ),
         None => (found, false),
     }
 }

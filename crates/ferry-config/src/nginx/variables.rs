@@ -265,7 +265,10 @@ mod tests {
             ]
         );
         assert_eq!(t.as_literal(), None);
-        assert_eq!(Template::parse("plain").unwrap().as_literal().unwrap(), "plain");
+        assert_eq!(
+            Template::parse("plain").unwrap().as_literal().unwrap(),
+            "plain"
+        );
     }
 
     #[test]

@@ -90,11 +90,23 @@ fn location_search_order() {
     assert_eq!(at("/index.html"), "/prefix-root");
     assert_eq!(at("/images/a.gif"), "/images");
     assert_eq!(at("/images/big/a.gif"), "/images-big");
-    assert_eq!(at("/images/a.svg"), "/images-svg", "nested regex of a prefix");
-    assert_eq!(at("/images/a.png"), "/regex", "outer regex beats the prefix");
+    assert_eq!(
+        at("/images/a.svg"),
+        "/images-svg",
+        "nested regex of a prefix"
+    );
+    assert_eq!(
+        at("/images/a.png"),
+        "/regex",
+        "outer regex beats the prefix"
+    );
     assert_eq!(at("/static/a.png"), "/static", "^~ stops the regex search");
     assert_eq!(at("/a.PNG"), "/regex", "~* is caseless");
-    assert_eq!(at("/nested/a.txt"), "/nested-txt", "nested regex of a regex");
+    assert_eq!(
+        at("/nested/a.txt"),
+        "/nested-txt",
+        "nested regex of a regex"
+    );
     assert_eq!(at("/nested/a.html"), "/nested");
 }
 

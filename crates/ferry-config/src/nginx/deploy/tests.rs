@@ -59,7 +59,10 @@ fn the_app_root_is_the_parent_of_root() {
     assert_eq!(app.group_name, dir.path().join("a").display().to_string());
     assert_eq!(app.app_type, AppType::Ruby);
     let fallback = passenger(&d.servers[0].route).fallback.as_ref().unwrap();
-    assert_eq!(fallback.public_dir.as_deref(), Some(&*dir.path().join("a/public")));
+    assert_eq!(
+        fallback.public_dir.as_deref(),
+        Some(&*dir.path().join("a/public"))
+    );
     assert_eq!(fallback.base_uri, None);
 }
 
@@ -176,7 +179,10 @@ fn settings_reach_the_app_and_the_route() {
     assert_eq!(app.max_request_queue_size, 7);
     assert_eq!(
         app.env,
-        [("A".into(), "b".into()), ("APP_NAME".into(), "my blog".into())]
+        [
+            ("A".into(), "b".into()),
+            ("APP_NAME".into(), "my blog".into())
+        ]
     );
     let server = &d.servers[0];
     assert_eq!(server.route.client_max_body_size, Some(10 * 1024));
@@ -192,7 +198,12 @@ fn settings_reach_the_app_and_the_route() {
 #[test]
 fn error_pages_parse() {
     assert_eq!(
-        error_page(&["500".into(), "502".into(), "=200".into(), "/50x.html".into()]),
+        error_page(&[
+            "500".into(),
+            "502".into(),
+            "=200".into(),
+            "/50x.html".into()
+        ]),
         ErrorPage {
             codes: vec![500, 502],
             response: ErrorPageStatus::Code(200),
