@@ -76,7 +76,11 @@ async fn three_apps_two_names_and_a_sub_uri_each_with_its_own_limits() {
     require_program!("node");
     bounded(LIMIT, async {
         let dir = apps::temp_dir();
-        for (fixture, name) in [("wsgi-stub", "wsgi"), ("rack-stub", "rack"), ("node-test", "node")] {
+        for (fixture, name) in [
+            ("wsgi-stub", "wsgi"),
+            ("rack-stub", "rack"),
+            ("node-test", "node"),
+        ] {
             let copy = apps::copy_fixture(&apps::fixtures_dir().join(fixture)).unwrap();
             std::fs::rename(copy.path(), dir.path().join(name)).unwrap();
             std::fs::create_dir_all(dir.path().join(name).join("public")).unwrap();
@@ -109,15 +113,24 @@ async fn three_apps_two_names_and_a_sub_uri_each_with_its_own_limits() {
         // fixture's routes do not match under /sub: its own 404 shows who answered.
         let reply = client.get_with(&url("/sub/hello"), &a).await.unwrap();
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
-        let node_pid = reply.header("x-pid").expect("the node app answered").to_owned();
-        assert!(procfs::cmdline(node_pid.parse().unwrap()).unwrap().contains("node"));
+        let node_pid = reply
+            .header("x-pid")
+            .expect("the node app answered")
+            .to_owned();
+        assert!(procfs::cmdline(node_pid.parse().unwrap())
+            .unwrap()
+            .contains("node"));
         let environ = std::fs::read(format!("/proc/{node_pid}/environ")).unwrap();
         let environ = String::from_utf8_lossy(&environ);
         assert!(environ.split('\0').any(|v| v == "NODE_ENV=staging"));
         assert!(environ.split('\0').any(|v| v == "PASSENGER_BASE_URI=/sub"));
         // Not a file and not under /sub: the first server's own app.
         let reply = client.get_with(&url("/subway/hello"), &a).await.unwrap();
-        assert_eq!(reply.status, StatusCode::NOT_FOUND, "wsgi's 404, not node's");
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "wsgi's 404, not node's"
+        );
         assert_eq!(reply.header("x-pid"), Some(wsgi_pid.as_str()));
 
         // b.test keeps two processes once started (passenger_min_instances 2).
