@@ -10,6 +10,7 @@
 //! * [`status`]: `ferry status` output; [`client`]: the admin API client the CLI uses.
 
 pub mod memory_stats;
+pub mod metrics;
 pub mod pool;
 pub mod registry;
 
