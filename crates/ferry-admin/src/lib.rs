@@ -7,11 +7,15 @@
 //! * [`api`]: the admin API, HTTP over the instance's unix socket, talking to Ferry through
 //!   [`api::AdminBackend`].
 //! * [`metrics`]: Prometheus counters and histograms the front end and the pool update.
-//! * [`status`]: `ferry status` output; [`client`]: the admin API client the CLI uses.
+//! * [`status`]: `ferry status` output; [`client`]: the admin API client the commands use.
 
+pub mod api;
+pub mod client;
 pub mod memory_stats;
 pub mod metrics;
 pub mod pool;
 pub mod registry;
+pub mod status;
 
+mod base64;
 mod random;

@@ -99,7 +99,9 @@ impl Metrics {
         for name in apps {
             let name = name.into();
             if !metrics.by_name.contains_key(&name) {
-                metrics.by_name.insert(name.clone(), AppId(metrics.apps.len()));
+                metrics
+                    .by_name
+                    .insert(name.clone(), AppId(metrics.apps.len()));
                 metrics.apps.push(AppMetrics::new(name));
             }
         }
@@ -212,7 +214,12 @@ impl Metrics {
         );
         for m in apps() {
             let n = m.spawn_failures.load(Ordering::Relaxed);
-            sample(&mut out, "ferry_spawn_failures_total", &[("app", &m.name)], n);
+            sample(
+                &mut out,
+                "ferry_spawn_failures_total",
+                &[("app", &m.name)],
+                n,
+            );
         }
         if let Some(pool) = pool {
             render_pool(&mut out, pool);
@@ -231,11 +238,26 @@ fn render_pool(out: &mut String, pool: &PoolState) {
         "Processes counting against max_pool_size (taking requests, or spawning).",
     );
     sample(out, "ferry_pool_capacity_used", &[], pool.capacity_used);
-    help(out, "ferry_app_queue_length", "gauge", "Requests waiting for a process.");
+    help(
+        out,
+        "ferry_app_queue_length",
+        "gauge",
+        "Requests waiting for a process.",
+    );
     for g in &pool.groups {
-        sample(out, "ferry_app_queue_length", &[("app", &g.name)], g.queue_length);
+        sample(
+            out,
+            "ferry_app_queue_length",
+            &[("app", &g.name)],
+            g.queue_length,
+        );
     }
-    help(out, "ferry_app_processes", "gauge", "Processes by life state.");
+    help(
+        out,
+        "ferry_app_processes",
+        "gauge",
+        "Processes by life state.",
+    );
     for g in &pool.groups {
         let count = |life: ProcessLife| g.processes.iter().filter(|p| p.life_state == life).count();
         for (state, n) in [
@@ -260,14 +282,24 @@ fn render_pool(out: &mut String, pool: &PoolState) {
         "Restarts of the app since Ferry started.",
     );
     for g in &pool.groups {
-        sample(out, "ferry_app_restart_generation", &[("app", &g.name)], g.generation);
+        sample(
+            out,
+            "ferry_app_restart_generation",
+            &[("app", &g.name)],
+            g.generation,
+        );
     }
     let processes = || {
         pool.groups
             .iter()
             .flat_map(|g| g.processes.iter().map(move |p| (g, p, p.pid.to_string())))
     };
-    help(out, "ferry_process_sessions", "gauge", "Requests in flight on a process.");
+    help(
+        out,
+        "ferry_process_sessions",
+        "gauge",
+        "Requests in flight on a process.",
+    );
     for (g, p, pid) in processes() {
         sample(
             out,
@@ -476,4 +508,4 @@ impl<S: Spawner> Spawner for MeteredSpawner<S> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

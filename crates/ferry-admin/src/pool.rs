@@ -354,12 +354,7 @@ fn unix_secs(now: SystemTime, ago: Duration) -> f64 {
 
 /// A duration in Passenger's words: `5s`, `2m 5s`, `3h 2m 5s`, `1d 3h 2m 5s`.
 pub fn duration_words(secs: u64) -> String {
-    let (d, h, m, s) = (
-        secs / 86_400,
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60,
-    );
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     if d > 0 {
         format!("{d}d {h}h {m}m {s}s")
     } else if h > 0 {

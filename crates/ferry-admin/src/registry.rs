@@ -261,7 +261,10 @@ impl RegistryEnv {
 
 impl InstanceDir {
     /// Creates and locks this Ferry's instance directory, writes its properties and passwords.
-    pub fn create(options: &InstanceOptions, env: &RegistryEnv) -> Result<InstanceDir, RegistryError> {
+    pub fn create(
+        options: &InstanceOptions,
+        env: &RegistryEnv,
+    ) -> Result<InstanceDir, RegistryError> {
         let registry = options
             .registry_dir
             .clone()
@@ -308,8 +311,12 @@ impl InstanceDir {
             crate::random::alnum(24).map_err(write_error(READ_ONLY_PASSWORD_FILE))?;
         write_secret(&path.join(FULL_PASSWORD_FILE), &full_password, 0o600)
             .map_err(write_error(FULL_PASSWORD_FILE))?;
-        write_secret(&path.join(READ_ONLY_PASSWORD_FILE), &read_only_password, 0o640)
-            .map_err(write_error(READ_ONLY_PASSWORD_FILE))?;
+        write_secret(
+            &path.join(READ_ONLY_PASSWORD_FILE),
+            &read_only_password,
+            0o640,
+        )
+        .map_err(write_error(READ_ONLY_PASSWORD_FILE))?;
         write_properties(&path, &properties).map_err(write_error(PROPERTIES_FILE))?;
         cleanup.disarm();
         Ok(InstanceDir {
@@ -657,13 +664,18 @@ fn pid_alive(pid: u32) -> bool {
 
 /// Picks the instance to talk to: the one named `name` (or whose name starts with it), or the
 /// only one running.
-pub fn select<'a>(instances: &'a [Instance], name: Option<&str>) -> Result<&'a Instance, SelectError> {
+pub fn select<'a>(
+    instances: &'a [Instance],
+    name: Option<&str>,
+) -> Result<&'a Instance, SelectError> {
     let names = |list: &[&Instance]| list.iter().map(|i| i.properties.name.clone()).collect();
     match name {
         None => match instances {
             [] => Err(SelectError::NoneRunning),
             [one] => Ok(one),
-            many => Err(SelectError::Ambiguous(names(&many.iter().collect::<Vec<_>>()))),
+            many => Err(SelectError::Ambiguous(names(
+                &many.iter().collect::<Vec<_>>(),
+            ))),
         },
         Some(name) => {
             if let Some(exact) = instances.iter().find(|i| i.properties.name == name) {

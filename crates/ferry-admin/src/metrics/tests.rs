@@ -20,7 +20,10 @@ pub(crate) fn parse_exposition(text: &str) -> Vec<Sample> {
     let name_re = regex::Regex::new(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$").expect("regex");
     let mut types: HashMap<String, String> = HashMap::new();
     let mut samples = Vec::new();
-    assert!(text.is_empty() || text.ends_with('\n'), "ends with a line feed");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "ends with a line feed"
+    );
     for (n, line) in text.lines().enumerate() {
         let n = n + 1;
         if let Some(rest) = line.strip_prefix("# ") {
@@ -39,7 +42,9 @@ pub(crate) fn parse_exposition(text: &str) -> Vec<Sample> {
                     "line {n}: second TYPE for {name}"
                 );
                 assert!(
-                    !samples.iter().any(|s: &Sample| family(&s.name, &types) == name),
+                    !samples
+                        .iter()
+                        .any(|s: &Sample| family(&s.name, &types) == name),
                     "line {n}: TYPE after samples"
                 );
             } else {
@@ -88,7 +93,9 @@ fn parse_labels(text: &str, n: usize) -> (BTreeMap<String, String>, &str) {
         if let Some(after) = rest.strip_prefix('}') {
             return (labels, after);
         }
-        let eq = rest.find("=\"").unwrap_or_else(|| panic!("line {n}: label"));
+        let eq = rest
+            .find("=\"")
+            .unwrap_or_else(|| panic!("line {n}: label"));
         let name = &rest[..eq];
         assert!(
             regex::Regex::new(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -134,11 +141,21 @@ fn check_histograms(samples: &[Sample], types: &HashMap<String, String>) {
             continue;
         }
         let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-        for s in samples.iter().filter(|s| s.name == format!("{name}_bucket")) {
+        for s in samples
+            .iter()
+            .filter(|s| s.name == format!("{name}_bucket"))
+        {
             let mut labels = s.labels.clone();
             let le = labels.remove("le").expect("le label");
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().expect("le") };
-            series.entry(format!("{labels:?}")).or_default().push((le, s.value));
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().expect("le")
+            };
+            series
+                .entry(format!("{labels:?}"))
+                .or_default()
+                .push((le, s.value));
         }
         for (labels, buckets) in series {
             for pair in buckets.windows(2) {
@@ -150,9 +167,7 @@ fn check_histograms(samples: &[Sample], types: &HashMap<String, String>) {
             let count = samples
                 .iter()
                 .find(|s| {
-                    s.name == format!("{name}_count") && {
-                        format!("{:?}", s.labels) == labels
-                    }
+                    s.name == format!("{name}_count") && { format!("{:?}", s.labels) == labels }
                 })
                 .expect("_count");
             assert_eq!(count.value, last, "{name}{labels}: +Inf equals _count");
@@ -190,7 +205,13 @@ fn counters_and_histograms_move_with_traffic() {
 
     let text = metrics.render(None);
     let samples = parse_exposition(&text);
-    let requests = |app, code| value(&samples, "ferry_http_requests_total", &[("app", app), ("code", code)]);
+    let requests = |app, code| {
+        value(
+            &samples,
+            "ferry_http_requests_total",
+            &[("app", app), ("code", code)],
+        )
+    };
     assert_eq!(requests("/srv/a", "2xx"), Some(2.0));
     assert_eq!(requests("/srv/a", "5xx"), Some(1.0));
     assert_eq!(requests("/srv/a", "4xx"), Some(0.0));
@@ -216,11 +237,19 @@ fn counters_and_histograms_move_with_traffic() {
     .expect("sum");
     assert!((sum - 20.033).abs() < 1e-9, "{sum}");
     assert_eq!(
-        value(&samples, "ferry_queue_wait_seconds_count", &[("app", "/srv/a")]),
+        value(
+            &samples,
+            "ferry_queue_wait_seconds_count",
+            &[("app", "/srv/a")]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        value(&samples, "ferry_spawn_duration_seconds_bucket", &[("app", "/srv/a"), ("le", "1")]),
+        value(
+            &samples,
+            "ferry_spawn_duration_seconds_bucket",
+            &[("app", "/srv/a"), ("le", "1")]
+        ),
         Some(1.0)
     );
     assert_eq!(
@@ -260,7 +289,11 @@ fn pool_gauges_at_scrape_time() {
         Some(1000.0 * 1024.0)
     );
     assert_eq!(
-        value(&samples, "ferry_app_queue_length", &[("app", "/srv/root-app")]),
+        value(
+            &samples,
+            "ferry_app_queue_length",
+            &[("app", "/srv/root-app")]
+        ),
         Some(1.0)
     );
 }
@@ -314,7 +347,11 @@ async fn the_metered_spawner_times_spawns() {
     spawner.shutdown().await;
     let samples = parse_exposition(&metrics.render(None));
     assert_eq!(
-        value(&samples, "ferry_spawn_failures_total", &[("app", "/apps/x")]),
+        value(
+            &samples,
+            "ferry_spawn_failures_total",
+            &[("app", "/apps/x")]
+        ),
         Some(1.0)
     );
 }

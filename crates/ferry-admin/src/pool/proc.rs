@@ -28,7 +28,10 @@ impl ProcFacts for LiveProc {
     }
 
     fn user_name(&self, uid: u32) -> Option<String> {
-        User::from_uid(Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+        User::from_uid(Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
     }
 
     fn cpu_percent(&self, pid: u32) -> Option<f64> {

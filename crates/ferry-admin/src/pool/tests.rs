@@ -15,7 +15,11 @@ impl ProcFacts for FakeProc {
         Some(pid / 1000)
     }
     fn user_name(&self, uid: u32) -> Option<String> {
-        Some(if uid == 0 { "root".into() } else { format!("user{uid}") })
+        Some(if uid == 0 {
+            "root".into()
+        } else {
+            format!("user{uid}")
+        })
     }
     fn cpu_percent(&self, pid: u32) -> Option<f64> {
         Some(f64::from(pid % 7))
@@ -202,7 +206,14 @@ fn xml_has_the_layout_passenger_tools_read() {
         .collect();
     assert_eq!(processes.len(), 2);
     let p = processes[0];
-    for name in ["pid", "sessions", "processed", "cpu", "real_memory", "spawn_start_time"] {
+    for name in [
+        "pid",
+        "sessions",
+        "processed",
+        "cpu",
+        "real_memory",
+        "spawn_start_time",
+    ] {
         text(p, name)
             .parse::<f64>()
             .unwrap_or_else(|_| panic!("{name} is a number"));
@@ -213,7 +224,9 @@ fn xml_has_the_layout_passenger_tools_read() {
     assert_eq!(text(p, "enabled"), "ENABLED");
     assert_eq!(text(processes[1], "enabled"), "DETACHED");
     assert!(!xml.contains("secret-"), "no secrets unless asked");
-    assert!(sample().to_xml(true).contains("<connect_password>secret-100<"));
+    assert!(sample()
+        .to_xml(true)
+        .contains("<connect_password>secret-100<"));
 }
 
 #[test]

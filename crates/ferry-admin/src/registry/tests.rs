@@ -46,7 +46,10 @@ fn the_registry_directory_follows_the_rules() {
         passenger_tmpdir: None,
         ..no_xdg.clone()
     };
-    assert_eq!(only_tmpdir.default_registry_dir(), PathBuf::from("/var/tmp"));
+    assert_eq!(
+        only_tmpdir.default_registry_dir(),
+        PathBuf::from("/var/tmp")
+    );
     assert_eq!(env(1000).default_registry_dir(), PathBuf::from("/tmp"));
     assert_eq!(
         user.search_dirs(),
@@ -56,7 +59,10 @@ fn the_registry_directory_follows_the_rules() {
             "/var/ptmp".into()
         ]
     );
-    assert_eq!(env(0).search_dirs(), [PathBuf::from("/run/ferry"), "/tmp".into()]);
+    assert_eq!(
+        env(0).search_dirs(),
+        [PathBuf::from("/run/ferry"), "/tmp".into()]
+    );
 }
 
 #[test]
@@ -98,7 +104,10 @@ fn create_writes_everything_and_drop_removes_it() {
 
     drop(instance);
     assert!(!path.exists());
-    assert!(list_instances(&registry).expect("list").instances.is_empty());
+    assert!(list_instances(&registry)
+        .expect("list")
+        .instances
+        .is_empty());
 }
 
 #[test]
@@ -195,7 +204,10 @@ fn stale_instances_are_cleaned() {
 fn a_missing_registry_holds_nothing() {
     let listing = list_instances(Path::new("/nonexistent/ferry-registry")).expect("list");
     assert!(listing.instances.is_empty());
-    let all = list_all(&[PathBuf::from("/nonexistent/a"), PathBuf::from("/nonexistent/b")]);
+    let all = list_all(&[
+        PathBuf::from("/nonexistent/a"),
+        PathBuf::from("/nonexistent/b"),
+    ]);
     assert!(all.instances.is_empty());
 }
 
@@ -219,12 +231,24 @@ fn selecting_an_instance() {
     };
     assert_eq!(select(&[], None), Err(SelectError::NoneRunning));
     let one = [instance("abc")];
-    assert_eq!(select(&one, None).map(|i| i.properties.name.as_str()), Ok("abc"));
+    assert_eq!(
+        select(&one, None).map(|i| i.properties.name.as_str()),
+        Ok("abc")
+    );
     let two = [instance("abc"), instance("abd")];
     assert!(matches!(select(&two, None), Err(SelectError::Ambiguous(_))));
-    assert!(matches!(select(&two, Some("ab")), Err(SelectError::Ambiguous(_))));
-    assert_eq!(select(&two, Some("abd")).map(|i| i.properties.name.as_str()), Ok("abd"));
-    assert_eq!(select(&two, Some("abc")).map(|i| i.path.clone()), Ok("/r/ferry.abc".into()));
+    assert!(matches!(
+        select(&two, Some("ab")),
+        Err(SelectError::Ambiguous(_))
+    ));
+    assert_eq!(
+        select(&two, Some("abd")).map(|i| i.properties.name.as_str()),
+        Ok("abd")
+    );
+    assert_eq!(
+        select(&two, Some("abc")).map(|i| i.path.clone()),
+        Ok("/r/ferry.abc".into())
+    );
     assert_eq!(
         select(&two, Some("x")),
         Err(SelectError::NoSuchName("x".into()))
