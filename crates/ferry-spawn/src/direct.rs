@@ -250,7 +250,8 @@ impl DirectSpawner {
                     .ok_or_else(|| Failure::Properties("the file does not exist".into()))?;
                 let sockets = properties::parse(&json, owner).map_err(Failure::Properties)?;
                 if attempt.journey.kind() == JourneyType::StartPreloader {
-                    let path = properties::preloader_socket(&sockets).map_err(Failure::Properties)?;
+                    let path =
+                        properties::preloader_socket(&sockets).map_err(Failure::Properties)?;
                     return Ok(Up::Preloader(path));
                 }
                 let chosen = properties::request_socket(&sockets).map_err(Failure::Properties)?;

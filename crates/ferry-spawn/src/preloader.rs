@@ -448,11 +448,7 @@ enum Talk {
 }
 
 /// The conversation of seed 004's preloader protocol: connect, send one line, read one answer.
-async fn talk(
-    journey: &mut crate::Journey,
-    socket: &Path,
-    work_dir: &Path,
-) -> Result<u32, Talk> {
+async fn talk(journey: &mut crate::Journey, socket: &Path, work_dir: &Path) -> Result<u32, Talk> {
     journey.begin(Step::ConnectToPreloader);
     let mut stream = UnixStream::connect(socket).await.map_err(|e| {
         journey.fail(Step::ConnectToPreloader);
@@ -585,7 +581,11 @@ impl WorkerPipes {
                 &spawner.supervisors,
             ),
             None => {
-                tracing::debug!(pid, preloader, "the worker exited before Ferry could watch it");
+                tracing::debug!(
+                    pid,
+                    preloader,
+                    "the worker exited before Ferry could watch it"
+                );
                 let (handle, stub) = ProcessHandle::stub(pid);
                 stub.exit(ExitInfo::UNKNOWN);
                 handle
@@ -700,7 +700,9 @@ mod tests {
     #[tokio::test]
     async fn the_answer_is_one_line_or_everything_until_eof() {
         let (mut a, mut b) = UnixStream::pair().unwrap();
-        b.write_all(b"{\"result\":\"ok\",\"pid\":7}\nrest").await.unwrap();
+        b.write_all(b"{\"result\":\"ok\",\"pid\":7}\nrest")
+            .await
+            .unwrap();
         assert_eq!(
             read_answer(&mut a).await.unwrap(),
             r#"{"result":"ok","pid":7}"#
@@ -714,7 +716,10 @@ mod tests {
         );
         let (mut a, b) = UnixStream::pair().unwrap();
         drop(b);
-        assert!(read_answer(&mut a).await.unwrap_err().contains("without answering"));
+        assert!(read_answer(&mut a)
+            .await
+            .unwrap_err()
+            .contains("without answering"));
     }
 
     #[test]

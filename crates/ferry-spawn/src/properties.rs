@@ -178,10 +178,7 @@ mod tests {
     fn a_preloader_reports_a_unix_preloader_socket() {
         let json = r#"{"sockets":[{"name":"preloader","address":"unix:/tmp/p.sock","protocol":"preloader","concurrency":1}]}"#;
         let sockets = parse(json, None).expect("valid");
-        assert_eq!(
-            preloader_socket(&sockets),
-            Ok(PathBuf::from("/tmp/p.sock"))
-        );
+        assert_eq!(preloader_socket(&sockets), Ok(PathBuf::from("/tmp/p.sock")));
         assert!(request_socket(&sockets).is_err());
         let json = r#"{"sockets":[{"address":"tcp://127.0.0.1:1","protocol":"preloader","concurrency":1}]}"#;
         let sockets = parse(json, None).expect("valid");

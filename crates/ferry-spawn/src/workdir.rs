@@ -98,7 +98,11 @@ impl WorkDir {
         .map_err(io::Error::from)?;
         mkdir(&response.join("error"))?;
         mkdir(&response.join("steps"))?;
-        for record in journey.steps().iter().filter(|r| r.step.actor() != Actor::Ferry) {
+        for record in journey
+            .steps()
+            .iter()
+            .filter(|r| r.step.actor() != Actor::Ferry)
+        {
             mkdir(&response.join("steps").join(record.step.dir_name()))?;
         }
         if journey.kind() == JourneyType::SpawnThroughPreloader {

@@ -54,9 +54,10 @@ const TESTS: &[(&str, Test)] = &[
     ("ruby_a_restart_replaces_the_preloader", || {
         Box::pin(a_restart_replaces_the_preloader(Lang::Ruby))
     }),
-    ("ruby_a_failed_smart_spawn_falls_back_to_direct_when_asked", || {
-        Box::pin(a_failed_smart_spawn_falls_back_to_direct_when_asked())
-    }),
+    (
+        "ruby_a_failed_smart_spawn_falls_back_to_direct_when_asked",
+        || Box::pin(a_failed_smart_spawn_falls_back_to_direct_when_asked()),
+    ),
     ("ruby_direct_spawning_still_works", || {
         Box::pin(direct_spawning_still_works(Lang::Ruby))
     }),
@@ -213,7 +214,10 @@ fn options(lang: Lang, root: &Path) -> SpawnOptions {
 /// Sends `GET path` in the `session` protocol and returns the body.
 async fn get(spawned: &Spawned, path: &str) -> String {
     let Endpoint::Unix(socket) = &spawned.endpoint else {
-        panic!("a loader listens on a unix socket, not {:?}", spawned.endpoint)
+        panic!(
+            "a loader listens on a unix socket, not {:?}",
+            spawned.endpoint
+        )
     };
     let mut stream = tokio::net::UnixStream::connect(socket)
         .await
@@ -229,7 +233,10 @@ async fn get(spawned: &Spawned, path: &str) -> String {
         ("SERVER_PROTOCOL", "HTTP/1.1"),
         ("REMOTE_ADDR", "127.0.0.1"),
         ("REMOTE_PORT", "0"),
-        ("PASSENGER_CONNECT_PASSWORD", spawned.connect_password.as_str()),
+        (
+            "PASSENGER_CONNECT_PASSWORD",
+            spawned.connect_password.as_str(),
+        ),
     ];
     let mut payload = Vec::new();
     for (key, value) in pairs {
@@ -346,7 +353,11 @@ async fn workers_are_forked_by_the_preloader(lang: Lang) {
         Step::SubprocessPrepareAfterForkingFromPreloader,
         Step::SubprocessListen,
     ] {
-        assert_eq!(journey.state(step), ferry_spawn::StepState::Performed, "{step}");
+        assert_eq!(
+            journey.state(step),
+            ferry_spawn::StepState::Performed,
+            "{step}"
+        );
     }
 
     let worker = first.handle.pid();
@@ -405,7 +416,10 @@ async fn a_crashed_preloader_is_restarted(lang: Lang) {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill the preloader");
-    let again = spawner.spawn(&options).await.expect("spawn after the crash");
+    let again = spawner
+        .spawn(&options)
+        .await
+        .expect("spawn after the crash");
     let second = preloader_pid(&spawner);
     assert_ne!(first, second);
     assert_eq!(parent_of(again.handle.pid()), Some(second));
@@ -455,7 +469,10 @@ async fn a_restart_replaces_the_preloader(lang: Lang) {
     let old = spawner.spawn(&options).await.expect("spawn");
     let first = preloader_pid(&spawner);
     options.restart_generation = 1;
-    let new = spawner.spawn(&options).await.expect("spawn after a restart");
+    let new = spawner
+        .spawn(&options)
+        .await
+        .expect("spawn after a restart");
     let second = preloader_pid(&spawner);
     assert_ne!(first, second);
     assert_eq!(spawner.preloaders()[0].generation, 1);
