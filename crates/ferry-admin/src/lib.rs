@@ -19,3 +19,6 @@ pub mod status;
 
 mod base64;
 mod random;
+
+#[cfg(test)]
+mod schema_tests;

@@ -87,6 +87,7 @@ pub(crate) fn parse_exposition(text: &str) -> Vec<Sample> {
 }
 
 fn parse_labels(text: &str, n: usize) -> (BTreeMap<String, String>, &str) {
+    let label_re = regex::Regex::new(r"^[a-zA-Z_][a-zA-Z0-9_]*$").expect("regex");
     let mut labels = BTreeMap::new();
     let mut rest = text;
     loop {
@@ -97,12 +98,7 @@ fn parse_labels(text: &str, n: usize) -> (BTreeMap<String, String>, &str) {
             .find("=\"")
             .unwrap_or_else(|| panic!("line {n}: label"));
         let name = &rest[..eq];
-        assert!(
-            regex::Regex::new(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-                .expect("regex")
-                .is_match(name),
-            "line {n}: label name {name:?}"
-        );
+        assert!(label_re.is_match(name), "line {n}: label name {name:?}");
         let mut value = String::new();
         let mut chars = rest[eq + 2..].char_indices();
         let end = loop {
