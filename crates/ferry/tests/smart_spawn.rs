@@ -24,9 +24,11 @@ fn parent_of(pid: u32) -> Option<u32> {
     procfs::stat(pid).map(|s| s.ppid)
 }
 
-/// The preloaders among Ferry's descendants (`Ferry AppPreloader: ...` in their title).
+/// The preloaders among Ferry's descendants: `Ferry AppPreloader: ...` in their title (Python
+/// without `setproctitle` shows only its first 15 bytes). A worker just forked still has its
+/// preloader's title, so a titled process whose parent has the title too is not counted.
 fn preloaders(ferry: &Ferry) -> Vec<u32> {
-    ferry
+    let titled: Vec<u32> = ferry
         .descendants()
         .into_iter()
         .filter(|&pid| {
@@ -34,6 +36,11 @@ fn preloaders(ferry: &Ferry) -> Vec<u32> {
                 + &std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             title.contains("Ferry AppPre")
         })
+        .collect();
+    titled
+        .iter()
+        .copied()
+        .filter(|&pid| parent_of(pid).is_none_or(|parent| !titled.contains(&parent)))
         .collect()
 }
 
