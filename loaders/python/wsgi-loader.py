@@ -13,6 +13,7 @@
 import errno
 import json
 import os
+import random
 import select
 import signal
 import socket
@@ -1358,6 +1359,27 @@ def main():
 
     app = run_step(wd, STEPS[2], load)
 
+    if opt_bool(args, 'preloader', False):
+        # Smart spawning: serve spawn commands; returns only in a forked worker.
+        listener, sock_path = run_step(wd, STEPS[3], lambda: preloader_listen(args))
+        if not report_up(path, {'sockets': [{'name': 'preloader', 'address': 'unix:' + sock_path,
+                                             'protocol': 'preloader', 'concurrency': 1}]}):
+            return 1
+        worker_dir = serve_preloader(listener, sock_path)
+        if worker_dir is None:
+            return 0
+        path = worker_dir
+        wd = WorkDir(path)
+
+        def after_fork():
+            worker_args = wd.read_args()
+            title = worker_args.get('process_title') or 'Ferry PythonApp'
+            set_process_title('%s: %s' % (title, worker_args.get('app_group_name') or app_root))
+            random.seed()   # os.register_at_fork hooks (the app's too) already ran in os.fork()
+            return worker_args
+
+        args = run_step(wd, AFTER_FORK, after_fork)
+
     def listen():
         socket_dir = args.get('socket_dir') or __import__('tempfile').gettempdir()
         listener, sock_path = open_listener(socket_dir)
@@ -1388,6 +1410,206 @@ def main():
     finally:
         server.cleanup()
     return 0
+
+
+def report_up(path, props):
+    """Writes properties.json, then `1` into the finish FIFO. False when that failed."""
+    try:
+        with open(os.path.join(path, 'response', 'properties.json'), 'w') as f:
+            json.dump(props, f)
+        with open(os.path.join(path, 'response', 'finish'), 'w') as f:
+            f.write('1')
+        return True
+    except OSError as e:
+        log('cannot report to Ferry: %s' % e)
+        return False
+
+
+# ---------------------------------------------------------------------------
+# Preloader mode (smart spawning, loaders/PROTOCOL.md section 6)
+# ---------------------------------------------------------------------------
+#
+# With `preloader: true` in its arguments the loader loads the app, then listens on a unix socket
+# for one-line JSON commands, {"command":"spawn","work_dir":WD}, and answers each with
+# {"result":"ok","pid":N} or {"result":"error","message":M}. For each it forks a worker whose
+# stdin and stdout/stderr are the FIFOs WD/stdin and WD/stdout_and_err; the worker then finishes
+# a normal start in WD. os.fork() runs the os.register_at_fork hooks, the app's included, so apps
+# that must reconnect or restart threads after a fork register an `after_in_child` hook.
+
+AFTER_FORK = 'subprocess_prepare_after_forking_from_preloader'
+MAX_COMMAND = 10240
+
+
+def preloader_listen(args):
+    socket_dir = args.get('socket_dir') or __import__('tempfile').gettempdir()
+    for _ in range(128):
+        path = os.path.join(socket_dir, 'preloader.' + os.urandom(8).hex())
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+        except OSError as e:
+            sock.close()
+            if e.errno == errno.EADDRINUSE:
+                continue
+            raise
+        os.chmod(path, 0o600)
+        sock.listen(128)
+        return sock, path
+    raise OSError(errno.EADDRINUSE, 'no free socket name in %s' % socket_dir)
+
+
+def reap_children(signum=None, frame=None):
+    """Reaps exited workers: the preloader is their parent (Ferry watches them by pidfd)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        except OSError:
+            return
+        if pid == 0:
+            return
+
+
+def serve_preloader(listener, sock_path):
+    """Serves spawn commands until stdin ends (returns None) or, in a forked worker, returns the
+    worker's work directory."""
+    def on_sigterm(signum, frame):
+        try:
+            os.unlink(sock_path)
+        finally:
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGCHLD, reap_children)
+    import gc
+    gc.collect()
+    if hasattr(gc, 'freeze'):
+        gc.freeze()   # the collector no longer writes to the loaded objects: pages stay shared
+    poller = select.poll()
+    poller.register(listener.fileno(), select.POLLIN)
+    poller.register(0, select.POLLIN)
+    while True:
+        for fd, ev in poller.poll():
+            if fd == 0:
+                if stdin_ended(ev):
+                    listener.close()
+                    try:
+                        os.unlink(sock_path)
+                    except OSError:
+                        pass
+                    return None
+                continue
+            try:
+                conn = listener.accept()[0]
+            except OSError:
+                continue
+            worker_dir = serve_command(conn, listener)
+            if worker_dir is not None:
+                return worker_dir
+
+
+def stdin_ended(events):
+    if events & select.POLLNVAL:
+        return True
+    try:
+        return not os.read(0, 4096)
+    except OSError:
+        return True
+
+
+def read_command(conn):
+    conn.settimeout(10)
+    data = b''
+    while b'\n' not in data and len(data) < MAX_COMMAND:
+        chunk = conn.recv(MAX_COMMAND - len(data))
+        if not chunk:
+            break
+        data += chunk
+    command = json.loads(data.split(b'\n', 1)[0].decode('utf-8'))
+    if not isinstance(command, dict):
+        raise ValueError('the command is not a JSON object')
+    return command
+
+
+def answer(conn, response):
+    try:
+        conn.settimeout(10)
+        conn.sendall(json.dumps(response).encode() + b'\n')
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def serve_command(conn, listener):
+    """Handles one command. Returns the work directory in the forked worker, else None."""
+    try:
+        command = read_command(conn)
+        work_dir = command.get('work_dir')
+        if command.get('command') != 'spawn':
+            raise ValueError('unknown command %r' % (command.get('command'),))
+        if not isinstance(work_dir, str) or not os.path.isdir(work_dir):
+            raise ValueError('the work directory %r does not exist' % (work_dir,))
+    except Exception as e:
+        answer(conn, {'result': 'error', 'message': str(e) or type(e).__name__})
+        return None
+    wd = WorkDir(work_dir)
+    wd.step_begin('preloader_preparation')
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    wd.step_end('preloader_preparation', True)
+    wd.step_begin('preloader_fork_subprocess')
+    try:
+        pid = os.fork()
+    except OSError as e:
+        wd.step_end('preloader_fork_subprocess', False)
+        answer(conn, {'result': 'error', 'message': 'fork() failed: %s' % e})
+        return None
+    if pid == 0:
+        try:
+            become_worker(conn, listener, wd)
+        except BaseException as e:
+            wd.step_end(AFTER_FORK, False)
+            log('the forked worker could not take its FIFOs: %s' % e)
+            os._exit(1)
+        return work_dir
+    try:
+        os.setpgid(pid, pid)   # also done in the child: whichever runs first
+    except OSError:
+        pass
+    wd.step_end('preloader_fork_subprocess', True)
+    wd.step_begin('preloader_send_response')
+    answer(conn, {'result': 'ok', 'pid': pid})
+    wd.step_end('preloader_send_response', True)
+    wd.step_begin('preloader_finish')
+    wd.step_end('preloader_finish', True)
+    return None
+
+
+def become_worker(conn, listener, wd):
+    """In the forked child: its own process group, stdio on the FIFOs, none of the preloader's
+    descriptors or signal handlers."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    wd.step_begin(AFTER_FORK)
+    fd = os.open(os.path.join(wd.path, 'stdin'), os.O_RDONLY)
+    os.dup2(fd, 0)
+    os.close(fd)
+    fd = os.open(os.path.join(wd.path, 'stdout_and_err'), os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    conn.close()
+    listener.close()
+    os.environ['PASSENGER_SPAWN_WORK_DIR'] = wd.path
 
 
 if __name__ == '__main__':

@@ -1,5 +1,24 @@
 //! Operator tools: what `passenger-memory-stats`, `passenger-status` and `passenger-config` do
-//! for Passenger. Today only [`memory_stats`] (`ferry memory-stats`); the admin API on a unix
-//! socket and `ferry status` come with issue 7.
+//! for Passenger.
+//!
+//! * [`memory_stats`]: `ferry memory-stats`.
+//! * [`registry`]: the instance directory each running Ferry keeps, and finding them.
+//! * [`pool`]: [`pool::PoolState`], the live pool as JSON and Passenger-compatible XML.
+//! * [`api`]: the admin API, HTTP over the instance's unix socket, talking to Ferry through
+//!   [`api::AdminBackend`].
+//! * [`metrics`]: Prometheus counters and histograms the front end and the pool update.
+//! * [`status`]: `ferry status` output; [`client`]: the admin API client the commands use.
 
+pub mod api;
+pub mod client;
 pub mod memory_stats;
+pub mod metrics;
+pub mod pool;
+pub mod registry;
+pub mod status;
+
+mod base64;
+mod random;
+
+#[cfg(test)]
+mod schema_tests;

@@ -167,6 +167,9 @@ impl StartOptions {
             sticky_sessions_cookie_attributes,
             max_parallel_spawns,
             pre_start,
+            spawn_method,
+            max_preloader_idle_time,
+            smart_fallback_to_direct,
         } = self;
         StartOptions {
             app_dir: app_dir.or(lower.app_dir),
@@ -221,6 +224,9 @@ impl StartOptions {
                 .or(lower.sticky_sessions_cookie_attributes),
             max_parallel_spawns: max_parallel_spawns.or(lower.max_parallel_spawns),
             pre_start: whole(pre_start, lower.pre_start),
+            spawn_method: spawn_method.or(lower.spawn_method),
+            max_preloader_idle_time: max_preloader_idle_time.or(lower.max_preloader_idle_time),
+            smart_fallback_to_direct: smart_fallback_to_direct.or(lower.smart_fallback_to_direct),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod layers;
 pub mod nginx;
 pub mod passengerfile;
 mod pre_start;
+mod spawn_method;
 mod sticky;
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub use app_type::AppType;
 pub use layers::gather;
 pub use passengerfile::Layer;
 pub use pre_start::PreStart;
+pub use spawn_method::{SpawnMethod, DEFAULT_MAX_PRELOADER_IDLE_TIME_SECS};
 pub use sticky::{
     StickySessions, DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES, DEFAULT_STICKY_SESSIONS_COOKIE_NAME,
 };
@@ -245,6 +247,12 @@ pub struct StartOptions {
     pub max_parallel_spawns: Option<usize>,
     /// `passenger_pre_start` URLs, in order.
     pub pre_start: Vec<String>,
+    /// `passenger_spawn_method`: `smart` (default for Ruby and Python) or `direct`.
+    pub spawn_method: Option<String>,
+    /// `passenger_max_preloader_idle_time`, seconds (default 300; 0 = never).
+    pub max_preloader_idle_time: Option<u64>,
+    /// When smart spawning fails, log it and spawn directly instead (default off). Ferry's own.
+    pub smart_fallback_to_direct: Option<bool>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -337,6 +345,12 @@ pub struct AppConfig {
     pub spawn_args: Vec<(String, String)>,
     /// The start command speaks SpawningKit's handshake itself.
     pub spawning_kit_aware: bool,
+    /// How workers start: `Smart` only for Ruby and Python apps started by Ferry's loader.
+    pub spawn_method: SpawnMethod,
+    /// A preloader idle this long is stopped (zero: never).
+    pub max_preloader_idle_time: Duration,
+    /// A failed smart spawn is retried as a direct spawn.
+    pub smart_fallback_to_direct: bool,
 }
 
 /// How a process of an app is started.
@@ -529,6 +543,7 @@ impl StartOptions {
             .clone()
             .or_else(|| app_type.default_startup_file().map(PathBuf::from));
         let start = self.start(app_type)?;
+        let spawn_method = self.spawn_method(app_type, &start)?;
         let (base_uri, threads) = match (self.base_uri(), self.threads()) {
             (Ok(base_uri), Ok(threads)) => (base_uri, threads),
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
@@ -584,6 +599,12 @@ impl StartOptions {
             env: Vec::new(),
             spawn_args: Vec::new(),
             spawning_kit_aware: self.app_supports_kuria_protocol.unwrap_or(false),
+            spawn_method,
+            max_preloader_idle_time: Duration::from_secs(
+                self.max_preloader_idle_time
+                    .unwrap_or(DEFAULT_MAX_PRELOADER_IDLE_TIME_SECS),
+            ),
+            smart_fallback_to_direct: self.smart_fallback_to_direct.unwrap_or(false),
         })
     }
 }

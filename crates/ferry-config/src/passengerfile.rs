@@ -140,6 +140,9 @@ pub(crate) static KEYS: &[Key] = &[
     key("memory_hard_limit", U64, |o, v| o.memory_hard_limit = v.int()),
     key("rolling_restarts", Kind::Bool, |o, v| o.rolling_restarts = v.bool()),
     key("resist_deployment_errors", Kind::Bool, |o, v| o.resist_deployment_errors = v.bool()),
+    key("spawn_method", Kind::Str, |o, v| o.spawn_method = v.string()),
+    key("max_preloader_idle_time", U64, |o, v| o.max_preloader_idle_time = v.int()),
+    key("smart_fallback_to_direct", Kind::Bool, |o, v| o.smart_fallback_to_direct = v.bool()),
     // Request handling.
     key("max_requests", U64, |o, v| o.max_requests = v.int()),
     key("max_request_time", U64, |o, v| o.max_request_time = v.int()),
@@ -174,7 +177,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "custom_error_page",
     "preload_bundler",
     "debugger",
-    "max_preloader_idle_time",
     "force_max_concurrent_requests_per_process",
     "vary_turbocache_by_cookie",
     "disable_turbocaching",
@@ -241,8 +243,8 @@ pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Layer, Error> {
             Err(m) => problems.push(m.into_error(&origin)),
         }
     }
-    for (name, value) in &map {
-        if let Some(warning) = ignored(name, value) {
+    for name in map.keys() {
+        if let Some(warning) = ignored(name) {
             layer.warnings.push(format!("{origin}: {warning}; ignored"));
         }
     }
@@ -254,18 +256,9 @@ pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Layer, Error> {
 }
 
 /// Why the key `name` is ignored, if it is.
-fn ignored(name: &str, value: &Json) -> Option<String> {
+fn ignored(name: &str) -> Option<String> {
     if KEYS.iter().any(|k| k.name == name) {
         return None;
-    }
-    if name == "spawn_method" {
-        // Ferry's only spawn method is Passenger's `direct`: asking for it is fine.
-        return (value.as_str() != Some("direct")).then(|| {
-            format!(
-                "spawn_method {} is not supported yet (Ferry always spawns directly)",
-                describe(value)
-            )
-        });
     }
     if NOT_SUPPORTED.contains(&name) || name.starts_with("admin_panel_") {
         return Some(format!("{name} is not supported yet"));

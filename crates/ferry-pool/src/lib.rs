@@ -516,9 +516,11 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
     }
 
     fn start_spawn(this: &Arc<Self>, group: GroupId, generation: u64) {
-        let Some(options) = this.lock().spawn_options(group) else {
+        let Some(mut options) = this.lock().spawn_options(group) else {
             return;
         };
+        // A restart raises the generation; a smart spawner then replaces the app's preloader.
+        options.restart_generation = generation;
         let shared = Arc::clone(this);
         this.tasks.spawn(async move {
             let result = shared.spawner.spawn(&options).await;

@@ -5,6 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::journey::JourneyType;
 use crate::user::Account;
 use crate::{random, AppKind, SpawnOptions, SpawnerConfig};
 
@@ -98,6 +99,26 @@ pub(crate) fn build(
     args
 }
 
+/// Marks the arguments with the spawn's route: `spawn_method` (Passenger's key), and for a
+/// preloader `preloader: true` (the loader loads the app and waits for spawn commands instead of
+/// serving requests) and its process title.
+pub(crate) fn set_route(args: &mut Map<String, Value>, route: JourneyType) {
+    match route {
+        JourneyType::SpawnDirectly => {}
+        JourneyType::StartPreloader => {
+            args.insert("spawn_method".into(), json!("smart"));
+            args.insert("preloader".into(), json!(true));
+            args.insert("process_title".into(), json!(PRELOADER_TITLE));
+        }
+        JourneyType::SpawnThroughPreloader => {
+            args.insert("spawn_method".into(), json!("smart"));
+        }
+    }
+}
+
+/// The title of a preloader's process: `Ferry AppPreloader: <app>` in `ps`.
+pub(crate) const PRELOADER_TITLE: &str = "Ferry AppPreloader";
+
 fn env_object(env: &[(String, String)]) -> Value {
     Value::Object(
         env.iter()
@@ -162,6 +183,18 @@ mod tests {
         assert_eq!(args["node_libdir"], json!("/x"));
         assert_eq!(args["connect_password"].as_str().map(str::len), Some(16));
         assert!(!args.contains_key("starts_using_wrapper"));
+    }
+
+    #[test]
+    fn the_route_marks_preloaders() {
+        let options = SpawnOptions::generic("/srv/app", "ruby loader.rb");
+        let config = SpawnerConfig::new(vec!["/usr/bin/ferry".into()]);
+        let mut args = build(&options, &config, &account(), None);
+        assert_eq!(args["spawn_method"], json!("direct"));
+        set_route(&mut args, JourneyType::StartPreloader);
+        assert_eq!(args["spawn_method"], json!("smart"));
+        assert_eq!(args["preloader"], json!(true));
+        assert_eq!(args["process_title"], json!("Ferry AppPreloader"));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! process group); everything else happens in the setupper, a fresh process.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ use crate::handle::{self, ExitInfo, ProcessHandle, StopMode};
 use crate::handshake::{self, Outcome};
 use crate::journey::{Journey, JourneyType, Step};
 use crate::output::{self, OutputTail};
+use crate::preloader::{PreloaderInfo, Preloaders};
+use crate::properties::RequestSocket;
 use crate::user::{self, Account};
 use crate::workdir::WorkDir;
 use crate::{
@@ -40,36 +43,58 @@ use crate::{
 };
 
 /// How long to wait for the rest of a failed app's output after it exited.
-const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
+pub(crate) const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 
-/// Starts app processes directly from their start command.
+/// Starts app processes: directly from their start command, or, for an app whose options ask for
+/// smart spawning, by forking them from the app's preloader (see [`crate::preloader`]). The pool
+/// knows one spawner type; the route is chosen per spawn from [`SpawnOptions::spawn_method`].
 ///
 /// Clones share their state: shutting one down shuts down all.
 #[derive(Debug, Clone)]
 pub struct DirectSpawner {
-    config: std::sync::Arc<SpawnerConfig>,
+    pub(crate) config: std::sync::Arc<SpawnerConfig>,
     /// Every supervisor task this spawner started, so shutdown can wait until all are reaped.
-    supervisors: TaskTracker,
+    pub(crate) supervisors: TaskTracker,
     /// Cancelled at shutdown: spawns in progress give up.
-    cancel: CancellationToken,
+    pub(crate) cancel: CancellationToken,
+    /// The running preloaders, one per app.
+    pub(crate) preloaders: std::sync::Arc<Preloaders>,
 }
 
 /// A spawn in progress: what the failure path needs to build its report.
-struct Attempt<'a> {
-    options: &'a SpawnOptions,
-    journey: Journey,
-    account: Option<Account>,
-    port: Option<u16>,
-    connect_password: String,
+pub(crate) struct Attempt<'a> {
+    pub(crate) options: &'a SpawnOptions,
+    pub(crate) journey: Journey,
+    pub(crate) account: Option<Account>,
+    pub(crate) port: Option<u16>,
+    pub(crate) connect_password: String,
+}
+
+/// What a process that completed its handshake reported.
+#[derive(Debug)]
+pub(crate) enum Up {
+    /// A worker: where its requests go.
+    Worker(RequestSocket),
+    /// A preloader: the unix socket it takes commands on.
+    Preloader(PathBuf),
+}
+
+/// A process that completed its handshake.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub(crate) up: Up,
+    pub(crate) handle: ProcessHandle,
+    pub(crate) journey: Journey,
 }
 
 impl DirectSpawner {
-    /// A new direct spawner.
+    /// A new spawner.
     pub fn new(config: SpawnerConfig) -> Self {
         DirectSpawner {
             config: std::sync::Arc::new(config),
             supervisors: TaskTracker::new(),
             cancel: CancellationToken::new(),
+            preloaders: std::sync::Arc::default(),
         }
     }
 
@@ -78,9 +103,39 @@ impl DirectSpawner {
         &self.config
     }
 
-    async fn spawn_inner(&self, attempt: &mut Attempt<'_>) -> Result<Spawned, SpawnError> {
+    /// The preloaders running now (for `ferry status` and `memory-stats`).
+    pub fn preloaders(&self) -> Vec<PreloaderInfo> {
+        self.preloaders.list()
+    }
+
+    /// Spawns a worker without a preloader.
+    pub(crate) async fn spawn_direct(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
+        let mut attempt = Attempt::new(options, JourneyType::SpawnDirectly);
+        let started = self.start_process(&mut attempt).await?;
+        let Up::Worker(socket) = started.up else {
+            unreachable!("a direct spawn accepts only a worker's answer")
+        };
+        tracing::info!(pid = started.handle.pid(), endpoint = ?socket.endpoint, "app process is up");
+        Ok(Spawned {
+            endpoint: socket.endpoint,
+            protocol: socket.protocol,
+            concurrency: socket.concurrency,
+            connect_password: attempt.connect_password,
+            handle: started.handle,
+            journey: started.journey,
+        })
+    }
+
+    /// Starts a process from its start command and performs the handshake: a worker for a
+    /// `SpawnDirectly` journey, a preloader for a `StartPreloader` one.
+    pub(crate) async fn start_process(
+        &self,
+        attempt: &mut Attempt<'_>,
+    ) -> Result<Started, SpawnError> {
         let deadline = Instant::now() + attempt.options.start_timeout;
-        let (workdir, mut cmd) = self.prepare(attempt)?;
+        let workdir = self.prepare(attempt)?;
+        let mut cmd = self.command(&workdir);
+        attempt.journey.end(Step::Preparation);
         attempt.journey.begin(Step::ForkSubprocess);
         let generic = attempt.options.kind == AppKind::Generic;
         let (handle, tail) = match start(&mut cmd, generic, &self.supervisors) {
@@ -101,30 +156,18 @@ impl DirectSpawner {
         let finish = workdir.finish_path();
         let outcome = handshake::wait(&finish, port, &handle, deadline, &self.cancel).await;
         match self.accept(attempt, &workdir, outcome) {
-            Ok((endpoint, protocol, concurrency)) => {
-                let mut journey = attempt.journey.clone();
-                workdir.read_steps(&mut journey);
-                journey.complete_subprocess_steps();
-                journey.end(Step::HandshakePerform);
-                journey.begin(Step::Finish);
-                journey.end(Step::Finish);
-                tracing::info!(pid = handle.pid(), endpoint = ?endpoint, "app process is up");
-                Ok(Spawned {
-                    endpoint,
-                    protocol,
-                    concurrency,
-                    connect_password: std::mem::take(&mut attempt.connect_password),
-                    handle,
-                    journey,
-                })
-            }
+            Ok(up) => Ok(Started {
+                up,
+                journey: attempt.succeeded(&workdir),
+                handle,
+            }),
             Err(failure) => Err(attempt.failed(failure, &workdir, handle, tail).await),
         }
     }
 
-    /// The Preparation step: choose the account and the port, create the work directory, build
-    /// the command.
-    fn prepare(&self, attempt: &mut Attempt<'_>) -> Result<(WorkDir, Command), SpawnError> {
+    /// The Preparation step: choose the account and the port, create the work directory. The
+    /// step is left in progress; the caller ends it.
+    pub(crate) fn prepare(&self, attempt: &mut Attempt<'_>) -> Result<WorkDir, SpawnError> {
         attempt.journey.begin(Step::Preparation);
         let options = attempt.options;
         let euid = nix::unistd::geteuid().as_raw();
@@ -147,22 +190,19 @@ impl DirectSpawner {
                 attempt.fail(Step::Preparation, Category::OperatingSystem, summary)
             })?);
         }
-        let args = args::build(options, &self.config, &account, attempt.port);
+        let mut args = args::build(options, &self.config, &account, attempt.port);
+        args::set_route(&mut args, attempt.journey.kind());
         if let Some(password) = args.get("connect_password").and_then(|v| v.as_str()) {
             attempt.connect_password = password.to_owned();
         }
         let owner = (account.switch && account.uid != euid).then_some((account.uid, account.gid));
-        let workdir = WorkDir::create(&self.config.spawn_dir, &args, &attempt.journey, owner)
-            .map_err(|e| {
-                let summary = format!(
-                    "Could not create a work directory in {}: {e}",
-                    self.config.spawn_dir.display()
-                );
-                attempt.fail(Step::Preparation, Category::of_io_error(&e), summary)
-            })?;
-        let cmd = self.command(&workdir);
-        attempt.journey.end(Step::Preparation);
-        Ok((workdir, cmd))
+        WorkDir::create(&self.config.spawn_dir, &args, &attempt.journey, owner).map_err(|e| {
+            let summary = format!(
+                "Could not create a work directory in {}: {e}",
+                self.config.spawn_dir.display()
+            );
+            attempt.fail(Step::Preparation, Category::of_io_error(&e), summary)
+        })
     }
 
     fn command(&self, workdir: &WorkDir) -> Command {
@@ -180,18 +220,22 @@ impl DirectSpawner {
         cmd
     }
 
-    /// Turns the handshake's outcome into the request socket, or a failure.
-    fn accept(
+    /// Turns the handshake's outcome into what the process reported, or a failure.
+    pub(crate) fn accept(
         &self,
         attempt: &Attempt<'_>,
         workdir: &WorkDir,
         outcome: Outcome,
-    ) -> Result<(Endpoint, Protocol, Concurrency), Failure> {
+    ) -> Result<Up, Failure> {
         match outcome {
             Outcome::PortReady => {
                 let port = attempt.port.unwrap_or_default();
                 let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-                Ok((Endpoint::Tcp(addr), Protocol::Http, Concurrency::Unlimited))
+                Ok(Up::Worker(RequestSocket {
+                    endpoint: Endpoint::Tcp(addr),
+                    protocol: Protocol::Http,
+                    concurrency: Concurrency::Unlimited,
+                }))
             }
             Outcome::Finished(true) => {
                 let owner = attempt
@@ -205,8 +249,13 @@ impl DirectSpawner {
                     .map_err(|e| Failure::Properties(format!("it cannot be read: {e}")))?
                     .ok_or_else(|| Failure::Properties("the file does not exist".into()))?;
                 let sockets = properties::parse(&json, owner).map_err(Failure::Properties)?;
+                if attempt.journey.kind() == JourneyType::StartPreloader {
+                    let path =
+                        properties::preloader_socket(&sockets).map_err(Failure::Properties)?;
+                    return Ok(Up::Preloader(path));
+                }
                 let chosen = properties::request_socket(&sockets).map_err(Failure::Properties)?;
-                Ok((chosen.endpoint, chosen.protocol, chosen.concurrency))
+                Ok(Up::Worker(chosen))
             }
             Outcome::Finished(false) => Err(Failure::ReportedError),
             Outcome::Exited(info) => Err(Failure::Exited(info)),
@@ -220,24 +269,16 @@ impl DirectSpawner {
 impl Spawner for DirectSpawner {
     async fn shutdown(&self) {
         self.cancel.cancel();
+        self.preloaders.stop_all();
         self.supervisors.close();
         self.supervisors.wait().await;
     }
 
     async fn spawn(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
-        let wrapper = matches!(options.kind, AppKind::SpawningKit { wrapper: true });
-        let mut attempt = Attempt {
-            options,
-            journey: Journey::new(
-                JourneyType::SpawnDirectly,
-                wrapper,
-                options.load_shell_envvars,
-            ),
-            account: None,
-            port: None,
-            connect_password: String::new(),
-        };
-        let result = self.spawn_inner(&mut attempt).await;
+        if options.uses_preloader() {
+            return self.spawn_smart(options).await;
+        }
+        let result = self.spawn_direct(options).await;
         if let Err(error) = &result {
             report::spawn_failed(error, options, &self.config);
         }
@@ -247,7 +288,7 @@ impl Spawner for DirectSpawner {
 
 /// Why a handshake failed.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// The process wrote something other than `1` to `finish`.
     ReportedError,
     Exited(ExitInfo),
@@ -259,9 +300,33 @@ enum Failure {
 
 // === impl Attempt ===
 
-impl Attempt<'_> {
+impl<'a> Attempt<'a> {
+    /// A new attempt to walk a `kind` journey with `options`.
+    pub(crate) fn new(options: &'a SpawnOptions, kind: JourneyType) -> Self {
+        let wrapper = matches!(options.kind, AppKind::SpawningKit { wrapper: true });
+        Attempt {
+            options,
+            journey: Journey::new(kind, wrapper, options.load_shell_envvars),
+            account: None,
+            port: None,
+            connect_password: String::new(),
+        }
+    }
+
+    /// The journey of a process that is up: what it recorded, the rest of its steps performed,
+    /// and Ferry's last steps.
+    pub(crate) fn succeeded(&self, workdir: &WorkDir) -> Journey {
+        let mut journey = self.journey.clone();
+        workdir.read_steps(&mut journey);
+        journey.complete_subprocess_steps();
+        journey.end(Step::HandshakePerform);
+        journey.begin(Step::Finish);
+        journey.end(Step::Finish);
+        journey
+    }
+
     /// A failure of one of Ferry's own steps, before there is a process.
-    fn fail(&mut self, step: Step, category: Category, summary: String) -> SpawnError {
+    pub(crate) fn fail(&mut self, step: Step, category: Category, summary: String) -> SpawnError {
         self.journey.fail(step);
         // The page never shows the summary (seed 004): its specifics go into the details.
         let details = Some(summary.clone());
@@ -272,7 +337,7 @@ impl Attempt<'_> {
     }
 
     /// Builds the report of a failed handshake, once the process is gone and its output read.
-    async fn failed(
+    pub(crate) async fn failed(
         &mut self,
         failure: Failure,
         workdir: &WorkDir,
@@ -333,6 +398,14 @@ impl Attempt<'_> {
             Failure::FinishUnreadable(e) => (
                 Category::Io,
                 format!("An I/O error occurred while reading the response/finish FIFO: {e}"),
+            ),
+            Failure::Properties(e) if self.journey.kind() == JourneyType::StartPreloader => (
+                Category::Internal,
+                format!(
+                    "The preloader's response/properties.json is invalid: {e}. A preloader must \
+                     report a unix socket that speaks the `preloader` protocol (is the start \
+                     command a loader that supports smart spawning?)"
+                ),
             ),
             Failure::Properties(e) => (
                 Category::Internal,

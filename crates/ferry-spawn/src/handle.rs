@@ -157,7 +157,7 @@ impl ProcessStub {
 // === impl ExitInfo ===
 
 impl ExitInfo {
-    const UNKNOWN: ExitInfo = ExitInfo {
+    pub(crate) const UNKNOWN: ExitInfo = ExitInfo {
         code: None,
         signal: None,
     };
@@ -182,6 +182,29 @@ impl fmt::Display for ExitInfo {
 
 // === supervisor ===
 
+/// A process a supervisor can wait for: Ferry's own child ([`Child`]), or a worker a preloader
+/// forked, watched through a pidfd ([`crate::pidfd::Worker`]).
+pub(crate) trait Supervised: Send + 'static {
+    /// Waits until the process has exited (and, for a child of Ferry, reaps it).
+    fn reap(&mut self) -> impl std::future::Future<Output = ExitInfo> + Send;
+
+    /// Sends `signal` to the process alone.
+    fn signal(&self, pid: u32, signal: sys::Signal) {
+        sys::kill_leader(pid, signal);
+    }
+}
+
+impl Supervised for Child {
+    async fn reap(&mut self) -> ExitInfo {
+        self.wait()
+            .await
+            .map_or(ExitInfo::UNKNOWN, ExitInfo::from_status)
+    }
+}
+
+/// What keeps a process's stdin open: closing it asks a loader to stop.
+pub(crate) type Lifeline = Box<dyn Send + Sync>;
+
 /// Starts the task that owns `child` until it is reaped, and returns the handle to it.
 ///
 /// `term_at_once`: a graceful stop sends SIGTERM right away (generic apps).
@@ -192,32 +215,49 @@ pub(crate) fn supervise(
     tracker: &tokio_util::task::TaskTracker,
 ) -> Option<ProcessHandle> {
     let pid = child.id()?;
+    let stdin = stdin.map(|s| Box::new(s) as Lifeline);
+    Some(supervise_process(child, pid, stdin, term_at_once, tracker))
+}
+
+/// Starts the task that owns `process` (pid `pid`, also its process group) until it has exited.
+pub(crate) fn supervise_process<P: Supervised>(
+    process: P,
+    pid: u32,
+    stdin: Option<Lifeline>,
+    term_at_once: bool,
+    tracker: &tokio_util::task::TaskTracker,
+) -> ProcessHandle {
     let (handle, stub) = ProcessHandle::stub(pid);
     tracker.spawn(run_supervisor(
-        child,
+        process,
+        pid,
         Stdin {
             stdin,
             term_at_once,
         },
         stub,
     ));
-    Some(handle)
+    handle
 }
 
 /// The process's stdin and what closing it means.
 struct Stdin {
-    stdin: Option<ChildStdin>,
+    stdin: Option<Lifeline>,
     term_at_once: bool,
 }
 
-async fn run_supervisor(mut child: Child, mut stdin: Stdin, mut stub: ProcessStub) {
-    let pid = child.id().unwrap_or_default();
-    let status = loop {
+async fn run_supervisor<P: Supervised>(
+    mut process: P,
+    pid: u32,
+    mut stdin: Stdin,
+    mut stub: ProcessStub,
+) {
+    let info = loop {
         tokio::select! {
-            status = child.wait() => break status,
+            info = process.reap() => break info,
             mode = stub.stopped() => {
-                if let Some(status) = stop(&mut child, &mut stdin, &mut stub, mode).await {
-                    break status;
+                if let Some(info) = stop(&mut process, pid, &mut stdin, &mut stub, mode).await {
+                    break info;
                 }
             }
         }
@@ -225,32 +265,31 @@ async fn run_supervisor(mut child: Child, mut stdin: Stdin, mut stub: ProcessStu
     // The leader is gone; kill whatever it left behind in its group so nothing is orphaned.
     // (The pgid cannot have been reused yet: pids are handed out in sequence up to pid_max.)
     sys::kill_group(pid, sys::Signal::SIGKILL);
-    let info = status.map_or(ExitInfo::UNKNOWN, ExitInfo::from_status);
     tracing::debug!(pid, %info, "app process reaped");
     stub.exit(info);
 }
 
-/// Carries out a stop request. Returns the exit status once the child is reaped, or `None` when a
-/// graceful stop must keep waiting (a `Kill` may still arrive).
-async fn stop(
-    child: &mut Child,
+/// Carries out a stop request. Returns the exit status once the process is gone, or `None` when
+/// a graceful stop must keep waiting (a `Kill` may still arrive).
+async fn stop<P: Supervised>(
+    process: &mut P,
+    pid: u32,
     stdin: &mut Stdin,
     stub: &mut ProcessStub,
     mode: Option<StopMode>,
-) -> Option<std::io::Result<std::process::ExitStatus>> {
-    let pid = child.id()?;
+) -> Option<ExitInfo> {
     match mode.unwrap_or(StopMode::Kill) {
         StopMode::Kill => {
             sys::kill_group(pid, sys::Signal::SIGKILL);
-            Some(child.wait().await)
+            Some(process.reap().await)
         }
         StopMode::Abort(wait) => {
-            sys::kill_leader(pid, sys::Signal::SIGQUIT);
+            process.signal(pid, sys::Signal::SIGQUIT);
             tokio::select! {
-                status = child.wait() => Some(status),
+                info = process.reap() => Some(info),
                 () = tokio::time::sleep(wait) => {
                     sys::kill_group(pid, sys::Signal::SIGKILL);
-                    Some(child.wait().await)
+                    Some(process.reap().await)
                 }
                 Ok(()) = stub.stop.changed() => None,
             }
@@ -270,11 +309,11 @@ async fn stop(
                 tokio::time::sleep_until(started + grace).await;
             };
             tokio::select! {
-                status = child.wait() => Some(status),
+                info = process.reap() => Some(info),
                 () = term => {
                     tracing::warn!(pid, "app process did not exit within {grace:?}; killing it");
                     sys::kill_group(pid, sys::Signal::SIGKILL);
-                    Some(child.wait().await)
+                    Some(process.reap().await)
                 }
                 Ok(()) = stub.stop.changed() => {
                     // Escalated to Kill: the outer loop carries it out.

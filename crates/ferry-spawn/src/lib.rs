@@ -30,6 +30,8 @@ pub mod hooks;
 mod journey;
 mod output;
 pub mod page;
+mod pidfd;
+mod preloader;
 mod properties;
 mod random;
 mod report;
@@ -60,6 +62,7 @@ pub use handle::{ExitInfo, ProcessHandle, ProcessStub, StopMode};
 pub use hooks::Hooks;
 pub use journey::{Actor, Journey, JourneyType, Step, StepRecord, StepState};
 pub use output::OutputTail;
+pub use preloader::PreloaderInfo;
 pub use user::{Account, UserSwitching};
 
 /// How the spawned program takes part in the handshake.
@@ -74,6 +77,45 @@ pub enum AppKind {
         /// The start command runs a wrapper that loads the app from `startup_file`.
         wrapper: bool,
     },
+}
+
+/// How worker processes of an app are started (`passenger_spawn_method`, seed 000 §8.3.10, §15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpawnMethod {
+    /// Load the app once in a *preloader*, then fork every worker from it: workers start in
+    /// milliseconds and share the preloader's memory copy-on-write. Ferry's Ruby and Python
+    /// loaders support it.
+    Smart,
+    /// Start every worker from its start command.
+    #[default]
+    Direct,
+}
+
+// === impl SpawnMethod ===
+
+impl SpawnMethod {
+    /// The configuration name: `smart` or `direct`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpawnMethod::Smart => "smart",
+            SpawnMethod::Direct => "direct",
+        }
+    }
+
+    /// Parses a configuration value; Passenger's older names (`smart-lv2`, `conservative`) too.
+    pub fn from_name(name: &str) -> Option<SpawnMethod> {
+        match name {
+            "smart" | "smart-lv2" => Some(SpawnMethod::Smart),
+            "direct" | "conservative" => Some(SpawnMethod::Direct),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SpawnMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Everything needed to start one process of an app.
@@ -111,7 +153,20 @@ pub struct SpawnOptions {
     pub log_level: u8,
     /// Extra or overriding `args.json` entries (e.g. `node_libdir` to run Passenger's own loader).
     pub extra_args: Vec<(String, serde_json::Value)>,
+    /// Direct, or through a preloader (only for a SpawningKit start with a wrapper: Ferry's Ruby
+    /// and Python loaders).
+    pub spawn_method: SpawnMethod,
+    /// A preloader idle this long is stopped; a later spawn starts a new one. Zero: never.
+    pub max_preloader_idle_time: Duration,
+    /// When a smart spawn fails, log it and try a direct spawn instead of failing.
+    pub smart_fallback_to_direct: bool,
+    /// The app's restart generation (the pool's counter, raised by every restart). A preloader
+    /// started for an older generation is replaced, so a restart reloads the app's code.
+    pub restart_generation: u64,
 }
+
+/// Passenger's default `max_preloader_idle_time`: five minutes.
+pub const DEFAULT_MAX_PRELOADER_IDLE_TIME: Duration = Duration::from_secs(300);
 
 /// Settings shared by every spawn of one Ferry.
 #[derive(Debug, Clone)]
@@ -222,7 +277,18 @@ impl SpawnOptions {
             process_title: None,
             log_level: 3,
             extra_args: Vec::new(),
+            spawn_method: SpawnMethod::Direct,
+            max_preloader_idle_time: DEFAULT_MAX_PRELOADER_IDLE_TIME,
+            smart_fallback_to_direct: false,
+            restart_generation: 0,
         }
+    }
+
+    /// Whether a spawn with these options goes through a preloader: smart spawning was asked for
+    /// and the start command is a language loader (a generic app cannot be preloaded).
+    pub fn uses_preloader(&self) -> bool {
+        self.spawn_method == SpawnMethod::Smart
+            && matches!(self.kind, AppKind::SpawningKit { wrapper: true })
     }
 
     /// The file whose owner decides the app's user: the startup file, or the app root when

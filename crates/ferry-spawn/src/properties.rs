@@ -140,6 +140,21 @@ pub(crate) fn request_socket(sockets: &[Socket]) -> Result<RequestSocket, String
     })
 }
 
+/// The socket a preloader takes commands on: the first that speaks `preloader`, which must be a
+/// unix socket (seed 004, "The preloader protocol").
+pub(crate) fn preloader_socket(sockets: &[Socket]) -> Result<PathBuf, String> {
+    let socket = sockets
+        .iter()
+        .find(|s| s.protocol == "preloader")
+        .ok_or("no socket speaks the `preloader` protocol")?;
+    match &socket.address {
+        Endpoint::Unix(path) => Ok(path.clone()),
+        Endpoint::Tcp(addr) => Err(format!(
+            "the preloader socket must be a unix socket, not `tcp://{addr}`"
+        )),
+    }
+}
+
 /// Fuzzing entry: parse arbitrary bytes; whatever validates must give a usable request socket
 /// or a named error.
 pub(crate) fn check_invariants(bytes: &[u8]) {
@@ -158,6 +173,19 @@ pub(crate) fn check_invariants(bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preloader_reports_a_unix_preloader_socket() {
+        let json = r#"{"sockets":[{"name":"preloader","address":"unix:/tmp/p.sock","protocol":"preloader","concurrency":1}]}"#;
+        let sockets = parse(json, None).expect("valid");
+        assert_eq!(preloader_socket(&sockets), Ok(PathBuf::from("/tmp/p.sock")));
+        assert!(request_socket(&sockets).is_err());
+        let json = r#"{"sockets":[{"address":"tcp://127.0.0.1:1","protocol":"preloader","concurrency":1}]}"#;
+        let sockets = parse(json, None).expect("valid");
+        assert!(preloader_socket(&sockets).unwrap_err().contains("unix"));
+        let json = r#"{"sockets":[{"address":"unix:/x","protocol":"session","concurrency":1}]}"#;
+        assert!(preloader_socket(&parse(json, None).unwrap()).is_err());
+    }
 
     #[test]
     fn passenger_loader_properties_are_accepted() {

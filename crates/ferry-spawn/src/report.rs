@@ -94,7 +94,7 @@ pub(crate) fn config_snapshot(
         ),
         ("environment", options.environment.clone()),
         ("start_command", options.start_command.clone()),
-        ("spawn_method", "direct".to_owned()),
+        ("spawn_method", options.spawn_method.name().to_owned()),
         (
             "start_timeout",
             options.start_timeout.as_secs_f64().to_string(),

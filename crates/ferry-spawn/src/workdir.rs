@@ -8,6 +8,8 @@
 //!   response/error/              written by a failing subprocess
 //!   response/steps/<step>/       state, begin_time[_monotonic], end_time[_monotonic]
 //!   envdump/                     envvars, user_info, ulimits, annotations/
+//!   stdin  stdout_and_err        FIFOs, only to spawn through a preloader: the worker's stdin
+//!                                and its output
 //! ```
 //!
 //! Ferry creates it before the fork ([`WorkDir::create`]) and reads the response back after the
@@ -23,7 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::args;
 use crate::error::{Category, Description, EnvDump};
-use crate::journey::{self, Actor, Journey, Step, StepState};
+use crate::journey::{self, Actor, Journey, JourneyType, Step, StepState};
 
 /// Longest `properties.json` read back.
 const MAX_PROPERTIES: u64 = 32 * 1024;
@@ -96,8 +98,18 @@ impl WorkDir {
         .map_err(io::Error::from)?;
         mkdir(&response.join("error"))?;
         mkdir(&response.join("steps"))?;
-        for record in journey.steps_of(Actor::Subprocess) {
+        for record in journey
+            .steps()
+            .iter()
+            .filter(|r| r.step.actor() != Actor::Ferry)
+        {
             mkdir(&response.join("steps").join(record.step.dir_name()))?;
+        }
+        if journey.kind() == JourneyType::SpawnThroughPreloader {
+            for fifo in [self.stdin_path(), self.output_path()] {
+                nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(io::Error::from)?;
+            }
         }
         mkdir(&self.path.join("envdump"))?;
         mkdir(&self.path.join("envdump/annotations"))
@@ -111,6 +123,16 @@ impl WorkDir {
     /// The finish FIFO.
     pub(crate) fn finish_path(&self) -> PathBuf {
         self.path.join("response/finish")
+    }
+
+    /// The FIFO that becomes the stdin of a worker forked by a preloader.
+    pub(crate) fn stdin_path(&self) -> PathBuf {
+        self.path.join("stdin")
+    }
+
+    /// The FIFO that becomes the stdout and stderr of a worker forked by a preloader.
+    pub(crate) fn output_path(&self) -> PathBuf {
+        self.path.join("stdout_and_err")
     }
 
     /// `response/properties.json`, if the subprocess wrote one.
@@ -141,10 +163,12 @@ impl WorkDir {
         }
     }
 
-    /// Merges the subprocess's own step records into `journey`.
+    /// Merges the records of the steps the subprocess (and the preloader) took into `journey`.
     pub(crate) fn read_steps(&self, journey: &mut Journey) {
         let steps: Vec<Step> = journey
-            .steps_of(Actor::Subprocess)
+            .steps()
+            .iter()
+            .filter(|r| r.step.actor() != Actor::Ferry)
             .map(|r| r.step)
             .collect();
         for step in steps {
@@ -301,7 +325,6 @@ pub(crate) fn write_envdump(work_dir: &Path, dump: &EnvDump) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journey::JourneyType;
 
     fn workdir() -> (tempfile::TempDir, WorkDir) {
         let parent = tempfile::tempdir().expect("tempdir");
@@ -385,6 +408,26 @@ mod tests {
         let dump = dir.read_envdump().expect("dump");
         assert_eq!(dump.envvars.as_deref(), Some("A=1\n"));
         assert_eq!(dump.annotations, vec![("ruby_info".into(), "3.1".into())]);
+    }
+
+    #[test]
+    fn a_spawn_through_a_preloader_gets_fifos_and_preloader_steps() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let journey = Journey::new(JourneyType::SpawnThroughPreloader, true, false);
+        let dir = WorkDir::create(parent.path(), &Map::new(), &journey, None).expect("create");
+        use std::os::unix::fs::FileTypeExt;
+        for fifo in [dir.stdin_path(), dir.output_path()] {
+            assert!(fs::metadata(fifo).unwrap().file_type().is_fifo());
+        }
+        let steps = dir.path().join("response/steps");
+        assert!(steps.join("preloader_fork_subprocess").is_dir());
+        assert!(steps
+            .join("subprocess_prepare_after_forking_from_preloader")
+            .is_dir());
+        record_step(dir.path(), Step::PreloaderFinish, StepState::Performed);
+        let mut journey = journey;
+        dir.read_steps(&mut journey);
+        assert_eq!(journey.state(Step::PreloaderFinish), StepState::Performed);
     }
 
     #[test]

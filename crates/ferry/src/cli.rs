@@ -225,6 +225,18 @@ pub(crate) struct StartArgs {
     /// Most processes of the app being started at once (1..=16) [default: 1]
     #[arg(long, value_name = "N")]
     max_parallel_spawns: Option<usize>,
+    /// How Ruby and Python processes start: smart (fork them from a preloader that loaded the
+    /// app once) or direct (load the app in each). Other apps always start directly.
+    /// [default: smart]
+    #[arg(long, value_name = "smart|direct")]
+    spawn_method: Option<String>,
+    /// Seconds a preloader may stay idle before it is stopped (0 = never) [default: 300]
+    #[arg(long, value_name = "SECS")]
+    max_preloader_idle_time: Option<u64>,
+    /// When smart spawning fails, log it and start the process directly instead.
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off)]
+    smart_fallback_to_direct: Option<bool>,
     /// Send each client back to the process that served it, through a cookie.
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off, help_heading = "Sticky sessions")]
@@ -301,6 +313,9 @@ impl From<StartArgs> for StartOptions {
             sticky_sessions_cookie_attributes: args.sticky_sessions_cookie_attributes,
             max_parallel_spawns: args.max_parallel_spawns,
             pre_start: args.pre_start,
+            spawn_method: args.spawn_method,
+            max_preloader_idle_time: args.max_preloader_idle_time,
+            smart_fallback_to_direct: args.smart_fallback_to_direct,
         }
     }
 }
@@ -358,6 +373,27 @@ mod tests {
         assert_eq!(opts.max_pool_size, Some(2));
         assert_eq!(opts.app_type, Some(AppType::Node));
         assert_eq!(opts.start_timeout, Some(5));
+    }
+
+    #[test]
+    fn smart_spawning_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ferry",
+            "start",
+            "--spawn-method",
+            "direct",
+            "--max-preloader-idle-time",
+            "0",
+            "--smart-fallback-to-direct",
+        ])
+        .expect("parses");
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
+        let opts = StartOptions::from(args);
+        assert_eq!(opts.spawn_method.as_deref(), Some("direct"));
+        assert_eq!(opts.max_preloader_idle_time, Some(0));
+        assert_eq!(opts.smart_fallback_to_direct, Some(true));
     }
 
     #[test]
@@ -506,6 +542,11 @@ mod tests {
             (
                 "max_parallel_spawns",
                 c::DEFAULT_MAX_PARALLEL_SPAWNS.to_string(),
+            ),
+            ("spawn_method", "smart".into()),
+            (
+                "max_preloader_idle_time",
+                c::DEFAULT_MAX_PRELOADER_IDLE_TIME_SECS.to_string(),
             ),
             (
                 "sticky_sessions_cookie_name",

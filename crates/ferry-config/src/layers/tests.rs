@@ -64,6 +64,9 @@ fn every_scalar_key_is_read_from_passenger_variables() {
             "PASSENGER_STICKY_SESSIONS_COOKIE_ATTRIBUTES",
             "SameSite=Strict;",
         ),
+        ("PASSENGER_SPAWN_METHOD", "direct"),
+        ("PASSENGER_MAX_PRELOADER_IDLE_TIME", "0"),
+        ("PASSENGER_SMART_FALLBACK_TO_DIRECT", "on"),
         // Maps and lists are not read from the environment.
         ("PASSENGER_ENVVARS", "A=b"),
         ("PASSENGER_PRE_START", "/"),
@@ -112,6 +115,9 @@ fn every_scalar_key_is_read_from_passenger_variables() {
         sticky_sessions: Some(true),
         sticky_sessions_cookie_name: Some("route".into()),
         sticky_sessions_cookie_attributes: Some("SameSite=Strict;".into()),
+        spawn_method: Some("direct".into()),
+        max_preloader_idle_time: Some(0),
+        smart_fallback_to_direct: Some(true),
         ..StartOptions::default()
     };
     assert_eq!(o, expected);

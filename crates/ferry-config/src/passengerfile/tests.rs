@@ -60,6 +60,9 @@ fn every_key_sets_its_option() {
             "sticky_sessions": true,
             "sticky_sessions_cookie_name": "route",
             "sticky_sessions_cookie_attributes": "SameSite=Strict;",
+            "spawn_method": "direct",
+            "max_preloader_idle_time": 60,
+            "smart_fallback_to_direct": true,
             "pre_start": ["/", "/status"]
         }"#,
     );
@@ -112,6 +115,9 @@ fn every_key_sets_its_option() {
         sticky_sessions_cookie_name: Some("route".into()),
         sticky_sessions_cookie_attributes: Some("SameSite=Strict;".into()),
         pre_start: vec!["/".into(), "/status".into()],
+        spawn_method: Some("direct".into()),
+        max_preloader_idle_time: Some(60),
+        smart_fallback_to_direct: Some(true),
     };
     assert_eq!(layer.options, expected);
 }
@@ -120,7 +126,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 45, "{names:?}");
+    assert_eq!(names.len(), 48, "{names:?}");
 }
 
 #[test]
@@ -217,10 +223,8 @@ fn a_file_that_is_not_a_json_object_is_an_error() {
 
 #[test]
 fn unknown_and_unsupported_keys_are_warnings() {
-    let layer = parse_ok(
-        r#"{"port": 4000, "colour": "blue", "daemonize": true, "admin_panel_url": "x",
-            "spawn_method": "smart"}"#,
-    );
+    let layer =
+        parse_ok(r#"{"port": 4000, "colour": "blue", "daemonize": true, "admin_panel_url": "x"}"#);
     assert_eq!(layer.options.port, Some(4000));
     assert_eq!(
         layer.warnings,
@@ -228,17 +232,25 @@ fn unknown_and_unsupported_keys_are_warnings() {
             "/srv/app/Passengerfile.json: admin_panel_url is not supported yet; ignored",
             "/srv/app/Passengerfile.json: unknown option \"colour\"; ignored",
             "/srv/app/Passengerfile.json: daemonize is not supported yet; ignored",
-            "/srv/app/Passengerfile.json: spawn_method \"smart\" is not supported yet \
-             (Ferry always spawns directly); ignored",
         ]
     );
 }
 
 #[test]
-fn spawn_method_direct_is_what_ferry_does() {
-    assert!(parse_ok(r#"{"spawn_method": "direct"}"#)
-        .warnings
-        .is_empty());
+fn spawn_method_and_preloader_keys_are_read() {
+    let layer = parse_ok(
+        r#"{"spawn_method": "smart", "max_preloader_idle_time": 0,
+            "smart_fallback_to_direct": true}"#,
+    );
+    assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
+    assert_eq!(layer.options.spawn_method.as_deref(), Some("smart"));
+    assert_eq!(layer.options.max_preloader_idle_time, Some(0));
+    assert_eq!(layer.options.smart_fallback_to_direct, Some(true));
+    assert_eq!(
+        parse_err(r#"{"max_preloader_idle_time": "soon"}"#),
+        "/srv/app/Passengerfile.json: max_preloader_idle_time must be a non-negative integer, \
+         not \"soon\""
+    );
 }
 
 #[test]

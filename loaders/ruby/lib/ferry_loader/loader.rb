@@ -33,33 +33,79 @@ module FerryLoader
       @work_dir.begin_step(EXEC, @started)
       @work_dir.finish_step(EXEC)
 
-      server, properties = start_up
+      app, rack3 = guarded { prepare_and_load }
+      if preloader?
+        require_relative "preloader"
+        # Returns only in a worker it forked, whose own work directory is now @work_dir.
+        Preloader.new(self, @work_dir, @args).run
+        guarded { after_fork }
+      else
+        guarded do
+          PhusionPassenger.call_event(:starting_worker_process, false)
+          @work_dir.finish_step(APP_LOAD)
+        end
+      end
+      server, properties = guarded { listen(app, rack3) }
       # From here on, failures are no longer start errors: a worker thread may already be
       # serving (and may pass an app's `exit` to this thread) as soon as `finish` is written.
       serve(server) { @work_dir.report_success(properties) }
     end
 
+    # Whether this process is a preloader (smart spawning, `preloader: true` in the arguments).
+    def preloader?
+      value = @args["preloader"]
+      value == true || value.to_s == "true"
+    end
+
+    # Set by the preloader in a worker it just forked: the worker's own work directory, whose
+    # SUBPROCESS_PREPARE_AFTER_FORKING_FROM_PRELOADER step is in progress.
+    attr_writer :work_dir
+
     private
 
-    def start_up
+    # Runs a start-up phase; a failure is reported through the work directory and ends the
+    # process with status 1.
+    def guarded
+      yield
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      report_start_error(e)
+      exit!(1)
+    end
+
+    def prepare_and_load
       @work_dir.begin_step(PREPARATION)
       @args = @work_dir.read_args
       app_root = @args["app_root"].to_s
       app_root = Dir.pwd if app_root.empty?
       Dir.chdir(app_root) unless File.expand_path(Dir.pwd) == File.expand_path(app_root)
       @app_root = app_root
-      title = @args["process_title"].to_s
-      title = "Ferry RubyApp" if title.empty?
-      $0 = "#{title}: #{@args['app_group_name'] || app_root}"
+      set_title
       done = LoadPaths.setup(app_root, @args)
       debug "load paths: #{done}"
       @work_dir.finish_step(PREPARATION)
 
       @work_dir.begin_step(APP_LOAD)
-      app, rack3 = load_app
-      PhusionPassenger.call_event(:starting_worker_process, false)
-      @work_dir.finish_step(APP_LOAD)
+      load_app
+    end
 
+    def set_title
+      title = @args["process_title"].to_s
+      title = "Ferry RubyApp" if title.empty?
+      $0 = "#{title}: #{@args['app_group_name'] || @app_root}"
+    end
+
+    # In a worker the preloader forked, with stdin and output already on the work directory's
+    # FIFOs: its own arguments, title, a new random seed (the preloader's would repeat in every
+    # worker) and the event, with forked = true.
+    def after_fork
+      @args = @work_dir.read_args
+      set_title
+      srand
+      PhusionPassenger.call_event(:starting_worker_process, true)
+      @work_dir.finish_step(WorkDir::AFTER_FORK)
+    end
+
+    def listen(app, rack3)
       @work_dir.begin_step(LISTEN)
       require_relative "server"
       threaded = @args["concurrency_model"].to_s == "thread"
@@ -67,7 +113,6 @@ module FerryLoader
       server = Server.new(app: app, password: presence(@args["connect_password"]),
                           keepalive: @args["keepalive"] != false && @args["keepalive"].to_s != "false",
                           thread_count: threads, rack3: rack3)
-      socket_dir = presence(@args["socket_dir"]) || presence(ENV["TMPDIR"]) || "/tmp"
       socket = server.listen(socket_dir)
       concurrency = PhusionPassenger.advertised_concurrency_level || threads
       server.install_signal_handlers
@@ -80,11 +125,22 @@ module FerryLoader
                         "concurrency" => concurrency, "accept_http_requests" => true }]
       }
       [server, properties]
-    rescue Exception => e # rubocop:disable Lint/RescueException
+    rescue Exception # rubocop:disable Lint/RescueException
       server&.remove_socket
-      report_start_error(e)
-      exit!(1)
+      raise
     end
+
+    public
+
+    def socket_dir
+      presence(@args["socket_dir"]) || presence(ENV["TMPDIR"]) || "/tmp"
+    end
+
+    def log(message)
+      debug(message)
+    end
+
+    private
 
     # Requires rack and evaluates config.ru. Returns [app, rack3?].
     def load_app

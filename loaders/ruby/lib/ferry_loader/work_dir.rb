@@ -16,6 +16,10 @@ module FerryLoader
       subprocess_app_load_or_exec
       subprocess_listen
     ].freeze
+    # The step of a worker forked by a preloader, before it listens.
+    AFTER_FORK = "subprocess_prepare_after_forking_from_preloader"
+    # The preloader's steps, which it records in the work directory of the worker it forks.
+    PRELOADER_STEPS = %w[preloader_preparation preloader_fork_subprocess preloader_send_response preloader_finish].freeze
 
     attr_reader :path, :current_step
 

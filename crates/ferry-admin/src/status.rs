@@ -1,0 +1,352 @@
+//! `ferry status` (Passenger's `passenger-status`): the pool as text in Passenger's layout (seed
+//! §10.2, §11.1.4), or JSON, or XML, and the server's own state.
+//!
+//! ```text
+//! Version : 0.1.0
+//! Date    : 2026-03-01 10:00:00 +0000
+//! Instance: k3x9a2b1 (Ferry 0.1.0)
+//!
+//! ----------- General information -----------
+//! Max pool size : 6
+//! App groups    : 1
+//! Processes     : 2
+//! Requests in top-level queue : 0
+//!
+//! ----------- Application groups -----------
+//! /srv/app (production):
+//!   App root: /srv/app
+//!   Requests in queue: 0
+//!   * PID: 12345   Sessions: 0       Processed: 17      Uptime: 2m 5s
+//!     CPU: 0%      Memory  : 42M     Last used: 3s ago
+//!   * PID: 12399   Sessions: 1       Processed: 4       Uptime: 1m 1s
+//!     CPU: 1%      Memory  : 40M     Last used: 0s ago
+//!     Shutting down...
+//! ```
+//!
+//! Per group, before the queue line: `  (restarting...)` during a rolling restart,
+//! `  (spawning N new process(es)...)`, `  (resisting a deployment error...)`, `  (shutting
+//! down...)`. Per process, after its two lines: `    Out-of-band work...`, `    Parked
+//! (rolling restart)...` or `    Shutting down...`; with `--verbose`, `    URL     : ...` and
+//! `    Password: ...` (the process's connect password, for direct access, seed §10.4).
+//! Memory is private dirty memory in MB.
+
+use std::fmt::Write;
+
+use http::StatusCode;
+
+use crate::api::{RequestInfo, ServerState};
+use crate::client::{Client, ClientError, Reply};
+use crate::pool::{duration_words, GroupLife, PoolState, ProcessLife};
+use crate::registry::Instance;
+
+/// What to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Show {
+    /// The pool (default).
+    #[default]
+    Pool,
+    /// The server's own state.
+    Server,
+    /// Requests in progress.
+    Requests,
+    /// Backtraces of Ferry itself.
+    Backtraces,
+}
+
+/// How to show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Text for people (default).
+    #[default]
+    Text,
+    /// The API's JSON, pretty-printed.
+    Json,
+    /// Passenger-compatible XML (the pool only).
+    Xml,
+}
+
+/// `ferry status` options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// `--show`.
+    pub show: Show,
+    /// `--format`.
+    pub format: Format,
+    /// `--verbose`: process URLs and connect passwords.
+    pub verbose: bool,
+    /// Print the Version/Date/Instance header (text only; `--no-header` turns it off).
+    pub header: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            show: Show::Pool,
+            format: Format::Text,
+            verbose: false,
+            header: true,
+        }
+    }
+}
+
+/// Why `ferry status` has nothing to show.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// No answer.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// 401: neither a readable password file nor peer credentials let us in.
+    #[error("not allowed to query this Ferry instance ({0}); try again with sudo")]
+    Unauthorized(String),
+    /// 403.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// Another error status.
+    #[error("the admin API answered {status}: {message}")]
+    Api {
+        /// The status.
+        status: StatusCode,
+        /// Its message.
+        message: String,
+    },
+    /// An answer that could not be understood.
+    #[error("could not understand the admin API's answer: {0}")]
+    Decode(String),
+    /// A combination that does not exist (`--show=server --format=xml`).
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// Asks `instance` (through `client`) for what `options` name and renders it.
+pub async fn fetch_and_render(
+    client: &Client,
+    instance: &Instance,
+    options: Options,
+) -> Result<String, StatusError> {
+    let secrets = if options.verbose { "?secrets=true" } else { "" };
+    let header = |out: &mut String| {
+        if options.header && options.format == Format::Text {
+            out.push_str(&render_header(
+                &instance.properties.version,
+                &chrono::Local::now()
+                    .format("%Y-%m-%d %H:%M:%S %z")
+                    .to_string(),
+                &instance.properties.name,
+                &instance.properties.description,
+            ));
+        }
+    };
+    let mut out = String::new();
+    match (options.show, options.format) {
+        (Show::Pool, Format::Xml) => {
+            out = ok(client.get(&format!("/pool.xml{secrets}")).await?)?.text();
+        }
+        (Show::Pool, format) => {
+            let reply = ok(client.get(&format!("/pool.json{secrets}")).await?)?;
+            let pool: PoolState = reply
+                .json()
+                .map_err(|e| StatusError::Decode(e.to_string()))?;
+            if format == Format::Json {
+                out = pretty(&pool);
+            } else {
+                header(&mut out);
+                if pool.groups.is_empty() {
+                    out.push_str("Ferry is currently not serving any applications.\n");
+                } else {
+                    out.push_str(&render_pool(&pool, options.verbose));
+                }
+            }
+        }
+        (Show::Server | Show::Requests, Format::Xml) => {
+            return Err(StatusError::Unsupported(
+                "XML is available for the pool only (--show=pool)",
+            ))
+        }
+        (show @ (Show::Server | Show::Requests), format) => {
+            let reply = ok(client.get("/server.json").await?)?;
+            let state: ServerState = reply
+                .json()
+                .map_err(|e| StatusError::Decode(e.to_string()))?;
+            out = match (show, format) {
+                (Show::Server, Format::Json) => pretty(&state),
+                (_, Format::Json) => pretty(&state.requests),
+                (Show::Server, _) => {
+                    header(&mut out);
+                    out + &render_server(&state)
+                }
+                _ => {
+                    header(&mut out);
+                    out + &render_requests(&state.requests)
+                }
+            };
+        }
+        (Show::Backtraces, Format::Text) => {
+            out = ok(client.get("/backtraces.txt").await?)?.text();
+        }
+        (Show::Backtraces, _) => {
+            return Err(StatusError::Unsupported("backtraces are text only"));
+        }
+    }
+    Ok(out)
+}
+
+fn ok(reply: Reply) -> Result<Reply, StatusError> {
+    match reply.status {
+        s if s.is_success() => Ok(reply),
+        StatusCode::UNAUTHORIZED => Err(StatusError::Unauthorized(reply.error_message())),
+        StatusCode::FORBIDDEN => Err(StatusError::Forbidden(reply.error_message())),
+        status => Err(StatusError::Api {
+            status,
+            message: reply.error_message(),
+        }),
+    }
+}
+
+fn pretty(value: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The `Version`/`Date`/`Instance` header and its blank line.
+pub fn render_header(version: &str, date: &str, instance: &str, description: &str) -> String {
+    let mut out = format!("Version : {version}\nDate    : {date}\nInstance: {instance}");
+    if !description.is_empty() {
+        let _ = write!(out, " ({description})");
+    }
+    out.push_str("\n\n");
+    out
+}
+
+/// The pool in Passenger's text layout (see the module docs); `verbose` adds each process's
+/// URL and, when the state carries it, its connect password.
+pub fn render_pool(pool: &PoolState, verbose: bool) -> String {
+    let mut out = String::with_capacity(512 + pool.process_count * 256);
+    out.push_str("----------- General information -----------\n");
+    let _ = writeln!(out, "Max pool size : {}", pool.max_pool_size);
+    let _ = writeln!(out, "App groups    : {}", pool.groups.len());
+    let _ = writeln!(out, "Processes     : {}", pool.process_count);
+    let _ = writeln!(
+        out,
+        "Requests in top-level queue : {}",
+        pool.top_level_queue
+    );
+    out.push('\n');
+    out.push_str("----------- Application groups -----------\n");
+    for group in &pool.groups {
+        let _ = writeln!(out, "{}:", group.name);
+        let _ = writeln!(out, "  App root: {}", group.app_root);
+        if group.life_state == GroupLife::ShuttingDown {
+            out.push_str("  (shutting down...)\n");
+        }
+        if group.rolling_restart_pending > 0 {
+            out.push_str("  (restarting...)\n");
+        }
+        if group.resisting_deployment_error {
+            out.push_str(
+                "  (resisting a deployment error: the old processes keep serving until the next restart)\n",
+            );
+        }
+        match group.spawning {
+            0 => {}
+            1 => out.push_str("  (spawning 1 new process...)\n"),
+            n => {
+                let _ = writeln!(out, "  (spawning {n} new processes...)");
+            }
+        }
+        let _ = writeln!(out, "  Requests in queue: {}", group.queue_length);
+        let mut processes: Vec<_> = group.processes.iter().collect();
+        processes.sort_by_key(|p| match p.life_state {
+            ProcessLife::Alive => 0,
+            ProcessLife::Oob => 1,
+            ProcessLife::Parked => 2,
+            ProcessLife::ShuttingDown => 3,
+        });
+        for p in processes {
+            let _ = writeln!(
+                out,
+                "  * PID: {:<5}   Sessions: {:<2}      Processed: {:<5}   Uptime: {}",
+                p.pid,
+                p.sessions,
+                p.processed,
+                duration_words(p.uptime_secs)
+            );
+            let cpu = format!("{}%", p.cpu_percent.unwrap_or(0.0).round() as u64);
+            let memory = format!("{}M", p.private_dirty_kib.unwrap_or(0) / 1024);
+            let _ = writeln!(
+                out,
+                "    CPU: {cpu:<5}   Memory  : {memory:<5}   Last used: {} ago",
+                duration_words(p.last_used_secs_ago)
+            );
+            match p.life_state {
+                ProcessLife::Alive => {}
+                ProcessLife::Oob => out.push_str("    Out-of-band work...\n"),
+                ProcessLife::Parked => out.push_str("    Parked (rolling restart)...\n"),
+                ProcessLife::ShuttingDown => out.push_str("    Shutting down...\n"),
+            }
+            if verbose {
+                let _ = writeln!(out, "    URL     : {}", p.url);
+                if let Some(password) = &p.connect_password {
+                    let _ = writeln!(out, "    Password: {password}");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `--show=server` as text.
+pub fn render_server(state: &ServerState) -> String {
+    let info = &state.info;
+    let started = chrono::DateTime::from_timestamp(i64::try_from(info.started_at).unwrap_or(0), 0)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S %z")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let mut out = String::from("----------- Server -----------\n");
+    let _ = writeln!(out, "PID          : {}", info.pid);
+    let _ = writeln!(
+        out,
+        "Version      : {} {}",
+        info.program_name, info.program_version
+    );
+    let _ = writeln!(out, "Instance     : {}", info.instance_name);
+    let _ = writeln!(out, "Started      : {started}");
+    let _ = writeln!(out, "Listening on : {}", info.listeners.join(", "));
+    let _ = writeln!(out, "Log level    : {}", info.log_level);
+    let _ = writeln!(
+        out,
+        "Metrics      : {}",
+        if info.metrics_enabled { "on" } else { "off" }
+    );
+    let _ = writeln!(out, "Requests     : {} in progress", state.requests.len());
+    out
+}
+
+/// `--show=requests` as text.
+pub fn render_requests(requests: &[RequestInfo]) -> String {
+    let mut out = String::from("----------- Requests in progress -----------\n");
+    if requests.is_empty() {
+        out.push_str("(none)\n");
+    }
+    for r in requests {
+        let pid = r.pid.map_or_else(|| "-".to_owned(), |p| p.to_string());
+        let _ = writeln!(
+            out,
+            "  * {} {}\n    App: {}   State: {}   PID: {}   Age: {}",
+            r.method,
+            r.path,
+            if r.app.is_empty() { "-" } else { &r.app },
+            r.state,
+            pid,
+            duration_words(r.age_secs as u64)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
