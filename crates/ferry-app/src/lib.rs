@@ -305,6 +305,12 @@ fn spawn_options(app: &AppConfig, log_level: u8, ferry_root: &std::path::Path) -
     options.load_shell_envvars = app.load_shell_envvars;
     options.file_descriptor_ulimit = app.file_descriptor_ulimit;
     options.log_level = log_level;
+    options.spawn_method = match app.spawn_method {
+        ferry_config::SpawnMethod::Smart => ferry_spawn::SpawnMethod::Smart,
+        ferry_config::SpawnMethod::Direct => ferry_spawn::SpawnMethod::Direct,
+    };
+    options.max_preloader_idle_time = app.max_preloader_idle_time;
+    options.smart_fallback_to_direct = app.smart_fallback_to_direct;
     let model = if app.threads > 1 { "thread" } else { "process" };
     options.extra_args = vec![
         ("concurrency_model".into(), model.into()),

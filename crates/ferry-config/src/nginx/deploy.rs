@@ -468,6 +468,8 @@ impl Planner<'_> {
             sticky_sessions: Some(flag(s, "passenger_sticky_sessions")),
             sticky_sessions_cookie_name: text("passenger_sticky_sessions_cookie_name"),
             sticky_sessions_cookie_attributes: text("passenger_sticky_sessions_cookie_attributes"),
+            spawn_method: text("passenger_spawn_method"),
+            max_preloader_idle_time: num("passenger_max_preloader_idle_time"),
             ..StartOptions::default()
         }
     }
