@@ -81,6 +81,15 @@ pub trait AdminBackend: Send + Sync + 'static {
     fn set_log_level(&self, level: u8) -> Result<(), AdminError>;
 
     /// Backtraces of Ferry's threads or tasks, as text. Not supported by default.
+    /// Makes app process `pid` (known to be in the pool) print its threads' backtraces to
+    /// its output, which Ferry logs; returns a message saying where they went.
+    fn process_backtraces(&self, pid: u32) -> Result<String, AdminError> {
+        Err(AdminError::Unsupported(format!(
+            "backtraces of process {pid} are not available"
+        )))
+    }
+
+    /// Ferry's own backtraces, for `ferry status --show=backtraces`.
     fn backtraces(&self) -> Result<String, AdminError> {
         Err(AdminError::Unsupported(
             "backtraces of Ferry itself are not available".into(),

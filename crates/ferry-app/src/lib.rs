@@ -7,7 +7,10 @@
 //! connection finish the request it is serving (bounded by the drain grace period), and only then
 //! stop the app processes, which are reaped before [`Running::shutdown`] returns.
 
+mod admin;
 mod pre_start;
+
+pub use admin::{FixedLog, LogControl};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,7 +19,8 @@ use std::time::Duration;
 use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
 use ferry_config::nginx::resolve::ListenAddress;
 use ferry_config::{AppConfig, AppType, Start};
-use ferry_front::{AppConnection, BoundListener, Listener, Router, Site, SiteConfig, StickyCookie};
+use ferry_admin::metrics::{AppId, MeteredSpawner, Metrics};
+use ferry_front::{AccessLog, BoundListener, Listener, Router, Site, SiteConfig, StickyCookie};
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
 use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
 use tokio_util::sync::CancellationToken;
@@ -50,6 +54,27 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The instance directory (for `ferry status`) could not be made.
+    #[error("cannot create the instance directory")]
+    Registry(#[from] ferry_admin::registry::RegistryError),
+    /// The admin API's socket could not be bound.
+    #[error("cannot listen on the admin socket {path}")]
+    AdminSocket {
+        /// The socket.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The access log could not be opened.
+    #[error("cannot open the access log {path}")]
+    AccessLog {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Binding the listening socket failed.
     #[error("cannot listen on {what}")]
     Bind {
@@ -69,17 +94,38 @@ pub struct Ferry;
 #[derive(Debug)]
 pub struct Running {
     urls: Vec<String>,
-    pool: Pool<DirectSpawner, AppConnection>,
+    pool: admin::FerryPool,
     runtime_dir: RuntimeDir,
+    /// Held for Ferry's life; dropping it removes the instance directory.
+    instance: ferry_admin::registry::InstanceDir,
+    access_log: Option<Arc<AccessLog>>,
     stop: CancellationToken,
     listeners: TaskTracker,
     connections: TaskTracker,
 }
 
+/// What Ferry needs besides the deployment to be observable.
+#[derive(Clone)]
+pub struct Admin {
+    /// Ferry's own log, for `ferry log-level` and `ferry reopen-logs`.
+    pub log: Arc<dyn LogControl>,
+    /// The configuration file Ferry was started with, for `properties.json`.
+    pub config_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("config_file", &self.config_file)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Ferry {
-    /// Binds the listeners and starts serving. App processes start on the first request, or on
-    /// the first `--pre-start` request, which is sent in the background.
-    pub async fn start(deployment: Deployment) -> Result<Running, Error> {
+    /// Binds the listeners, creates the instance directory and its admin socket, and starts
+    /// serving. App processes start on the first request, or on the first `--pre-start`
+    /// request, which is sent in the background.
+    pub async fn start(deployment: Deployment, admin: Admin) -> Result<Running, Error> {
         for warning in &deployment.warnings {
             tracing::warn!("{warning}");
         }
@@ -88,12 +134,39 @@ impl Ferry {
         for socket in &sockets {
             bound.push(bind(socket).await?);
         }
-        let urls = bound.iter().map(BoundListener::url).collect();
+        let urls: Vec<String> = bound.iter().map(BoundListener::url).collect();
+        let observability = &deployment.observability;
+        let access_log = match &observability.access_log {
+            Some(path) => Some(Arc::new(AccessLog::open(path).map_err(|source| {
+                Error::AccessLog {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
+        let instance = ferry_admin::registry::InstanceDir::create(
+            &ferry_admin::registry::InstanceOptions {
+                registry_dir: observability.instance_registry_dir.clone(),
+                name: None,
+                version: env!("CARGO_PKG_VERSION").into(),
+                description: describe(&deployment, admin.config_file.as_deref()),
+                listeners: urls.clone(),
+                config_file: admin.config_file.clone(),
+            },
+            &ferry_admin::registry::RegistryEnv::from_process(),
+        )?;
         let runtime_dir = RuntimeDir::create()?;
-        let spawner_config = spawner_config(&deployment.hooks, &runtime_dir)?;
+        let spawner_config = spawner_config(&deployment.hooks, &runtime_dir, instance.path())?;
         let pool_config = pool_config(&deployment, &spawner_config);
         let ferry_root = spawner_config.ferry_root.clone();
-        let pool = Pool::new(DirectSpawner::new(spawner_config), pool_config);
+        let metrics = Arc::new(if observability.metrics {
+            Metrics::new(deployment.apps.iter().map(|a| a.group_name.clone()))
+        } else {
+            Metrics::disabled()
+        });
+        let spawner = MeteredSpawner::new(DirectSpawner::new(spawner_config), Arc::clone(&metrics));
+        let pool = Pool::new(spawner, pool_config);
         let groups: Vec<_> = deployment
             .apps
             .iter()
@@ -102,16 +175,43 @@ impl Ferry {
                 pool.add_group(group_config(app, spawn))
             })
             .collect();
-        let router = Arc::new(Router::new(&deployment, &sockets, |mount, route| {
-            let app = &deployment.apps[mount.app];
-            Site::new(
-                pool.clone(),
-                groups[mount.app],
-                &site_config(app, mount, route),
-            )
-        }));
+        let router = Arc::new(Router::new(
+            &deployment,
+            &sockets,
+            Arc::clone(&metrics),
+            access_log.clone(),
+            |mount, route| {
+                let app = &deployment.apps[mount.app];
+                let mut config = site_config(app, mount, route);
+                config.metrics = Arc::clone(&metrics);
+                config.metrics_app = metrics.app(&app.group_name);
+                Site::new(pool.clone(), groups[mount.app], &config)
+            },
+        ));
         let stop = CancellationToken::new();
         let (listeners, connections) = (TaskTracker::new(), TaskTracker::new());
+        let admin_socket = instance.admin_socket_path().to_path_buf();
+        let admin_listener = ferry_admin::api::bind(&admin_socket)
+            .await
+            .map_err(|source| Error::AdminSocket {
+                path: admin_socket.display().to_string(),
+                source,
+            })?;
+        let backend = Arc::new(admin::Backend {
+            pool: pool.clone(),
+            instance_name: instance.name().to_owned(),
+            started_at: instance.properties().started_at,
+            listeners: urls.clone(),
+            metrics: Arc::clone(&metrics),
+            log: admin.log,
+            access_log: access_log.clone(),
+        });
+        let api = ferry_admin::api::AdminServer::new(
+            backend,
+            ferry_admin::api::ApiConfig::for_instance(&instance, metrics),
+        );
+        listeners.spawn(ferry_admin::api::serve(admin_listener, api, stop.clone()));
+        listeners.spawn(keep_fresh(instance.path().to_path_buf(), stop.clone()));
         let own = match (deployment.pre_start.is_empty(), bound.first()) {
             (false, Some(first)) => Some(pre_start::Target::own(first)),
             _ => None,
@@ -136,10 +236,17 @@ impl Ferry {
             None => {}
         }
         listeners.close();
+        tracing::info!(
+            instance = instance.name(),
+            dir = %instance.path().display(),
+            "admin socket ready (ferry status)"
+        );
         Ok(Running {
             urls,
             pool,
             runtime_dir,
+            instance,
+            access_log,
             stop,
             listeners,
             connections,
@@ -147,7 +254,60 @@ impl Ferry {
     }
 }
 
+/// `properties.json`'s description: what this Ferry serves.
+fn describe(deployment: &Deployment, config_file: Option<&std::path::Path>) -> String {
+    match config_file {
+        Some(file) => format!(
+            "{} ({} apps)",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            deployment.apps.len()
+        ),
+        None => deployment
+            .apps
+            .first()
+            .map(|a| a.group_name.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// Touches the instance directory every hour, so that temp-dir cleaners (tmpreaper,
+/// systemd-tmpfiles) never see it as old (Passenger #2209).
+async fn keep_fresh(dir: std::path::PathBuf, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    every.tick().await;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {
+                let now = std::time::SystemTime::now();
+                if let Err(error) = std::fs::File::open(&dir).and_then(|d| d.set_modified(now)) {
+                    tracing::debug!(%error, "cannot touch the instance directory");
+                }
+            }
+        }
+    }
+}
+
 impl Running {
+    /// Reopens the access log, if there is one (SIGUSR1).
+    ///
+    /// # Errors
+    ///
+    /// Why it could not be reopened.
+    pub fn reopen_access_log(&self) -> Result<(), String> {
+        match &self.access_log {
+            Some(log) => log
+                .reopen()
+                .map_err(|e| format!("cannot reopen the access log: {e}")),
+            None => Ok(()),
+        }
+    }
+
+    /// The instance directory (`ferry status` finds this Ferry by it).
+    pub fn instance_dir(&self) -> &std::path::Path {
+        self.instance.path()
+    }
+
     /// The URLs Ferry listens on (`http://127.0.0.1:3000`, `unix:/path`).
     pub fn urls(&self) -> &[String] {
         &self.urls
@@ -169,6 +329,7 @@ impl Running {
         tracing::info!("stopping app processes");
         self.pool.shutdown().await;
         drop(self.runtime_dir);
+        drop(self.instance);
         tracing::info!("shutdown complete");
     }
 }
@@ -247,6 +408,9 @@ fn site_config(app: &AppConfig, mount: &Mount, route: &PassengerRoute) -> SiteCo
         queue_overflow_status: app.queue_overflow_status,
         max_request_time: route.max_request_time,
         follow_symlinks: mount.follow_symlinks,
+        metrics: Arc::new(Metrics::disabled()),
+        metrics_app: AppId::NONE,
+        app_name: app.group_name.clone(),
         sticky_sessions: app.sticky_sessions.as_ref().map(|sticky| StickyCookie {
             name: sticky.cookie_name.clone(),
             attributes: sticky.cookie_attributes.clone(),
@@ -325,7 +489,11 @@ fn spawn_options(app: &AppConfig, log_level: u8, ferry_root: &std::path::Path) -
     options
 }
 
-fn spawner_config(hooks: &[String], runtime: &RuntimeDir) -> Result<SpawnerConfig, Error> {
+fn spawner_config(
+    hooks: &[String],
+    runtime: &RuntimeDir,
+    instance: &std::path::Path,
+) -> Result<SpawnerConfig, Error> {
     let exe = std::env::current_exe().unwrap_or_else(|_| "ferry".into());
     let mut spawner = SpawnerConfig::new(vec![exe.clone().into(), "spawn-env-setupper".into()]);
     spawner.ferry_root = ferry_root(&exe);
@@ -340,7 +508,7 @@ fn spawner_config(hooks: &[String], runtime: &RuntimeDir) -> Result<SpawnerConfi
         ),
         (
             "PASSENGER_SERVER_INSTANCE_DIR".into(),
-            runtime.path.display().to_string(),
+            instance.display().to_string(),
         ),
     ]);
     Ok(spawner)

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::nginx::resolve::{ListenAddress, LocationMatch, ServerName};
 use crate::nginx::variables::Template;
-use crate::{AppConfig, Config, Listen, PoolConfig, PreStart};
+use crate::{AppConfig, Config, Listen, Observability, PoolConfig, PreStart};
 
 /// Everything a running Ferry serves.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct Deployment {
     pub pre_start: Vec<PreStart>,
     /// Things worth logging at startup.
     pub warnings: Vec<String>,
+    /// Logs, the instance registry, metrics.
+    pub observability: Observability,
 }
 
 /// One `server`: where it listens, the names it answers to, and its routes.
@@ -213,6 +215,7 @@ impl Config {
             hooks: self.hooks,
             pre_start: self.pre_start,
             warnings,
+            observability: self.observability,
         }
     }
 }

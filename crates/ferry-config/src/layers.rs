@@ -170,6 +170,11 @@ impl StartOptions {
             spawn_method,
             max_preloader_idle_time,
             smart_fallback_to_direct,
+            instance_registry_dir,
+            log_file,
+            access_log,
+            log_format,
+            disable_metrics,
         } = self;
         StartOptions {
             app_dir: app_dir.or(lower.app_dir),
@@ -227,6 +232,11 @@ impl StartOptions {
             spawn_method: spawn_method.or(lower.spawn_method),
             max_preloader_idle_time: max_preloader_idle_time.or(lower.max_preloader_idle_time),
             smart_fallback_to_direct: smart_fallback_to_direct.or(lower.smart_fallback_to_direct),
+            instance_registry_dir: instance_registry_dir.or(lower.instance_registry_dir),
+            log_file: log_file.or(lower.log_file),
+            access_log: access_log.or(lower.access_log),
+            log_format: log_format.or(lower.log_format),
+            disable_metrics: disable_metrics.or(lower.disable_metrics),
         }
     }
 }

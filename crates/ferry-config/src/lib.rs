@@ -253,6 +253,17 @@ pub struct StartOptions {
     pub max_preloader_idle_time: Option<u64>,
     /// When smart spawning fails, log it and spawn directly instead (default off). Ferry's own.
     pub smart_fallback_to_direct: Option<bool>,
+    /// `--instance-registry-dir`: where this Ferry's instance directory goes (default
+    /// `/run/ferry` as root, `$XDG_RUNTIME_DIR/ferry`, else the temp dir).
+    pub instance_registry_dir: Option<PathBuf>,
+    /// `--log-file`: log here (appending) instead of stderr.
+    pub log_file: Option<PathBuf>,
+    /// `--access-log`: one line per request here.
+    pub access_log: Option<PathBuf>,
+    /// `--log-format`: `text` (default) or `json`.
+    pub log_format: Option<String>,
+    /// `--disable-metrics`: no request counting (`/metrics` is empty).
+    pub disable_metrics: Option<bool>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -270,6 +281,36 @@ pub struct Config {
     pub hooks: Vec<String>,
     /// Requests sent once Ferry listens, to start the app before its first visitor.
     pub pre_start: Vec<PreStart>,
+    /// Logs, the instance registry and metrics.
+    pub observability: Observability,
+}
+
+/// Where Ferry reports what it does: its log, the access log, the instance directory that
+/// `ferry status` finds it by, and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observability {
+    /// Where the instance directory goes (`None`: the default place).
+    pub instance_registry_dir: Option<PathBuf>,
+    /// The log file (`None`: stderr).
+    pub log_file: Option<PathBuf>,
+    /// The access log (`None`: none).
+    pub access_log: Option<PathBuf>,
+    /// Log lines as JSON objects.
+    pub log_json: bool,
+    /// Count requests for `/metrics`.
+    pub metrics: bool,
+}
+
+impl Default for Observability {
+    fn default() -> Self {
+        Observability {
+            instance_registry_dir: None,
+            log_file: None,
+            access_log: None,
+            log_json: false,
+            metrics: true,
+        }
+    }
 }
 
 /// Pool-wide limits.
@@ -435,6 +476,21 @@ impl StartOptions {
             ));
         }
         let pre_start = self.pre_start(&mut problems);
+        let log_json = match self.log_format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                problems.push(invalid("--log-format", other, "must be text or json"));
+                false
+            }
+        };
+        let observability = Observability {
+            instance_registry_dir: self.instance_registry_dir.clone(),
+            log_file: self.log_file.clone(),
+            access_log: self.access_log.clone(),
+            log_json,
+            metrics: !self.disable_metrics.unwrap_or(false),
+        };
         let app = match self.app_config(false) {
             Ok(app) => Some(app),
             Err(Error::Many(more)) => {
@@ -458,6 +514,7 @@ impl StartOptions {
                 log_level,
                 hooks: self.hooks.clone(),
                 pre_start,
+                observability,
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),

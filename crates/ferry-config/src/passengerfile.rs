@@ -153,6 +153,9 @@ pub(crate) static KEYS: &[Key] = &[
     key("sticky_sessions_cookie_name", Kind::Str, |o, v| o.sticky_sessions_cookie_name = v.string()),
     key("sticky_sessions_cookie_attributes", Kind::Str, |o, v| o.sticky_sessions_cookie_attributes = v.string()),
     key("pre_start", Kind::List, |o, v| o.pre_start = v.list()),
+    // Logs and the instance registry.
+    key("instance_registry_dir", Kind::Path, |o, v| o.instance_registry_dir = v.path()),
+    key("log_file", Kind::Path, |o, v| o.log_file = v.path()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an
@@ -164,9 +167,7 @@ const NOT_SUPPORTED: &[&str] = &[
     "ssl_certificate_key",
     "ssl_port",
     "daemonize",
-    "log_file",
     "pid_file",
-    "instance_registry_dir",
     "data_buffer_dir",
     "core_file_descriptor_ulimit",
     "meteor_app_settings",

@@ -10,6 +10,7 @@
 //!                 └── 200/206/304/400  └── 500/503 page   └── 502         ends with the body)
 //! ```
 
+mod access_log;
 pub mod body;
 mod error;
 mod headers;
@@ -23,6 +24,7 @@ mod static_files;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ferry_admin::metrics::{AppId, Metrics};
 use ferry_pool::{GroupId, Pool};
 use ferry_spawn::Spawner;
 
@@ -45,6 +47,7 @@ pub mod fuzz_logic {
     }
 }
 pub use listener::{bind, BoundListener, Listener};
+pub use access_log::AccessLog;
 pub use proxy::AppConnection;
 pub use router::{sockets, Router};
 
@@ -71,6 +74,12 @@ pub struct SiteConfig {
     /// Serve files through symlinks that lead out of `public_dir` (Nginx's way); otherwise
     /// such a request goes to the app.
     pub follow_symlinks: bool,
+    /// Where this app's request counts and queue waits go.
+    pub metrics: Arc<Metrics>,
+    /// The app's id in `metrics`.
+    pub metrics_app: AppId,
+    /// The app's group name, for the access log.
+    pub app_name: String,
 }
 
 /// The cookie that carries a sticky session's process id.
@@ -105,6 +114,9 @@ pub struct Site<S> {
     queue_overflow_status: http::StatusCode,
     max_request_time: Option<std::time::Duration>,
     sticky: Option<StickyCookie>,
+    metrics: Arc<Metrics>,
+    metrics_app: AppId,
+    app_name: Arc<str>,
 }
 
 impl<S: Spawner> Site<S> {
@@ -131,6 +143,9 @@ impl<S: Spawner> Site<S> {
                 .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE),
             max_request_time: config.max_request_time,
             sticky: config.sticky_sessions.clone(),
+            metrics_app: config.metrics_app,
+            app_name: config.app_name.as_str().into(),
+            metrics: Arc::clone(&config.metrics),
         })
     }
 }

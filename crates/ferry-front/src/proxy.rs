@@ -174,8 +174,17 @@ async fn forward<S: Spawner>(
         .and_then(|cookie| headers::sticky_id(&pending.parts.headers, &cookie.name));
     let mut last_error = None;
     for _ in 0..MAX_TRIES {
+        let asked = site.metrics.is_enabled().then(Instant::now);
         let mut session = site.pool.checkout_sticky(site.group, sticky).await?;
+        if let Some(asked) = asked {
+            site.metrics
+                .record_queue_wait(site.metrics_app, asked.elapsed());
+        }
         let sticky_id = session.sticky_id();
+        let served_by = crate::access_log::ServedBy {
+            app: Arc::clone(&site.app_name),
+            pid: session.pid(),
+        };
         let (conn, reused) = match connection(&session).await {
             Ok(found) => found,
             Err(source) => {
@@ -224,6 +233,7 @@ async fn forward<S: Spawner>(
         };
         match tried {
             Tried::Done(mut response) => {
+                response.extensions_mut().insert(served_by);
                 if let Some(cookie) = &site.sticky {
                     headers::set_sticky_cookie(
                         &mut response,

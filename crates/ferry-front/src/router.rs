@@ -35,7 +35,10 @@ use regex::Regex;
 use crate::body::Body;
 use crate::error::{redirect, status_page};
 use crate::proxy::{self, ClientInfo};
+use crate::access_log::AccessLog;
 use crate::static_files::{self, FileOutcome, Outcome};
+use ferry_admin::metrics::{AppId, Metrics};
+use tokio::time::Instant;
 use crate::Site;
 
 /// Response headers an app may send for Ferry (as for Nginx) and that are not passed to the
@@ -55,6 +58,8 @@ pub struct Router<S> {
     /// Per bound listener: the name tables of the addresses it serves.
     listeners: Vec<ListenerNames>,
     servers: Vec<Server<S>>,
+    metrics: Arc<Metrics>,
+    access_log: Option<Arc<AccessLog>>,
 }
 
 impl<S> std::fmt::Debug for Router<S> {
@@ -134,6 +139,8 @@ impl<S: Spawner> Router<S> {
     pub fn new(
         deployment: &Deployment,
         bound: &[ListenAddress],
+        metrics: Arc<Metrics>,
+        access_log: Option<Arc<AccessLog>>,
         mut site: impl FnMut(&Mount, &PassengerRoute) -> Arc<Site<S>>,
     ) -> Router<S> {
         let servers = deployment
@@ -162,7 +169,12 @@ impl<S: Spawner> Router<S> {
                 own: NameTable::new(&deployment.servers, socket),
             })
             .collect();
-        Router { listeners, servers }
+        Router {
+            listeners,
+            servers,
+            metrics,
+            access_log,
+        }
     }
 
     fn server(&self, listener: usize, local: Option<SocketAddr>, host: &str) -> &Server<S> {
@@ -425,12 +437,26 @@ pub(crate) async fn handle<S: Spawner>(
     client: ClientInfo,
     request: Request<Incoming>,
 ) -> Response<Body> {
+    let entry = router
+        .access_log
+        .as_ref()
+        .map(|_| crate::access_log::Entry::of(&request, client.peer));
+    let arrived = (router.metrics.is_enabled() || entry.is_some()).then(Instant::now);
     let host = host_of(&request);
     let server = router.server(listener, client.local, &host);
-    let mut response = match normalize(request.uri().path()) {
+    let (mut response, app) = match normalize(request.uri().path()) {
         Some(uri) => route(server, uri, client, request).await,
-        None => status_page(StatusCode::BAD_REQUEST),
+        None => (status_page(StatusCode::BAD_REQUEST), AppId::NONE),
     };
+    if let Some(arrived) = arrived {
+        let took = arrived.elapsed();
+        let status = response.status().as_u16();
+        router.metrics.record_response(app, status, took);
+        if let (Some(log), Some(entry)) = (&router.access_log, &entry) {
+            let served = response.extensions().get::<crate::access_log::ServedBy>();
+            log.record(entry, status, response.headers(), served, took);
+        }
+    }
     if !response.headers().contains_key(header::SERVER) {
         response
             .headers_mut()
@@ -442,12 +468,13 @@ pub(crate) async fn handle<S: Spawner>(
 const SERVER: &str = concat!("Ferry/", env!("CARGO_PKG_VERSION"));
 const POWERED_BY: &str = concat!("Ferry ", env!("CARGO_PKG_VERSION"));
 
+/// The response, and the app it is counted for ([`AppId::NONE`]: Ferry answered alone).
 async fn route<S: Spawner>(
     server: &Server<S>,
     uri: String,
     client: ClientInfo,
     request: Request<Incoming>,
-) -> Response<Body> {
+) -> (Response<Body>, AppId) {
     let mut captures = Vec::new();
     let route = match server.locations.find(&uri, &mut captures).0 {
         Some(node) => &node.route,
@@ -478,27 +505,37 @@ async fn route<S: Spawner>(
                 limit,
                 "request body larger than client_max_body_size: 413"
             );
-            return error_page(
-                server,
-                route,
-                &info,
-                status_page(StatusCode::PAYLOAD_TOO_LARGE),
-            )
-            .await;
+            let page = status_page(StatusCode::PAYLOAD_TOO_LARGE);
+            return (error_page(server, route, &info, page).await, AppId::NONE);
         }
     }
     let Some(passenger) = &route.passenger else {
         let response = files(route, &found.captures, &info).await;
-        return error_page(server, route, &info, response).await;
+        return (error_page(server, route, &info, response).await, AppId::NONE);
     };
     let Some(site) = passenger.site(&info.uri) else {
-        return error_page(server, route, &info, status_page(StatusCode::NOT_FOUND)).await;
+        let page = status_page(StatusCode::NOT_FOUND);
+        return (error_page(server, route, &info, page).await, AppId::NONE);
     };
+    (serve_app(server, route, passenger, site, &found, info, request).await, site.metrics_app)
+}
+
+/// The app's answer, with Ferry's headers, `X-Accel-Redirect` and intercepted errors.
+async fn serve_app<S: Spawner>(
+    server: &Server<S>,
+    route: &Route<S>,
+    passenger: &Passenger<S>,
+    site: &Arc<Site<S>>,
+    found: &Found<'_, S>,
+    info: RequestInfo<'_>,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let client = info.client;
     let cgi = passenger
         .config
         .cgi_params
         .iter()
-        .map(|(name, value)| (name.clone(), expand(value, &info, &found, site)))
+        .map(|(name, value)| (name.clone(), expand(value, &info, found, site)))
         .collect();
     let mut response = proxy::handle(Arc::clone(site), client, request, cgi).await;
     let powered = if route.config.show_version_in_header {

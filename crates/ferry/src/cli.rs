@@ -25,6 +25,21 @@ pub(crate) enum Command {
     /// Show the memory use of Ferry's processes, its apps' and the web servers' (like
     /// `passenger-memory-stats`).
     MemoryStats(MemoryStatsArgs),
+    /// Show what a running Ferry is doing: its apps, processes and queues (like
+    /// `passenger-status`).
+    Status(crate::admin::StatusArgs),
+    /// List the running Ferry instances.
+    ListInstances(crate::admin::ListArgs),
+    /// Restart an app, by app root or group name (like `passenger-config restart-app`).
+    RestartApp(crate::admin::RestartArgs),
+    /// Detach a process from its app: it finishes its requests and stops.
+    DetachProcess(crate::admin::PidArgs),
+    /// Reopen the log files (after rotating them).
+    ReopenLogs(crate::admin::InstanceArgs),
+    /// Change the log level of a running Ferry (0: critical only .. 7: everything).
+    LogLevel(crate::admin::LogLevelArgs),
+    /// Print the backtraces of an app process's threads (Ruby and Python apps).
+    Backtraces(crate::admin::PidArgs),
 }
 
 /// `ferry memory-stats`' options; names follow `passenger-memory-stats`.
@@ -237,6 +252,24 @@ pub(crate) struct StartArgs {
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off)]
     smart_fallback_to_direct: Option<bool>,
+    /// Where this Ferry's instance directory goes, for `ferry status` and the other admin
+    /// commands [default: /run/ferry as root, $XDG_RUNTIME_DIR/ferry, else the temp dir]
+    #[arg(long, value_name = "DIR", help_heading = "Logs and administration")]
+    instance_registry_dir: Option<PathBuf>,
+    /// Log to this file (appending; reopened by `ferry reopen-logs` or SIGUSR1) instead of
+    /// stderr.
+    #[arg(long, value_name = "PATH", help_heading = "Logs and administration")]
+    log_file: Option<PathBuf>,
+    /// Write one line per request to this file: client, request, status, size, referrer,
+    /// user agent, time taken, the app and the process that served it.
+    #[arg(long, value_name = "PATH", help_heading = "Logs and administration")]
+    access_log: Option<PathBuf>,
+    /// Log lines as text or as JSON objects [default: text]
+    #[arg(long, value_name = "text|json", help_heading = "Logs and administration")]
+    log_format: Option<String>,
+    /// Do not count requests for the admin API's /metrics.
+    #[arg(long, help_heading = "Logs and administration")]
+    disable_metrics: bool,
     /// Send each client back to the process that served it, through a cookie.
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off, help_heading = "Sticky sessions")]
@@ -316,6 +349,11 @@ impl From<StartArgs> for StartOptions {
             spawn_method: args.spawn_method,
             max_preloader_idle_time: args.max_preloader_idle_time,
             smart_fallback_to_direct: args.smart_fallback_to_direct,
+            instance_registry_dir: args.instance_registry_dir,
+            log_file: args.log_file,
+            access_log: args.access_log,
+            log_format: args.log_format,
+            disable_metrics: args.disable_metrics.then_some(true),
         }
     }
 }

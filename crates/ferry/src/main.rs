@@ -3,16 +3,16 @@
 //! Exit codes: 0 after a clean shutdown (or a valid `ferry config` file), 64 (`EX_USAGE`) for an
 //! invalid configuration, 1 when Ferry cannot start.
 
+mod admin;
 mod cli;
 mod config;
+mod logging;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use ferry_config::StartOptions;
 use tokio::signal::unix::{signal, SignalKind};
-use tracing_subscriber::EnvFilter;
 
 pub(crate) const EX_USAGE: u8 = 64;
 
@@ -34,6 +34,13 @@ fn main() -> ExitCode {
         },
         cli::Command::Config(args) => config::run(args.command),
         cli::Command::MemoryStats(args) => memory_stats(&args),
+        cli::Command::Status(args) => admin::status(&args),
+        cli::Command::ListInstances(args) => admin::list_instances(&args),
+        cli::Command::RestartApp(args) => admin::restart_app(&args),
+        cli::Command::DetachProcess(args) => admin::detach_process(&args),
+        cli::Command::ReopenLogs(args) => admin::reopen_logs(&args),
+        cli::Command::LogLevel(args) => admin::log_level(&args),
+        cli::Command::Backtraces(args) => admin::backtraces(&args),
     }
 }
 
@@ -56,21 +63,45 @@ fn memory_stats(args: &cli::MemoryStatsArgs) -> ExitCode {
 }
 
 /// `ferry start --config FILE`: everything the file defines. Options of `ferry start`'s single
-/// app are refused rather than silently ignored.
+/// app are refused rather than silently ignored; those about logs and the instance registry
+/// apply over the file's.
 fn start_file(file: &std::path::Path, rest: StartOptions) -> ExitCode {
-    if rest != StartOptions::default() {
+    let observability = StartOptions {
+        instance_registry_dir: rest.instance_registry_dir.clone(),
+        log_file: rest.log_file.clone(),
+        access_log: rest.access_log.clone(),
+        log_format: rest.log_format.clone(),
+        disable_metrics: rest.disable_metrics,
+        ..StartOptions::default()
+    };
+    if rest != observability {
         eprintln!(
-            "ferry: invalid configuration: with --config, set options in {} (passenger_* \
-             directives); only --config may be given",
+            "ferry: invalid configuration: with --config, set app and server options in {} \
+             (passenger_* directives); only the log, access log, metrics and instance registry \
+             options may be given beside it",
             file.display()
         );
         return ExitCode::from(EX_USAGE);
     }
-    let Some(deployment) = config::deployment(file) else {
+    let log_json = match rest.log_format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            eprintln!("ferry: invalid configuration: --log-format={other} is not valid: must be text or json");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let Some(mut deployment) = config::deployment(file) else {
         return ExitCode::from(EX_USAGE);
     };
-    init_tracing(deployment.log_level);
-    run(deployment)
+    let o = &mut deployment.observability;
+    o.instance_registry_dir = rest.instance_registry_dir.or(o.instance_registry_dir.take());
+    o.log_file = rest.log_file.or(o.log_file.take());
+    o.access_log = rest.access_log.or(o.access_log.take());
+    o.log_json |= log_json;
+    o.metrics &= !rest.disable_metrics.unwrap_or(false);
+    let config_file = std::path::absolute(file).ok();
+    run(deployment, config_file)
 }
 
 /// `ferry start`: the command line's options over `FERRY_*`/`PASSENGER_*` environment variables
@@ -91,15 +122,30 @@ fn start(cli: StartOptions) -> ExitCode {
         }
     };
     let (config, warnings) = config;
-    init_tracing(config.log_level);
+    run_with_warnings(config.deployment(), None, warnings)
+}
+
+fn run(deployment: ferry_config::deployment::Deployment, config_file: Option<std::path::PathBuf>) -> ExitCode {
+    run_with_warnings(deployment, config_file, Vec::new())
+}
+
+/// Sets up the log, then serves `deployment` until SIGTERM or SIGINT.
+fn run_with_warnings(
+    deployment: ferry_config::deployment::Deployment,
+    config_file: Option<std::path::PathBuf>,
+    warnings: Vec<String>,
+) -> ExitCode {
+    let o = &deployment.observability;
+    let log = match logging::init(deployment.log_level, o.log_file.as_deref(), o.log_json) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    run(config.deployment())
-}
-
-/// Serves `deployment` until SIGTERM or SIGINT.
-fn run(deployment: ferry_config::deployment::Deployment) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,20 +156,30 @@ fn run(deployment: ferry_config::deployment::Deployment) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(deployment))
+    let admin = ferry_app::Admin {
+        log: log.clone(),
+        config_file,
+    };
+    runtime.block_on(serve(deployment, admin, log))
 }
 
-async fn serve(deployment: ferry_config::deployment::Deployment) -> ExitCode {
+async fn serve(
+    deployment: ferry_config::deployment::Deployment,
+    admin: ferry_app::Admin,
+    log: std::sync::Arc<logging::Logging>,
+) -> ExitCode {
+    use ferry_app::LogControl;
     // Install the handlers before announcing the listeners: a signal sent right after the
     // announcement must be handled, not kill the process.
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
     ) else {
         eprintln!("ferry: cannot install signal handlers");
         return ExitCode::FAILURE;
     };
-    let running = match ferry_app::Ferry::start(deployment).await {
+    let running = match ferry_app::Ferry::start(deployment, admin).await {
         Ok(running) => running,
         Err(e) => {
             tracing::error!(
@@ -140,29 +196,18 @@ async fn serve(deployment: ferry_config::deployment::Deployment) -> ExitCode {
     for url in running.urls() {
         println!("ferry: listening on {url}");
     }
-    tokio::select! {
-        _ = term.recv() => tracing::info!("received SIGTERM"),
-        _ = int.recv() => tracing::info!("received SIGINT"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("received SIGTERM"); break }
+            _ = int.recv() => { tracing::info!("received SIGINT"); break }
+            _ = usr1.recv() => {
+                match log.reopen().and_then(|()| running.reopen_access_log()) {
+                    Ok(()) => tracing::info!("received SIGUSR1: log files reopened"),
+                    Err(e) => tracing::warn!("received SIGUSR1: {e}"),
+                }
+            }
+        }
     }
     running.shutdown(ferry_app::DRAIN_GRACE).await;
     ExitCode::SUCCESS
-}
-
-/// Logs go to stderr. Passenger's levels map onto tracing's: 0–1 error, 2 warn, 3 info
-/// (Passenger's "notice"), 4–5 debug, 6–7 trace. `RUST_LOG`, when set, wins.
-fn init_tracing(log_level: u8) {
-    let level = match log_level {
-        0 | 1 => "error",
-        2 => "warn",
-        3 => "info",
-        4 | 5 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

@@ -56,9 +56,10 @@ where
         "/ping.json" | "/info.json" | "/version.json" | "/pool.json" | "/pool.xml"
         | "/pool.txt" | "/server.json" | "/backtraces.txt" | "/metrics" => &[Method::GET],
         "/config.json" => &[Method::GET, Method::PUT],
-        "/pool/restart_app_group.json" | "/pool/detach_process.json" | "/reopen_logs.json" => {
-            &[Method::POST]
-        }
+        "/pool/restart_app_group.json"
+        | "/pool/detach_process.json"
+        | "/pool/backtraces.json"
+        | "/reopen_logs.json" => &[Method::POST],
         _ => return error(StatusCode::NOT_FOUND, "no such endpoint"),
     };
     if !allowed.contains(&method) {
@@ -165,6 +166,13 @@ where
             };
             detach(backend, access, request.pid)
         }
+        (_, "/pool/backtraces.json") if access != Access::ReadOnly => {
+            let request: DetachRequest = match parse(&body) {
+                Ok(r) => r,
+                Err(response) => return *response,
+            };
+            process_backtraces(backend, access, request.pid)
+        }
         _ => error(
             StatusCode::FORBIDDEN,
             match access {
@@ -246,6 +254,25 @@ fn detach<B: AdminBackend>(backend: &B, access: Access, pid: u32) -> Response {
     match backend.detach_process(pid) {
         Ok(detached) => json(StatusCode::OK, &serde_json::json!({ "detached": detached })),
         Err(e) => backend_error(&e),
+    }
+}
+
+/// Asks process `pid` for its threads' backtraces (they go to its output, hence Ferry's log).
+fn process_backtraces<B: AdminBackend>(backend: &B, access: Access, pid: u32) -> Response {
+    let pool = backend.pool_state();
+    match pool.group_of_pid(pid) {
+        Some(group) if matches!(access, Access::User(uid) if group.uid != Some(uid)) => error(
+            StatusCode::FORBIDDEN,
+            "this process does not run as your user",
+        ),
+        Some(_) => match backend.process_backtraces(pid) {
+            Ok(message) => json(StatusCode::OK, &serde_json::json!({ "message": message })),
+            Err(e) => backend_error(&e),
+        },
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("no app process has pid {pid}"),
+        ),
     }
 }
 

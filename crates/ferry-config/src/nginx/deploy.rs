@@ -100,7 +100,24 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
             ));
         }
     }
+    // Ferry's own log: passenger_debug_log_file, else the first error_log of the top level or
+    // http (a path; `stderr` is the default anyway).
+    let log_file = http
+        .value("passenger_debug_log_file")
+        .or_else(|| http.value("error_log").filter(|p| *p != "stderr"))
+        .map(PathBuf::from);
+    let access_log = http
+        .value("access_log")
+        .filter(|p| *p != "off")
+        .map(PathBuf::from);
+    let observability = crate::Observability {
+        instance_registry_dir: http.value("passenger_instance_registry_dir").map(PathBuf::from),
+        log_file,
+        access_log,
+        ..crate::Observability::default()
+    };
     Ok(Deployment {
+        observability,
         listens,
         servers,
         apps: planner.apps,

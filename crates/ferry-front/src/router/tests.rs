@@ -14,7 +14,9 @@ fn deployment(text: &str) -> Deployment {
 fn router(text: &str) -> Router<DirectSpawner> {
     let d = deployment(text);
     let bound = sockets(&d.listens);
-    Router::new(&d, &bound, |_, _| unreachable!("no apps"))
+    Router::new(&d, &bound, Arc::new(Metrics::disabled()), None, |_, _| {
+        unreachable!("no apps")
+    })
 }
 
 /// The `root` of the route `uri` ends up in, on the server for `host`.

@@ -1,0 +1,146 @@
+//! The admin API's view of a running Ferry: the [`AdminBackend`] over the pool, the logs and
+//! the instance's facts. `Ferry::start` creates the instance directory, binds its socket and
+//! serves the API with this backend (see `ferry_admin::api` for who may do what).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ferry_admin::api::{AdminBackend, AdminError, RestartMethod, ServerInfo, API_VERSION};
+use ferry_admin::metrics::{Metrics, MeteredSpawner};
+use ferry_admin::pool::{LiveProc, PoolState};
+use ferry_front::{AccessLog, AppConnection};
+use ferry_pool::Pool;
+use ferry_spawn::DirectSpawner;
+
+/// The pool Ferry runs: the SpawningKit spawner, timed for the metrics.
+pub(crate) type FerryPool = Pool<MeteredSpawner<DirectSpawner>, AppConnection>;
+
+/// What the admin API may do to Ferry's own log; `main` implements it over its logger.
+pub trait LogControl: Send + Sync + 'static {
+    /// The log level now, 0..=7 (Passenger's scale).
+    fn level(&self) -> u8;
+    /// Sets the log level.
+    ///
+    /// # Errors
+    ///
+    /// Why it could not be changed.
+    fn set_level(&self, level: u8) -> Result<(), String>;
+    /// Reopens the log file (after rotation); nothing to do when logging to stderr.
+    ///
+    /// # Errors
+    ///
+    /// Why it could not be reopened.
+    fn reopen(&self) -> Result<(), String>;
+}
+
+/// A logger that cannot be changed (tests, embedding).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedLog(pub u8);
+
+impl LogControl for FixedLog {
+    fn level(&self) -> u8 {
+        self.0
+    }
+
+    fn set_level(&self, _: u8) -> Result<(), String> {
+        Err("this Ferry's log level cannot be changed".into())
+    }
+
+    fn reopen(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The backend of the admin API.
+pub(crate) struct Backend {
+    pub(crate) pool: FerryPool,
+    pub(crate) instance_name: String,
+    pub(crate) started_at: u64,
+    pub(crate) listeners: Vec<String>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) log: Arc<dyn LogControl>,
+    pub(crate) access_log: Option<Arc<AccessLog>>,
+}
+
+impl AdminBackend for Backend {
+    fn pool_state(&self) -> PoolState {
+        PoolState::from_snapshot(
+            env!("CARGO_PKG_VERSION"),
+            self.pool.max_pool_size(),
+            &self.pool.snapshot(),
+            &LiveProc,
+            SystemTime::now(),
+        )
+    }
+
+    fn server_info(&self) -> ServerInfo {
+        ServerInfo {
+            pid: std::process::id(),
+            program_name: "ferry".into(),
+            program_version: env!("CARGO_PKG_VERSION").into(),
+            api_version: API_VERSION.into(),
+            instance_name: self.instance_name.clone(),
+            started_at: self.started_at,
+            listeners: self.listeners.clone(),
+            log_level: self.log.level(),
+            metrics_enabled: self.metrics.is_enabled(),
+        }
+    }
+
+    fn restart_app(&self, group: &str, method: RestartMethod) -> Result<(), AdminError> {
+        tracing::info!(group, ?method, "restart requested through the admin API");
+        if self
+            .pool
+            .restart_by_name(group, method == RestartMethod::Rolling)
+        {
+            Ok(())
+        } else {
+            Err(AdminError::NotFound(format!("no app group is named {group}")))
+        }
+    }
+
+    fn detach_process(&self, pid: u32) -> Result<bool, AdminError> {
+        tracing::info!(pid, "detach requested through the admin API");
+        Ok(self.pool.detach_pid(pid))
+    }
+
+    fn reopen_logs(&self) -> Result<(), AdminError> {
+        self.log.reopen().map_err(AdminError::Failed)?;
+        if let Some(access_log) = &self.access_log {
+            access_log
+                .reopen()
+                .map_err(|e| AdminError::Failed(format!("cannot reopen the access log: {e}")))?;
+        }
+        tracing::info!("log files reopened");
+        Ok(())
+    }
+
+    fn set_log_level(&self, level: u8) -> Result<(), AdminError> {
+        self.log.set_level(level).map_err(AdminError::Failed)?;
+        tracing::info!(level, "log level changed through the admin API");
+        Ok(())
+    }
+
+    fn process_backtraces(&self, pid: u32) -> Result<String, AdminError> {
+        use nix::sys::signal::{kill, Signal};
+        let pool = self.pool_state();
+        let group = pool
+            .group_of_pid(pid)
+            .ok_or_else(|| AdminError::NotFound(format!("no app process has pid {pid}")))?;
+        if !matches!(group.app_type.as_str(), "ruby" | "python") {
+            return Err(AdminError::Unsupported(format!(
+                "process {pid} is a {} app; only Ruby and Python apps print backtraces",
+                group.app_type
+            )));
+        }
+        let raw = i32::try_from(pid).map_err(|_| AdminError::Invalid("bad pid".into()))?;
+        kill(nix::unistd::Pid::from_raw(raw), Signal::SIGQUIT)
+            .map_err(|e| AdminError::Failed(format!("cannot signal process {pid}: {e}")))?;
+        tracing::info!(pid, "asked for backtraces (SIGQUIT)");
+        Ok(format!(
+            "process {pid} ({}) was sent SIGQUIT: its threads' backtraces follow in Ferry's log \
+             as \"App {pid} output:\" lines",
+            group.name
+        ))
+    }
+}
