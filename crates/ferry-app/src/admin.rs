@@ -60,17 +60,25 @@ pub(crate) struct Backend {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) log: Arc<dyn LogControl>,
     pub(crate) access_log: Option<Arc<AccessLog>>,
+    /// Where direct process access listens (every process's URL).
+    pub(crate) direct_url: String,
 }
 
 impl AdminBackend for Backend {
     fn pool_state(&self) -> PoolState {
-        PoolState::from_snapshot(
+        let mut state = PoolState::from_snapshot(
             env!("CARGO_PKG_VERSION"),
             self.pool.max_pool_size(),
             &self.pool.snapshot(),
             &LiveProc,
             SystemTime::now(),
-        )
+        );
+        // A process is reached directly through Ferry's direct-access address, with its
+        // connect password (`ferry_front::DirectAccess`); its own socket is private.
+        for process in state.groups.iter_mut().flat_map(|g| g.processes.iter_mut()) {
+            process.url.clone_from(&self.direct_url);
+        }
+        state
     }
 
     fn server_info(&self) -> ServerInfo {

@@ -20,7 +20,9 @@ use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
 use ferry_config::nginx::resolve::ListenAddress;
 use ferry_config::{AppConfig, AppType, Start};
 use ferry_admin::metrics::{AppId, MeteredSpawner, Metrics};
-use ferry_front::{AccessLog, BoundListener, Listener, Router, Site, SiteConfig, StickyCookie};
+use ferry_front::{
+    AccessLog, BoundListener, DirectAccess, Listener, Router, Site, SiteConfig, StickyCookie,
+};
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
 use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
 use tokio_util::sync::CancellationToken;
@@ -190,6 +192,25 @@ impl Ferry {
         ));
         let stop = CancellationToken::new();
         let (listeners, connections) = (TaskTracker::new(), TaskTracker::new());
+        // Direct process access (seed 000 §10.4) on a loopback port of its own.
+        let direct_listener = bind(&ListenAddress::Tcp {
+            host: "127.0.0.1".into(),
+            port: 0,
+        })
+        .await?;
+        let direct_url = direct_listener.url();
+        let direct_sites = deployment
+            .apps
+            .iter()
+            .zip(&groups)
+            .map(|(app, &group)| {
+                let mut config = site_config(app, &Mount::direct(), &PassengerRoute::direct());
+                config.public_dir = None;
+                (app.group_name.clone(), Site::new(pool.clone(), group, &config))
+            })
+            .collect();
+        let direct = Arc::new(DirectAccess::new(pool.clone(), direct_sites));
+        listeners.spawn(direct_listener.serve(direct, 0, stop.clone(), connections.clone()));
         let admin_socket = instance.admin_socket_path().to_path_buf();
         let admin_listener = ferry_admin::api::bind(&admin_socket)
             .await
@@ -205,6 +226,7 @@ impl Ferry {
             metrics: Arc::clone(&metrics),
             log: admin.log,
             access_log: access_log.clone(),
+            direct_url: direct_url.clone(),
         });
         let api = ferry_admin::api::AdminServer::new(
             backend,
@@ -239,7 +261,8 @@ impl Ferry {
         tracing::info!(
             instance = instance.name(),
             dir = %instance.path().display(),
-            "admin socket ready (ferry status)"
+            direct = %direct_url,
+            "admin socket ready (ferry status); direct process access on the loopback address"
         );
         Ok(Running {
             urls,

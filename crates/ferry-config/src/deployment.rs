@@ -220,6 +220,35 @@ impl Config {
     }
 }
 
+// === impl Mount ===
+
+impl Mount {
+    /// The mount direct process access uses: no base URI, no files.
+    pub fn direct() -> Mount {
+        Mount {
+            base_uri: None,
+            app: 0,
+            public_dir: None,
+            follow_symlinks: false,
+        }
+    }
+}
+
+impl PassengerRoute {
+    /// The route direct process access uses: nothing added, no time limit.
+    pub fn direct() -> PassengerRoute {
+        PassengerRoute {
+            mounts: Vec::new(),
+            fallback: None,
+            cgi_params: Vec::new(),
+            intercept_errors: false,
+            pass_headers: Vec::new(),
+            ignore_headers: Vec::new(),
+            max_request_time: None,
+        }
+    }
+}
+
 // === impl Route ===
 
 impl Route {

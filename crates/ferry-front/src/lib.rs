@@ -12,6 +12,7 @@
 
 mod access_log;
 pub mod body;
+mod direct;
 mod error;
 mod headers;
 mod listener;
@@ -46,9 +47,10 @@ pub mod fuzz_logic {
         crate::response_head::check_invariants(input);
     }
 }
-pub use listener::{bind, BoundListener, Listener};
+pub use listener::{bind, BoundListener, Handler, Listener};
 pub use access_log::AccessLog;
-pub use proxy::AppConnection;
+pub use direct::DirectAccess;
+pub use proxy::{AppConnection, ClientInfo};
 pub use router::{sockets, Router};
 
 /// The front end's settings for one app.

@@ -16,6 +16,29 @@ use tokio_util::task::TaskTracker;
 use crate::proxy::ClientInfo;
 use crate::router::{self, Router};
 
+/// What answers the requests of a listening socket: the [`Router`] for clients,
+/// [`DirectAccess`](crate::DirectAccess) for direct process access.
+pub trait Handler: Send + Sync + 'static {
+    /// The response to `request`, which came on socket `listener` from `client`.
+    fn handle(
+        self: Arc<Self>,
+        listener: usize,
+        client: ClientInfo,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = hyper::Response<crate::body::Body>> + Send;
+}
+
+impl<S: Spawner> Handler for Router<S> {
+    fn handle(
+        self: Arc<Self>,
+        listener: usize,
+        client: ClientInfo,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = hyper::Response<crate::body::Body>> + Send {
+        router::handle(self, listener, client, request)
+    }
+}
+
 /// How long a client may take to send a request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -71,10 +94,10 @@ impl BoundListener {
 
     /// Accepts connections until `stop` is cancelled, serving each on its own task tracked by
     /// `connections`. Once stopped, open connections finish their current request and close.
-    /// `index` is this socket's place among the sockets `router` was built for.
-    pub async fn serve<S: Spawner>(
+    /// `index` is this socket's place among the sockets `handler` was built for.
+    pub async fn serve<H: Handler>(
         self,
-        router: Arc<Router<S>>,
+        handler: Arc<H>,
         index: usize,
         stop: CancellationToken,
         connections: TaskTracker,
@@ -89,7 +112,7 @@ impl BoundListener {
                     connections.spawn(serve_connection(
                         io,
                         client,
-                        Arc::clone(&router),
+                        Arc::clone(&handler),
                         index,
                         stop.clone(),
                     ));
@@ -137,17 +160,17 @@ impl BoundListener {
 trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
-async fn serve_connection<S: Spawner>(
+async fn serve_connection<H: Handler>(
     io: Box<dyn Io>,
     client: ClientInfo,
-    router: Arc<Router<S>>,
+    handler: Arc<H>,
     index: usize,
     stop: CancellationToken,
 ) {
     let service = service_fn(move |request| {
-        let router = Arc::clone(&router);
+        let handler = Arc::clone(&handler);
         async move {
-            Ok::<_, std::convert::Infallible>(router::handle(router, index, client, request).await)
+            Ok::<_, std::convert::Infallible>(handler.handle(index, client, request).await)
         }
     });
     let connection = hyper::server::conn::http1::Builder::new()

@@ -53,7 +53,7 @@ enum Conn {
 
 /// What the client connection tells each request about itself.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientInfo {
+pub struct ClientInfo {
     /// The client's address (`None` on a unix socket).
     pub(crate) peer: Option<SocketAddr>,
     /// The address the client connected to.
@@ -108,6 +108,25 @@ pub(crate) async fn handle<S: Spawner>(
     }
 }
 
+/// A direct request (seed 000 §10.4) to the process `pid`, whose sticky id is `sticky_id`: no
+/// files, and no other process. 503 when the pool hands out another process (the one asked
+/// for is busy leaving, or gone).
+pub(crate) async fn handle_direct<S: Spawner>(
+    site: Arc<Site<S>>,
+    client: ClientInfo,
+    request: Request<Incoming>,
+    sticky_id: u64,
+    pid: u32,
+) -> Response<Body> {
+    match forward_to(&site, client, request, Vec::new(), Some((sticky_id, pid))).await {
+        Ok(response) => response,
+        Err(error) => {
+            log_error(&error);
+            error_response(&error, site.friendly_error_pages)
+        }
+    }
+}
+
 /// `uri` with the base URI taken off its path, for the static file lookup.
 fn strip_base(uri: &http::Uri, base: &str) -> http::Uri {
     let (_, path) = session::split_base(uri.path(), Some(base));
@@ -153,8 +172,19 @@ enum Tried {
 async fn forward<S: Spawner>(
     site: &Site<S>,
     client: ClientInfo,
+    request: Request<Incoming>,
+    cgi: Vec<(String, String)>,
+) -> Result<Response<Body>, Error> {
+    forward_to(site, client, request, cgi, None).await
+}
+
+/// [`forward`], to the process `only` names (sticky id, pid) when given.
+async fn forward_to<S: Spawner>(
+    site: &Site<S>,
+    client: ClientInfo,
     mut request: Request<Incoming>,
     cgi: Vec<(String, String)>,
+    only: Option<(u64, u32)>,
 ) -> Result<Response<Body>, Error> {
     let upgrade = session::is_upgrade_request(request.method(), request.headers())
         .then(|| hyper::upgrade::on(&mut request));
@@ -168,10 +198,13 @@ async fn forward<S: Spawner>(
         rewritten: false,
         cgi,
     };
-    let sticky = site
-        .sticky
-        .as_ref()
-        .and_then(|cookie| headers::sticky_id(&pending.parts.headers, &cookie.name));
+    let sticky = match only {
+        Some((sticky_id, _)) => Some(sticky_id),
+        None => site
+            .sticky
+            .as_ref()
+            .and_then(|cookie| headers::sticky_id(&pending.parts.headers, &cookie.name)),
+    };
     let mut last_error = None;
     for _ in 0..MAX_TRIES {
         let asked = site.metrics.is_enabled().then(Instant::now);
@@ -179,6 +212,9 @@ async fn forward<S: Spawner>(
         if let Some(asked) = asked {
             site.metrics
                 .record_queue_wait(site.metrics_app, asked.elapsed());
+        }
+        if only.is_some_and(|(_, pid)| pid != session.pid()) {
+            return Err(Error::Checkout(ferry_pool::CheckoutError::ShuttingDown));
         }
         let sticky_id = session.sticky_id();
         let served_by = crate::access_log::ServedBy {
