@@ -177,11 +177,14 @@ impl FerryBuilder {
     }
 }
 
-/// Directives for a configuration's `http` block that run apps as the test's own user: the
-/// fixtures live in private temporary directories that `nobody` cannot enter.
+/// Directives for a configuration's `http` block that run apps as the test's own user (the
+/// fixtures live in private temporary directories that `nobody` cannot enter), without going
+/// through that user's login shell (`passenger_load_shell_envvars` is on by default in a file,
+/// and a developer's profile can take seconds: pyenv, nvm...), as `ferry start` does.
 pub fn config_user_directives() -> String {
     format!(
-        "passenger_user_switching off; passenger_default_user {};",
+        "passenger_user_switching off; passenger_default_user {}; \
+         passenger_load_shell_envvars off;",
         current_user()
     )
 }
