@@ -170,7 +170,10 @@ async fn get(spawned: &Spawned, path: &str) -> Result<String, String> {
         ("SERVER_NAME", "localhost"),
         ("SERVER_PORT", "80"),
         ("SERVER_PROTOCOL", "HTTP/1.1"),
-        ("PASSENGER_CONNECT_PASSWORD", spawned.connect_password.as_str()),
+        (
+            "PASSENGER_CONNECT_PASSWORD",
+            spawned.connect_password.as_str(),
+        ),
     ] {
         payload.extend_from_slice(k.as_bytes());
         payload.push(0);
@@ -211,7 +214,12 @@ fn report(rows: &[Row], workers: usize) {
     println!();
     println!(
         "{:<7} {:<7} {:>12} {:>22} {:>26} {:>16}",
-        "app", "method", "first spawn", "later spawns (median)", "private dirty/worker (mean)", "preloader dirty"
+        "app",
+        "method",
+        "first spawn",
+        "later spawns (median)",
+        "private dirty/worker (mean)",
+        "preloader dirty"
     );
     for row in rows {
         let later = median(&row.spawns[1..]);
