@@ -121,6 +121,8 @@ async fn app_using_passengers_ruby_api() {
         // Two processes: out-of-band work is never done by an app's last available process.
         let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), &app)
             .args(["--max-pool-size", "2", "--min-instances", "2"])
+            // Smart spawning (the default) is tested in smart_spawn.rs.
+            .args(["--spawn-method", "direct"])
             .spawn()
             .await
             .expect("ferry starts");

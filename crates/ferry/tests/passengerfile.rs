@@ -26,7 +26,10 @@ fn app_with(passengerfile: &str) -> TempDir {
 }
 
 async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ferry {
-    let mut builder = Ferry::new(env!("CARGO_BIN_EXE_ferry"), dir).args(args);
+    // Counts the app's processes under Ferry: spawned directly, no preloader is among them.
+    let mut builder = Ferry::new(env!("CARGO_BIN_EXE_ferry"), dir)
+        .args(["--spawn-method", "direct"])
+        .args(args);
     for (name, value) in env {
         builder = builder.env(name, value);
     }

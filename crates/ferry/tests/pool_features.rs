@@ -40,7 +40,10 @@ fn rack_stub() -> PathBuf {
 }
 
 async fn start(app_dir: &Path, args: &[&str]) -> Ferry {
+    // Counts the app's processes under Ferry: spawned directly, every worker stays Ferry's
+    // descendant (a worker forked by a preloader is reparented away when the preloader stops).
     Ferry::new(env!("CARGO_BIN_EXE_ferry"), app_dir)
+        .args(["--spawn-method", "direct"])
         .args(args)
         .spawn()
         .await

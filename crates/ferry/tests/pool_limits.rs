@@ -23,6 +23,8 @@ async fn start(args: &[&str]) -> Ferry {
         env!("CARGO_BIN_EXE_ferry"),
         apps::fixtures_dir().join("wsgi-stub"),
     )
+    // Counts the app's processes under Ferry: spawned directly, no preloader is among them.
+    .args(["--spawn-method", "direct"])
     .args(args)
     .spawn()
     .await

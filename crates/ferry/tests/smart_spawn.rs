@@ -70,7 +70,10 @@ async fn workers_come_from_the_preloader(app: &str, extra: &[&str]) {
     assert_eq!(found.len(), 1, "one preloader: {found:?}");
     let preloader = found[0];
     let (worker, parent) = pid_and_parent(&client, &ferry).await;
-    assert_eq!(parent, preloader, "worker {worker} is the preloader's child");
+    assert_eq!(
+        parent, preloader,
+        "worker {worker} is the preloader's child"
+    );
     // --min-instances 2: the second worker comes from the same preloader.
     let children = poll_until(Duration::from_secs(30), || {
         let children: Vec<u32> = ferry
@@ -165,7 +168,11 @@ async fn a_syntax_error_shows_the_preloader_journey() {
     require_program!("ruby");
     bounded(LIMIT, async {
         let dir = apps::temp_dir();
-        write(dir.path(), "config.ru", "run lambda { |env| [200, {}, ['x']]\n");
+        write(
+            dir.path(),
+            "config.ru",
+            "run lambda { |env| [200, {}, ['x']]\n",
+        );
         let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), dir.path())
             .args(["--environment", "development", "--app-type", "rack"])
             .spawn()

@@ -9,6 +9,12 @@
 #
 # then properties.json and `finish`, and the serving life until stdin's end of file. A failure
 # before `finish` is written to response/error/ and ends the process with status 1.
+#
+# With `preloader: true` (smart spawning, PROTOCOL.md §6) the app is loaded without the event, and
+# Preloader (preloader.rb) serves spawn commands instead; in each worker it forks, Preloader#run
+# returns, and the worker goes on here: subprocess_prepare_after_forking_from_preloader (its own
+# arguments, title, srand, :starting_worker_process with forked = true), then subprocess_listen
+# and `finish` in the worker's own work directory.
 
 require_relative "work_dir"
 require_relative "load_paths"

@@ -73,17 +73,22 @@ module FerryLoader
       raise e
     end
 
-    # Garbage collected and compacted once, so that workers share as many clean pages as
-    # possible with the preloader (copy-on-write).
+    # Prepares the heap for sharing, so that workers share as many clean pages as possible with
+    # the preloader (copy-on-write): compacted, and every surviving object promoted to the old
+    # generation. A young object that a worker's GC ages or promotes has its header written,
+    # which copies its whole page. Ruby 3.3's Process.warmup does all of this.
     def prepare_for_forking
       if Process.respond_to?(:warmup)
         Process.warmup
-      else
-        GC.start(full_mark: true, immediate_sweep: true)
-        GC.compact if GC.respond_to?(:compact)
+        return
       end
-    rescue NotImplementedError
-      nil
+      begin
+        GC.compact if GC.respond_to?(:compact)
+      rescue NotImplementedError
+        nil
+      end
+      # An object becomes old after surviving three collections.
+      4.times { GC.start(full_mark: true, immediate_sweep: true) }
     end
 
     def stdin_ended?
