@@ -63,6 +63,8 @@ fn every_key_sets_its_option() {
             "spawn_method": "direct",
             "max_preloader_idle_time": 60,
             "smart_fallback_to_direct": true,
+            "instance_registry_dir": "/srv/run",
+            "log_file": "/srv/app/log/ferry.log",
             "pre_start": ["/", "/status"]
         }"#,
     );
@@ -118,6 +120,11 @@ fn every_key_sets_its_option() {
         spawn_method: Some("direct".into()),
         max_preloader_idle_time: Some(60),
         smart_fallback_to_direct: Some(true),
+        instance_registry_dir: Some("/srv/run".into()),
+        log_file: Some("/srv/app/log/ferry.log".into()),
+        access_log: None,
+        log_format: None,
+        disable_metrics: None,
     };
     assert_eq!(layer.options, expected);
 }
@@ -126,7 +133,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 48, "{names:?}");
+    assert_eq!(names.len(), 50, "{names:?}");
 }
 
 #[test]
