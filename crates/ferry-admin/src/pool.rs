@@ -74,6 +74,23 @@ pub struct GroupState {
     pub life_state: GroupLife,
     /// Processes taking requests first, then those on their way out.
     pub processes: Vec<ProcessState>,
+    /// The app's preloader under smart spawning (`None`: it has none running).
+    #[serde(default)]
+    pub preloader: Option<PreloaderState>,
+}
+
+/// An app's preloader (smart spawning): the process that loaded the app once and forks its
+/// workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreloaderState {
+    /// Its pid.
+    pub pid: u32,
+    /// Seconds since it last forked a worker (or started).
+    pub idle_secs: u64,
+    /// Workers it forked.
+    pub workers_spawned: u64,
+    /// The restart generation it preloads.
+    pub generation: u64,
 }
 
 /// A group's life state.
@@ -280,6 +297,7 @@ impl GroupState {
                 GroupLife::Alive
             },
             processes,
+            preloader: None,
         }
     }
 

@@ -255,6 +255,15 @@ pub fn render_pool(pool: &PoolState, verbose: bool) -> String {
             }
         }
         let _ = writeln!(out, "  Requests in queue: {}", group.queue_length);
+        if let Some(preloader) = &group.preloader {
+            let _ = writeln!(
+                out,
+                "  Preloader: PID {}, idle {}, {} workers spawned",
+                preloader.pid,
+                duration_words(preloader.idle_secs),
+                preloader.workers_spawned
+            );
+        }
         let mut processes: Vec<_> = group.processes.iter().collect();
         processes.sort_by_key(|p| match p.life_state {
             ProcessLife::Alive => 0,

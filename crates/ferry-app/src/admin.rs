@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use ferry_admin::api::{AdminBackend, AdminError, RestartMethod, ServerInfo, API_VERSION};
-use ferry_admin::metrics::{Metrics, MeteredSpawner};
-use ferry_admin::pool::{LiveProc, PoolState};
+use ferry_admin::metrics::{MeteredSpawner, Metrics};
+use ferry_admin::pool::{LiveProc, PoolState, PreloaderState};
 use ferry_front::{AccessLog, AppConnection};
 use ferry_pool::Pool;
 use ferry_spawn::DirectSpawner;
@@ -78,6 +78,20 @@ impl AdminBackend for Backend {
         for process in state.groups.iter_mut().flat_map(|g| g.processes.iter_mut()) {
             process.url.clone_from(&self.direct_url);
         }
+        for preloader in self.pool.spawner().inner().preloaders() {
+            if let Some(group) = state
+                .groups
+                .iter_mut()
+                .find(|g| g.name == preloader.app_group_name)
+            {
+                group.preloader = Some(PreloaderState {
+                    pid: preloader.pid,
+                    idle_secs: preloader.idle.as_secs(),
+                    workers_spawned: preloader.workers_spawned,
+                    generation: preloader.generation,
+                });
+            }
+        }
         state
     }
 
@@ -103,7 +117,9 @@ impl AdminBackend for Backend {
         {
             Ok(())
         } else {
-            Err(AdminError::NotFound(format!("no app group is named {group}")))
+            Err(AdminError::NotFound(format!(
+                "no app group is named {group}"
+            )))
         }
     }
 

@@ -16,10 +16,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_admin::metrics::{AppId, MeteredSpawner, Metrics};
 use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
 use ferry_config::nginx::resolve::ListenAddress;
 use ferry_config::{AppConfig, AppType, Start};
-use ferry_admin::metrics::{AppId, MeteredSpawner, Metrics};
 use ferry_front::{
     AccessLog, BoundListener, DirectAccess, Listener, Router, Site, SiteConfig, StickyCookie,
 };
@@ -206,7 +206,10 @@ impl Ferry {
             .map(|(app, &group)| {
                 let mut config = site_config(app, &Mount::direct(), &PassengerRoute::direct());
                 config.public_dir = None;
-                (app.group_name.clone(), Site::new(pool.clone(), group, &config))
+                (
+                    app.group_name.clone(),
+                    Site::new(pool.clone(), group, &config),
+                )
             })
             .collect();
         let direct = Arc::new(DirectAccess::new(pool.clone(), direct_sites));

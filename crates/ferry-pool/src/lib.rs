@@ -362,6 +362,11 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
         }
     }
 
+    /// The spawner the pool starts processes with.
+    pub fn spawner(&self) -> &S {
+        &self.shared.spawner
+    }
+
     /// Takes the process with this pid out of rotation: it finishes its requests and stops, and
     /// its group spawns a replacement if it needs one (Passenger's `detach_process`). `false` if
     /// no process taking requests has this pid.

@@ -138,7 +138,8 @@ impl DirectSpawner {
         attempt.journey.end(Step::Preparation);
         attempt.journey.begin(Step::ForkSubprocess);
         let generic = attempt.options.kind == AppKind::Generic;
-        let (handle, tail) = match start(&mut cmd, generic, &self.supervisors) {
+        let app = &attempt.options.app_group_name;
+        let (handle, tail) = match start(&mut cmd, generic, app, &self.supervisors) {
             Ok(started) => started,
             Err(e) => {
                 let summary = format!(
@@ -488,6 +489,7 @@ fn free_port() -> std::io::Result<u16> {
 fn start(
     cmd: &mut Command,
     generic: bool,
+    app: &str,
     tracker: &TaskTracker,
 ) -> std::io::Result<(ProcessHandle, OutputTail)> {
     let (reader, writer) = std::io::pipe()?;
@@ -498,7 +500,7 @@ fn start(
     let stdin = child.stdin.take();
     let pid = child.id().unwrap_or_default();
     let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())?;
-    let tail = output::capture(pipe, pid);
+    let tail = output::capture(pipe, pid, app);
     let handle = handle::supervise(child, stdin, generic, tracker)
         .ok_or_else(|| std::io::Error::other("the process vanished right after it started"))?;
     Ok((handle, tail))

@@ -50,8 +50,9 @@ impl OutputTail {
     }
 }
 
-/// Starts the task that reads `pipe` until end-of-file, logging each line for `pid`.
-pub(crate) fn capture<R>(pipe: R, pid: u32) -> OutputTail
+/// Starts the task that reads `pipe` until end-of-file, logging each line for `pid` of the app
+/// group `app` (a field of the log line, beside Passenger's `App PID output:` text).
+pub(crate) fn capture<R>(pipe: R, pid: u32, app: &str) -> OutputTail
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
@@ -61,10 +62,11 @@ where
         ..OutputTail::default()
     };
     let writer = tail.clone();
+    let app = app.to_owned();
     tokio::spawn(async move {
         read_lines(pipe, |line| {
             let text = String::from_utf8_lossy(line);
-            tracing::info!(target: "ferry::app", "App {pid} output: {text}");
+            tracing::info!(target: "ferry::app", app, "App {pid} output: {text}");
             writer.push(line);
         })
         .await;

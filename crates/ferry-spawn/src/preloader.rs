@@ -280,7 +280,8 @@ impl DirectSpawner {
         let pid = self
             .send_spawn_command(&mut attempt, preloader, &workdir, deadline)
             .await?;
-        let (handle, tail, keep_open) = pipes.supervise(pid, preloader.pid, self);
+        let (handle, tail, keep_open) =
+            pipes.supervise(pid, preloader.pid, &options.app_group_name, self);
         attempt.journey.end(Step::ProcessResponseFromPreloader);
 
         attempt.journey.begin(Step::HandshakePerform);
@@ -566,9 +567,10 @@ impl WorkerPipes {
         self,
         pid: u32,
         preloader: u32,
+        app: &str,
         spawner: &DirectSpawner,
     ) -> (ProcessHandle, OutputTail, pipe::Sender) {
-        let tail = output::capture(self.output, pid);
+        let tail = output::capture(self.output, pid, app);
         let worker = pidfd::Worker::open(pid)
             .ok()
             .filter(|_| parent_of(pid) == Some(preloader));
