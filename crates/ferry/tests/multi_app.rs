@@ -37,6 +37,8 @@ http {{
         passenger_enabled on;
         passenger_max_instances 1;
         passenger_max_request_queue_size 1;
+        # Processes are counted by command line; a preloader would count too.
+        passenger_spawn_method direct;
         location ~ ^/sub(/.*|$) {{
             alias {d}/node/public$1;
             passenger_base_uri /sub;
