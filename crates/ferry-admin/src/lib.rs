@@ -17,6 +17,9 @@ pub mod pool;
 pub mod registry;
 pub mod status;
 
+#[doc(hidden)]
+pub mod schema;
+
 mod base64;
 mod random;
 
