@@ -62,7 +62,12 @@ impl<S: Spawner> DirectAccess<S> {
                 .processes
                 .iter()
                 .find(|p| !password.is_empty() && p.connect_password == password)?;
-            Some((group.name.clone(), process.sticky_id, process.pid, process.detached))
+            Some((
+                group.name.clone(),
+                process.sticky_id,
+                process.pid,
+                process.detached,
+            ))
         });
         let Some((group, sticky_id, pid, detached)) = found else {
             return unauthorized("no app process has this connect password");

@@ -47,9 +47,9 @@ pub mod fuzz_logic {
         crate::response_head::check_invariants(input);
     }
 }
-pub use listener::{bind, BoundListener, Handler, Listener};
 pub use access_log::AccessLog;
 pub use direct::DirectAccess;
+pub use listener::{bind, BoundListener, Handler, Listener};
 pub use proxy::{AppConnection, ClientInfo};
 pub use router::{sockets, Router};
 

@@ -169,9 +169,7 @@ async fn serve_connection<H: Handler>(
 ) {
     let service = service_fn(move |request| {
         let handler = Arc::clone(&handler);
-        async move {
-            Ok::<_, std::convert::Infallible>(handler.handle(index, client, request).await)
-        }
+        async move { Ok::<_, std::convert::Infallible>(handler.handle(index, client, request).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

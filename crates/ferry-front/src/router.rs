@@ -32,14 +32,14 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response
 use hyper::body::Incoming;
 use regex::Regex;
 
+use crate::access_log::AccessLog;
 use crate::body::Body;
 use crate::error::{redirect, status_page};
 use crate::proxy::{self, ClientInfo};
-use crate::access_log::AccessLog;
 use crate::static_files::{self, FileOutcome, Outcome};
+use crate::Site;
 use ferry_admin::metrics::{AppId, Metrics};
 use tokio::time::Instant;
-use crate::Site;
 
 /// Response headers an app may send for Ferry (as for Nginx) and that are not passed to the
 /// client unless `passenger_pass_header` names them.
@@ -511,13 +511,23 @@ async fn route<S: Spawner>(
     }
     let Some(passenger) = &route.passenger else {
         let response = files(route, &found.captures, &info).await;
-        return (error_page(server, route, &info, response).await, AppId::NONE);
+        return (
+            error_page(server, route, &info, response).await,
+            AppId::NONE,
+        );
     };
     let Some(site) = passenger.site(&info.uri) else {
-        let page = status_page(StatusCode::NOT_FOUND);
-        return (error_page(server, route, &info, page).await, AppId::NONE);
+        // No app here (Passenger's module declines, seed 000 §8.5.13 example 2): files.
+        let response = files(route, &found.captures, &info).await;
+        return (
+            error_page(server, route, &info, response).await,
+            AppId::NONE,
+        );
     };
-    (serve_app(server, route, passenger, site, &found, info, request).await, site.metrics_app)
+    (
+        serve_app(server, route, passenger, site, &found, info, request).await,
+        site.metrics_app,
+    )
 }
 
 /// The app's answer, with Ferry's headers, `X-Accel-Redirect` and intercepted errors.

@@ -144,7 +144,10 @@ pub(crate) fn list_instances(args: &ListArgs) -> ExitCode {
     let dirs = search_dirs(args.instance_registry_dir.as_ref());
     let listing = registry::list_all(&dirs);
     for (path, why) in &listing.not_cleaned {
-        eprintln!("ferry: stale instance directory {} not removed: {why}", path.display());
+        eprintln!(
+            "ferry: stale instance directory {} not removed: {why}",
+            path.display()
+        );
     }
     if args.json {
         let all: Vec<_> = listing
@@ -159,7 +162,10 @@ pub(crate) fn list_instances(args: &ListArgs) -> ExitCode {
         eprintln!("{}", registry::no_instance_message(&dirs));
         return ExitCode::from(NO_INSTANCE);
     }
-    println!("{:<12} {:>8}  {:<28} {}", "Name", "PID", "Description", "Listening on");
+    println!(
+        "{:<12} {:>8}  {:<28} {}",
+        "Name", "PID", "Description", "Listening on"
+    );
     for i in &listing.instances {
         let p = &i.properties;
         println!(
@@ -205,9 +211,11 @@ pub(crate) fn log_level(args: &LogLevelArgs) -> ExitCode {
 
 pub(crate) fn backtraces(args: &PidArgs) -> ExitCode {
     let body = json!({"pid": args.pid});
-    call(&args.instance, "backtraces requested", |client| async move {
-        client.post_json("/pool/backtraces.json", &body).await
-    })
+    call(
+        &args.instance,
+        "backtraces requested",
+        |client| async move { client.post_json("/pool/backtraces.json", &body).await },
+    )
 }
 
 /// Sends one change to the instance and prints its JSON answer's message, or `done`.
@@ -253,7 +261,12 @@ where
     };
     let client = match Client::for_instance(&instance, level) {
         Ok(client) => client,
-        Err(e) => return fail(&format!("cannot use instance {}: {e}", instance.path.display())),
+        Err(e) => {
+            return fail(&format!(
+                "cannot use instance {}: {e}",
+                instance.path.display()
+            ))
+        }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -265,7 +265,11 @@ pub(crate) struct StartArgs {
     #[arg(long, value_name = "PATH", help_heading = "Logs and administration")]
     access_log: Option<PathBuf>,
     /// Log lines as text or as JSON objects [default: text]
-    #[arg(long, value_name = "text|json", help_heading = "Logs and administration")]
+    #[arg(
+        long,
+        value_name = "text|json",
+        help_heading = "Logs and administration"
+    )]
     log_format: Option<String>,
     /// Do not count requests for the admin API's /metrics.
     #[arg(long, help_heading = "Logs and administration")]

@@ -63,12 +63,14 @@ pub(crate) fn init(level: u8, file: Option<&Path>, json: bool) -> Result<Arc<Log
         Some(path) => Some(Arc::new(LogFile {
             path: path.to_owned(),
             file: Mutex::new(
-                open(path).map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?,
+                open(path)
+                    .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?,
             ),
         })),
         None => None,
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive(level)));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive(level)));
     let (filter, handle) = reload::Layer::new(filter);
     let sink = Sink(file.clone());
     let ansi = file.is_none() && io::stderr().is_terminal();

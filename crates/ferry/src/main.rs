@@ -95,7 +95,9 @@ fn start_file(file: &std::path::Path, rest: StartOptions) -> ExitCode {
         return ExitCode::from(EX_USAGE);
     };
     let o = &mut deployment.observability;
-    o.instance_registry_dir = rest.instance_registry_dir.or(o.instance_registry_dir.take());
+    o.instance_registry_dir = rest
+        .instance_registry_dir
+        .or(o.instance_registry_dir.take());
     o.log_file = rest.log_file.or(o.log_file.take());
     o.access_log = rest.access_log.or(o.access_log.take());
     o.log_json |= log_json;
@@ -125,7 +127,10 @@ fn start(cli: StartOptions) -> ExitCode {
     run_with_warnings(config.deployment(), None, warnings)
 }
 
-fn run(deployment: ferry_config::deployment::Deployment, config_file: Option<std::path::PathBuf>) -> ExitCode {
+fn run(
+    deployment: ferry_config::deployment::Deployment,
+    config_file: Option<std::path::PathBuf>,
+) -> ExitCode {
     run_with_warnings(deployment, config_file, Vec::new())
 }
 

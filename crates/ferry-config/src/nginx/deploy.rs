@@ -111,7 +111,9 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
         .filter(|p| *p != "off")
         .map(PathBuf::from);
     let observability = crate::Observability {
-        instance_registry_dir: http.value("passenger_instance_registry_dir").map(PathBuf::from),
+        instance_registry_dir: http
+            .value("passenger_instance_registry_dir")
+            .map(PathBuf::from),
         log_file,
         access_log,
         ..crate::Observability::default()
@@ -306,8 +308,20 @@ impl Planner<'_> {
             Files::Alias(alias) => alias.as_literal().map(PathBuf::from),
             Files::None => None,
         });
+        let named_root = app_root.is_some();
         let root = app_root.or_else(|| public.as_deref().and_then(parent));
         let fallback = match root {
+            // Passenger's Nginx module declines a request whose app root, worked out from
+            // `root`, holds no app it can detect, and Nginx serves files. Ferry allows that only
+            // beside base URIs (a site whose apps are under them, seed 000 §8.5.13 example 2);
+            // elsewhere a `root` that names no app is more likely a mistake.
+            Some(root)
+                if !named_root
+                    && !mounts.is_empty()
+                    && !holds_app(settings, &root, &enabled_at) =>
+            {
+                None
+            }
             Some(root) => self
                 .app(settings, &root, None, &enabled_at)
                 .map(|app| Mount {
@@ -519,6 +533,17 @@ fn error_page(args: &[String]) -> ErrorPage {
         response,
         target,
     }
+}
+
+/// Whether `root` (relative: to the file of `at`) holds an app: its type or start command is
+/// given, or a startup file says what it is.
+fn holds_app(settings: &Settings, root: &Path, at: &Span) -> bool {
+    let root = at.file.parent().unwrap_or(Path::new("/")).join(root);
+    let startup_file = settings.value("passenger_startup_file").map(Path::new);
+    ["passenger_app_type", "passenger_app_start_command"]
+        .iter()
+        .any(|name| settings.value(name).is_some())
+        || AppType::detect(&root, startup_file).is_some()
 }
 
 /// The parent directory of `public`, lexically.
