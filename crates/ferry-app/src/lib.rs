@@ -540,9 +540,13 @@ fn spawner_config(
     Ok(spawner)
 }
 
-/// Ferry's root: the nearest directory above the binary that holds `loaders/`, else the binary's
+/// Ferry's root: `$FERRY_ROOT` when set (a binary built or installed away from the source
+/// tree), else the nearest directory above the binary that holds `loaders/`, else the binary's
 /// own directory.
 fn ferry_root(exe: &std::path::Path) -> std::path::PathBuf {
+    if let Some(root) = std::env::var_os("FERRY_ROOT").filter(|r| !r.is_empty()) {
+        return root.into();
+    }
     let dir = exe.parent().unwrap_or(std::path::Path::new("/"));
     dir.ancestors()
         .find(|d| d.join("loaders").is_dir())
