@@ -5,7 +5,8 @@
 #   fixture directory);
 # - the servers the benchmarks compare with: Puma (apt), gunicorn (pip), and Debian's `passenger`
 #   package, whose own loaders the compatibility tests also run under Ferry;
-# - curl for the demo, a C compiler for Rust's build scripts.
+# - curl for the demo, a C compiler for Rust's build scripts;
+# - prometheus_client (pip) and setpriv (util-linux) for the admin tests.
 # Rust itself comes from rustup (https://rustup.rs); this script only checks for it, because
 # Debian's own cargo is too old.
 set -euo pipefail
@@ -19,6 +20,7 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v ruby >/dev/null 2>&1 || need+=(ruby)
 ruby -e 'require "rack"' >/dev/null 2>&1 || need+=(ruby-rack)
@@ -34,10 +36,11 @@ fi
 
 # Flask and gunicorn for whichever python3 is first on PATH (Debian's refuses plain pip
 # installs into the system, PEP 668, hence the fallback flag).
-if ! python3 -c 'import flask, gunicorn' >/dev/null 2>&1; then
-  echo "installing: flask gunicorn (pip)"
-  python3 -m pip install -q flask gunicorn 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages flask gunicorn
+# prometheus_client: the admin tests parse /metrics with the real Prometheus text parser.
+if ! python3 -c 'import flask, gunicorn, prometheus_client' >/dev/null 2>&1; then
+  echo "installing: flask gunicorn prometheus_client (pip)"
+  python3 -m pip install -q flask gunicorn prometheus_client 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages flask gunicorn prometheus_client
 fi
 
 # Express, into the fixture that uses it (not committed).
