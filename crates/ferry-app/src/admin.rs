@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ferry_admin::api::{AdminBackend, AdminError, RestartMethod, ServerInfo, API_VERSION};
+use ferry_admin::api::{
+    AdminBackend, AdminError, RequestInfo, RestartMethod, ServerInfo, API_VERSION,
+};
 use ferry_admin::metrics::{MeteredSpawner, Metrics};
 use ferry_admin::pool::{LiveProc, PoolState, PreloaderState};
-use ferry_front::{AccessLog, AppConnection};
+use ferry_front::{AccessLog, AppConnection, Inflight};
 use ferry_pool::Pool;
 use ferry_spawn::DirectSpawner;
 
@@ -62,6 +64,7 @@ pub(crate) struct Backend {
     pub(crate) access_log: Option<Arc<AccessLog>>,
     /// Where direct process access listens (every process's URL).
     pub(crate) direct_url: String,
+    pub(crate) inflight: Arc<Inflight>,
 }
 
 impl AdminBackend for Backend {
@@ -109,6 +112,21 @@ impl AdminBackend for Backend {
         }
     }
 
+    fn requests(&self) -> Vec<RequestInfo> {
+        self.inflight
+            .snapshot()
+            .into_iter()
+            .map(|r| RequestInfo {
+                app: r.app,
+                method: r.method,
+                path: r.path,
+                state: r.state.to_owned(),
+                pid: r.pid,
+                age_secs: r.age.as_secs_f64(),
+            })
+            .collect()
+    }
+
     fn restart_app(&self, group: &str, method: RestartMethod) -> Result<(), AdminError> {
         tracing::info!(group, ?method, "restart requested through the admin API");
         if self
@@ -143,6 +161,52 @@ impl AdminBackend for Backend {
         self.log.set_level(level).map_err(AdminError::Failed)?;
         tracing::info!(level, "log level changed through the admin API");
         Ok(())
+    }
+
+    /// Ferry has no stack traces of its async tasks to give; what tells where it is stuck is
+    /// each thread's name, state and kernel wait channel, from `/proc/self/task`, plus the
+    /// requests in progress.
+    fn backtraces(&self) -> Result<String, AdminError> {
+        use std::fmt::Write as _;
+        let mut out = String::from("Ferry's threads (from /proc/self/task):\n");
+        let tasks = std::fs::read_dir("/proc/self/task")
+            .map_err(|e| AdminError::Failed(format!("cannot read /proc/self/task: {e}")))?;
+        let mut tids: Vec<u32> = tasks
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        tids.sort_unstable();
+        for tid in tids {
+            let read = |file: &str| {
+                std::fs::read_to_string(format!("/proc/self/task/{tid}/{file}"))
+                    .map(|t| t.trim().to_owned())
+                    .unwrap_or_else(|_| "?".into())
+            };
+            let stat = read("stat");
+            // The state is the field after the parenthesised name.
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .unwrap_or("?")
+                .to_owned();
+            let _ = writeln!(
+                out,
+                "  thread {tid:<8} {:<16} state {state}   waiting in {}",
+                read("comm"),
+                read("wchan")
+            );
+        }
+        let requests = self.requests();
+        let _ = writeln!(out, "\nRequests in progress: {}", requests.len());
+        for r in requests {
+            let pid = r.pid.map_or_else(|| "-".to_owned(), |p| p.to_string());
+            let _ = writeln!(
+                out,
+                "  {} {} ({}, {}, process {pid}, {:.1}s)",
+                r.method, r.path, r.app, r.state, r.age_secs
+            );
+        }
+        Ok(out)
     }
 
     fn process_backtraces(&self, pid: u32) -> Result<String, AdminError> {

@@ -21,7 +21,8 @@ use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
 use ferry_config::nginx::resolve::ListenAddress;
 use ferry_config::{AppConfig, AppType, Start};
 use ferry_front::{
-    AccessLog, BoundListener, DirectAccess, Listener, Router, Site, SiteConfig, StickyCookie,
+    AccessLog, BoundListener, DirectAccess, Inflight, Listener, Observers, Router, Site,
+    SiteConfig, StickyCookie,
 };
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
 use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
@@ -177,11 +178,16 @@ impl Ferry {
                 pool.add_group(group_config(app, spawn))
             })
             .collect();
+        let inflight = Arc::new(Inflight::default());
+        let observers = Observers {
+            metrics: Arc::clone(&metrics),
+            access_log: access_log.clone(),
+            inflight: Arc::clone(&inflight),
+        };
         let router = Arc::new(Router::new(
             &deployment,
             &sockets,
-            Arc::clone(&metrics),
-            access_log.clone(),
+            observers,
             |mount, route| {
                 let app = &deployment.apps[mount.app];
                 let mut config = site_config(app, mount, route);
@@ -230,6 +236,7 @@ impl Ferry {
             log: admin.log,
             access_log: access_log.clone(),
             direct_url: direct_url.clone(),
+            inflight,
         });
         let api = ferry_admin::api::AdminServer::new(
             backend,

@@ -15,6 +15,7 @@ pub mod body;
 mod direct;
 mod error;
 mod headers;
+mod inflight;
 mod listener;
 mod proxy;
 mod response_head;
@@ -49,9 +50,21 @@ pub mod fuzz_logic {
 }
 pub use access_log::AccessLog;
 pub use direct::DirectAccess;
+pub use inflight::{Inflight, RequestView};
 pub use listener::{bind, BoundListener, Handler, Listener};
 pub use proxy::{AppConnection, ClientInfo};
 pub use router::{sockets, Router};
+
+/// What watches the requests: metrics, the access log, the requests in progress.
+#[derive(Debug, Clone)]
+pub struct Observers {
+    /// Request counts and durations.
+    pub metrics: Arc<Metrics>,
+    /// One line per request (`None`: off).
+    pub access_log: Option<Arc<AccessLog>>,
+    /// Requests in progress.
+    pub inflight: Arc<Inflight>,
+}
 
 /// The front end's settings for one app.
 #[derive(Debug, Clone)]

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::body::{Body, BoxError};
 use crate::error::{error_response, Error};
+use crate::inflight::Tracked;
 use crate::response_head::Framing;
 use crate::session::{self, AppStream, BodyDecoder, BodyRead, ExchangeError, Reader, RequestBody};
 use crate::static_files::Outcome;
@@ -67,6 +68,7 @@ pub(crate) async fn handle<S: Spawner>(
     client: ClientInfo,
     request: Request<Incoming>,
     cgi: Vec<(String, String)>,
+    tracked: Option<&Tracked>,
 ) -> Response<Body> {
     let base = site.base_uri.as_deref();
     if let Some(base) = base {
@@ -92,7 +94,7 @@ pub(crate) async fn handle<S: Spawner>(
             return response;
         }
     }
-    match forward(&site, client, request, cgi).await {
+    match forward_to(&site, client, request, cgi, None, tracked).await {
         Ok(response) => response,
         Err(error) => {
             log_error(&error);
@@ -118,7 +120,16 @@ pub(crate) async fn handle_direct<S: Spawner>(
     sticky_id: u64,
     pid: u32,
 ) -> Response<Body> {
-    match forward_to(&site, client, request, Vec::new(), Some((sticky_id, pid))).await {
+    match forward_to(
+        &site,
+        client,
+        request,
+        Vec::new(),
+        Some((sticky_id, pid)),
+        None,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(error) => {
             log_error(&error);
@@ -168,23 +179,15 @@ enum Tried {
 }
 
 /// checkout_session → send_request → forward_response, retrying on another connection while the
-/// request has not reached an app.
-async fn forward<S: Spawner>(
-    site: &Site<S>,
-    client: ClientInfo,
-    request: Request<Incoming>,
-    cgi: Vec<(String, String)>,
-) -> Result<Response<Body>, Error> {
-    forward_to(site, client, request, cgi, None).await
-}
-
-/// [`forward`], to the process `only` names (sticky id, pid) when given.
+/// request has not reached an app; only to the process `only` names (sticky id, pid) when
+/// given. `tracked` learns which process took the request.
 async fn forward_to<S: Spawner>(
     site: &Site<S>,
     client: ClientInfo,
     mut request: Request<Incoming>,
     cgi: Vec<(String, String)>,
     only: Option<(u64, u32)>,
+    tracked: Option<&Tracked>,
 ) -> Result<Response<Body>, Error> {
     let upgrade = session::is_upgrade_request(request.method(), request.headers())
         .then(|| hyper::upgrade::on(&mut request));
@@ -212,6 +215,9 @@ async fn forward_to<S: Spawner>(
         if let Some(asked) = asked {
             site.metrics
                 .record_queue_wait(site.metrics_app, asked.elapsed());
+        }
+        if let Some(tracked) = tracked {
+            tracked.in_app(session.pid());
         }
         if only.is_some_and(|(_, pid)| pid != session.pid()) {
             return Err(Error::Checkout(ferry_pool::CheckoutError::ShuttingDown));

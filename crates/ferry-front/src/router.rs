@@ -35,10 +35,13 @@ use regex::Regex;
 use crate::access_log::AccessLog;
 use crate::body::Body;
 use crate::error::{redirect, status_page};
+use crate::inflight::{Inflight, TrackedBody};
 use crate::proxy::{self, ClientInfo};
 use crate::static_files::{self, FileOutcome, Outcome};
+use crate::Observers;
 use crate::Site;
 use ferry_admin::metrics::{AppId, Metrics};
+use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 /// Response headers an app may send for Ferry (as for Nginx) and that are not passed to the
@@ -60,6 +63,7 @@ pub struct Router<S> {
     servers: Vec<Server<S>>,
     metrics: Arc<Metrics>,
     access_log: Option<Arc<AccessLog>>,
+    inflight: Arc<Inflight>,
 }
 
 impl<S> std::fmt::Debug for Router<S> {
@@ -139,10 +143,14 @@ impl<S: Spawner> Router<S> {
     pub fn new(
         deployment: &Deployment,
         bound: &[ListenAddress],
-        metrics: Arc<Metrics>,
-        access_log: Option<Arc<AccessLog>>,
+        observers: Observers,
         mut site: impl FnMut(&Mount, &PassengerRoute) -> Arc<Site<S>>,
     ) -> Router<S> {
+        let Observers {
+            metrics,
+            access_log,
+            inflight,
+        } = observers;
         let servers = deployment
             .servers
             .iter()
@@ -174,6 +182,7 @@ impl<S: Spawner> Router<S> {
             servers,
             metrics,
             access_log,
+            inflight,
         }
     }
 
@@ -445,7 +454,7 @@ pub(crate) async fn handle<S: Spawner>(
     let host = host_of(&request);
     let server = router.server(listener, client.local, &host);
     let (mut response, app) = match normalize(request.uri().path()) {
-        Some(uri) => route(server, uri, client, request).await,
+        Some(uri) => route(server, &router.inflight, uri, client, request).await,
         None => (status_page(StatusCode::BAD_REQUEST), AppId::NONE),
     };
     if let Some(arrived) = arrived {
@@ -471,6 +480,7 @@ const POWERED_BY: &str = concat!("Ferry ", env!("CARGO_PKG_VERSION"));
 /// The response, and the app it is counted for ([`AppId::NONE`]: Ferry answered alone).
 async fn route<S: Spawner>(
     server: &Server<S>,
+    inflight: &Arc<Inflight>,
     uri: String,
     client: ClientInfo,
     request: Request<Incoming>,
@@ -525,7 +535,10 @@ async fn route<S: Spawner>(
         );
     };
     (
-        serve_app(server, route, passenger, site, &found, info, request).await,
+        serve_app(
+            server, route, passenger, site, &found, info, request, inflight,
+        )
+        .await,
         site.metrics_app,
     )
 }
@@ -539,15 +552,29 @@ async fn serve_app<S: Spawner>(
     found: &Found<'_, S>,
     info: RequestInfo<'_>,
     request: Request<Incoming>,
+    inflight: &Arc<Inflight>,
 ) -> Response<Body> {
     let client = info.client;
+    let (tracked, guard) = inflight.track(
+        Arc::clone(&site.app_name),
+        info.method.clone(),
+        info.target.clone(),
+    );
     let cgi = passenger
         .config
         .cgi_params
         .iter()
         .map(|(name, value)| (name.clone(), expand(value, &info, found, site)))
         .collect();
-    let mut response = proxy::handle(Arc::clone(site), client, request, cgi).await;
+    let response = proxy::handle(Arc::clone(site), client, request, cgi, Some(&tracked)).await;
+    tracked.sending();
+    let mut response = response.map(|inner| {
+        TrackedBody {
+            inner,
+            guard: Some(guard),
+        }
+        .boxed()
+    });
     let powered = if route.config.show_version_in_header {
         POWERED_BY
     } else {

@@ -10,13 +10,19 @@ fn deployment(text: &str) -> Deployment {
     plan(&resolve(&tree).unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn observers() -> Observers {
+    Observers {
+        metrics: Arc::new(Metrics::disabled()),
+        access_log: None,
+        inflight: Arc::default(),
+    }
+}
+
 /// A router for a deployment without apps (Passenger off everywhere).
 fn router(text: &str) -> Router<DirectSpawner> {
     let d = deployment(text);
     let bound = sockets(&d.listens);
-    Router::new(&d, &bound, Arc::new(Metrics::disabled()), None, |_, _| {
-        unreachable!("no apps")
-    })
+    Router::new(&d, &bound, observers(), |_, _| unreachable!("no apps"))
 }
 
 /// The `root` of the route `uri` ends up in, on the server for `host`.
