@@ -109,7 +109,7 @@ impl Inflight {
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.age.cmp(&a.age));
+        out.sort_by_key(|r| std::cmp::Reverse(r.age));
         out
     }
 }

@@ -431,6 +431,7 @@ impl<S> Passenger<S> {
 /// What a request is, for variables and error pages.
 struct RequestInfo<'a> {
     server: &'a str,
+    inflight: &'a Arc<Inflight>,
     uri: String,
     method: Method,
     version: http::Version,
@@ -493,6 +494,7 @@ async fn route<S: Spawner>(
     let found = Found { route, captures };
     let info = RequestInfo {
         server: &server.name,
+        inflight,
         uri,
         method: request.method().clone(),
         version: request.version(),
@@ -535,10 +537,7 @@ async fn route<S: Spawner>(
         );
     };
     (
-        serve_app(
-            server, route, passenger, site, &found, info, request, inflight,
-        )
-        .await,
+        serve_app(server, route, passenger, site, &found, info, request).await,
         site.metrics_app,
     )
 }
@@ -552,10 +551,9 @@ async fn serve_app<S: Spawner>(
     found: &Found<'_, S>,
     info: RequestInfo<'_>,
     request: Request<Incoming>,
-    inflight: &Arc<Inflight>,
 ) -> Response<Body> {
     let client = info.client;
-    let (tracked, guard) = inflight.track(
+    let (tracked, guard) = info.inflight.track(
         Arc::clone(&site.app_name),
         info.method.clone(),
         info.target.clone(),

@@ -163,8 +163,8 @@ pub(crate) fn list_instances(args: &ListArgs) -> ExitCode {
         return ExitCode::from(NO_INSTANCE);
     }
     println!(
-        "{:<12} {:>8}  {:<28} {}",
-        "Name", "PID", "Description", "Listening on"
+        "{:<12} {:>8}  {:<28} Listening on",
+        "Name", "PID", "Description"
     );
     for i in &listing.instances {
         let p = &i.properties;
