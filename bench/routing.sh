@@ -10,26 +10,29 @@
 #   --connections N     concurrent wrk connections (default 16)
 #   --raw-dir DIR       also copy the raw wrk outputs and server logs into DIR
 #   --no-build          use target/release/ferry as it is instead of `cargo build --release -p ferry`
+#   --reps N            rounds of the four targets, interleaved (default 3); ratios use medians
 #
 # Four targets, one at a time: {static, app} × {1 server, 1000 servers + 1000 locations}.
 # "static" requests a file from `root` (no app: the front end alone, where routing weighs
 # most); "app" requests a URI served by the Node hello app (bench/apps/node-hello, 1 process).
 # In the big configuration the request names the last of 1 000 server names and falls in the
 # last of 1 000 prefix locations (`/l0999/`) of a server that has them all; in the small one it
-# goes to the only server, which has one location. The table gives requests/s and the ratio
-# big/small (target: at least 0.95).
+# goes to the only server, which has one location. The targets run in rounds (1, 1000, 1, 1000,
+# ...) so that drift in the machine's load hits both alike; the table has every run, and the
+# ratio big/small is of the medians (target: at least 0.95).
 set -euo pipefail
 
 DURATION=10
 CONNECTIONS=16
 RAW_DIR=""
 BUILD=1
+REPS=3
 WARMUP_SECS=2
 WRK_THREADS=2
 EXPECTED_BODY="hello world"
-TARGETS="static-1,static-1000,app-1,app-1000"
+TARGETS="${BENCH_ROUTING_TARGETS:-static-1,static-1000,app-1,app-1000}"
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -40,6 +43,8 @@ while [[ $# -gt 0 ]]; do
     --raw-dir) RAW_DIR="${2:?--raw-dir needs a value}"; shift 2 ;;
     --raw-dir=*) RAW_DIR="${1#*=}"; shift ;;
     --no-build) BUILD=0; shift ;;
+    --reps) REPS="${2:?--reps needs a value}"; shift 2 ;;
+    --reps=*) REPS="${1#*=}"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -73,7 +78,7 @@ add_row() { # add_row TARGET WRKFILE RSS
   local rps p50 p99 sock non2xx total errs
   read -r rps p50 p99 sock non2xx total < <(parse_wrk "$2")
   errs=$(( sock + non2xx ))
-  RPS[$1]="$rps"
+  RPS[$1]="${RPS[$1]:-} $rps"
   ROWS+=("$(printf '| %-12s | %9s | %8s | %8s | %6s | %9s |' "$1" "$rps" "$p50" "$p99" "$errs" "$total")")
   (( errs > 0 )) && NOTES+=("$1: $errs wrk errors (socket errors + non-2xx)")
   return 0
@@ -132,6 +137,7 @@ write_config() {
 
 log "duration ${DURATION}s, ${CONNECTIONS} connections, ${WRK_THREADS} wrk threads, $(nproc) CPUs; work dir $WORK"
 BENCH_HOST="big.test"
+for ((rep = 1; rep <= REPS; rep++)); do
 for target in ${TARGETS//,/ }; do
   kind="${target%-*}"; servers="${target#*-}"
   if [[ -n "$FERRY_UNAVAILABLE" ]]; then add_unavailable "$target" "$FERRY_UNAVAILABLE"; continue; fi
@@ -142,19 +148,32 @@ for target in ${TARGETS//,/ }; do
   chmod -R a+rX "$dir"
   if [[ "$kind" == app ]]; then BENCH_PATH="/l0999/x"; else BENCH_PATH="/l0999/hello.txt"; fi
   write_config "$dir/ferry.conf" "$kind" "$servers" "$dir"
-  run_ferry "$target" "$dir" "$EXPECTED_BODY" "$servers server(s), $kind" \
+  run_ferry "$target" "$dir" "$EXPECTED_BODY" "$servers server(s), $kind (round $rep)" \
     "$FERRY_BIN" start --config "$dir/ferry.conf"
+  rm -rf "$dir"
+done
 done
 
+# median VALUES...: the median of the numbers among VALUES (n/a when none).
+median() {
+  printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -n | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "n/a"; exit }
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 echo
-echo "Ferry routing: ${DURATION}s per target, ${CONNECTIONS} connections, Host: big.test"
+echo "Ferry routing: ${DURATION}s per run, ${REPS} rounds, ${CONNECTIONS} connections, Host: big.test"
 echo
 printf '| %-12s | %9s | %8s | %8s | %6s | %9s |\n' target "req/s" p50 p99 errors requests
 printf '|%s|%s|%s|%s|%s|%s|\n' -------------- ----------- ---------- ---------- -------- -----------
 for row in "${ROWS[@]}"; do echo "$row"; done
 echo
-echo "static: 1000 servers + 1000 locations vs 1 server: $(ratio "${RPS[static-1000]:-}" "${RPS[static-1]:-}")x (target >= 0.95)"
-echo "app:    1000 servers + 1000 locations vs 1 server: $(ratio "${RPS[app-1000]:-}" "${RPS[app-1]:-}")x (target >= 0.95)"
+for kind in static app; do
+  # shellcheck disable=SC2086 # word splitting of the runs is wanted
+  small="$(median ${RPS[$kind-1]:-})"; big="$(median ${RPS[$kind-1000]:-})"
+  printf '%-7s median req/s: 1 server %s, 1000 servers + 1000 locations %s: %sx (target >= 0.95)\n' \
+    "$kind:" "$small" "$big" "$(ratio "$big" "$small")"
+done
 echo
 print_commands
 print_loads_and_notes
