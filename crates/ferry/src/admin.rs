@@ -129,9 +129,9 @@ pub(crate) fn status(args: &StatusArgs) -> ExitCode {
     with_client(&args.instance, level, |client, instance| async move {
         match status::fetch_and_render(&client, &instance, options).await {
             Ok(text) => {
-                print!("{text}");
+                out(&text);
                 if !text.ends_with('\n') {
-                    println!();
+                    out("\n");
                 }
                 ExitCode::SUCCESS
             }
@@ -155,27 +155,28 @@ pub(crate) fn list_instances(args: &ListArgs) -> ExitCode {
             .iter()
             .map(|i| json!({"path": i.path, "properties": i.properties}))
             .collect();
-        println!("{:#}", serde_json::Value::Array(all));
+        out(&format!("{:#}\n", serde_json::Value::Array(all)));
         return ExitCode::SUCCESS;
     }
     if listing.instances.is_empty() {
         eprintln!("{}", registry::no_instance_message(&dirs));
         return ExitCode::from(NO_INSTANCE);
     }
-    println!(
-        "{:<12} {:>8}  {:<28} Listening on",
+    let mut table = format!(
+        "{:<12} {:>8}  {:<28} Listening on\n",
         "Name", "PID", "Description"
     );
     for i in &listing.instances {
         let p = &i.properties;
-        println!(
-            "{:<12} {:>8}  {:<28} {}",
+        table.push_str(&format!(
+            "{:<12} {:>8}  {:<28} {}\n",
             p.name,
             p.pid,
             p.description,
             p.listeners.join(" ")
-        );
+        ));
     }
+    out(&table);
     ExitCode::SUCCESS
 }
 
@@ -227,11 +228,14 @@ where
     with_client(args, Level::Full, |client, _| async move {
         match send(client).await {
             Ok(reply) if reply.status.is_success() => {
-                let message = reply
-                    .json::<serde_json::Value>()
-                    .ok()
+                let answer = reply.json::<serde_json::Value>().ok();
+                // `{"detached": false}`: no process of this instance has that pid.
+                if answer.as_ref().and_then(|v| v.get("detached")) == Some(&json!(false)) {
+                    return fail("no app process of this instance has that pid");
+                }
+                let message = answer
                     .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned));
-                println!("{}", message.unwrap_or_else(|| done.to_owned()));
+                out(&format!("{}\n", message.unwrap_or_else(|| done.to_owned())));
                 ExitCode::SUCCESS
             }
             Ok(reply) => fail(&reply.error_message()),
@@ -280,9 +284,15 @@ where
 
 fn search_dirs(given: Option<&PathBuf>) -> Vec<PathBuf> {
     match given {
-        Some(dir) => vec![dir.clone()],
+        Some(dir) => vec![std::path::absolute(dir).unwrap_or_else(|_| dir.clone())],
         None => RegistryEnv::from_process().search_dirs(),
     }
+}
+
+/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -31,12 +31,11 @@ from urllib.parse import parse_qs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILE = os.path.join(HERE, 'file.txt')
-PID = str(os.getpid())
 PIECE = 64 * 1024
 
 
 def headers(content_type='text/plain', *extra):
-    return [('Content-Type', content_type), ('X-Pid', PID)] + list(extra)
+    return [('Content-Type', content_type), ('X-Pid', str(os.getpid()))] + list(extra)
 
 
 def text(start_response, body, status='200 OK', content_type='text/plain', extra=()):
@@ -105,7 +104,7 @@ def status(environ, start_response, code):
     line = '%d %s' % (code, phrase)
     if code < 200 or code in (204, 304):
         # These responses have no body, so no Content-Type either (wsgiref.validate insists).
-        start_response(line, [('X-Pid', PID)])
+        start_response(line, [('X-Pid', str(os.getpid()))])
     else:
         start_response(line, headers('text/plain', ('Content-Length', '0')))
     return []
@@ -144,7 +143,7 @@ def app(environ, start_response):
     if path == '/error':
         raise RuntimeError('ferry-test-boom')
     if path == '/pid':
-        return text(start_response, PID)
+        return text(start_response, str(os.getpid()))
     return text(start_response, 'not found', status='404 Not Found')
 
 
