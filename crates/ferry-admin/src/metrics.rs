@@ -65,21 +65,60 @@ impl AppId {
 #[derive(Debug)]
 struct AppMetrics {
     name: String,
-    responses: [AtomicU64; CLASSES.len()],
+    /// Per status class ([`CLASSES`]).
+    responses: Sharded,
     request_duration: Histogram,
     queue_wait: Histogram,
     spawn_duration: Histogram,
     spawn_failures: AtomicU64,
 }
 
-/// A histogram with fixed bounds. Buckets count observations falling in them only (they are
-/// made cumulative when rendered), so one observation touches one bucket and the sum.
+/// How many copies of the hot counters there are: each runtime thread updates its own
+/// (`shard()`), so two cores recording at once do not fight over one cache line; a scrape adds
+/// them up.
+const SHARDS: usize = 8;
+/// Counters per shard, in 8-byte words: 128 bytes, so shards never share a cache line.
+const STRIDE: usize = 16;
+
+/// The shard of the calling thread.
+fn shard() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
+/// `SHARDS` rows of `STRIDE` counters.
+#[derive(Debug)]
+struct Sharded(Box<[AtomicU64]>);
+
+impl Sharded {
+    fn new() -> Sharded {
+        Sharded((0..SHARDS * STRIDE).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn add(&self, i: usize, n: u64) {
+        self.0[shard() * STRIDE + i].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counter `i`, over every shard.
+    fn total(&self, i: usize) -> u64 {
+        (0..SHARDS)
+            .map(|s| self.0[s * STRIDE + i].load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// A histogram with fixed bounds (at most `STRIDE - 2` of them). Buckets count observations
+/// falling in them only (they are made cumulative when rendered), so one observation touches
+/// one bucket and the sum, in the calling thread's shard.
 #[derive(Debug)]
 struct Histogram {
     bounds: &'static [f64],
-    /// One per bound, and one for `+Inf`.
-    buckets: Box<[AtomicU64]>,
-    sum_micros: AtomicU64,
+    /// Per shard: one counter per bound, one for `+Inf`, then the sum in microseconds.
+    counters: Sharded,
 }
 
 // === impl Metrics ===
@@ -142,7 +181,7 @@ impl Metrics {
             100..=599 => usize::from(status / 100 - 1),
             _ => CLASSES.len() - 1,
         };
-        m.responses[class].fetch_add(1, Ordering::Relaxed);
+        m.responses.add(class, 1);
         m.request_duration.observe(elapsed);
     }
 
@@ -178,7 +217,7 @@ impl Metrics {
         );
         for m in &self.apps {
             for (i, class) in CLASSES.iter().enumerate() {
-                let n = m.responses[i].load(Ordering::Relaxed);
+                let n = m.responses.total(i);
                 sample(
                     &mut out,
                     "ferry_http_requests_total",
@@ -411,7 +450,7 @@ impl AppMetrics {
     fn new(name: String) -> AppMetrics {
         AppMetrics {
             name,
-            responses: Default::default(),
+            responses: Sharded::new(),
             request_duration: Histogram::new(&REQUEST_BUCKETS),
             queue_wait: Histogram::new(&REQUEST_BUCKETS),
             spawn_duration: Histogram::new(&SPAWN_BUCKETS),
@@ -424,10 +463,10 @@ impl AppMetrics {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Histogram {
+        assert!(bounds.len() + 2 <= STRIDE, "too many buckets for a shard");
         Histogram {
             bounds,
-            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
+            counters: Sharded::new(),
         }
     }
 
@@ -438,18 +477,18 @@ impl Histogram {
             .iter()
             .position(|&bound| secs <= bound)
             .unwrap_or(self.bounds.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let row = shard() * STRIDE;
+        let counters = &self.counters.0;
+        counters[row + i].fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        counters[row + self.bounds.len() + 1].fetch_add(micros, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, app: &str) {
         // Read each bucket once; the count is their total, so `+Inf` and `_count` agree even
         // while requests are being recorded.
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
+        let counts: Vec<u64> = (0..=self.bounds.len())
+            .map(|i| self.counters.total(i))
             .collect();
         let bucket = format!("{name}_bucket");
         let mut cumulative = 0;
@@ -461,7 +500,7 @@ impl Histogram {
             };
             sample(out, &bucket, &[("app", app), ("le", &le)], cumulative);
         }
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let sum = self.counters.total(self.bounds.len() + 1) as f64 / 1e6;
         sample(out, &format!("{name}_sum"), &[("app", app)], sum);
         sample(out, &format!("{name}_count"), &[("app", app)], cumulative);
     }
