@@ -865,7 +865,9 @@ async fn restart_detach_backtraces_and_reopen_logs() {
         let next = t.pid(&client, &WSGI_HOST).await;
         assert_ne!(next, wsgi_pid);
         // A pid the pool does not have: an error, not "detached".
-        let unknown = t.ferry_cmd(&["detach-process", &wsgi_pid.to_string()]).await;
+        let unknown = t
+            .ferry_cmd(&["detach-process", &wsgi_pid.to_string()])
+            .await;
         assert_eq!(unknown.code, Some(1), "{unknown:?}");
     })
     .await;
