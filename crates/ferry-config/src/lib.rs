@@ -802,17 +802,7 @@ fn app_root(dir: &std::path::Path, keep_symlinks: bool) -> std::io::Result<PathB
     if !keep_symlinks {
         return std::fs::canonicalize(dir);
     }
-    let absolute = std::path::absolute(dir)?;
-    let mut clean = PathBuf::new();
-    for part in absolute.components() {
-        match part {
-            std::path::Component::ParentDir => {
-                clean.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => clean.push(other),
-        }
-    }
+    let clean = lexical(&std::path::absolute(dir)?);
     if !std::fs::metadata(&clean)?.is_dir() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotADirectory,
@@ -820,6 +810,22 @@ fn app_root(dir: &std::path::Path, keep_symlinks: bool) -> std::io::Result<PathB
         ));
     }
     Ok(clean)
+}
+
+/// `path` with `.` and `..` and a trailing `/` taken out, without looking at the disk (so
+/// symlinks stay as they are).
+pub(crate) fn lexical(path: &std::path::Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Whether an executable file named `name` is in `$PATH`.

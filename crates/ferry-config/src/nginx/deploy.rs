@@ -28,7 +28,7 @@ use crate::deployment::{
     Deployment, ErrorPage, ErrorPageStatus, Files, Mount, PassengerRoute, Route, VirtualLocation,
     VirtualServer,
 };
-use crate::{AppConfig, AppType, PoolConfig, PreStart, StartOptions};
+use crate::{lexical, AppConfig, AppType, PoolConfig, PreStart, StartOptions};
 
 /// Works out what `config` serves.
 ///
@@ -549,21 +549,6 @@ fn holds_app(settings: &Settings, root: &Path, at: &Span) -> bool {
 /// The parent directory of `public`, lexically.
 fn parent(public: &Path) -> Option<PathBuf> {
     lexical(public).parent().map(Path::to_path_buf)
-}
-
-/// `path` with `.` and `..` and a trailing `/` taken out, without looking at the disk.
-fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 fn default_of(name: &str) -> Option<&'static str> {
