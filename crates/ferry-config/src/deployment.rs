@@ -33,6 +33,9 @@ pub struct Deployment {
     pub pre_start: Vec<PreStart>,
     /// Things worth logging at startup.
     pub warnings: Vec<String>,
+    /// Of those, the ones the planner found in a configuration file (after the resolver's), with
+    /// their place, for `ferry config check`.
+    pub plan_warnings: Vec<crate::nginx::Problem>,
     /// Logs, the instance registry, metrics.
     pub observability: Observability,
 }
@@ -215,6 +218,7 @@ impl Config {
             hooks: self.hooks,
             pre_start: self.pre_start,
             warnings,
+            plan_warnings: Vec::new(),
             observability: self.observability,
         }
     }

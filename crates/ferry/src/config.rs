@@ -38,16 +38,23 @@ fn check(file: &Path) -> ExitCode {
     let Some(config) = load(file) else {
         return ExitCode::from(EX_USAGE);
     };
-    if let Err(rejected) = nginx::plan(&config) {
-        invalid(file, &rejected);
-        return ExitCode::from(EX_USAGE);
-    }
+    let deployment = match nginx::plan(&config) {
+        Ok(deployment) => deployment,
+        Err(rejected) => {
+            invalid(file, &rejected);
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    print_warnings(&deployment.plan_warnings);
     println!(
         "{}: configuration is valid ({}, {}, {})",
         file.display(),
         count(config.servers.len(), "server"),
         count(config.location_count(), "location"),
-        count(config.warnings.len(), "warning"),
+        count(
+            config.warnings.len() + deployment.plan_warnings.len(),
+            "warning"
+        ),
     );
     ExitCode::SUCCESS
 }

@@ -42,6 +42,7 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
         apps: Vec::new(),
         by_group: HashMap::new(),
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let mut listens = Vec::new();
     let mut servers = Vec::new();
@@ -90,7 +91,12 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
             warnings: config.warnings.clone(),
         });
     }
-    let mut warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    let mut warnings: Vec<String> = config
+        .warnings
+        .iter()
+        .chain(&planner.warnings)
+        .map(ToString::to_string)
+        .collect();
     for app in &planner.apps {
         if app.resist_deployment_errors && !app.rolling_restarts {
             warnings.push(format!(
@@ -113,12 +119,14 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
     let observability = crate::Observability {
         instance_registry_dir: http
             .value("passenger_instance_registry_dir")
+            .or_else(|| http.value("passenger_temp_dir"))
             .map(PathBuf::from),
         log_file,
         access_log,
         ..crate::Observability::default()
     };
     Ok(Deployment {
+        plan_warnings: planner.warnings,
         observability,
         listens,
         servers,
@@ -136,6 +144,7 @@ struct Planner<'a> {
     apps: Vec<AppConfig>,
     by_group: HashMap<String, usize>,
     errors: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl Planner<'_> {
@@ -184,6 +193,22 @@ impl Planner<'_> {
 
     /// The route of a server (`prefix` `None`) or a location.
     fn route(&mut self, settings: &Settings, span: &Span, prefix: Option<&str>) -> Route {
+        for log in ["access_log", "error_log"] {
+            let here = settings.get(log).and_then(|s| s.span());
+            let warned = |p: &Problem| Some(&p.span) == here;
+            if here.is_some()
+                && here != self.http.get(log).and_then(|s| s.span())
+                && !self.warnings.iter().any(warned)
+            {
+                self.warnings.push(Problem {
+                    span: here.cloned().unwrap_or_else(|| span.clone()),
+                    message: format!(
+                        "{log} here has no effect of its own: Ferry keeps one log of each kind, \
+                         the one set in the http block"
+                    ),
+                });
+            }
+        }
         let files = match (settings.get("alias"), settings.value("root")) {
             (Some(alias), _) => {
                 let text = alias.value().unwrap_or_default();

@@ -427,7 +427,12 @@ pub static DIRECTIVES: &[Spec] = &[
         CookieName,
     )
     .default("_passenger_route"),
-    passenger("passenger_ignore_client_abort", "8.6.6", ALL_HTTP, Flag).default("off"),
+    passenger("passenger_ignore_client_abort", "8.6.6", ALL_HTTP, Flag)
+        .default("off")
+        .role(Role::NoEffect {
+            why: "Ferry always closes the app's connection when the client goes away (this \
+                  directive's off)",
+        }),
     passenger("passenger_intercept_errors", "8.6.7", ALL_HTTP, Flag).default("off"),
     passenger("passenger_pass_header", "8.6.8", ALL_HTTP, HeaderName).many(),
     passenger(
@@ -438,7 +443,12 @@ pub static DIRECTIVES: &[Spec] = &[
     )
     .takes(Arity::AtLeast(1))
     .many(),
-    passenger("passenger_buffer_response", "8.6.10", ALL_HTTP, Flag).default("off"),
+    passenger("passenger_buffer_response", "8.6.10", ALL_HTTP, Flag)
+        .default("off")
+        .role(Role::NoEffect {
+            why: "Ferry streams responses to the client as the app sends them (this \
+                  directive's off)",
+        }),
     // Passenger 6's scale and default, not the seed's (Passenger 4: 0 to 3, default 0): Ferry's
     // log levels are Passenger 6's 0 (crit) to 7 (debug3), default 3 (notice).
     passenger("passenger_log_level", "8.7.1", HTTP, range(0, 7)).default("3"),
@@ -448,7 +458,8 @@ pub static DIRECTIVES: &[Spec] = &[
         .role(Role::NoEffect {
             why: "Ferry has no passenger-irb console to attach a debugger with",
         }),
-    // Seed: no "at most once"; one temp directory.
+    // Seed: no "at most once"; one temp directory. Ferry puts its instance directory there
+    // (unless passenger_instance_registry_dir says where).
     passenger("passenger_temp_dir", "8.8.1", HTTP, Path).default("/tmp"),
     passenger("passenger_fly_with", "8.8.2", HTTP, Path).role(Role::NoEffect {
         why: "Ferry is itself the server; there is no separate Flying Passenger daemon to use",

@@ -293,3 +293,29 @@ fn apps_that_cannot_be_served_are_errors_with_their_line() {
         "$DIR/ferry.conf:5: passenger_set_cgi_param A: unknown variable \"$nope\""
     );
 }
+
+#[test]
+fn logs_are_the_http_blocks() {
+    let dir = tree(&["site/"]);
+    let d = good(
+        dir.path(),
+        "http {\naccess_log $DIR/a.log;\npassenger_temp_dir $DIR/tmp;\nserver {\nroot $DIR/site;\n\
+         access_log $DIR/b.log;\nlocation /x { }\n}\n}",
+    );
+    assert_eq!(d.observability.access_log, Some(dir.path().join("a.log")));
+    assert_eq!(
+        d.observability.instance_registry_dir,
+        Some(dir.path().join("tmp")),
+        "passenger_temp_dir, without passenger_instance_registry_dir"
+    );
+    let warnings: Vec<String> = d.plan_warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "once, not again for the location: {warnings:?}"
+    );
+    assert!(warnings[0].ends_with(
+        ":6: access_log here has no effect of its own: Ferry keeps one log of each kind, the one \
+         set in the http block"
+    ));
+}
