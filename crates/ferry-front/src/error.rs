@@ -41,6 +41,19 @@ pub enum Error {
         #[source]
         source: crate::body::BoxError,
     },
+    /// The request body is longer than `client_max_body_size`.
+    #[error("the request body is larger than client_max_body_size ({limit} bytes)")]
+    BodyTooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The client stopped sending the request body.
+    #[error("the client did not send the whole request body")]
+    ClientBody {
+        /// Why.
+        #[source]
+        source: crate::body::BoxError,
+    },
 }
 
 impl Error {
@@ -57,6 +70,8 @@ impl Error {
             Error::Connect { .. } | Error::Upstream { .. } | Error::Retries { .. } => {
                 StatusCode::BAD_GATEWAY
             }
+            Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::ClientBody { .. } => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -90,6 +105,14 @@ pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
         Error::Connect { .. } | Error::Upstream { .. } | Error::Retries { .. } => page(
             "Bad gateway",
             "<p>The application did not answer this request properly. Please try again.</p>",
+        ),
+        Error::BodyTooLarge { .. } => page(
+            "Request entity too large",
+            "<p>The request body is larger than this server accepts.</p>",
+        ),
+        Error::ClientBody { .. } => page(
+            "Bad request",
+            "<p>The request body did not arrive whole.</p>",
         ),
     };
     html(status, page)

@@ -96,6 +96,10 @@ pub(crate) async fn handle<S: Spawner>(
     }
     match forward_to(&site, client, request, cgi, None, tracked).await {
         Ok(response) => response,
+        Err(error) if too_large(&error) => {
+            tracing::info!("request body larger than client_max_body_size: 413");
+            error_response(&Error::BodyTooLarge { limit: 0 }, false)
+        }
         Err(error) => {
             log_error(&error);
             let mut response = error_response(&error, site.friendly_error_pages);
@@ -108,6 +112,27 @@ pub(crate) async fn handle<S: Spawner>(
             response
         }
     }
+}
+
+/// Bodies of unannounced length are read whole before they are sent when their limit is at most
+/// this (Nginx's default `client_max_body_size` is 1 MiB).
+const BUFFER_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// The most a request body of unannounced length (chunked) may carry: put in the request's
+/// extensions by the router (`client_max_body_size`; a `Content-Length` is checked there).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub(crate) u64);
+
+/// Whether `error` comes from a body cut at its [`BodyLimit`].
+fn too_large(error: &Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// A direct request (seed 000 §10.4) to the process `pid`, whose sticky id is `sticky_id`: no
@@ -191,11 +216,42 @@ async fn forward_to<S: Spawner>(
 ) -> Result<Response<Body>, Error> {
     let upgrade = session::is_upgrade_request(request.method(), request.headers())
         .then(|| hyper::upgrade::on(&mut request));
-    let (parts, body) = request.into_parts();
-    let kind = RequestBody::of(&parts, &body);
+    let (mut parts, body) = request.into_parts();
+    let mut kind = RequestBody::of(&parts, &body);
+    let body = match parts.extensions.get::<BodyLimit>().copied() {
+        // A body of unannounced length under `client_max_body_size`: read whole first, as
+        // Nginx does, so that one too large gets 413 before the app sees any of it.
+        Some(BodyLimit(limit)) if limit <= BUFFER_LIMIT => {
+            let bytes = match http_body_util::Limited::new(body, limit as usize)
+                .collect()
+                .await
+            {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    return Err(Error::BodyTooLarge { limit })
+                }
+                Err(source) => return Err(Error::ClientBody { source }),
+            };
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            kind = if bytes.is_empty() {
+                RequestBody::None
+            } else {
+                RequestBody::Length(bytes.len() as u64)
+            };
+            crate::body::full(bytes)
+        }
+        // Larger limits: streamed, and cut at the limit (the app sees a truncated body).
+        Some(BodyLimit(limit)) => http_body_util::Limited::new(body, limit as usize)
+            .map_err(BoxError::from)
+            .boxed(),
+        None => body.map_err(BoxError::from).boxed(),
+    };
     let mut pending = Pending {
         parts,
-        body: Some(body.map_err(BoxError::from).boxed()),
+        body: Some(body),
         kind,
         upgrade,
         rewritten: false,

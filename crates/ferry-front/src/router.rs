@@ -484,7 +484,7 @@ async fn route<S: Spawner>(
     inflight: &Arc<Inflight>,
     uri: String,
     client: ClientInfo,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> (Response<Body>, AppId) {
     let mut captures = Vec::new();
     let route = match server.locations.find(&uri, &mut captures).0 {
@@ -511,6 +511,11 @@ async fn route<S: Spawner>(
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        if length.is_none() {
+            request
+                .extensions_mut()
+                .insert(crate::proxy::BodyLimit(limit));
+        }
         if length.is_some_and(|n| n > limit) {
             tracing::info!(
                 uri = %info.uri,

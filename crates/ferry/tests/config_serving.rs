@@ -206,6 +206,21 @@ async fn places_answer_as_nginx_and_passenger_do() {
         );
         let r = client.request(big).await.unwrap();
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        // Of unannounced length (chunked): read up to the limit first, then 413 or sent on.
+        let chunked = |len| {
+            client::request(
+                Method::POST,
+                &ferry.url_for("/env"),
+                A,
+                ferry_test_support::body::pattern(len, true),
+            )
+        };
+        let r = client.request(chunked(100_000)).await.unwrap();
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let r = client.request(chunked(7)).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK);
+        let env: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+        assert_eq!(env["CONTENT_LENGTH"], "7", "sent on with its length");
 
         // Response headers.
         let r = get("/accel", A).await;
