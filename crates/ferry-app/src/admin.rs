@@ -35,24 +35,6 @@ pub trait LogControl: Send + Sync + 'static {
     fn reopen(&self) -> Result<(), String>;
 }
 
-/// A logger that cannot be changed (tests, embedding).
-#[derive(Debug, Clone, Copy)]
-pub struct FixedLog(pub u8);
-
-impl LogControl for FixedLog {
-    fn level(&self) -> u8 {
-        self.0
-    }
-
-    fn set_level(&self, _: u8) -> Result<(), String> {
-        Err("this Ferry's log level cannot be changed".into())
-    }
-
-    fn reopen(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 /// The backend of the admin API.
 pub(crate) struct Backend {
     pub(crate) pool: FerryPool,

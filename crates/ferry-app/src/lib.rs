@@ -10,7 +10,7 @@
 mod admin;
 mod pre_start;
 
-pub use admin::{FixedLog, LogControl};
+pub use admin::LogControl;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
