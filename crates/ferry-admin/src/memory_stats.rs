@@ -100,7 +100,8 @@ impl Section {
 impl Report {
     /// Scans `/proc` now. `version` is Ferry's version; the calling process itself is left out.
     pub fn collect(version: &str, options: Options) -> Self {
-        let all = proc::scan(std::process::id());
+        let mut all = proc::scan(std::process::id());
+        proc::mark_preloaders(&mut all);
         let mut sections = Vec::new();
         if options.apache {
             sections.push(section("apache", "Apache processes", &all, proc::is_apache));

@@ -15,12 +15,14 @@ pub struct StatusFields {
     pub vm_size_kib: u64,
 }
 
-/// Command-line markers of app processes: the loaders' process titles and script names.
+/// Command-line markers of app processes (preloaders and the workers they forked included, even
+/// once a stopped preloader left its workers to init): the loaders' titles and script names.
 const APP_MARKERS: &[&str] = &[
     "Ferry RubyApp",
     "Ferry PythonApp",
     "Ferry NodeApp",
     "Ferry App",
+    "Ferry AppPreloader",
     "rack-loader.rb",
     "wsgi-loader.py",
     "node-loader.js",
@@ -147,6 +149,21 @@ fn is_app(p: &Scanned) -> bool {
     APP_MARKERS.iter().any(|m| p.info.name.contains(m))
 }
 
+/// Names the preloaders of smart spawning whose title does not say so (Python cannot set its
+/// process title): an app process that is the parent of app processes gets ` (preloader)`.
+pub(super) fn mark_preloaders(all: &mut [Scanned]) {
+    let parents: HashSet<u32> = all
+        .iter()
+        .filter(|p| is_app(p))
+        .map(|p| p.info.ppid)
+        .collect();
+    for p in all.iter_mut() {
+        if is_app(p) && parents.contains(&p.info.pid) && !p.info.name.contains("AppPreloader") {
+            p.info.name.push_str(" (preloader)");
+        }
+    }
+}
+
 /// The pids of the Ferry section: the binary's processes, app processes, and descendants of a
 /// `ferry start`.
 pub(super) fn ferry_pids(all: &[Scanned]) -> HashSet<u32> {
@@ -191,6 +208,27 @@ mod tests {
             exe: exe.map(str::to_owned),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
         }
+    }
+
+    #[test]
+    fn preloaders_are_named() {
+        let mut all = vec![
+            scanned(10, 1, "ferry", Some("ferry"), &["ferry", "start", "."]),
+            scanned(11, 10, "python3", None, &["python3", "/x/wsgi-loader.py"]),
+            scanned(12, 11, "python3", None, &["python3", "/x/wsgi-loader.py"]),
+            scanned(13, 10, "ruby", None, &["Ferry RubyApp: /srv/app"]),
+        ];
+        mark_preloaders(&mut all);
+        let names: Vec<&str> = all.iter().map(|p| p.info.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ferry start .",
+                "python3 /x/wsgi-loader.py (preloader)",
+                "python3 /x/wsgi-loader.py",
+                "Ferry RubyApp: /srv/app"
+            ]
+        );
     }
 
     #[test]
