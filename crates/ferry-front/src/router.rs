@@ -436,7 +436,6 @@ struct RequestInfo<'a> {
     method: Method,
     version: http::Version,
     target: String,
-    headers: HeaderMap,
     client: ClientInfo,
 }
 
@@ -502,7 +501,6 @@ async fn route<S: Spawner>(
             .uri()
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
-        headers: request.headers().clone(),
         client,
     };
     if let Some(limit) = route.config.client_max_body_size {
@@ -527,7 +525,7 @@ async fn route<S: Spawner>(
         }
     }
     let Some(passenger) = &route.passenger else {
-        let response = files(route, &found.captures, &info).await;
+        let response = files(route, &found.captures, &info, request.headers()).await;
         return (
             error_page(server, route, &info, response).await,
             AppId::NONE,
@@ -535,7 +533,7 @@ async fn route<S: Spawner>(
     };
     let Some(site) = passenger.site(&info.uri) else {
         // No app here (Passenger's module declines, seed 000 §8.5.13 example 2): files.
-        let response = files(route, &found.captures, &info).await;
+        let response = files(route, &found.captures, &info, request.headers()).await;
         return (
             error_page(server, route, &info, response).await,
             AppId::NONE,
@@ -567,7 +565,10 @@ async fn serve_app<S: Spawner>(
         .config
         .cgi_params
         .iter()
-        .map(|(name, value)| (name.clone(), expand(value, &info, found, site)))
+        .map(|(name, value)| {
+            let expanded = expand(value, &info, request.headers(), found, site);
+            (name.clone(), expanded)
+        })
         .collect();
     let response = proxy::handle(Arc::clone(site), client, request, cgi, Some(&tracked)).await;
     tracked.sending();
@@ -630,24 +631,14 @@ async fn files<S>(
     route: &Route<S>,
     captures: &[Option<String>],
     info: &RequestInfo<'_>,
+    headers: &HeaderMap,
 ) -> Response<Body> {
-    let mut response = find_file(route, captures, info).await;
-    if response.status().is_success() {
-        let path = file_path(route, captures, &info.uri).unwrap_or_default();
-        let served = match (&info.uri.ends_with('/'), response.headers().get(INDEX_FILE)) {
-            (true, Some(index)) => path.join(index.to_str().unwrap_or_default()),
-            _ => path,
-        };
-        response.headers_mut().remove(INDEX_FILE);
-        if let Some(mime) = mime_type(&route.config, &served) {
-            response.headers_mut().insert(header::CONTENT_TYPE, mime);
-        }
+    let (mut response, served) = find_file(route, captures, info, headers).await;
+    if let Some(mime) = served.and_then(|path| mime_type(&route.config, &path)) {
+        response.headers_mut().insert(header::CONTENT_TYPE, mime);
     }
     response
 }
-
-/// Names the index file a response came from, between `find_file` and `files`.
-const INDEX_FILE: HeaderName = HeaderName::from_static("x-ferry-index-file");
 
 /// The type the route's `types` and `default_type` give `path`; `None`: the built-in table's
 /// (which knows the extension).
@@ -657,6 +648,7 @@ fn mime_type(config: &RouteConfig, path: &std::path::Path) -> Option<HeaderValue
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let found = if config.mime_types.is_empty() {
+        // Ferry's built-in table; `default_type` for what it does not know.
         if ext
             .as_deref()
             .is_some_and(|e| mime_guess::from_ext(e).first().is_some())
@@ -665,46 +657,42 @@ fn mime_type(config: &RouteConfig, path: &std::path::Path) -> Option<HeaderValue
         }
         None
     } else {
-        ext.and_then(|e| {
-            config
-                .mime_types
-                .iter()
-                .find(|(x, _)| *x == e)
-                .map(|(_, t)| t.clone())
-        })
+        ext.and_then(|e| config.mime_types.iter().find(|(x, _)| *x == e))
+            .map(|(_, t)| t.as_str())
     };
-    HeaderValue::from_str(&found.unwrap_or_else(|| config.default_type.clone())).ok()
+    HeaderValue::from_str(found.unwrap_or(&config.default_type)).ok()
 }
 
+/// The response for the route's file, and the file it came from when it is one.
 async fn find_file<S>(
     route: &Route<S>,
     captures: &[Option<String>],
     info: &RequestInfo<'_>,
-) -> Response<Body> {
+    headers: &HeaderMap,
+) -> (Response<Body>, Option<PathBuf>) {
     if info.method != Method::GET && info.method != Method::HEAD {
-        return status_page(StatusCode::METHOD_NOT_ALLOWED);
+        return (status_page(StatusCode::METHOD_NOT_ALLOWED), None);
     }
     let Some(path) = file_path(route, captures, &info.uri) else {
-        return status_page(StatusCode::NOT_FOUND);
+        return (status_page(StatusCode::NOT_FOUND), None);
     };
     if info.uri.ends_with('/') {
         for index in &route.config.index {
-            if let FileOutcome::Response(mut r) =
-                static_files::serve_path(&info.method, &path.join(index), &info.headers).await
+            let file = path.join(index);
+            if let FileOutcome::Response(r) =
+                static_files::serve_path(&info.method, &file, headers).await
             {
-                if let Ok(name) = HeaderValue::from_str(index) {
-                    r.headers_mut().insert(INDEX_FILE, name);
-                }
-                return r;
+                return (r, Some(file));
             }
         }
-        return match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => status_page(StatusCode::FORBIDDEN),
-            _ => status_page(StatusCode::NOT_FOUND),
+        let refused = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => StatusCode::FORBIDDEN,
+            _ => StatusCode::NOT_FOUND,
         };
+        return (status_page(refused), None);
     }
-    match static_files::serve_path(&info.method, &path, &info.headers).await {
-        FileOutcome::Response(response) => response,
+    let response = match static_files::serve_path(&info.method, &path, headers).await {
+        FileOutcome::Response(response) => return (response, Some(path)),
         FileOutcome::Directory => {
             let query = info.target.split_once('?').map(|(_, q)| q);
             let location = match query {
@@ -715,7 +703,8 @@ async fn find_file<S>(
         }
         FileOutcome::Missing => status_page(StatusCode::NOT_FOUND),
         FileOutcome::Forbidden => status_page(StatusCode::FORBIDDEN),
-    }
+    };
+    (response, None)
 }
 
 /// The file for `uri` by the route's `root` or `alias`.
@@ -827,12 +816,13 @@ fn site_path<S>(site: &Site<S>, path: &str) -> String {
 fn expand<S>(
     value: &Template,
     info: &RequestInfo<'_>,
+    headers: &HeaderMap,
     found: &Found<'_, S>,
     site: &Site<S>,
 ) -> String {
     value.expand(|var, out| {
         let header = |name: &str| {
-            info.headers
+            headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
@@ -842,7 +832,7 @@ fn expand<S>(
         match var {
             Var::RequestMethod => out.push_str(info.method.as_str()),
             Var::Host => {
-                let host = host_header(&info.headers);
+                let host = host_header(headers);
                 out.push_str(if host.is_empty() { info.server } else { &host });
             }
             Var::RemoteAddr => {
@@ -891,8 +881,7 @@ fn expand<S>(
             Var::ContentLength => out.push_str(&header("content-length")),
             Var::Http(name) => {
                 let name = name.replace('_', "-");
-                let values: Vec<&str> = info
-                    .headers
+                let values: Vec<&str> = headers
                     .get_all(name.as_str())
                     .iter()
                     .filter_map(|v| v.to_str().ok())
@@ -900,8 +889,7 @@ fn expand<S>(
                 out.push_str(&values.join(", "));
             }
             Var::Cookie(name) => {
-                let value = info
-                    .headers
+                let value = headers
                     .get_all(header::COOKIE)
                     .iter()
                     .filter_map(|v| v.to_str().ok())
