@@ -509,7 +509,8 @@ async fn route<S: Spawner>(
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if length.is_none() {
+        // A body of unannounced length (chunked); a request without a body has neither.
+        if length.is_none() && request.headers().contains_key(header::TRANSFER_ENCODING) {
             request
                 .extensions_mut()
                 .insert(crate::proxy::BodyLimit(limit));
