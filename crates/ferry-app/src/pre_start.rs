@@ -13,15 +13,16 @@ use std::time::Duration;
 
 use ferry_config::PreStart;
 use ferry_front::BoundListener;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_util::sync::CancellationToken;
 
 /// How long one pre-start request may take, the app's spawn included.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The longest status line read; anything longer is not an HTTP response.
-const MAX_STATUS_LINE: u64 = 8 * 1024;
+/// The largest response head read; anything longer is not an answer worth waiting for.
+const MAX_HEAD: usize = 16 * 1024;
 
 /// Where a pre-start request is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,74 +95,68 @@ pub(crate) async fn run(urls: Vec<PreStart>, own: Target, stop: CancellationToke
 /// e.g. `200 OK`.
 async fn send(pre_start: &PreStart, target: &Target) -> io::Result<String> {
     let host = pre_start.host.clone().unwrap_or_else(|| target.host());
-    let request = format!(
-        "HEAD {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-        pre_start.path
-    );
+    let request = http::Request::head(pre_start.path.as_str())
+        .header(http::header::HOST, host)
+        .header(http::header::CONNECTION, "close")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     match target {
-        Target::Tcp(addr) => exchange(TcpStream::connect(addr).await?, &request).await,
-        Target::Unix(path) => exchange(UnixStream::connect(path).await?, &request).await,
+        Target::Tcp(addr) => exchange(TcpStream::connect(addr).await?, request).await,
+        Target::Unix(path) => exchange(UnixStream::connect(path).await?, request).await,
     }
 }
 
-/// Writes `request` and reads the status line of the answer.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+/// Sends `request` over `stream` with hyper's HTTP/1.1 client and returns the answer's status.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
-    request: &str,
+    request: http::Request<http_body_util::Empty<bytes::Bytes>>,
 ) -> io::Result<String> {
-    let mut stream = BufReader::new(stream);
-    stream.get_mut().write_all(request.as_bytes()).await?;
-    let mut line = String::new();
-    (&mut stream)
-        .take(MAX_STATUS_LINE)
-        .read_line(&mut line)
-        .await?;
-    if line.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the connection was closed without a response",
-        ));
-    }
-    status(&line).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("not an HTTP response: {:?}", line.trim_end()),
-        )
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .max_buf_size(MAX_HEAD)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(into_io)?;
+    let driver = tokio::spawn(connection);
+    let answer = sender.send_request(request).await;
+    driver.abort();
+    let response = answer.map_err(into_io)?;
+    let code = response.status().as_u16();
+    // The app's own reason phrase when it sent one hyper does not know, else the standard one.
+    let reason = match response.extensions().get::<hyper::ext::ReasonPhrase>() {
+        Some(phrase) => String::from_utf8_lossy(phrase.as_bytes()).into_owned(),
+        None => response
+            .status()
+            .canonical_reason()
+            .unwrap_or("")
+            .to_owned(),
+    };
+    Ok(match reason.is_empty() {
+        true => code.to_string(),
+        false => format!("{code} {reason}"),
     })
 }
 
-/// `HTTP/1.1 200 OK\r\n` → `200 OK`.
-fn status(line: &str) -> Option<String> {
-    let rest = line.strip_prefix("HTTP/")?;
-    let (_version, status) = rest.split_once(' ')?;
-    let status = status.trim_end();
-    let code = status.get(..3)?;
-    let well_formed = code.bytes().all(|b| b.is_ascii_digit())
-        && status.as_bytes().get(3).is_none_or(|&b| b == b' ');
-    well_formed.then(|| status.to_owned())
+/// hyper's error as an I/O error whose kind says what went wrong: no answer at all, or not HTTP.
+fn into_io(error: hyper::Error) -> io::Error {
+    let kind = if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
+        io::ErrorKind::UnexpectedEof
+    } else if error.is_parse() || error.is_parse_too_large() || error.is_parse_status() {
+        io::ErrorKind::InvalidData
+    } else {
+        io::ErrorKind::Other
+    };
+    io::Error::new(kind, error)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     fn pre_start(url: &str) -> PreStart {
         PreStart::parse(url).expect("valid")
-    }
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(status("HTTP/1.1 200 OK\r\n").as_deref(), Some("200 OK"));
-        assert_eq!(
-            status("HTTP/1.0 404 Not Found\n").as_deref(),
-            Some("404 Not Found")
-        );
-        assert_eq!(status("HTTP/1.1 204\r\n").as_deref(), Some("204"));
-        assert_eq!(status(""), None);
-        assert_eq!(status("SSH-2.0-OpenSSH\r\n"), None);
-        assert_eq!(status("HTTP/1.1 2000 OK\r\n"), None);
-        assert_eq!(status("HTTP/1.1 OK\r\n"), None);
     }
 
     #[test]
@@ -227,6 +222,21 @@ mod tests {
             request.contains(&format!("\r\nHost: {addr}\r\n")),
             "{request}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_apps_own_reason_phrase_is_reported() {
+        for (answer, expected) in [
+            ("HTTP/1.1 299 Quite Fine\r\n\r\n", "299 Quite Fine"),
+            ("HTTP/1.0 404 Not Found\r\n\r\n", "404 Not Found"),
+            ("HTTP/1.1 599\r\n\r\n", "599"),
+        ] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let target = Target::Tcp(listener.local_addr().unwrap());
+            tokio::spawn(one_exchange(listener, answer));
+            let status = send(&pre_start("/"), &target).await.unwrap();
+            assert_eq!(status, expected, "{answer:?}");
+        }
     }
 
     #[tokio::test]
