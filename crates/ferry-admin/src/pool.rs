@@ -18,7 +18,7 @@ use ferry_pool::{GroupSnapshot, ProcessSnapshot};
 use ferry_spawn::{Concurrency, Endpoint, Protocol};
 use serde::{Deserialize, Serialize};
 
-pub use proc::{parse_stat_cpu, LiveProc};
+pub use proc::LiveProc;
 
 /// The whole pool at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -239,15 +239,6 @@ fn durations_in_words() {
 }
 
 #[test]
-fn cpu_from_proc_stat() {
-    // Command names may hold spaces and parentheses.
-    let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 1 0 1000 1 1";
-    // 2 s of CPU over 10 s alive (started at 10 s, system up 20 s): 20 %.
-    assert_eq!(parse_stat_cpu(stat, 20.0), Some(20.0));
-    assert_eq!(parse_stat_cpu("garbage", 20.0), None);
-}
-
-#[test]
 fn live_facts_about_this_process() {
     let me = std::process::id();
     let facts = LiveProc;
