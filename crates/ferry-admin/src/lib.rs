@@ -6,13 +6,12 @@
 //! * [`pool`]: [`pool::PoolState`], the live pool as JSON and Passenger-compatible XML.
 //! * [`api`]: the admin API, HTTP over the instance's unix socket, talking to Ferry through
 //!   [`api::AdminBackend`].
-//! * [`metrics`]: Prometheus counters and histograms the front end and the pool update.
+//! * `/metrics` serves `ferry_metrics`' counters and histograms, and gauges from the pool state.
 //! * [`status`]: `ferry status` output; [`client`]: the admin API client the commands use.
 
 pub mod api;
 pub mod client;
 pub mod memory_stats;
-pub mod metrics;
 pub mod pool;
 pub mod registry;
 pub mod status;
@@ -21,6 +20,7 @@ pub mod status;
 pub mod schema;
 
 mod base64;
+mod gauges;
 mod random;
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use std::time::SystemTime;
 use ferry_admin::api::{
     AdminBackend, AdminError, RequestInfo, RestartMethod, ServerInfo, API_VERSION,
 };
-use ferry_admin::metrics::{MeteredSpawner, Metrics};
 use ferry_admin::pool::{LiveProc, PoolState, PreloaderState};
 use ferry_front::{AccessLog, AppConnection, Inflight};
+use ferry_metrics::{MeteredSpawner, Metrics};
 use ferry_pool::Pool;
 use ferry_spawn::DirectSpawner;
 

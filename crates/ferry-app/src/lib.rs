@@ -16,7 +16,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_admin::metrics::{AppId, MeteredSpawner, Metrics};
 use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
 use ferry_config::nginx::resolve::ListenAddress;
 use ferry_config::{AppConfig, AppType, Start};
@@ -24,6 +23,7 @@ use ferry_front::{
     AccessLog, BoundListener, DirectAccess, Inflight, Listener, Observers, Router, Site,
     SiteConfig, StickyCookie,
 };
+use ferry_metrics::{AppId, MeteredSpawner, Metrics};
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
 use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
 use tokio_util::sync::CancellationToken;

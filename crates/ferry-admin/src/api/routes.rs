@@ -122,8 +122,8 @@ where
             let pool = backend.pool_state();
             text(
                 StatusCode::OK,
-                crate::metrics::CONTENT_TYPE,
-                metrics.render(Some(&pool)),
+                ferry_metrics::CONTENT_TYPE,
+                crate::gauges::render(metrics, &pool),
             )
         }
         (Method::GET, "/config.json") if sees_all => json(

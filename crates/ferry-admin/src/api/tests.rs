@@ -429,9 +429,9 @@ async fn every_format_over_the_socket() {
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok()),
-        Some(crate::metrics::CONTENT_TYPE)
+        Some(ferry_metrics::CONTENT_TYPE)
     );
-    let samples = crate::metrics::tests::parse_exposition(&metrics.text());
+    let samples = ferry_test_support::prometheus::parse_exposition(&metrics.text());
     assert!(samples.iter().any(|s| s.name == "ferry_app_queue_length"));
     let info: ServerInfo = call(&ro, Method::GET, "/info.json", None)
         .await
