@@ -1,7 +1,11 @@
 //! The admin API client the `ferry` admin commands use: one HTTP/1.1 request over an instance's
 //! unix socket, with the password read from the instance directory, or none when the caller
 //! cannot read the password file (then the server goes by peer credentials; see
-//! [`crate::api`]).
+//! `server`).
+//!
+//! [`status`] renders `ferry status` from what the client fetches.
+
+pub mod status;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,8 +17,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
-use crate::api::{FULL_USER, READ_ONLY_USER};
 use crate::registry::Instance;
+use crate::types::{FULL_USER, READ_ONLY_USER};
 
 /// How long a whole request may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

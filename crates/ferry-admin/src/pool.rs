@@ -7,9 +7,12 @@
 //!
 //! The JSON form is `serde` of these types; `docs/admin-api.schema.json` is its schema. The XML
 //! form ([`PoolState::to_xml`]) follows the element layout of Passenger's `/pool.xml`, so tools
-//! written for Passenger (passenger_exporter and friends) read it.
+//! written for Passenger (passenger_exporter and friends) read it, and the text form
+//! ([`PoolState::to_text`]) that of `passenger-status`. The server renders and the client reads
+//! these forms, so they live here, below both.
 
 mod proc;
+mod text;
 mod xml;
 
 use std::time::{Duration, SystemTime};
@@ -264,6 +267,12 @@ impl PoolState {
     /// connect password.
     pub fn to_xml(&self, secrets: bool) -> String {
         xml::render(self, secrets)
+    }
+
+    /// The text of `passenger-status` (`/pool.txt`, `ferry status`). `verbose` adds each
+    /// process's URL and, when the state carries it, its connect password.
+    pub fn to_text(&self, verbose: bool) -> String {
+        text::render(self, verbose)
     }
 }
 

@@ -22,7 +22,7 @@
 //! **Passwords.** The full password lets its holder do everything, so only Ferry's user reads
 //! it. The read-only password is also readable by Ferry's group (mode 0640), so operators in
 //! that group can run `ferry status` without sudo; it shows every app but changes nothing.
-//! Everyone else is recognised by peer credentials alone (see [`crate::api`]).
+//! Everyone else is recognised by peer credentials alone (see `server`).
 //!
 //! **Liveness.** An instance is alive while its `lock` is locked and the pid in its
 //! `properties.json` exists. [`list_instances`] removes directories failing either test (when
@@ -338,7 +338,7 @@ impl InstanceDir {
         &self.properties.name
     }
 
-    /// Where the admin API must listen ([`crate::api::bind`]).
+    /// Where the admin API must listen (`server::bind`).
     pub fn admin_socket_path(&self) -> &Path {
         &self.properties.admin_socket
     }

@@ -1,14 +1,13 @@
 //! The admin API's view of a running Ferry: the [`AdminBackend`] over the pool, the logs and
 //! the instance's facts. `Ferry::start` creates the instance directory, binds its socket and
-//! serves the API with this backend (see `ferry_admin::api` for who may do what).
+//! serves the API with this backend (see `ferry_admin::server` for who may do what).
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ferry_admin::api::{
-    AdminBackend, AdminError, RequestInfo, RestartMethod, ServerInfo, API_VERSION,
-};
 use ferry_admin::pool::{LiveProc, PoolState, PreloaderState};
+use ferry_admin::server::{AdminBackend, AdminError};
+use ferry_admin::types::{RequestInfo, RestartMethod, ServerInfo, API_VERSION};
 use ferry_front::{AccessLog, AppConnection, Inflight};
 use ferry_metrics::{MeteredSpawner, Metrics};
 use ferry_pool::Pool;

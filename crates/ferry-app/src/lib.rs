@@ -221,7 +221,7 @@ impl Ferry {
         let direct = Arc::new(DirectAccess::new(pool.clone(), direct_sites));
         listeners.spawn(direct_listener.serve(direct, 0, stop.clone(), connections.clone()));
         let admin_socket = instance.admin_socket_path().to_path_buf();
-        let admin_listener = ferry_admin::api::bind(&admin_socket)
+        let admin_listener = ferry_admin::server::bind(&admin_socket)
             .await
             .map_err(|source| Error::AdminSocket {
                 path: admin_socket.display().to_string(),
@@ -238,11 +238,15 @@ impl Ferry {
             direct_url: direct_url.clone(),
             inflight,
         });
-        let api = ferry_admin::api::AdminServer::new(
+        let api = ferry_admin::server::AdminServer::new(
             backend,
-            ferry_admin::api::ApiConfig::for_instance(&instance, metrics),
+            ferry_admin::server::ApiConfig::for_instance(&instance, metrics),
         );
-        listeners.spawn(ferry_admin::api::serve(admin_listener, api, stop.clone()));
+        listeners.spawn(ferry_admin::server::serve(
+            admin_listener,
+            api,
+            stop.clone(),
+        ));
         listeners.spawn(keep_fresh(instance.path().to_path_buf(), stop.clone()));
         let own = match (deployment.pre_start.is_empty(), bound.first()) {
             (false, Some(first)) => Some(pre_start::Target::own(first)),

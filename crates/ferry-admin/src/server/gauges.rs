@@ -9,7 +9,7 @@ use crate::pool::{PoolState, ProcessLife};
 
 /// What `/metrics` answers: the counters and histograms, then the gauges of `pool`. Empty when
 /// metrics are off.
-pub(crate) fn render(metrics: &Metrics, pool: &PoolState) -> String {
+pub(super) fn render(metrics: &Metrics, pool: &PoolState) -> String {
     let mut out = metrics.render();
     if metrics.is_enabled() {
         render_pool(&mut out, pool);

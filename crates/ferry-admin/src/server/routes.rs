@@ -5,8 +5,9 @@ use http::{header, Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 
-use super::{Access, AdminBackend, AdminError, AdminServer, Response, RestartMethod, ServerState};
+use super::{Access, AdminBackend, AdminError, AdminServer, Response};
 use crate::pool::PoolState;
+use crate::types::{RestartMethod, ServerState};
 
 /// The request body of `POST /pool/restart_app_group.json`.
 #[derive(Debug, Deserialize)]
@@ -99,7 +100,7 @@ where
                 _ => text(
                     StatusCode::OK,
                     "text/plain; charset=utf-8",
-                    crate::status::render_pool(&pool, flag("verbose")),
+                    pool.to_text(flag("verbose")),
                 ),
             }
         }
@@ -123,7 +124,7 @@ where
             text(
                 StatusCode::OK,
                 ferry_metrics::CONTENT_TYPE,
-                crate::gauges::render(metrics, &pool),
+                super::gauges::render(metrics, &pool),
             )
         }
         (Method::GET, "/config.json") if sees_all => json(
