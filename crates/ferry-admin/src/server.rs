@@ -21,6 +21,7 @@
 mod auth;
 mod backend;
 mod gauges;
+mod response;
 mod routes;
 
 use std::convert::Infallible;
@@ -111,7 +112,7 @@ impl<B: AdminBackend> AdminServer<B> {
             &self.config,
         ) {
             Ok(access) => access,
-            Err(message) => return routes::unauthorized(message),
+            Err(message) => return response::unauthorized(message),
         };
         routes::route(self, access, request).await
     }
