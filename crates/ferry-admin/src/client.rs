@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http::{header, HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -18,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 use crate::registry::Instance;
-use crate::types::{FULL_USER, READ_ONLY_USER};
+use crate::types::{BASE64, FULL_USER, READ_ONLY_USER};
 
 /// How long a whole request may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -226,7 +227,7 @@ impl Client {
             .uri(path)
             .header(header::HOST, "localhost");
         if let Credentials::Password { user, password } = &self.credentials {
-            let token = crate::base64::encode(format!("{user}:{password}").as_bytes());
+            let token = BASE64.encode(format!("{user}:{password}").as_bytes());
             request = request.header(header::AUTHORIZATION, format!("Basic {token}"));
         }
         let bytes = match body {

@@ -30,8 +30,5 @@ pub mod types;
 #[doc(hidden)]
 pub mod schema;
 
-mod base64;
-mod random;
-
 #[cfg(test)]
 mod schema_tests;

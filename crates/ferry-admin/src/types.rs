@@ -3,6 +3,8 @@
 //! `POST /pool/restart_app_group.json` (the pool's own, [`crate::pool::PoolState`], has a module
 //! of its own). `server` and `client` build on this module; it knows neither.
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
 
 /// The version of the API, in `/info.json`.
@@ -11,6 +13,16 @@ pub const API_VERSION: &str = "1.0";
 pub const FULL_USER: &str = "admin";
 /// The user name going with the read-only password.
 pub const READ_ONLY_USER: &str = "ro_admin";
+
+/// The base64 of HTTP Basic credentials (RFC 7617), which the client writes and the server
+/// reads: the standard alphabet with its padding, required when decoding. Stray bits in the last
+/// symbol are ignored, as Ferry's first, hand-written decoder did.
+pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// How to restart an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

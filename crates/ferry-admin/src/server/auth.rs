@@ -2,7 +2,9 @@
 //! into an [`Access`] (see the table in [`crate::server`]).
 
 use super::ApiConfig;
-use crate::types::{FULL_USER, READ_ONLY_USER};
+use base64::Engine as _;
+
+use crate::types::{BASE64, FULL_USER, READ_ONLY_USER};
 
 /// What a caller may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,7 @@ fn basic_credentials(header: &http::HeaderValue) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = String::from_utf8(crate::base64::decode(encoded)?).ok()?;
+    let decoded = String::from_utf8(BASE64.decode(encoded.trim()).ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.trim().to_owned()))
 }

@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use base64::Engine as _;
 use http::{Method, StatusCode};
 use serde_json::json;
 
@@ -12,7 +13,7 @@ use crate::client::{Client, Credentials, Reply};
 use crate::pool::tests::sample;
 use crate::pool::PoolState;
 use crate::types::tests::{info, server_state};
-use crate::types::{RequestInfo, RestartMethod, ServerInfo, ServerState};
+use crate::types::{RequestInfo, RestartMethod, ServerInfo, ServerState, BASE64};
 
 const FULL: &str = "full-password-123";
 const READ_ONLY: &str = "ro-password-456";
@@ -449,7 +450,7 @@ fn authorization_rules() {
     let basic = |user: &str, password: &str| {
         http::HeaderValue::from_str(&format!(
             "Basic {}",
-            crate::base64::encode(format!("{user}:{password}").as_bytes())
+            BASE64.encode(format!("{user}:{password}").as_bytes())
         ))
         .expect("header")
     };

@@ -1,5 +1,7 @@
 //! Fixtures of the shared types, for the server's and the client's tests.
 
+use base64::Engine as _;
+
 use super::*;
 
 /// A `/server.json` with one request in progress.
@@ -37,4 +39,22 @@ fn server_state_round_trips_through_json() {
     let json = serde_json::to_string(&state).expect("serialize");
     let back: ServerState = serde_json::from_str(&json).expect("deserialize");
     assert_eq!(back, state);
+}
+
+#[test]
+fn basic_credentials_base64_round_trips_and_known_values() {
+    for (plain, coded) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("admin:s3cr3t", "YWRtaW46czNjcjN0"),
+    ] {
+        assert_eq!(BASE64.encode(plain.as_bytes()), coded);
+        assert_eq!(BASE64.decode(coded).ok().as_deref(), Some(plain.as_bytes()));
+    }
+    assert!(BASE64.decode("Zg=").is_err());
+    assert!(BASE64.decode("Z=g=").is_err());
+    assert!(BASE64.decode("Zg==Zg==").is_err());
+    assert!(BASE64.decode("!!!!").is_err());
 }
