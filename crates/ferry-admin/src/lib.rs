@@ -26,9 +26,3 @@ pub mod pool;
 pub mod registry;
 pub mod server;
 pub mod types;
-
-#[doc(hidden)]
-pub mod schema;
-
-#[cfg(test)]
-mod schema_tests;

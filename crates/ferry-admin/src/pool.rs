@@ -394,4 +394,6 @@ pub fn duration_words(secs: u64) -> String {
 }
 
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 pub(crate) mod tests;
