@@ -1,20 +1,25 @@
 //! The admin API client the `ferry` admin commands use: one HTTP/1.1 request over an instance's
 //! unix socket, with the password read from the instance directory, or none when the caller
 //! cannot read the password file (then the server goes by peer credentials; see
-//! [`crate::api`]).
+//! `server`).
+//!
+//! [`status`] renders `ferry status` from what the client fetches.
+
+pub mod status;
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http::{header, HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
-use crate::api::{FULL_USER, READ_ONLY_USER};
 use crate::registry::Instance;
+use crate::types::{BASE64, FULL_USER, READ_ONLY_USER};
 
 /// How long a whole request may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -222,7 +227,7 @@ impl Client {
             .uri(path)
             .header(header::HOST, "localhost");
         if let Credentials::Password { user, password } = &self.credentials {
-            let token = crate::base64::encode(format!("{user}:{password}").as_bytes());
+            let token = BASE64.encode(format!("{user}:{password}").as_bytes());
             request = request.header(header::AUTHORIZATION, format!("Basic {token}"));
         }
         let bytes = match body {

@@ -7,9 +7,12 @@
 //!
 //! The JSON form is `serde` of these types; `docs/admin-api.schema.json` is its schema. The XML
 //! form ([`PoolState::to_xml`]) follows the element layout of Passenger's `/pool.xml`, so tools
-//! written for Passenger (passenger_exporter and friends) read it.
+//! written for Passenger (passenger_exporter and friends) read it, and the text form
+//! ([`PoolState::to_text`]) that of `passenger-status`. The server renders and the client reads
+//! these forms, so they live here, below both.
 
 mod proc;
+mod text;
 mod xml;
 
 use std::time::{Duration, SystemTime};
@@ -18,7 +21,7 @@ use ferry_pool::{GroupSnapshot, ProcessSnapshot};
 use ferry_spawn::{Concurrency, Endpoint, Protocol};
 use serde::{Deserialize, Serialize};
 
-pub use proc::{parse_stat_cpu, LiveProc};
+pub use proc::LiveProc;
 
 /// The whole pool at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,6 +268,12 @@ impl PoolState {
     pub fn to_xml(&self, secrets: bool) -> String {
         xml::render(self, secrets)
     }
+
+    /// The text of `passenger-status` (`/pool.txt`, `ferry status`). `verbose` adds each
+    /// process's URL and, when the state carries it, its connect password.
+    pub fn to_text(&self, verbose: bool) -> String {
+        text::render(self, verbose)
+    }
 }
 
 // === impl GroupState ===
@@ -384,5 +393,7 @@ pub fn duration_words(secs: u64) -> String {
     }
 }
 
+#[cfg(test)]
+mod schema_tests;
 #[cfg(test)]
 pub(crate) mod tests;

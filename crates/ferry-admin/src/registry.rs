@@ -22,7 +22,7 @@
 //! **Passwords.** The full password lets its holder do everything, so only Ferry's user reads
 //! it. The read-only password is also readable by Ferry's group (mode 0640), so operators in
 //! that group can run `ferry status` without sudo; it shows every app but changes nothing.
-//! Everyone else is recognised by peer credentials alone (see [`crate::api`]).
+//! Everyone else is recognised by peer credentials alone (see `server`).
 //!
 //! **Liveness.** An instance is alive while its `lock` is locked and the pid in its
 //! `properties.json` exists. [`list_instances`] removes directories failing either test (when
@@ -35,6 +35,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use ferry_sys::secret::{self, ALNUM, LOWER_ALNUM};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -306,9 +307,8 @@ impl InstanceDir {
             let path = path.join(file);
             move |source| RegistryError::Write { path, source }
         };
-        let full_password = crate::random::alnum(24).map_err(write_error(FULL_PASSWORD_FILE))?;
-        let read_only_password =
-            crate::random::alnum(24).map_err(write_error(READ_ONLY_PASSWORD_FILE))?;
+        let full_password = password().map_err(write_error(FULL_PASSWORD_FILE))?;
+        let read_only_password = password().map_err(write_error(READ_ONLY_PASSWORD_FILE))?;
         write_secret(&path.join(FULL_PASSWORD_FILE), &full_password, 0o600)
             .map_err(write_error(FULL_PASSWORD_FILE))?;
         write_secret(
@@ -338,7 +338,7 @@ impl InstanceDir {
         &self.properties.name
     }
 
-    /// Where the admin API must listen ([`crate::api::bind`]).
+    /// Where the admin API must listen (`server::bind`).
     pub fn admin_socket_path(&self) -> &Path {
         &self.properties.admin_socket
     }
@@ -419,11 +419,16 @@ fn create_registry(registry: &Path) -> Result<(), RegistryError> {
         })
 }
 
+/// An admin password: 24 letters and digits (about 143 bits) from the kernel's CSPRNG.
+fn password() -> io::Result<String> {
+    Ok(secret::string(ALNUM, 24)?)
+}
+
 fn claim_random(registry: &Path) -> Result<(PathBuf, Flock<File>), RegistryError> {
     for _ in 0..100 {
-        let name = crate::random::lower_alnum(8).map_err(|source| RegistryError::CreateDir {
+        let name = secret::string(LOWER_ALNUM, 8).map_err(|e| RegistryError::CreateDir {
             path: registry.to_owned(),
-            source,
+            source: e.into(),
         })?;
         if let Some(claimed) = try_claim(&registry.join(format!("{DIR_PREFIX}{name}")))? {
             return Ok(claimed);

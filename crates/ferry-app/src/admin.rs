@@ -1,16 +1,15 @@
 //! The admin API's view of a running Ferry: the [`AdminBackend`] over the pool, the logs and
 //! the instance's facts. `Ferry::start` creates the instance directory, binds its socket and
-//! serves the API with this backend (see `ferry_admin::api` for who may do what).
+//! serves the API with this backend (see `ferry_admin::server` for who may do what).
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ferry_admin::api::{
-    AdminBackend, AdminError, RequestInfo, RestartMethod, ServerInfo, API_VERSION,
-};
-use ferry_admin::metrics::{MeteredSpawner, Metrics};
 use ferry_admin::pool::{LiveProc, PoolState, PreloaderState};
+use ferry_admin::server::{AdminBackend, AdminError};
+use ferry_admin::types::{RequestInfo, RestartMethod, ServerInfo, API_VERSION};
 use ferry_front::{AccessLog, AppConnection, Inflight};
+use ferry_metrics::{MeteredSpawner, Metrics};
 use ferry_pool::Pool;
 use ferry_spawn::DirectSpawner;
 
@@ -149,33 +148,22 @@ impl AdminBackend for Backend {
     /// each thread's name, state and kernel wait channel, from `/proc/self/task`, plus the
     /// requests in progress.
     fn backtraces(&self) -> Result<String, AdminError> {
+        use ferry_sys::proc::{own_threads, Task};
         use std::fmt::Write as _;
         let mut out = String::from("Ferry's threads (from /proc/self/task):\n");
-        let tasks = std::fs::read_dir("/proc/self/task")
+        let tids = own_threads()
             .map_err(|e| AdminError::Failed(format!("cannot read /proc/self/task: {e}")))?;
-        let mut tids: Vec<u32> = tasks
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect();
-        tids.sort_unstable();
         for tid in tids {
-            let read = |file: &str| {
-                std::fs::read_to_string(format!("/proc/self/task/{tid}/{file}"))
-                    .map(|t| t.trim().to_owned())
-                    .unwrap_or_else(|_| "?".into())
-            };
-            let stat = read("stat");
-            // The state is the field after the parenthesised name.
-            let state = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.split(' ').next())
-                .unwrap_or("?")
-                .to_owned();
+            let task = Task::own_thread(tid);
+            let unknown = || "?".to_owned();
+            let state = task
+                .stat()
+                .map_or_else(unknown, |stat| stat.state.to_string());
             let _ = writeln!(
                 out,
                 "  thread {tid:<8} {:<16} state {state}   waiting in {}",
-                read("comm"),
-                read("wchan")
+                task.comm().unwrap_or_else(unknown),
+                task.wchan().unwrap_or_else(unknown)
             );
         }
         let requests = self.requests();

@@ -16,7 +16,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_admin::metrics::{AppId, MeteredSpawner, Metrics};
 use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
 use ferry_config::nginx::resolve::ListenAddress;
 use ferry_config::{AppConfig, AppType, Start};
@@ -24,6 +23,7 @@ use ferry_front::{
     AccessLog, BoundListener, DirectAccess, Inflight, Listener, Observers, Router, Site,
     SiteConfig, StickyCookie,
 };
+use ferry_metrics::{AppId, MeteredSpawner, Metrics};
 use ferry_pool::{GroupConfig, Pool, PoolConfig};
 use ferry_spawn::{AppKind, DirectSpawner, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
 use tokio_util::sync::CancellationToken;
@@ -221,7 +221,7 @@ impl Ferry {
         let direct = Arc::new(DirectAccess::new(pool.clone(), direct_sites));
         listeners.spawn(direct_listener.serve(direct, 0, stop.clone(), connections.clone()));
         let admin_socket = instance.admin_socket_path().to_path_buf();
-        let admin_listener = ferry_admin::api::bind(&admin_socket)
+        let admin_listener = ferry_admin::server::bind(&admin_socket)
             .await
             .map_err(|source| Error::AdminSocket {
                 path: admin_socket.display().to_string(),
@@ -238,11 +238,15 @@ impl Ferry {
             direct_url: direct_url.clone(),
             inflight,
         });
-        let api = ferry_admin::api::AdminServer::new(
+        let api = ferry_admin::server::AdminServer::new(
             backend,
-            ferry_admin::api::ApiConfig::for_instance(&instance, metrics),
+            ferry_admin::server::ApiConfig::for_instance(&instance, metrics),
         );
-        listeners.spawn(ferry_admin::api::serve(admin_listener, api, stop.clone()));
+        listeners.spawn(ferry_admin::server::serve(
+            admin_listener,
+            api,
+            stop.clone(),
+        ));
         listeners.spawn(keep_fresh(instance.path().to_path_buf(), stop.clone()));
         let own = match (deployment.pre_start.is_empty(), bound.first()) {
             (false, Some(first)) => Some(pre_start::Target::own(first)),

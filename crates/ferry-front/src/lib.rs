@@ -26,7 +26,7 @@ mod static_files;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ferry_admin::metrics::{AppId, Metrics};
+use ferry_metrics::{AppId, Metrics};
 use ferry_pool::{GroupId, Pool};
 use ferry_spawn::Spawner;
 

@@ -40,7 +40,7 @@ use crate::proxy::{self, ClientInfo};
 use crate::static_files::{self, FileOutcome, Outcome};
 use crate::Observers;
 use crate::Site;
-use ferry_admin::metrics::{AppId, Metrics};
+use ferry_metrics::{AppId, Metrics};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 

@@ -23,7 +23,6 @@
 
 mod error;
 mod group;
-pub mod memory;
 mod restart;
 mod session;
 mod state;
@@ -481,7 +480,7 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
             let readings: Vec<_> = watched
                 .into_iter()
                 .filter_map(|(group, id, pid)| {
-                    memory::private_dirty_kib(pid).map(|kib| (group, id, kib))
+                    ferry_sys::proc::private_dirty_kib(pid).map(|kib| (group, id, kib))
                 })
                 .collect();
             shared.lock().memory_measured(&readings, shared.limits())

@@ -6,6 +6,8 @@
 //!   streaming downloads hashed on the fly; [`raw`] sends bytes the `http` crate would refuse.
 //! - [`procfs`] reads `/proc`: descendants, zombies, peak memory, command lines.
 //! - [`apps`] locates the fixture apps and copies them into fresh temporary directories.
+//! - [`prometheus`] parses the metrics text format strictly, as Prometheus would; [`schema`]
+//!   checks JSON against the admin API's documented schema.
 //!
 //! Everything here waits with a bounded deadline: tests poll a condition, never sleep to
 //! synchronise (STYLE.md §7).
@@ -15,7 +17,9 @@ pub mod body;
 pub mod client;
 pub mod ferry;
 pub mod procfs;
+pub mod prometheus;
 pub mod raw;
+pub mod schema;
 
 use std::future::Future;
 use std::time::Duration;

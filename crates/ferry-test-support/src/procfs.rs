@@ -2,40 +2,19 @@
 //!
 //! Tests use these to check that Ferry reaps what it spawns (no leftover process, not even a
 //! zombie) and that streaming keeps its memory flat (`VmHWM`). All functions are snapshots and
-//! tolerate processes vanishing while they read.
+//! tolerate processes vanishing while they read. The parsing is `ferry_sys::proc`'s, the one
+//! Ferry itself uses.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
 
-/// The fields of `/proc/PID/stat` the tests need.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stat {
-    /// Process id.
-    pub pid: u32,
-    /// The executable name (`comm`), without parentheses.
-    pub comm: String,
-    /// State letter: `R`, `S`, `D`, `Z` (zombie), `T`, ...
-    pub state: char,
-    /// Parent process id.
-    pub ppid: u32,
-}
+use ferry_sys::proc;
+
+/// The fields of `/proc/PID/stat`: process id, `comm`, state letter (`Z`: zombie), parent pid.
+pub use ferry_sys::proc::Stat;
 
 /// Reads `/proc/PID/stat`; `None` if the process does not exist (any more).
 pub fn stat(pid: u32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may contain spaces and parentheses: it ends at the *last* ')'.
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_owned();
-    let mut rest = text.get(close + 1..)?.split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    Some(Stat {
-        pid,
-        comm,
-        state,
-        ppid,
-    })
+    proc::stat(pid)
 }
 
 /// Whether `pid` exists; a zombie (exited, not yet reaped) counts as existing.
@@ -45,16 +24,12 @@ pub fn process_exists(pid: u32) -> bool {
 
 /// Whether `pid` is a zombie: exited, but its parent has not reaped it.
 pub fn is_zombie(pid: u32) -> bool {
-    stat(pid).is_some_and(|s| s.state == 'Z')
+    stat(pid).is_some_and(|s| s.is_zombie())
 }
 
 /// Every process id currently in `/proc`.
 pub fn all_pids() -> Vec<u32> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    proc::pids()
 }
 
 /// Every descendant of `pid` (children, grandchildren, ...), zombies included.
@@ -80,9 +55,7 @@ pub fn descendants(pid: u32) -> Vec<u32> {
 
 /// A `kB` field of `/proc/PID/status`, such as `VmHWM` or `VmRSS`.
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.split(':').next() == Some(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    proc::status(pid)?.kib(field)
 }
 
 /// Peak resident set size of `pid`, in KiB.
@@ -97,13 +70,7 @@ pub fn vm_rss_kib(pid: u32) -> Option<u64> {
 
 /// The command line of `pid`, arguments joined by spaces (empty for zombies).
 pub fn cmdline(pid: u32) -> Option<String> {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<String> = raw
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    Some(args.join(" "))
+    proc::title(pid)
 }
 
 /// Processes whose command line contains `needle`, excluding the calling process.

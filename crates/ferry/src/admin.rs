@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use ferry_admin::client::status::{self, Format, Options, Show};
 use ferry_admin::client::{Client, Level, Reply};
 use ferry_admin::registry::{self, Instance, RegistryEnv};
-use ferry_admin::status::{self, Format, Options, Show};
 use serde_json::json;
 
 /// Where to find the instance: every admin command takes these.

@@ -563,7 +563,7 @@ async fn status_formats_metrics_log_level_and_access_log_with_two_apps() {
         // JSON, against the documented schema.
         let json: Value = serde_json::from_str(&t.ferry_cmd(&["status", "--format", "json"]).await.ok())
             .unwrap();
-        assert_eq!(ferry_admin::schema::errors(&json), Vec::<String>::new(), "{json:#}");
+        assert_eq!(ferry_test_support::schema::errors(&json), Vec::<String>::new(), "{json:#}");
         assert_eq!(pids(&json, &wsgi), [wsgi_pid]);
         assert_eq!(group(&json, &rack)["app_type"], "ruby");
         assert_eq!(group(&json, &wsgi)["app_type"], "python");

@@ -1,8 +1,9 @@
-//! Reading one snapshot of `/proc` and deciding which processes belong to which section. Every
-//! read tolerates a process vanishing meanwhile.
+//! Reading one snapshot of `/proc` (through [`ferry_sys::proc`]) and deciding which processes
+//! belong to which section. Every read tolerates a process vanishing meanwhile.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
+
+use ferry_sys::proc::{self, Status, Task};
 
 use super::ProcessInfo;
 
@@ -38,32 +39,27 @@ pub(super) struct Scanned {
     args: Vec<String>,
 }
 
-/// Parses `/proc/PID/status`; `None` without a `Threads:` line.
+/// Picks the fields out of `/proc/PID/status`; `None` without a `Threads:` line, or with a
+/// `VmSize:` that is not a size.
 pub fn parse_status(status: &str) -> Option<StatusFields> {
-    let mut fields = StatusFields::default();
-    let mut threads = None;
-    for line in status.lines() {
-        if let Some(rest) = line.strip_prefix("Threads:") {
-            threads = rest.trim().parse().ok();
-        } else if let Some(rest) = line.strip_prefix("VmSize:") {
-            fields.vm_size_kib = kib(rest)?;
-        }
-    }
-    fields.threads = threads?;
-    Some(fields)
+    fields(&Status::new(status))
 }
 
-fn kib(value: &str) -> Option<u64> {
-    value.trim().strip_suffix("kB")?.trim().parse().ok()
+fn fields(status: &Status) -> Option<StatusFields> {
+    let vm_size_kib = match status.field("VmSize") {
+        Some(_) => status.kib("VmSize")?,
+        None => 0,
+    };
+    Some(StatusFields {
+        threads: status.threads()?,
+        vm_size_kib,
+    })
 }
 
 /// Every process but `skip`.
 pub(super) fn scan(skip: u32) -> Vec<Scanned> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut pids: Vec<u32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+    let mut pids: Vec<u32> = proc::pids()
+        .into_iter()
         .filter(|&pid| pid != skip)
         .collect();
     pids.sort_unstable();
@@ -71,31 +67,21 @@ pub(super) fn scan(skip: u32) -> Vec<Scanned> {
 }
 
 fn read(pid: u32) -> Option<Scanned> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (comm, ppid) = parse_stat(&stat)?;
-    let status = parse_status(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)?;
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let args: Vec<String> = raw
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let task = Task::process(pid);
+    let stat = task.stat()?;
+    let status = fields(&task.status()?)?;
+    let args = task.cmdline().unwrap_or_default();
     // The pool's own measure (memory limits), so both tools agree on what "private" means.
-    let private_dirty_kib = ferry_pool::memory::private_dirty_kib(pid);
-    let exe = fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .and_then(|p| {
-            let name = p.file_name()?.to_string_lossy().into_owned();
-            Some(name.trim_end_matches(" (deleted)").to_owned())
-        });
+    let private_dirty_kib = proc::private_dirty_kib(pid);
+    let exe = task.exe_name();
     let name = if args.is_empty() {
-        format!("[{comm}]")
+        format!("[{}]", stat.comm)
     } else {
         args.join(" ")
     };
     let info = ProcessInfo {
         pid,
-        ppid,
+        ppid: stat.ppid,
         threads: status.threads,
         vm_size_kib: status.vm_size_kib,
         private_dirty_kib,
@@ -103,20 +89,10 @@ fn read(pid: u32) -> Option<Scanned> {
     };
     Some(Scanned {
         info,
-        comm,
+        comm: stat.comm,
         exe,
         args,
     })
-}
-
-/// `comm` and the parent pid from `/proc/PID/stat`; `comm` ends at the last `)`.
-fn parse_stat(stat: &str) -> Option<(String, u32)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(open + 1..close)?.to_owned();
-    let mut rest = stat.get(close + 1..)?.split_whitespace();
-    rest.next()?;
-    Some((comm, rest.next()?.parse().ok()?))
 }
 
 // === classification ===
@@ -253,14 +229,6 @@ mod tests {
         );
         assert_eq!(parse_status("Name:\tx\n"), None);
         assert_eq!(parse_status("Threads:\t1\nVmSize:\tlots\n"), None);
-    }
-
-    #[test]
-    fn stat_comm_may_hold_spaces_and_parentheses() {
-        assert_eq!(
-            parse_stat("42 (a (b) c) S 7 42 42 0 -1"),
-            Some(("a (b) c".to_owned(), 7))
-        );
     }
 
     #[test]

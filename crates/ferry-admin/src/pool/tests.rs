@@ -239,15 +239,6 @@ fn durations_in_words() {
 }
 
 #[test]
-fn cpu_from_proc_stat() {
-    // Command names may hold spaces and parentheses.
-    let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 1 0 1000 1 1";
-    // 2 s of CPU over 10 s alive (started at 10 s, system up 20 s): 20 %.
-    assert_eq!(parse_stat_cpu(stat, 20.0), Some(20.0));
-    assert_eq!(parse_stat_cpu("garbage", 20.0), None);
-}
-
-#[test]
 fn live_facts_about_this_process() {
     let me = std::process::id();
     let facts = LiveProc;
@@ -256,4 +247,85 @@ fn live_facts_about_this_process() {
     assert!(facts.cpu_percent(me).is_some());
     assert_eq!(facts.uid(u32::MAX), None);
     assert_eq!(facts.user_name(0).as_deref(), Some("root"));
+}
+
+// === The text form ===
+
+#[test]
+fn the_pool_text_has_passengers_layout() {
+    let text = sample().to_text(false);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        &lines[..7],
+        [
+            "----------- General information -----------",
+            "Max pool size : 6",
+            "App groups    : 2",
+            "Processes     : 3",
+            "Requests in top-level queue : 0",
+            "",
+            "----------- Application groups -----------",
+        ]
+    );
+    assert_eq!(lines[7], "/srv/root-app:");
+    assert_eq!(lines[8], "  App root: /srv/root-app");
+    assert_eq!(lines[9], "  (spawning 1 new process...)");
+    assert_eq!(lines[10], "  Requests in queue: 1");
+    let first = regex::Regex::new(
+        r"^  \* PID: (\d+) +Sessions: (\d+) +Processed: (\d+) +Uptime: ((\d+[dhms] ?)+)$",
+    )
+    .expect("regex");
+    let second =
+        regex::Regex::new(r"^    CPU: (\d+)% +Memory  : (\d+)M +Last used: ((\d+[dhms] ?)+) ago$")
+            .expect("regex");
+    // Exact columns, as Passenger's printf formats lay them out.
+    assert_eq!(
+        lines[11],
+        "  * PID: 100     Sessions: 1       Processed: 17      Uptime: 2m 5s"
+    );
+    assert_eq!(
+        lines[12],
+        "    CPU: 2%      Memory  : 0M      Last used: 3s ago"
+    );
+    let caps = first.captures(lines[13]).expect("process line");
+    assert_eq!(&caps[1], "101");
+    assert!(second.is_match(lines[14]));
+    assert_eq!(lines[15], "    Shutting down...");
+    assert_eq!(lines[16], "");
+    assert_eq!(lines[17], "/srv/user-app <&\"tag\">:");
+    assert!(first.is_match(lines[21]));
+    let caps = second.captures(lines[22]).expect("cpu line");
+    assert_eq!(&caps[2], "14", "15000 KiB of private dirty memory is 14 MB");
+    assert_eq!(lines[23], "    Out-of-band work...");
+    assert!(!text.contains("Password"), "only with --verbose");
+    assert!(text.ends_with("\n\n"));
+}
+
+#[test]
+fn verbose_shows_urls_and_connect_passwords() {
+    let text = sample().to_text(true);
+    assert!(text.contains("    URL     : http://127.0.0.1:40100\n    Password: secret-100\n"));
+    let without = sample().without_secrets().to_text(true);
+    assert!(without.contains("    URL     : http://127.0.0.1:40100\n"));
+    assert!(!without.contains("Password"));
+}
+
+#[test]
+fn group_markers() {
+    let mut pool = sample();
+    pool.groups[0].rolling_restart_pending = 1;
+    pool.groups[0].resisting_deployment_error = true;
+    pool.groups[0].spawning = 2;
+    pool.groups[0].life_state = GroupLife::ShuttingDown;
+    pool.groups[0].processes[0].life_state = ProcessLife::Parked;
+    let text = pool.to_text(false);
+    for marker in [
+        "  (shutting down...)\n",
+        "  (restarting...)\n",
+        "  (resisting a deployment error",
+        "  (spawning 2 new processes...)\n",
+        "    Parked (rolling restart)...\n",
+    ] {
+        assert!(text.contains(marker), "{marker:?} in\n{text}");
+    }
 }

@@ -1,8 +1,9 @@
 //! `docs/admin-api.schema.json` against what `/pool.json` really sends, through the validator
-//! in [`crate::schema`].
+//! in `ferry_test_support::schema`.
 
-use crate::pool::tests::sample;
-use crate::schema::errors;
+use ferry_test_support::schema::errors;
+
+use super::tests::sample;
 
 #[test]
 fn pool_json_matches_the_documented_schema() {

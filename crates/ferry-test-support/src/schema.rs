@@ -3,8 +3,11 @@
 //! `minimum`, `pattern`). Any other keyword panics, so that the schema cannot outgrow the
 //! validator unnoticed.
 //!
-//! Test support, not API: the unit tests check what `/pool.json` serializes against it, and the
-//! integration tests (`crates/ferry/tests/admin.rs`) what a running Ferry answers.
+//! Test support: ferry-admin's unit tests check what `/pool.json` serializes against it, and the
+//! integration tests (`crates/ferry/tests/admin.rs`) what a running Ferry answers. Ferry itself
+//! never validates its own JSON, so this lives here, out of the production crates. (The
+//! `jsonschema` crate would do it too, with many dependencies; and it would not refuse a keyword
+//! this validator does not check, which is what keeps the schema honest.)
 
 use serde_json::Value;
 

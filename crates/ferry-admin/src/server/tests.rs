@@ -3,12 +3,17 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use base64::Engine as _;
 use http::{Method, StatusCode};
 use serde_json::json;
 
+use super::auth::constant_time_eq;
 use super::*;
 use crate::client::{Client, Credentials, Reply};
 use crate::pool::tests::sample;
+use crate::pool::PoolState;
+use crate::types::tests::{info, server_state};
+use crate::types::{RequestInfo, RestartMethod, ServerInfo, ServerState, BASE64};
 
 const FULL: &str = "full-password-123";
 const READ_ONLY: &str = "ro-password-456";
@@ -33,34 +38,6 @@ fn pool() -> PoolState {
     pool.groups[1].uid = Some(NOBODY);
     pool.groups[1].processes[0].uid = Some(NOBODY);
     pool
-}
-
-pub(crate) fn server_state() -> ServerState {
-    ServerState {
-        info: info(),
-        requests: vec![RequestInfo {
-            app: "/srv/root-app".into(),
-            method: "GET".into(),
-            path: "/slow".into(),
-            state: "in_app".into(),
-            pid: Some(100),
-            age_secs: 62.5,
-        }],
-    }
-}
-
-fn info() -> ServerInfo {
-    ServerInfo {
-        pid: 4242,
-        program_name: "ferry".into(),
-        program_version: "1.2.3".into(),
-        api_version: API_VERSION.into(),
-        instance_name: "testinst".into(),
-        started_at: 1_700_000_000,
-        listeners: vec!["http://127.0.0.1:3000".into()],
-        log_level: 3,
-        metrics_enabled: true,
-    }
 }
 
 impl AdminBackend for FakeBackend {
@@ -429,9 +406,9 @@ async fn every_format_over_the_socket() {
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok()),
-        Some(crate::metrics::CONTENT_TYPE)
+        Some(ferry_metrics::CONTENT_TYPE)
     );
-    let samples = crate::metrics::tests::parse_exposition(&metrics.text());
+    let samples = ferry_test_support::prometheus::parse_exposition(&metrics.text());
     assert!(samples.iter().any(|s| s.name == "ferry_app_queue_length"));
     let info: ServerInfo = call(&ro, Method::GET, "/info.json", None)
         .await
@@ -473,7 +450,7 @@ fn authorization_rules() {
     let basic = |user: &str, password: &str| {
         http::HeaderValue::from_str(&format!(
             "Basic {}",
-            crate::base64::encode(format!("{user}:{password}").as_bytes())
+            BASE64.encode(format!("{user}:{password}").as_bytes())
         ))
         .expect("header")
     };
@@ -523,7 +500,7 @@ async fn another_user_sees_and_restarts_only_their_own_apps() {
             .arg(&exe)
             .args([
                 "--exact",
-                "api::tests::peer_client_helper",
+                "server::tests::peer_client_helper",
                 "--ignored",
                 "--nocapture",
                 "--test-threads=1",
