@@ -6,13 +6,22 @@
 //! hand the request to an app ([`PassengerRoute`]), answer errors with `error_page`s. Apps are
 //! listed once ([`Deployment::apps`]) and referred to by index, so that several locations and
 //! servers can share one app and its processes.
+//!
+//! This module is the whole of the configuration the runtime (`ferry-app`, `ferry-front`) sees:
+//! the addresses, names and location matchers it routes by ([`ListenAddress`], [`ServerName`],
+//! [`LocationMatch`]) and the values it expands per request ([`Template`]) are defined here;
+//! the Nginx reader builds them, and nothing at run time reads its types.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::nginx::resolve::{ListenAddress, LocationMatch, ServerName};
-use crate::nginx::variables::Template;
 use crate::{AppConfig, Config, Listen, Observability, PoolConfig, PreStart};
+
+mod matching;
+mod template;
+
+pub use matching::{ListenAddress, LocationMatch, Modifier, ServerName};
+pub use template::{Part, Template, Var};
 
 /// Everything a running Ferry serves.
 #[derive(Debug, Clone)]

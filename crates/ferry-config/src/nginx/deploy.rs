@@ -23,11 +23,11 @@ use std::time::Duration;
 use super::ast::Span;
 use super::directives;
 use super::resolve::{LocationConfig, Problem, Rejected, ResolvedConfig, ServerConfig, Settings};
-use super::variables::Template;
 use crate::deployment::{
     Deployment, ErrorPage, ErrorPageStatus, Files, Mount, PassengerRoute, Route, VirtualLocation,
     VirtualServer,
 };
+use crate::deployment::{ListenAddress, Template};
 use crate::{lexical, AppConfig, AppType, PoolConfig, PreStart, StartOptions};
 
 /// Works out what `config` serves.
@@ -158,7 +158,7 @@ impl Planner<'_> {
     fn server(&mut self, server: &ServerConfig) -> VirtualServer {
         let listens = if server.listens.is_empty() {
             vec![(
-                super::resolve::ListenAddress::Tcp {
+                ListenAddress::Tcp {
                     host: "*".to_owned(),
                     port: 80,
                 },

@@ -12,7 +12,6 @@ mod deploy;
 pub mod directives;
 mod parser;
 pub mod resolve;
-pub mod variables;
 
 pub use ast::{Arg, Context, Directive, Span};
 pub use deploy::plan;

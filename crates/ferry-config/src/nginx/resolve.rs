@@ -34,13 +34,12 @@ use std::path::Path;
 
 use super::ast::{Context, Directive, Span};
 use super::parser::parse_file;
+use crate::deployment::{ListenAddress, LocationMatch, Modifier, ServerName};
 
 mod build;
-mod matching;
 mod settings;
 mod walk;
 
-pub use matching::{Listen, ListenAddress, LocationMatch, Modifier, ServerName};
 pub use settings::{Effective, Entry, Origin, Setting, Settings};
 
 /// A configuration file's meaning: the global settings and every server, checked.
@@ -70,6 +69,19 @@ pub struct ServerConfig {
     /// Its locations, in the order Nginx considers them: exact ones, prefixes (longest first),
     /// regexes (in file order), named ones.
     pub locations: Vec<LocationConfig>,
+}
+
+/// One `listen` of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// Where to listen.
+    pub address: ListenAddress,
+    /// Whether this server answers requests for this address whose `Host` no server name
+    /// matches (`default_server`, or its old spelling `default`). Without one, the first
+    /// server listening on the address does.
+    pub default_server: bool,
+    /// Where it was written.
+    pub span: Span,
 }
 
 /// One `location` block.
@@ -153,6 +165,18 @@ impl ResolvedConfig {
             locations.len() + locations.iter().map(|l| count(&l.locations)).sum::<usize>()
         }
         self.servers.iter().map(|s| count(&s.locations)).sum()
+    }
+}
+
+// === impl Listen ===
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.address)?;
+        if self.default_server {
+            f.write_str(" default_server")?;
+        }
+        Ok(())
     }
 }
 
