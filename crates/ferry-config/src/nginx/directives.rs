@@ -41,7 +41,7 @@ use ValueKind::*;
 
 /// One directive: everything the table knows about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Spec {
+pub(super) struct Spec {
     /// The name as written in a file. A name ending in `*` stands for every name starting with
     /// what precedes the `*` (`ssl_*`).
     pub name: &'static str,
@@ -70,7 +70,7 @@ pub struct Spec {
 
 /// How many arguments a directive takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arity {
+pub(super) enum Arity {
     /// Exactly this many.
     Exactly(usize),
     /// This many or more.
@@ -82,7 +82,7 @@ pub enum Arity {
 /// What a directive's arguments must look like. Each kind describes the whole argument list;
 /// most take one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueKind {
+pub(super) enum ValueKind {
     /// No arguments (blocks such as `http`).
     Nothing,
     /// `on` or `off`, in any case (as Nginx's flag directives).
@@ -151,7 +151,7 @@ pub enum ValueKind {
 
 /// How a block that does not give a directive gets its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inherit {
+pub(super) enum Inherit {
     /// From the enclosing block: http → server → location → nested location and if. For a
     /// repeatable directive the whole list is inherited, and a block's own entries replace its
     /// parent's (Nginx's rule for list directives such as `error_page`).
@@ -171,7 +171,7 @@ pub enum Inherit {
 
 /// What Ferry does with a directive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(super) enum Role {
     /// A Passenger directive; Ferry gives it Passenger's meaning.
     Passenger,
     /// Another name for the directive `of`, with the same rules and meaning.
@@ -206,7 +206,7 @@ pub enum Role {
 
 /// Where a directive's definition comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(super) enum Source {
     /// This section of seed 000 (`"8.5.1"`).
     Seed(&'static str),
     /// A Passenger 6 directive users already write, not in seed 000 (issue 6 item 4).
@@ -218,7 +218,7 @@ pub enum Source {
 /// Why a directive's arguments or block do not fit its [`Spec`]. The message names the
 /// directive and the offending value; the caller adds where it was written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Invalid {
+pub(super) enum Invalid {
     /// Too few or too many arguments.
     #[error("{directive} takes {expected}, got {got}")]
     ArgCount {
@@ -256,7 +256,7 @@ pub enum Invalid {
 }
 
 /// The headers `passenger_ignore_headers` may name (Nginx's list for `proxy_ignore_headers`).
-pub const IGNORABLE_HEADERS: &[&str] = &[
+pub(super) const IGNORABLE_HEADERS: &[&str] = &[
     "X-Accel-Redirect",
     "X-Accel-Expires",
     "X-Accel-Limit-Rate",
@@ -320,7 +320,7 @@ const APP_ENV: Spec = passenger("passenger_app_env", "8.3.4", ALL_HTTP, Text).de
 
 /// Every directive Ferry accepts. Order: seed 000 §8 in section order (aliases beside their
 /// directive), `passenger_ctl`, the Passenger 6 names, Nginx core, ignored, refused.
-pub static DIRECTIVES: &[Spec] = &[
+pub(super) static DIRECTIVES: &[Spec] = &[
     // --- Seed 000 §8 ---
     passenger("passenger_root", "8.1", HTTP, Path).role(Role::NoEffect {
         why: "Ferry ships its own loaders and finds them itself; it needs no Passenger install",
@@ -694,17 +694,17 @@ pub static DIRECTIVES: &[Spec] = &[
 
 impl Spec {
     /// Whether the directive may appear in `context`.
-    pub fn allows(&self, context: Context) -> bool {
+    pub(super) fn allows(&self, context: Context) -> bool {
         self.contexts.contains(&context)
     }
 
     /// Where the directive may appear, to follow "NAME is": "only allowed in the http block".
-    pub fn allowed_in(&self) -> String {
+    pub(super) fn allowed_in(&self) -> String {
         describe_contexts(self.contexts)
     }
 
     /// The directive this name stands for: the alias's target, or itself.
-    pub fn canonical_name(&self) -> &'static str {
+    pub(super) fn canonical_name(&self) -> &'static str {
         match self.role {
             Role::Alias { of } => of,
             _ => self.name,
@@ -712,7 +712,7 @@ impl Spec {
     }
 
     /// Checks the number and kind of `args`. Ignored and refused directives take anything.
-    pub fn check_args<S: AsRef<str>>(&self, args: &[S]) -> Result<(), Invalid> {
+    pub(super) fn check_args<S: AsRef<str>>(&self, args: &[S]) -> Result<(), Invalid> {
         if !self.args.allows(args.len()) {
             return Err(Invalid::ArgCount {
                 directive: self.name,
@@ -730,7 +730,7 @@ impl Spec {
     }
 
     /// Checks that a block follows the directive exactly when it takes one.
-    pub fn check_block(&self, has_block: bool) -> Result<(), Invalid> {
+    pub(super) fn check_block(&self, has_block: bool) -> Result<(), Invalid> {
         match (self.block, has_block) {
             (true, false) => Err(Invalid::MissingBlock {
                 directive: self.name,
@@ -786,7 +786,7 @@ impl Spec {
 
 impl Arity {
     /// Whether `count` arguments are allowed.
-    pub fn allows(self, count: usize) -> bool {
+    pub(super) fn allows(self, count: usize) -> bool {
         match self {
             Arity::Exactly(n) => count == n,
             Arity::AtLeast(n) => count >= n,
@@ -835,7 +835,7 @@ impl Bad {
 
 impl ValueKind {
     /// What a right value looks like, for messages and documentation.
-    pub fn expected(self) -> String {
+    pub(super) fn expected(self) -> String {
         match self {
             ValueKind::Nothing => "no value".to_owned(),
             ValueKind::Flag => "on or off".to_owned(),
@@ -1140,7 +1140,7 @@ fn check_error_log(args: &[&str]) -> Result<(), Bad> {
 
 /// Where a directive may appear, to follow "NAME is": "only allowed in the http block",
 /// "allowed in http, server, location and if blocks", "only allowed at the top level".
-pub fn describe_contexts(contexts: &[Context]) -> String {
+pub(super) fn describe_contexts(contexts: &[Context]) -> String {
     if EVERYWHERE.iter().all(|c| contexts.contains(c)) {
         return "allowed anywhere".to_owned();
     }
@@ -1166,7 +1166,7 @@ pub fn describe_contexts(contexts: &[Context]) -> String {
 
 /// Looks a directive up by name: an exact entry, else an entry whose name ends in `*` and
 /// whose prefix `name` starts with.
-pub fn lookup(name: &str) -> Option<&'static Spec> {
+pub(super) fn lookup(name: &str) -> Option<&'static Spec> {
     DIRECTIVES
         .iter()
         .find(|spec| spec.name == name)

@@ -50,7 +50,7 @@ const MAX_ERRORS: usize = 100;
 /// Displays as `FILE:LINE: message`, or `FILE: message` when the file as a whole could not be
 /// read. The message is for people; do not match on it.
 #[derive(Debug)]
-pub struct ParseError {
+pub(crate) struct ParseError {
     span: Span,
     kind: Kind,
 }
@@ -70,7 +70,7 @@ pub struct ParseError {
 ///
 /// Every problem found (up to 100), each naming its file and line. A file that cannot be read
 /// is reported at the `include` naming it, or at line 0 of `path` itself.
-pub fn parse_file(path: impl AsRef<Path>) -> Result<Vec<Directive>, Vec<ParseError>> {
+pub(super) fn parse_file(path: impl AsRef<Path>) -> Result<Vec<Directive>, Vec<ParseError>> {
     let path = Arc::new(path.as_ref().to_path_buf());
     let at = Span {
         file: path.clone(),
@@ -88,7 +88,10 @@ pub fn parse_file(path: impl AsRef<Path>) -> Result<Vec<Directive>, Vec<ParseErr
 /// # Errors
 ///
 /// As [`parse_file`].
-pub fn parse_str(text: &str, file: impl AsRef<Path>) -> Result<Vec<Directive>, Vec<ParseError>> {
+pub(crate) fn parse_str(
+    text: &str,
+    file: impl AsRef<Path>,
+) -> Result<Vec<Directive>, Vec<ParseError>> {
     parse_text(text, Arc::new(file.as_ref().to_path_buf()), true)
 }
 
@@ -293,12 +296,12 @@ fn write_tree(tree: &[Directive]) -> String {
 
 impl ParseError {
     /// Where the problem is. Line 0 stands for the file as a whole (it could not be read).
-    pub fn span(&self) -> &Span {
+    pub(crate) fn span(&self) -> &Span {
         &self.span
     }
 
     /// What is wrong, without the place (which [`ParseError::span`] gives).
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         self.kind.to_string()
     }
 }
