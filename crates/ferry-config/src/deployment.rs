@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::nginx::{self, Rejected};
-use crate::{AppConfig, Config, Listen, Observability, PoolConfig, PreStart};
+use crate::{defaults, AppConfig, Config, Listen, Observability, PoolConfig, PreStart};
 
 mod matching;
 mod template;
@@ -228,7 +228,7 @@ impl Config {
             default_type: "application/octet-stream".to_owned(),
             error_pages: Vec::new(),
             client_max_body_size: None,
-            show_version_in_header: true,
+            show_version_in_header: defaults::SHOW_VERSION_IN_HEADER,
             passenger: Some(PassengerRoute {
                 mounts,
                 fallback,

@@ -36,8 +36,23 @@ use std::fmt;
 use std::net::Ipv6Addr;
 
 use super::ast::Context::{self, Events, Http, If, Location, Main, Server};
+use crate::defaults;
 // The table names value kinds bare; none of them shadows a prelude name.
 use ValueKind::*;
+
+/// One of [`crate::defaults`]' numbers written out in decimal, as the table's `&'static str`
+/// defaults are: at compile time, since the table is a `static`. The table holds no number of
+/// its own, so `ferry config show` lists the default `ferry start` applies.
+macro_rules! decimal {
+    ($n:expr) => {{
+        const N: u64 = $n as u64;
+        const DIGITS: [u8; decimal_len(N)] = decimal_digits(N);
+        match std::str::from_utf8(&DIGITS) {
+            Ok(text) => text,
+            Err(_) => panic!("decimal digits are ASCII"),
+        }
+    }};
+}
 
 /// One directive: everything the table knows about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,7 +331,8 @@ const MAIN_HTTP_SERVER_LOCATION: &[Context] = &[Main, Http, Server, Location];
 const EVERYWHERE: &[Context] = &[Main, Events, Http, Server, Location, If];
 
 /// `passenger_app_env`, which its aliases copy.
-const APP_ENV: Spec = passenger("passenger_app_env", "8.3.4", ALL_HTTP, Text).default("production");
+const APP_ENV: Spec =
+    passenger("passenger_app_env", "8.3.4", ALL_HTTP, Text).default(defaults::APP_ENV);
 
 /// Every directive Ferry accepts. Order: seed 000 §8 in section order (aliases beside their
 /// directive), `passenger_ctl`, the Passenger 6 names, Nginx core, ignored, refused.
@@ -351,7 +367,7 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         choice(&["smart", "direct"]),
     )
-    .default("smart"),
+    .default(defaults::SPAWN_METHOD.name()),
     passenger("passenger_load_shell_envvars", "8.3.11", ALL_HTTP, Flag).default("on"),
     passenger("passenger_rolling_restarts", "8.3.12", ALL_HTTP, Flag).default("off"),
     passenger(
@@ -361,29 +377,35 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         Flag,
     )
     .default("off"),
-    passenger("passenger_user_switching", "8.4.1", HTTP, Flag).default("on"),
+    passenger("passenger_user_switching", "8.4.1", HTTP, Flag)
+        .default(on_off(defaults::USER_SWITCHING)),
     passenger("passenger_user", "8.4.2", ALL_HTTP, Text),
     passenger("passenger_group", "8.4.3", ALL_HTTP, Text),
-    passenger("passenger_default_user", "8.4.4", HTTP, Text).default("nobody"),
+    passenger("passenger_default_user", "8.4.4", HTTP, Text).default(defaults::DEFAULT_USER),
     // Seed heading: "Passenger_default_group" (a typo). Default: the default user's primary
     // group, found at startup, so no fixed value here.
     passenger("passenger_default_group", "8.4.5", HTTP, Text),
-    passenger("passenger_show_version_in_header", "8.4.6", ALL_HTTP, Flag).default("on"),
+    passenger("passenger_show_version_in_header", "8.4.6", ALL_HTTP, Flag)
+        .default(on_off(defaults::SHOW_VERSION_IN_HEADER)),
     // Default: off when the app environment is staging or production, on otherwise.
     passenger("passenger_friendly_error_pages", "8.4.7", ALL_HTTP, Flag),
-    passenger("passenger_max_pool_size", "8.5.1", HTTP, integer(1)).default("6"),
-    passenger("passenger_min_instances", "8.5.2", ALL_HTTP, integer(0)).default("1"),
+    passenger("passenger_max_pool_size", "8.5.1", HTTP, integer(1))
+        .default(decimal!(defaults::MAX_POOL_SIZE)),
+    passenger("passenger_min_instances", "8.5.2", ALL_HTTP, integer(0))
+        .default(decimal!(defaults::MIN_INSTANCES)),
     passenger("passenger_max_instances", "8.5.3", ALL_HTTP, integer(0)).default("0"),
     passenger("passenger_max_instances_per_app", "8.5.4", HTTP, integer(0)).default("0"),
-    passenger("passenger_pool_idle_time", "8.5.5", HTTP, seconds(0)).default("300"),
+    passenger("passenger_pool_idle_time", "8.5.5", HTTP, seconds(0))
+        .default(decimal!(defaults::POOL_IDLE_TIME_SECS)),
     passenger(
         "passenger_max_preloader_idle_time",
         "8.5.6",
         ALL_HTTP,
         seconds(0),
     )
-    .default("300"),
-    passenger("passenger_start_timeout", "8.5.7", ALL_HTTP, seconds(1)).default("90"),
+    .default(decimal!(defaults::MAX_PRELOADER_IDLE_TIME_SECS)),
+    passenger("passenger_start_timeout", "8.5.7", ALL_HTTP, seconds(1))
+        .default(decimal!(defaults::START_TIMEOUT_SECS)),
     passenger(
         "passenger_concurrency_model",
         "8.5.8",
@@ -391,7 +413,8 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         choice(&["process", "thread"]),
     )
     .default("process"),
-    passenger("passenger_thread_count", "8.5.9", ALL_HTTP, integer(1)).default("1"),
+    passenger("passenger_thread_count", "8.5.9", ALL_HTTP, integer(1))
+        .default(decimal!(defaults::THREAD_COUNT)),
     passenger("passenger_max_requests", "8.5.10", ALL_HTTP, integer(0)).default("0"),
     passenger("passenger_max_request_time", "8.5.11", ALL_HTTP, seconds(0)).default("0"),
     passenger("passenger_memory_limit", "8.5.12", ALL_HTTP, integer(0)).default("0"),
@@ -411,14 +434,14 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         integer(0),
     )
-    .default("100"),
+    .default(decimal!(defaults::MAX_REQUEST_QUEUE_SIZE)),
     passenger(
         "passenger_request_queue_overflow_status_code",
         "8.6.3",
         ALL_HTTP,
         StatusCode,
     )
-    .default("503"),
+    .default(decimal!(defaults::QUEUE_OVERFLOW_STATUS)),
     passenger("passenger_sticky_sessions", "8.6.4", ALL_HTTP, Flag).default("off"),
     passenger(
         "passenger_sticky_sessions_cookie_name",
@@ -426,7 +449,7 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         CookieName,
     )
-    .default("_passenger_route"),
+    .default(defaults::STICKY_SESSIONS_COOKIE_NAME),
     passenger("passenger_ignore_client_abort", "8.6.6", ALL_HTTP, Flag)
         .default("off")
         .role(Role::NoEffect {
@@ -451,7 +474,8 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         }),
     // Passenger 6's scale and default, not the seed's (Passenger 4: 0 to 3, default 0): Ferry's
     // log levels are Passenger 6's 0 (crit) to 7 (debug3), default 3 (notice).
-    passenger("passenger_log_level", "8.7.1", HTTP, range(0, 7)).default("3"),
+    passenger("passenger_log_level", "8.7.1", HTTP, range(0, 7))
+        .default(decimal!(defaults::LOG_LEVEL)),
     passenger("passenger_debug_log_file", "8.7.2", HTTP, Path),
     passenger("passenger_debugger", "8.7.3", ALL_HTTP, Flag)
         .default("off")
@@ -482,7 +506,7 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         CookieAttributes,
     )
-    .default("SameSite=Lax; Secure;"),
+    .default(defaults::STICKY_SESSIONS_COOKIE_ATTRIBUTES),
     passenger6("passenger_instance_registry_dir", HTTP, Path),
     // --- Nginx core, implemented ---
     // The blocks and `listen`/`server_name` describe structure; nothing inherits them.
@@ -1272,6 +1296,37 @@ const fn nginx_only(name: &'static str, contexts: &'static [Context], role: Role
         .many()
         .inherit(Inherit::No)
         .role(role)
+}
+
+/// How many decimal digits `n` has.
+const fn decimal_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+/// `n`'s decimal digits, as ASCII; `LEN` is [`decimal_len`]`(n)`.
+const fn decimal_digits<const LEN: usize>(mut n: u64) -> [u8; LEN] {
+    let mut digits = [b'0'; LEN];
+    let mut i = LEN;
+    while i > 0 {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    digits
+}
+
+/// A flag's default as the table writes it.
+const fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
 }
 
 const fn integer(min: u64) -> ValueKind {
