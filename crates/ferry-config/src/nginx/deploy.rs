@@ -24,10 +24,9 @@ use super::ast::Span;
 use super::directives;
 use super::resolve::{LocationConfig, Problem, Rejected, ResolvedConfig, ServerConfig, Settings};
 use crate::deployment::{
-    Deployment, ErrorPage, ErrorPageStatus, Files, Mount, PassengerRoute, Route, VirtualLocation,
-    VirtualServer,
+    Deployment, ErrorPage, ErrorPageStatus, Files, ListenAddress, Mount, PassengerRoute, Route,
+    Template, VirtualLocation, VirtualServer,
 };
-use crate::deployment::{ListenAddress, Template};
 use crate::{defaults, lexical, AppConfig, AppType, PoolConfig, PreStart, StartOptions};
 
 /// Works out what `config` serves.

@@ -7,8 +7,7 @@ use super::super::ast::{Context, Span};
 use super::super::directives::{self, Role};
 use super::settings::Settings;
 use super::walk::{Block, Child, Walker};
-use super::Listen;
-use super::{place, LocationConfig, ServerConfig};
+use super::{place, Listen, LocationConfig, ServerConfig};
 use crate::deployment::{ListenAddress, ServerName};
 
 /// The `http` settings and the servers.
