@@ -16,8 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
-use ferry_config::nginx::resolve::ListenAddress;
+use ferry_config::deployment::{Deployment, ListenAddress, Mount, PassengerRoute};
 use ferry_config::{AppConfig, AppType, Start};
 use ferry_front::{
     AccessLog, BoundListener, DirectAccess, Inflight, Listener, Observers, Router, Site,

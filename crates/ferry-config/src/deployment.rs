@@ -6,13 +6,23 @@
 //! hand the request to an app ([`PassengerRoute`]), answer errors with `error_page`s. Apps are
 //! listed once ([`Deployment::apps`]) and referred to by index, so that several locations and
 //! servers can share one app and its processes.
+//!
+//! This module is the whole of the configuration the runtime (`ferry-app`, `ferry-front`) sees:
+//! the addresses, names and location matchers it routes by ([`ListenAddress`], [`ServerName`],
+//! [`LocationMatch`]) and the values it expands per request ([`Template`]) are defined here;
+//! the Nginx reader builds them, and nothing at run time reads its types.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::nginx::resolve::{ListenAddress, LocationMatch, ServerName};
-use crate::nginx::variables::Template;
-use crate::{AppConfig, Config, Listen, Observability, PoolConfig, PreStart};
+use crate::nginx::{self, Rejected};
+use crate::{defaults, AppConfig, Config, Listen, Observability, PoolConfig, PreStart};
+
+mod matching;
+mod template;
+
+pub use matching::{ListenAddress, LocationMatch, Modifier, ServerName};
+pub use template::{Part, Template, Var};
 
 /// Everything a running Ferry serves.
 #[derive(Debug, Clone)]
@@ -35,7 +45,7 @@ pub struct Deployment {
     pub warnings: Vec<String>,
     /// Of those, the ones the planner found in a configuration file (after the resolver's), with
     /// their place, for `ferry config check`.
-    pub plan_warnings: Vec<crate::nginx::Problem>,
+    pub plan_warnings: Vec<nginx::Problem>,
     /// Logs, the instance registry, metrics.
     pub observability: Observability,
 }
@@ -155,6 +165,32 @@ pub struct Mount {
     pub follow_symlinks: bool,
 }
 
+// === impl Deployment ===
+
+impl Deployment {
+    /// What the Nginx-syntax configuration file at `path` (and the files it includes) serves:
+    /// `ferry start --config`. [`nginx::load`] then [`nginx::plan`].
+    ///
+    /// # Errors
+    ///
+    /// Every problem found in the files, each with its file and line.
+    pub fn from_nginx_file(path: impl AsRef<Path>) -> Result<Deployment, Rejected> {
+        nginx::plan(&nginx::load(path)?)
+    }
+
+    /// What the Nginx-syntax configuration `text` serves, read as the contents of a file named
+    /// `file`, which need not exist: problems name `file`, and relative paths (`include`s, app
+    /// roots) are taken against its directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Deployment::from_nginx_file`].
+    pub fn from_nginx_str(text: &str, file: impl AsRef<Path>) -> Result<Deployment, Rejected> {
+        let tree = nginx::parse_str(text, file).map_err(|errors| Rejected::parse(&errors))?;
+        nginx::plan(&nginx::resolve(&tree)?)
+    }
+}
+
 // === impl Config ===
 
 impl Config {
@@ -192,7 +228,7 @@ impl Config {
             default_type: "application/octet-stream".to_owned(),
             error_pages: Vec::new(),
             client_max_body_size: None,
-            show_version_in_header: true,
+            show_version_in_header: defaults::SHOW_VERSION_IN_HEADER,
             passenger: Some(PassengerRoute {
                 mounts,
                 fallback,

@@ -4,10 +4,13 @@
 //! command line, `FERRY_*`/`PASSENGER_*` environment variables, the app's `Passengerfile.json`)
 //! gives a raw [`StartOptions`]; [`layers::gather`] stacks them (command line > environment >
 //! Passengerfile > built-in defaults, written down in [`layers`]) and [`StartOptions::resolve`]
-//! checks and completes the result into a [`Config`]: defaults applied, the app directory
-//! resolved, the app type detected. [`nginx`] reads Nginx-syntax files.
+//! checks and completes the result into a [`Config`]: defaults applied (Passenger's, each
+//! written once in [`defaults`]), the app directory resolved, the app type detected. [`nginx`]
+//! reads Nginx-syntax files. Either way Ferry ends up with a [`deployment::Deployment`], the
+//! only configuration the runtime sees.
 
 mod app_type;
+pub mod defaults;
 pub mod deployment;
 pub mod layers;
 pub mod nginx;
@@ -23,27 +26,9 @@ pub use app_type::AppType;
 pub use layers::gather;
 pub use passengerfile::Layer;
 pub use pre_start::PreStart;
-pub use spawn_method::{SpawnMethod, DEFAULT_MAX_PRELOADER_IDLE_TIME_SECS};
-pub use sticky::{
-    StickySessions, DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES, DEFAULT_STICKY_SESSIONS_COOKIE_NAME,
-};
+pub use spawn_method::SpawnMethod;
+pub use sticky::StickySessions;
 
-/// Passenger's default `max_pool_size`.
-pub const DEFAULT_MAX_POOL_SIZE: usize = 6;
-/// Passenger's default `min_instances`.
-pub const DEFAULT_MIN_INSTANCES: usize = 1;
-/// Passenger's default `start_timeout`, in seconds.
-pub const DEFAULT_START_TIMEOUT_SECS: u64 = 90;
-/// Passenger's default `max_request_queue_size`.
-pub const DEFAULT_MAX_REQUEST_QUEUE_SIZE: usize = 100;
-/// Passenger's default `pool_idle_time`, in seconds.
-pub const DEFAULT_POOL_IDLE_TIME_SECS: u64 = 300;
-/// Passenger's default `request_queue_overflow_status_code`.
-pub const DEFAULT_QUEUE_OVERFLOW_STATUS: u16 = 503;
-/// Passenger's default log level (3 = notice).
-pub const DEFAULT_LOG_LEVEL: u8 = 3;
-/// Passenger's one spawn at a time per app.
-pub const DEFAULT_MAX_PARALLEL_SPAWNS: usize = 1;
 /// The most `--max-parallel-spawns` accepts.
 pub const MAX_PARALLEL_SPAWNS_LIMIT: usize = 16;
 
@@ -445,7 +430,7 @@ impl StartOptions {
     /// Every invalid option is reported, not only the first.
     pub fn resolve(self) -> Result<Config, Error> {
         let mut problems = Vec::new();
-        let max_pool_size = self.max_pool_size.unwrap_or(DEFAULT_MAX_POOL_SIZE);
+        let max_pool_size = self.max_pool_size.unwrap_or(defaults::MAX_POOL_SIZE);
         if max_pool_size == 0 {
             problems.push(invalid(
                 "--max-pool-size",
@@ -453,7 +438,7 @@ impl StartOptions {
                 "must be at least 1",
             ));
         }
-        let log_level = self.log_level.unwrap_or(DEFAULT_LOG_LEVEL);
+        let log_level = self.log_level.unwrap_or(defaults::LOG_LEVEL);
         if log_level > 7 {
             problems.push(invalid("--log-level", log_level, "must be 0..=7"));
         }
@@ -467,7 +452,7 @@ impl StartOptions {
         }
         let max_parallel_spawns = self
             .max_parallel_spawns
-            .unwrap_or(DEFAULT_MAX_PARALLEL_SPAWNS);
+            .unwrap_or(defaults::MAX_PARALLEL_SPAWNS);
         if !(1..=MAX_PARALLEL_SPAWNS_LIMIT).contains(&max_parallel_spawns) {
             problems.push(invalid(
                 "--max-parallel-spawns",
@@ -508,7 +493,9 @@ impl StartOptions {
                 app,
                 pool: PoolConfig {
                     max_pool_size,
-                    idle_time: seconds(self.pool_idle_time.unwrap_or(DEFAULT_POOL_IDLE_TIME_SECS)),
+                    idle_time: seconds(
+                        self.pool_idle_time.unwrap_or(defaults::POOL_IDLE_TIME_SECS),
+                    ),
                     max_parallel_spawns,
                 },
                 log_level,
@@ -529,7 +516,7 @@ impl StartOptions {
     /// Every invalid app option is reported, not only the first.
     pub fn app_config(&self, keep_symlinks: bool) -> Result<AppConfig, Error> {
         let mut problems = Vec::new();
-        let start_timeout = self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT_SECS);
+        let start_timeout = self.start_timeout.unwrap_or(defaults::START_TIMEOUT_SECS);
         if start_timeout == 0 {
             problems.push(invalid(
                 "--start-timeout",
@@ -539,7 +526,7 @@ impl StartOptions {
         }
         let overflow = self
             .request_queue_overflow_status_code
-            .unwrap_or(DEFAULT_QUEUE_OVERFLOW_STATUS);
+            .unwrap_or(defaults::QUEUE_OVERFLOW_STATUS);
         if !(100..=599).contains(&overflow) {
             problems.push(invalid(
                 "--request-queue-overflow-status-code",
@@ -577,8 +564,11 @@ impl StartOptions {
         match &self.socket {
             Some(path) => Listen::Unix(path.clone()),
             None => Listen::Tcp {
-                address: self.address.clone().unwrap_or_else(|| "0.0.0.0".into()),
-                port: self.port.unwrap_or(3000),
+                address: self
+                    .address
+                    .clone()
+                    .unwrap_or_else(|| defaults::ADDRESS.into()),
+                port: self.port.unwrap_or(defaults::PORT),
             },
         }
     }
@@ -609,7 +599,7 @@ impl StartOptions {
         let environment = self
             .environment
             .clone()
-            .unwrap_or_else(|| "production".into());
+            .unwrap_or_else(|| defaults::APP_ENV.into());
         let friendly_error_pages = self
             .friendly_error_pages
             .unwrap_or(!matches!(environment.as_str(), "staging" | "production"));
@@ -622,15 +612,15 @@ impl StartOptions {
             start,
             base_uri,
             threads,
-            min_instances: self.min_instances.unwrap_or(DEFAULT_MIN_INSTANCES),
+            min_instances: self.min_instances.unwrap_or(defaults::MIN_INSTANCES),
             start_timeout: Duration::from_secs(start_timeout),
             max_request_queue_size: self
                 .max_request_queue_size
-                .unwrap_or(DEFAULT_MAX_REQUEST_QUEUE_SIZE),
+                .unwrap_or(defaults::MAX_REQUEST_QUEUE_SIZE),
             max_request_queue_time: seconds(self.max_request_queue_time.unwrap_or(0)),
             queue_overflow_status: self
                 .request_queue_overflow_status_code
-                .unwrap_or(DEFAULT_QUEUE_OVERFLOW_STATUS),
+                .unwrap_or(defaults::QUEUE_OVERFLOW_STATUS),
             max_instances: [self.max_instances, self.max_instances_per_app]
                 .into_iter()
                 .flatten()
@@ -644,10 +634,13 @@ impl StartOptions {
             resist_deployment_errors: self.resist_deployment_errors.unwrap_or(false),
             sticky_sessions: None,
             user_switching: UserSwitchingConfig {
-                enabled: self.user_switching.unwrap_or(true),
+                enabled: self.user_switching.unwrap_or(defaults::USER_SWITCHING),
                 user: self.user.clone(),
                 group: self.group.clone(),
-                default_user: self.default_user.clone().unwrap_or_else(|| "nobody".into()),
+                default_user: self
+                    .default_user
+                    .clone()
+                    .unwrap_or_else(|| defaults::DEFAULT_USER.into()),
                 default_group: self.default_group.clone(),
             },
             load_shell_envvars: self.load_shell_envvars.unwrap_or(false),
@@ -659,7 +652,7 @@ impl StartOptions {
             spawn_method,
             max_preloader_idle_time: Duration::from_secs(
                 self.max_preloader_idle_time
-                    .unwrap_or(DEFAULT_MAX_PRELOADER_IDLE_TIME_SECS),
+                    .unwrap_or(defaults::MAX_PRELOADER_IDLE_TIME_SECS),
             ),
             smart_fallback_to_direct: self.smart_fallback_to_direct.unwrap_or(false),
         })
@@ -737,7 +730,7 @@ impl StartOptions {
         let cookie_name = self
             .sticky_sessions_cookie_name
             .clone()
-            .unwrap_or_else(|| DEFAULT_STICKY_SESSIONS_COOKIE_NAME.into());
+            .unwrap_or_else(|| defaults::STICKY_SESSIONS_COOKIE_NAME.into());
         if let Err(reason) = sticky::check_cookie_name(&cookie_name) {
             problems.push(invalid(
                 "--sticky-sessions-cookie-name",
@@ -748,7 +741,7 @@ impl StartOptions {
         let cookie_attributes = self
             .sticky_sessions_cookie_attributes
             .clone()
-            .unwrap_or_else(|| DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES.into());
+            .unwrap_or_else(|| defaults::STICKY_SESSIONS_COOKIE_ATTRIBUTES.into());
         if let Err(reason) = sticky::check_cookie_attributes(&cookie_attributes) {
             problems.push(invalid(
                 "--sticky-sessions-cookie-attributes",
@@ -780,7 +773,7 @@ impl StartOptions {
     }
 
     fn threads(&self) -> Result<usize, Error> {
-        let count = self.thread_count.unwrap_or(1);
+        let count = self.thread_count.unwrap_or(defaults::THREAD_COUNT);
         if count == 0 {
             return Err(invalid("--thread-count", count, "must be at least 1"));
         }

@@ -6,10 +6,7 @@
 //! directly whatever was asked, as Passenger falls back to direct spawning for types it cannot
 //! preload.
 
-use crate::{invalid, AppType, Error, Start, StartOptions};
-
-/// Passenger's default `max_preloader_idle_time`, in seconds (seed 000 §8.5.6).
-pub const DEFAULT_MAX_PRELOADER_IDLE_TIME_SECS: u64 = 300;
+use crate::{defaults, invalid, AppType, Error, Start, StartOptions};
 
 /// How worker processes are started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +19,7 @@ pub enum SpawnMethod {
 
 impl SpawnMethod {
     /// The configuration name.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             SpawnMethod::Smart => "smart",
             SpawnMethod::Direct => "direct",
@@ -53,7 +50,7 @@ impl StartOptions {
         start: &Start,
     ) -> Result<SpawnMethod, Error> {
         let asked = match self.spawn_method.as_deref() {
-            None => SpawnMethod::Smart,
+            None => defaults::SPAWN_METHOD,
             Some(value) => SpawnMethod::parse(value)
                 .ok_or_else(|| invalid("--spawn-method", value, "must be smart or direct"))?,
         };

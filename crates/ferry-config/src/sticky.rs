@@ -1,10 +1,5 @@
 //! Sticky sessions (`--sticky-sessions`): the cookie that routes a client back to its process.
 
-/// Passenger's default `sticky_sessions_cookie_name`.
-pub const DEFAULT_STICKY_SESSIONS_COOKIE_NAME: &str = "_passenger_route";
-/// Passenger's default `sticky_sessions_cookie_attributes`.
-pub const DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES: &str = "SameSite=Lax; Secure;";
-
 /// The sticky-session cookie, when sticky sessions are on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StickySessions {
@@ -37,10 +32,11 @@ pub(crate) fn check_cookie_attributes(attributes: &str) -> Result<(), &'static s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::defaults::{STICKY_SESSIONS_COOKIE_ATTRIBUTES, STICKY_SESSIONS_COOKIE_NAME};
 
     #[test]
     fn cookie_names_are_tokens() {
-        assert!(check_cookie_name(DEFAULT_STICKY_SESSIONS_COOKIE_NAME).is_ok());
+        assert!(check_cookie_name(STICKY_SESSIONS_COOKIE_NAME).is_ok());
         assert!(check_cookie_name("route-1.a~b").is_ok());
         for bad in ["", "a b", "a=b", "a;b", "a,b", "é", "a\"b", "(a)"] {
             assert!(check_cookie_name(bad).is_err(), "{bad:?}");
@@ -49,7 +45,7 @@ mod tests {
 
     #[test]
     fn cookie_attributes_are_header_text() {
-        assert!(check_cookie_attributes(DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES).is_ok());
+        assert!(check_cookie_attributes(STICKY_SESSIONS_COOKIE_ATTRIBUTES).is_ok());
         assert!(check_cookie_attributes("").is_ok());
         assert!(check_cookie_attributes("Secure;\r\nX-Evil: 1").is_err());
         assert!(check_cookie_attributes("Secure;\tHttpOnly").is_err());

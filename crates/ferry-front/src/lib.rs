@@ -110,8 +110,8 @@ pub struct StickyCookie {
 impl Default for StickyCookie {
     fn default() -> Self {
         StickyCookie {
-            name: "_passenger_route".into(),
-            attributes: "SameSite=Lax; Secure;".into(),
+            name: ferry_config::defaults::STICKY_SESSIONS_COOKIE_NAME.into(),
+            attributes: ferry_config::defaults::STICKY_SESSIONS_COOKIE_ATTRIBUTES.into(),
         }
     }
 }

@@ -22,11 +22,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ferry_config::deployment::{
-    Deployment, ErrorPage, ErrorPageStatus, Files, Mount, PassengerRoute, Route as RouteConfig,
-    VirtualLocation, VirtualServer,
+    Deployment, ErrorPage, ErrorPageStatus, Files, ListenAddress, LocationMatch, Modifier, Mount,
+    PassengerRoute, Route as RouteConfig, ServerName, Template, Var, VirtualLocation,
+    VirtualServer,
 };
-use ferry_config::nginx::resolve::{ListenAddress, LocationMatch, Modifier, ServerName};
-use ferry_config::nginx::variables::{Template, Var};
 use ferry_spawn::Spawner;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;

@@ -80,6 +80,8 @@ pub enum AppKind {
 }
 
 /// How worker processes of an app are started (`passenger_spawn_method`, seed 000 §8.3.10, §15).
+/// The configuration's value is `ferry_config::SpawnMethod`, which parses it; `ferry-app` maps
+/// it to this one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SpawnMethod {
     /// Load the app once in a *preloader*, then fork every worker from it: workers start in
@@ -99,15 +101,6 @@ impl SpawnMethod {
         match self {
             SpawnMethod::Smart => "smart",
             SpawnMethod::Direct => "direct",
-        }
-    }
-
-    /// Parses a configuration value; Passenger's older names (`smart-lv2`, `conservative`) too.
-    pub fn from_name(name: &str) -> Option<SpawnMethod> {
-        match name {
-            "smart" | "smart-lv2" => Some(SpawnMethod::Smart),
-            "direct" | "conservative" => Some(SpawnMethod::Direct),
-            _ => None,
         }
     }
 }
@@ -166,7 +159,8 @@ pub struct SpawnOptions {
 }
 
 /// Passenger's default `max_preloader_idle_time`: five minutes.
-pub const DEFAULT_MAX_PRELOADER_IDLE_TIME: Duration = Duration::from_secs(300);
+pub const DEFAULT_MAX_PRELOADER_IDLE_TIME: Duration =
+    Duration::from_secs(ferry_config::defaults::MAX_PRELOADER_IDLE_TIME_SECS);
 
 /// Settings shared by every spawn of one Ferry.
 #[derive(Debug, Clone)]
@@ -267,15 +261,15 @@ impl SpawnOptions {
             start_command: start_command.into(),
             startup_file: None,
             kind: AppKind::Generic,
-            environment: "production".into(),
+            environment: ferry_config::defaults::APP_ENV.into(),
             base_uri: "/".into(),
-            start_timeout: Duration::from_secs(90),
+            start_timeout: Duration::from_secs(ferry_config::defaults::START_TIMEOUT_SECS),
             env: Vec::new(),
             user_switching: UserSwitching::default(),
             load_shell_envvars: false,
             file_descriptor_ulimit: None,
             process_title: None,
-            log_level: 3,
+            log_level: ferry_config::defaults::LOG_LEVEL,
             extra_args: Vec::new(),
             spawn_method: SpawnMethod::Direct,
             max_preloader_idle_time: DEFAULT_MAX_PRELOADER_IDLE_TIME,

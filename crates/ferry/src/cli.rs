@@ -553,23 +553,24 @@ mod tests {
     /// `StartOptions::resolve` applies.
     #[test]
     fn help_shows_the_defaults_resolve_applies() {
-        use ferry_config as c;
+        use ferry_config::defaults as d;
+        let on_off = |on: bool| if on { "on" } else { "off" }.to_owned();
         let expected: &[(&str, String)] = &[
             ("app_dir", ".".into()),
-            ("address", "0.0.0.0".into()),
-            ("port", "3000".into()),
-            ("environment", "production".into()),
-            ("max_pool_size", c::DEFAULT_MAX_POOL_SIZE.to_string()),
-            ("min_instances", c::DEFAULT_MIN_INSTANCES.to_string()),
+            ("address", d::ADDRESS.into()),
+            ("port", d::PORT.to_string()),
+            ("environment", d::APP_ENV.into()),
+            ("max_pool_size", d::MAX_POOL_SIZE.to_string()),
+            ("min_instances", d::MIN_INSTANCES.to_string()),
             (
                 "max_request_queue_size",
-                c::DEFAULT_MAX_REQUEST_QUEUE_SIZE.to_string(),
+                d::MAX_REQUEST_QUEUE_SIZE.to_string(),
             ),
-            ("start_timeout", c::DEFAULT_START_TIMEOUT_SECS.to_string()),
-            ("log_level", c::DEFAULT_LOG_LEVEL.to_string()),
-            ("default_user", "nobody".into()),
-            ("user_switching", "on".into()),
-            ("pool_idle_time", c::DEFAULT_POOL_IDLE_TIME_SECS.to_string()),
+            ("start_timeout", d::START_TIMEOUT_SECS.to_string()),
+            ("log_level", d::LOG_LEVEL.to_string()),
+            ("default_user", d::DEFAULT_USER.into()),
+            ("user_switching", on_off(d::USER_SWITCHING)),
+            ("pool_idle_time", d::POOL_IDLE_TIME_SECS.to_string()),
             ("max_request_queue_time", "0".into()),
             ("max_instances", "0".into()),
             ("max_instances_per_app", "0".into()),
@@ -577,26 +578,23 @@ mod tests {
             ("max_request_time", "0".into()),
             (
                 "request_queue_overflow_status_code",
-                c::DEFAULT_QUEUE_OVERFLOW_STATUS.to_string(),
+                d::QUEUE_OVERFLOW_STATUS.to_string(),
             ),
             ("memory_limit", "0".into()),
             ("memory_hard_limit", "0".into()),
-            (
-                "max_parallel_spawns",
-                c::DEFAULT_MAX_PARALLEL_SPAWNS.to_string(),
-            ),
-            ("spawn_method", "smart".into()),
+            ("max_parallel_spawns", d::MAX_PARALLEL_SPAWNS.to_string()),
+            ("spawn_method", d::SPAWN_METHOD.to_string()),
             (
                 "max_preloader_idle_time",
-                c::DEFAULT_MAX_PRELOADER_IDLE_TIME_SECS.to_string(),
+                d::MAX_PRELOADER_IDLE_TIME_SECS.to_string(),
             ),
             (
                 "sticky_sessions_cookie_name",
-                c::DEFAULT_STICKY_SESSIONS_COOKIE_NAME.to_string(),
+                d::STICKY_SESSIONS_COOKIE_NAME.to_string(),
             ),
             (
                 "sticky_sessions_cookie_attributes",
-                format!("{:?}", c::DEFAULT_STICKY_SESSIONS_COOKIE_ATTRIBUTES),
+                format!("{:?}", d::STICKY_SESSIONS_COOKIE_ATTRIBUTES),
             ),
         ];
         for (id, default) in expected {

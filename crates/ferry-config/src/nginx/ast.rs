@@ -23,7 +23,7 @@ impl fmt::Display for Span {
 /// One directive: `name arg...;` or `name arg... { children }`. `include` directives have been
 /// replaced by what the included files contain (each keeping its own spans).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Directive {
+pub(crate) struct Directive {
     /// The directive's name, as written.
     pub name: String,
     /// Its arguments, unquoted and unescaped.
@@ -36,7 +36,7 @@ pub struct Directive {
 
 /// One argument of a directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arg {
+pub(crate) struct Arg {
     /// The value with quotes removed and escapes (`\"`, `\'`, `\\`, `\n`, `\t`, `\r`) resolved.
     /// `$variables` are kept as written; they are expanded per request where Nginx allows them.
     pub value: String,
@@ -48,7 +48,7 @@ pub struct Arg {
 
 /// The kind of block a directive sits in, for the directive table's "allowed in" rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Context {
+pub(crate) enum Context {
     /// The top of the file, outside every block.
     Main,
     /// `events { ... }`.
@@ -66,7 +66,7 @@ pub enum Context {
 
 impl Context {
     /// The name Nginx's documentation uses for the context (`http`, `server`, ...).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Context::Main => "main",
             Context::Events => "events",

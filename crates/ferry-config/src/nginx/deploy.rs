@@ -23,12 +23,11 @@ use std::time::Duration;
 use super::ast::Span;
 use super::directives;
 use super::resolve::{LocationConfig, Problem, Rejected, ResolvedConfig, ServerConfig, Settings};
-use super::variables::Template;
 use crate::deployment::{
-    Deployment, ErrorPage, ErrorPageStatus, Files, Mount, PassengerRoute, Route, VirtualLocation,
-    VirtualServer,
+    Deployment, ErrorPage, ErrorPageStatus, Files, ListenAddress, Mount, PassengerRoute, Route,
+    Template, VirtualLocation, VirtualServer,
 };
-use crate::{lexical, AppConfig, AppType, PoolConfig, PreStart, StartOptions};
+use crate::{defaults, lexical, AppConfig, AppType, PoolConfig, PreStart, StartOptions};
 
 /// Works out what `config` serves.
 ///
@@ -57,9 +56,9 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
     }
     let http = &config.http;
     let pool = PoolConfig {
-        max_pool_size: number(http, "passenger_max_pool_size").unwrap_or(6) as usize,
+        max_pool_size: number(http, "passenger_max_pool_size").unwrap_or(defaults::MAX_POOL_SIZE),
         idle_time: seconds(http, "passenger_pool_idle_time"),
-        max_parallel_spawns: crate::DEFAULT_MAX_PARALLEL_SPAWNS,
+        max_parallel_spawns: defaults::MAX_PARALLEL_SPAWNS,
     };
     let hooks = http
         .get("passenger_ctl")
@@ -132,7 +131,7 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
         servers,
         apps: planner.apps,
         pool,
-        log_level: number(http, "passenger_log_level").unwrap_or(3) as u8,
+        log_level: number(http, "passenger_log_level").unwrap_or(defaults::LOG_LEVEL),
         hooks,
         pre_start,
         warnings,
@@ -158,7 +157,7 @@ impl Planner<'_> {
     fn server(&mut self, server: &ServerConfig) -> VirtualServer {
         let listens = if server.listens.is_empty() {
             vec![(
-                super::resolve::ListenAddress::Tcp {
+                ListenAddress::Tcp {
                     host: "*".to_owned(),
                     port: 80,
                 },
@@ -225,19 +224,15 @@ impl Planner<'_> {
         };
         let index = match settings.get("index") {
             Some(s) => s.entries().iter().flat_map(|e| e.args.clone()).collect(),
-            None => vec!["index.html".to_owned()],
+            None => default_of("index").map(str::to_owned).into_iter().collect(),
         };
         let error_pages = settings
             .get("error_page")
             .map(|s| s.entries().iter().map(|e| error_page(&e.args)).collect())
             .unwrap_or_default();
-        let client_max_body_size = size(
-            settings
-                .value("client_max_body_size")
-                .or_else(|| default_of("client_max_body_size"))
-                .unwrap_or("1m"),
-        )
-        .filter(|&n| n > 0);
+        let client_max_body_size = in_force(settings, "client_max_body_size")
+            .and_then(size)
+            .filter(|&n| n > 0);
         let passenger = flag(settings, "passenger_enabled")
             .then(|| self.passenger(settings, span, &files, prefix));
         let mime_types = settings
@@ -253,10 +248,8 @@ impl Planner<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let default_type = settings
-            .value("default_type")
-            .or_else(|| default_of("default_type"))
-            .unwrap_or("text/plain")
+        let default_type = in_force(settings, "default_type")
+            .unwrap_or_default()
             .to_owned();
         Route {
             files,
@@ -465,8 +458,9 @@ impl Planner<'_> {
     /// The app's options, as `ferry start` would have them, from the directives in force.
     fn start_options(&self, s: &Settings, root: &Path, base_uri: Option<&str>) -> StartOptions {
         let http = self.http;
+        // Text as written: where none is, `ferry start`'s rules decide (they look further than
+        // the table's default for an interpreter, say). Numbers and flags are those in force.
         let text = |name: &str| s.value(name).map(str::to_owned);
-        let num = |name: &str| number(s, name);
         let mut envvars: Vec<String> = s
             .get("passenger_env_var")
             .map(|e| {
@@ -489,14 +483,14 @@ impl Planner<'_> {
             app_dir: Some(root.to_path_buf()),
             environment: text("passenger_app_env"),
             max_pool_size: None,
-            min_instances: num("passenger_min_instances").map(|n| n as usize),
+            min_instances: number(s, "passenger_min_instances"),
             app_type: s
                 .value("passenger_app_type")
                 .and_then(|t| AppType::from_str(t).ok()),
             startup_file: s.value("passenger_startup_file").map(PathBuf::from),
             app_start_command: text("passenger_app_start_command"),
-            start_timeout: num("passenger_start_timeout"),
-            max_request_queue_size: num("passenger_max_request_queue_size").map(|n| n as usize),
+            start_timeout: number(s, "passenger_start_timeout"),
+            max_request_queue_size: number(s, "passenger_max_request_queue_size"),
             user: text("passenger_user"),
             group: text("passenger_group"),
             default_user: http.value("passenger_default_user").map(str::to_owned),
@@ -510,22 +504,23 @@ impl Planner<'_> {
             nodejs: text("passenger_nodejs"),
             base_uri: base_uri.map(str::to_owned),
             concurrency_model: text("passenger_concurrency_model"),
-            thread_count: num("passenger_thread_count").map(|n| n as usize),
-            max_request_queue_time: num("passenger_max_request_queue_time"),
-            request_queue_overflow_status_code: num("passenger_request_queue_overflow_status_code")
-                .map(|n| n as u16),
-            max_instances: num("passenger_max_instances").map(|n| n as usize),
-            max_instances_per_app: number(http, "passenger_max_instances_per_app")
-                .map(|n| n as usize),
-            max_requests: num("passenger_max_requests"),
-            memory_limit: num("passenger_memory_limit"),
+            thread_count: number(s, "passenger_thread_count"),
+            max_request_queue_time: number(s, "passenger_max_request_queue_time"),
+            request_queue_overflow_status_code: number(
+                s,
+                "passenger_request_queue_overflow_status_code",
+            ),
+            max_instances: number(s, "passenger_max_instances"),
+            max_instances_per_app: number(http, "passenger_max_instances_per_app"),
+            max_requests: number(s, "passenger_max_requests"),
+            memory_limit: number(s, "passenger_memory_limit"),
             rolling_restarts: Some(flag(s, "passenger_rolling_restarts")),
             resist_deployment_errors: Some(flag(s, "passenger_resist_deployment_errors")),
             sticky_sessions: Some(flag(s, "passenger_sticky_sessions")),
             sticky_sessions_cookie_name: text("passenger_sticky_sessions_cookie_name"),
             sticky_sessions_cookie_attributes: text("passenger_sticky_sessions_cookie_attributes"),
             spawn_method: text("passenger_spawn_method"),
-            max_preloader_idle_time: num("passenger_max_preloader_idle_time"),
+            max_preloader_idle_time: number(s, "passenger_max_preloader_idle_time"),
             ..StartOptions::default()
         }
     }
@@ -576,33 +571,33 @@ fn parent(public: &Path) -> Option<PathBuf> {
     lexical(public).parent().map(Path::to_path_buf)
 }
 
+/// The directive table's default for `name` (one of [`crate::defaults`], written out).
 fn default_of(name: &str) -> Option<&'static str> {
     directives::lookup(name).and_then(|s| s.default)
+}
+
+/// The value in force: written (here or in an enclosing block), else the table's default.
+fn in_force<'a>(settings: &'a Settings, name: &str) -> Option<&'a str> {
+    settings.value(name).or_else(|| default_of(name))
 }
 
 fn is_on(value: &str) -> bool {
     value.eq_ignore_ascii_case("on")
 }
 
-/// A flag's value in force: written, else the table's default.
+/// A flag in force.
 fn flag(settings: &Settings, name: &str) -> bool {
-    settings
-        .value(name)
-        .or_else(|| default_of(name))
-        .is_some_and(is_on)
+    in_force(settings, name).is_some_and(is_on)
 }
 
-/// A number as written (the table has checked it).
-fn number(settings: &Settings, name: &str) -> Option<u64> {
-    settings.value(name).and_then(|v| v.parse().ok())
+/// A number in force (the table has checked it), as the type it is used as.
+fn number<T: FromStr>(settings: &Settings, name: &str) -> Option<T> {
+    in_force(settings, name).and_then(|v| v.parse().ok())
 }
 
-/// Seconds in force, `None` for 0 or unset.
+/// Seconds in force, `None` for 0 (no limit) or unset.
 fn seconds(settings: &Settings, name: &str) -> Option<Duration> {
-    settings
-        .value(name)
-        .or_else(|| default_of(name))
-        .and_then(|v| v.parse().ok())
+    number(settings, name)
         .filter(|&n: &u64| n > 0)
         .map(Duration::from_secs)
 }

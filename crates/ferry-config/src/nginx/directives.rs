@@ -36,12 +36,27 @@ use std::fmt;
 use std::net::Ipv6Addr;
 
 use super::ast::Context::{self, Events, Http, If, Location, Main, Server};
+use crate::defaults;
 // The table names value kinds bare; none of them shadows a prelude name.
 use ValueKind::*;
 
+/// One of [`crate::defaults`]' numbers written out in decimal, as the table's `&'static str`
+/// defaults are: at compile time, since the table is a `static`. The table holds no number of
+/// its own, so `ferry config show` lists the default `ferry start` applies.
+macro_rules! decimal {
+    ($n:expr) => {{
+        const N: u64 = $n as u64;
+        const DIGITS: [u8; decimal_len(N)] = decimal_digits(N);
+        match std::str::from_utf8(&DIGITS) {
+            Ok(text) => text,
+            Err(_) => panic!("decimal digits are ASCII"),
+        }
+    }};
+}
+
 /// One directive: everything the table knows about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Spec {
+pub(super) struct Spec {
     /// The name as written in a file. A name ending in `*` stands for every name starting with
     /// what precedes the `*` (`ssl_*`).
     pub name: &'static str,
@@ -70,7 +85,7 @@ pub struct Spec {
 
 /// How many arguments a directive takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arity {
+pub(super) enum Arity {
     /// Exactly this many.
     Exactly(usize),
     /// This many or more.
@@ -82,7 +97,7 @@ pub enum Arity {
 /// What a directive's arguments must look like. Each kind describes the whole argument list;
 /// most take one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueKind {
+pub(super) enum ValueKind {
     /// No arguments (blocks such as `http`).
     Nothing,
     /// `on` or `off`, in any case (as Nginx's flag directives).
@@ -151,7 +166,7 @@ pub enum ValueKind {
 
 /// How a block that does not give a directive gets its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inherit {
+pub(super) enum Inherit {
     /// From the enclosing block: http → server → location → nested location and if. For a
     /// repeatable directive the whole list is inherited, and a block's own entries replace its
     /// parent's (Nginx's rule for list directives such as `error_page`).
@@ -171,7 +186,7 @@ pub enum Inherit {
 
 /// What Ferry does with a directive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(super) enum Role {
     /// A Passenger directive; Ferry gives it Passenger's meaning.
     Passenger,
     /// Another name for the directive `of`, with the same rules and meaning.
@@ -206,7 +221,7 @@ pub enum Role {
 
 /// Where a directive's definition comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(super) enum Source {
     /// This section of seed 000 (`"8.5.1"`).
     Seed(&'static str),
     /// A Passenger 6 directive users already write, not in seed 000 (issue 6 item 4).
@@ -218,7 +233,7 @@ pub enum Source {
 /// Why a directive's arguments or block do not fit its [`Spec`]. The message names the
 /// directive and the offending value; the caller adds where it was written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Invalid {
+pub(super) enum Invalid {
     /// Too few or too many arguments.
     #[error("{directive} takes {expected}, got {got}")]
     ArgCount {
@@ -256,7 +271,7 @@ pub enum Invalid {
 }
 
 /// The headers `passenger_ignore_headers` may name (Nginx's list for `proxy_ignore_headers`).
-pub const IGNORABLE_HEADERS: &[&str] = &[
+pub(super) const IGNORABLE_HEADERS: &[&str] = &[
     "X-Accel-Redirect",
     "X-Accel-Expires",
     "X-Accel-Limit-Rate",
@@ -316,11 +331,12 @@ const MAIN_HTTP_SERVER_LOCATION: &[Context] = &[Main, Http, Server, Location];
 const EVERYWHERE: &[Context] = &[Main, Events, Http, Server, Location, If];
 
 /// `passenger_app_env`, which its aliases copy.
-const APP_ENV: Spec = passenger("passenger_app_env", "8.3.4", ALL_HTTP, Text).default("production");
+const APP_ENV: Spec =
+    passenger("passenger_app_env", "8.3.4", ALL_HTTP, Text).default(defaults::APP_ENV);
 
 /// Every directive Ferry accepts. Order: seed 000 §8 in section order (aliases beside their
 /// directive), `passenger_ctl`, the Passenger 6 names, Nginx core, ignored, refused.
-pub static DIRECTIVES: &[Spec] = &[
+pub(super) static DIRECTIVES: &[Spec] = &[
     // --- Seed 000 §8 ---
     passenger("passenger_root", "8.1", HTTP, Path).role(Role::NoEffect {
         why: "Ferry ships its own loaders and finds them itself; it needs no Passenger install",
@@ -351,7 +367,7 @@ pub static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         choice(&["smart", "direct"]),
     )
-    .default("smart"),
+    .default(defaults::SPAWN_METHOD.name()),
     passenger("passenger_load_shell_envvars", "8.3.11", ALL_HTTP, Flag).default("on"),
     passenger("passenger_rolling_restarts", "8.3.12", ALL_HTTP, Flag).default("off"),
     passenger(
@@ -361,29 +377,35 @@ pub static DIRECTIVES: &[Spec] = &[
         Flag,
     )
     .default("off"),
-    passenger("passenger_user_switching", "8.4.1", HTTP, Flag).default("on"),
+    passenger("passenger_user_switching", "8.4.1", HTTP, Flag)
+        .default(on_off(defaults::USER_SWITCHING)),
     passenger("passenger_user", "8.4.2", ALL_HTTP, Text),
     passenger("passenger_group", "8.4.3", ALL_HTTP, Text),
-    passenger("passenger_default_user", "8.4.4", HTTP, Text).default("nobody"),
+    passenger("passenger_default_user", "8.4.4", HTTP, Text).default(defaults::DEFAULT_USER),
     // Seed heading: "Passenger_default_group" (a typo). Default: the default user's primary
     // group, found at startup, so no fixed value here.
     passenger("passenger_default_group", "8.4.5", HTTP, Text),
-    passenger("passenger_show_version_in_header", "8.4.6", ALL_HTTP, Flag).default("on"),
+    passenger("passenger_show_version_in_header", "8.4.6", ALL_HTTP, Flag)
+        .default(on_off(defaults::SHOW_VERSION_IN_HEADER)),
     // Default: off when the app environment is staging or production, on otherwise.
     passenger("passenger_friendly_error_pages", "8.4.7", ALL_HTTP, Flag),
-    passenger("passenger_max_pool_size", "8.5.1", HTTP, integer(1)).default("6"),
-    passenger("passenger_min_instances", "8.5.2", ALL_HTTP, integer(0)).default("1"),
+    passenger("passenger_max_pool_size", "8.5.1", HTTP, integer(1))
+        .default(decimal!(defaults::MAX_POOL_SIZE)),
+    passenger("passenger_min_instances", "8.5.2", ALL_HTTP, integer(0))
+        .default(decimal!(defaults::MIN_INSTANCES)),
     passenger("passenger_max_instances", "8.5.3", ALL_HTTP, integer(0)).default("0"),
     passenger("passenger_max_instances_per_app", "8.5.4", HTTP, integer(0)).default("0"),
-    passenger("passenger_pool_idle_time", "8.5.5", HTTP, seconds(0)).default("300"),
+    passenger("passenger_pool_idle_time", "8.5.5", HTTP, seconds(0))
+        .default(decimal!(defaults::POOL_IDLE_TIME_SECS)),
     passenger(
         "passenger_max_preloader_idle_time",
         "8.5.6",
         ALL_HTTP,
         seconds(0),
     )
-    .default("300"),
-    passenger("passenger_start_timeout", "8.5.7", ALL_HTTP, seconds(1)).default("90"),
+    .default(decimal!(defaults::MAX_PRELOADER_IDLE_TIME_SECS)),
+    passenger("passenger_start_timeout", "8.5.7", ALL_HTTP, seconds(1))
+        .default(decimal!(defaults::START_TIMEOUT_SECS)),
     passenger(
         "passenger_concurrency_model",
         "8.5.8",
@@ -391,7 +413,8 @@ pub static DIRECTIVES: &[Spec] = &[
         choice(&["process", "thread"]),
     )
     .default("process"),
-    passenger("passenger_thread_count", "8.5.9", ALL_HTTP, integer(1)).default("1"),
+    passenger("passenger_thread_count", "8.5.9", ALL_HTTP, integer(1))
+        .default(decimal!(defaults::THREAD_COUNT)),
     passenger("passenger_max_requests", "8.5.10", ALL_HTTP, integer(0)).default("0"),
     passenger("passenger_max_request_time", "8.5.11", ALL_HTTP, seconds(0)).default("0"),
     passenger("passenger_memory_limit", "8.5.12", ALL_HTTP, integer(0)).default("0"),
@@ -411,14 +434,14 @@ pub static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         integer(0),
     )
-    .default("100"),
+    .default(decimal!(defaults::MAX_REQUEST_QUEUE_SIZE)),
     passenger(
         "passenger_request_queue_overflow_status_code",
         "8.6.3",
         ALL_HTTP,
         StatusCode,
     )
-    .default("503"),
+    .default(decimal!(defaults::QUEUE_OVERFLOW_STATUS)),
     passenger("passenger_sticky_sessions", "8.6.4", ALL_HTTP, Flag).default("off"),
     passenger(
         "passenger_sticky_sessions_cookie_name",
@@ -426,7 +449,7 @@ pub static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         CookieName,
     )
-    .default("_passenger_route"),
+    .default(defaults::STICKY_SESSIONS_COOKIE_NAME),
     passenger("passenger_ignore_client_abort", "8.6.6", ALL_HTTP, Flag)
         .default("off")
         .role(Role::NoEffect {
@@ -451,7 +474,8 @@ pub static DIRECTIVES: &[Spec] = &[
         }),
     // Passenger 6's scale and default, not the seed's (Passenger 4: 0 to 3, default 0): Ferry's
     // log levels are Passenger 6's 0 (crit) to 7 (debug3), default 3 (notice).
-    passenger("passenger_log_level", "8.7.1", HTTP, range(0, 7)).default("3"),
+    passenger("passenger_log_level", "8.7.1", HTTP, range(0, 7))
+        .default(decimal!(defaults::LOG_LEVEL)),
     passenger("passenger_debug_log_file", "8.7.2", HTTP, Path),
     passenger("passenger_debugger", "8.7.3", ALL_HTTP, Flag)
         .default("off")
@@ -482,7 +506,7 @@ pub static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         CookieAttributes,
     )
-    .default("SameSite=Lax; Secure;"),
+    .default(defaults::STICKY_SESSIONS_COOKIE_ATTRIBUTES),
     passenger6("passenger_instance_registry_dir", HTTP, Path),
     // --- Nginx core, implemented ---
     // The blocks and `listen`/`server_name` describe structure; nothing inherits them.
@@ -694,17 +718,17 @@ pub static DIRECTIVES: &[Spec] = &[
 
 impl Spec {
     /// Whether the directive may appear in `context`.
-    pub fn allows(&self, context: Context) -> bool {
+    pub(super) fn allows(&self, context: Context) -> bool {
         self.contexts.contains(&context)
     }
 
     /// Where the directive may appear, to follow "NAME is": "only allowed in the http block".
-    pub fn allowed_in(&self) -> String {
+    pub(super) fn allowed_in(&self) -> String {
         describe_contexts(self.contexts)
     }
 
     /// The directive this name stands for: the alias's target, or itself.
-    pub fn canonical_name(&self) -> &'static str {
+    pub(super) fn canonical_name(&self) -> &'static str {
         match self.role {
             Role::Alias { of } => of,
             _ => self.name,
@@ -712,7 +736,7 @@ impl Spec {
     }
 
     /// Checks the number and kind of `args`. Ignored and refused directives take anything.
-    pub fn check_args<S: AsRef<str>>(&self, args: &[S]) -> Result<(), Invalid> {
+    pub(super) fn check_args<S: AsRef<str>>(&self, args: &[S]) -> Result<(), Invalid> {
         if !self.args.allows(args.len()) {
             return Err(Invalid::ArgCount {
                 directive: self.name,
@@ -730,7 +754,7 @@ impl Spec {
     }
 
     /// Checks that a block follows the directive exactly when it takes one.
-    pub fn check_block(&self, has_block: bool) -> Result<(), Invalid> {
+    pub(super) fn check_block(&self, has_block: bool) -> Result<(), Invalid> {
         match (self.block, has_block) {
             (true, false) => Err(Invalid::MissingBlock {
                 directive: self.name,
@@ -786,7 +810,7 @@ impl Spec {
 
 impl Arity {
     /// Whether `count` arguments are allowed.
-    pub fn allows(self, count: usize) -> bool {
+    pub(super) fn allows(self, count: usize) -> bool {
         match self {
             Arity::Exactly(n) => count == n,
             Arity::AtLeast(n) => count >= n,
@@ -835,7 +859,7 @@ impl Bad {
 
 impl ValueKind {
     /// What a right value looks like, for messages and documentation.
-    pub fn expected(self) -> String {
+    pub(super) fn expected(self) -> String {
         match self {
             ValueKind::Nothing => "no value".to_owned(),
             ValueKind::Flag => "on or off".to_owned(),
@@ -1140,7 +1164,7 @@ fn check_error_log(args: &[&str]) -> Result<(), Bad> {
 
 /// Where a directive may appear, to follow "NAME is": "only allowed in the http block",
 /// "allowed in http, server, location and if blocks", "only allowed at the top level".
-pub fn describe_contexts(contexts: &[Context]) -> String {
+pub(super) fn describe_contexts(contexts: &[Context]) -> String {
     if EVERYWHERE.iter().all(|c| contexts.contains(c)) {
         return "allowed anywhere".to_owned();
     }
@@ -1166,7 +1190,7 @@ pub fn describe_contexts(contexts: &[Context]) -> String {
 
 /// Looks a directive up by name: an exact entry, else an entry whose name ends in `*` and
 /// whose prefix `name` starts with.
-pub fn lookup(name: &str) -> Option<&'static Spec> {
+pub(super) fn lookup(name: &str) -> Option<&'static Spec> {
     DIRECTIVES
         .iter()
         .find(|spec| spec.name == name)
@@ -1272,6 +1296,37 @@ const fn nginx_only(name: &'static str, contexts: &'static [Context], role: Role
         .many()
         .inherit(Inherit::No)
         .role(role)
+}
+
+/// How many decimal digits `n` has.
+const fn decimal_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+/// `n`'s decimal digits, as ASCII; `LEN` is [`decimal_len`]`(n)`.
+const fn decimal_digits<const LEN: usize>(mut n: u64) -> [u8; LEN] {
+    let mut digits = [b'0'; LEN];
+    let mut i = LEN;
+    while i > 0 {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    digits
+}
+
+/// A flag's default as the table writes it.
+const fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
 }
 
 const fn integer(min: u64) -> ValueKind {

@@ -50,7 +50,7 @@ const MAX_ERRORS: usize = 100;
 /// Displays as `FILE:LINE: message`, or `FILE: message` when the file as a whole could not be
 /// read. The message is for people; do not match on it.
 #[derive(Debug)]
-pub struct ParseError {
+pub(crate) struct ParseError {
     span: Span,
     kind: Kind,
 }
@@ -70,7 +70,7 @@ pub struct ParseError {
 ///
 /// Every problem found (up to 100), each naming its file and line. A file that cannot be read
 /// is reported at the `include` naming it, or at line 0 of `path` itself.
-pub fn parse_file(path: impl AsRef<Path>) -> Result<Vec<Directive>, Vec<ParseError>> {
+pub(super) fn parse_file(path: impl AsRef<Path>) -> Result<Vec<Directive>, Vec<ParseError>> {
     let path = Arc::new(path.as_ref().to_path_buf());
     let at = Span {
         file: path.clone(),
@@ -88,7 +88,10 @@ pub fn parse_file(path: impl AsRef<Path>) -> Result<Vec<Directive>, Vec<ParseErr
 /// # Errors
 ///
 /// As [`parse_file`].
-pub fn parse_str(text: &str, file: impl AsRef<Path>) -> Result<Vec<Directive>, Vec<ParseError>> {
+pub(crate) fn parse_str(
+    text: &str,
+    file: impl AsRef<Path>,
+) -> Result<Vec<Directive>, Vec<ParseError>> {
     parse_text(text, Arc::new(file.as_ref().to_path_buf()), true)
 }
 
@@ -293,12 +296,12 @@ fn write_tree(tree: &[Directive]) -> String {
 
 impl ParseError {
     /// Where the problem is. Line 0 stands for the file as a whole (it could not be read).
-    pub fn span(&self) -> &Span {
+    pub(crate) fn span(&self) -> &Span {
         &self.span
     }
 
     /// What is wrong, without the place (which [`ParseError::span`] gives).
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         self.kind.to_string()
     }
 }
@@ -788,9 +791,18 @@ fn into_string(bytes: Vec<u8>) -> String {
 
 // === include patterns ===
 
+/// How an include pattern's components match file names, as glob(3) matches them: case
+/// matters, and a leading `.` must be matched by a literal `.`.
+const MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
+
 /// The files an include pattern names, relative to `base`: the path itself if it has no glob
 /// characters (whether it exists or not, so that reading it reports a missing file), else the
-/// existing paths that match, sorted bytewise as glob(3) sorts them in the C locale.
+/// existing paths that match, sorted bytewise as glob(3) sorts them in the C locale. Nginx
+/// expands the pattern with glob(3), so a pattern matching nothing is not an error.
 fn expand_pattern(base: &Path, pattern: &str) -> Vec<PathBuf> {
     let full = base.join(pattern);
     if !is_glob(pattern) {
@@ -800,9 +812,12 @@ fn expand_pattern(base: &Path, pattern: &str) -> Vec<PathBuf> {
     for component in full.components() {
         let name = component.as_os_str().to_string_lossy();
         if matches!(component, Component::Normal(_)) && is_glob(&name) {
+            let Some(pattern) = compile(&name) else {
+                return Vec::new();
+            };
             found = found
                 .iter()
-                .flat_map(|dir| matching_entries(dir, &name))
+                .flat_map(|dir| matching_entries(dir, &pattern))
                 .collect();
         } else {
             for path in &mut found {
@@ -820,7 +835,7 @@ fn is_glob(s: &str) -> bool {
 }
 
 /// The entries of `dir` (the current directory if empty) whose names match `pattern`.
-fn matching_entries(dir: &Path, pattern: &str) -> Vec<PathBuf> {
+fn matching_entries(dir: &Path, pattern: &glob::Pattern) -> Vec<PathBuf> {
     let listing = if dir.as_os_str().is_empty() {
         fs::read_dir(".")
     } else {
@@ -832,82 +847,61 @@ fn matching_entries(dir: &Path, pattern: &str) -> Vec<PathBuf> {
     listing
         .filter_map(Result::ok)
         .map(|entry| entry.file_name())
-        .filter(|name| glob_match(pattern, &name.to_string_lossy()))
+        .filter(|name| pattern.matches_with(&name.to_string_lossy(), MATCH))
         .map(|name| dir.join(name))
         .collect()
 }
 
-/// Whether a file name matches a glob: `*` any run of characters, `?` any one, `[abc]`, `[a-z]`
-/// and `[!a]` (or `[^a]`) a set; a `[` without its `]` is literal. As in glob(3), a leading `.`
-/// must be matched by a literal `.`. Runs in O(pattern × name) time, whatever the stars.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    let pat: Vec<char> = pattern.chars().collect();
-    let name: Vec<char> = name.chars().collect();
-    if name.first() == Some(&'.') && pat.first() != Some(&'.') {
-        return false;
-    }
-    let (mut p, mut n) = (0, 0);
-    // After a `*`: where the pattern resumes, and where in the name it was last tried.
-    let mut star: Option<(usize, usize)> = None;
-    while let Some(&c) = name.get(n) {
-        if pat.get(p) == Some(&'*') {
-            p += 1;
-            star = Some((p, n));
-        } else if let Some(next) = match_one(&pat, p, c) {
-            p = next;
-            n += 1;
-        } else if let Some((resume, tried)) = star {
-            p = resume;
-            n = tried + 1;
-            star = Some((resume, n));
-        } else {
-            return false;
+/// One component of an include pattern, in glob(3)'s syntax, compiled by the `glob` crate. The
+/// two differ in three places, which are rewritten first: glob(3) also writes `[!a]` as `[^a]`,
+/// takes a `[` without its `]` literally (the crate refuses it), and reads `**` as `*` (the
+/// crate's `**` spans directories). `None` if the crate still refuses it.
+fn compile(component: &str) -> Option<glob::Pattern> {
+    let chars: Vec<char> = component.chars().collect();
+    let mut out = String::with_capacity(component.len() + 2);
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        match c {
+            '*' => {
+                out.push('*');
+                while chars.get(i + 1) == Some(&'*') {
+                    i += 1;
+                }
+            }
+            '[' => match set_end(&chars, i) {
+                Some(end) => {
+                    let mut first = i + 1;
+                    out.push('[');
+                    if matches!(chars[first], '!' | '^') {
+                        out.push('!');
+                        first += 1;
+                    }
+                    out.extend(&chars[first..=end]);
+                    i = end;
+                }
+                None => out.push_str("[[]"),
+            },
+            other => out.push(other),
         }
-    }
-    pat[p..].iter().all(|&c| c == '*')
-}
-
-/// If the one-character element of `pat` at `p` (`?`, a set, or a literal) matches `c`, the
-/// position after it.
-fn match_one(pat: &[char], p: usize, c: char) -> Option<usize> {
-    match *pat.get(p)? {
-        '*' => None,
-        '?' => Some(p + 1),
-        '[' => match match_set(pat, p + 1, c) {
-            Some((true, next)) => Some(next),
-            Some((false, _)) => None,
-            None => (c == '[').then_some(p + 1),
-        },
-        literal => (literal == c).then_some(p + 1),
-    }
-}
-
-/// Matches `c` against the set starting at `i` (just after `[`): whether it matched and the
-/// position after the `]`, or `None` if the set is not closed. A `]` first in the set is literal.
-fn match_set(pat: &[char], mut i: usize, c: char) -> Option<(bool, usize)> {
-    let negated = matches!(pat.get(i), Some('!' | '^'));
-    if negated {
         i += 1;
     }
-    let mut matched = false;
-    let mut first = true;
-    loop {
-        let lo = *pat.get(i)?;
-        if lo == ']' && !first {
-            return Some((matched != negated, i + 1));
-        }
-        first = false;
-        match (pat.get(i + 1), pat.get(i + 2)) {
-            (Some('-'), Some(&hi)) if hi != ']' => {
-                matched |= (lo..=hi).contains(&c);
-                i += 3;
-            }
-            _ => {
-                matched |= lo == c;
-                i += 1;
-            }
-        }
+    glob::Pattern::new(&out).ok()
+}
+
+/// Where the set opened by the `[` at `open` closes: the first `]` after its first character
+/// (a `]` straight after `[`, `[!` or `[^` is a member, as in glob(3) and the crate). `None`
+/// for a `[` without its `]`.
+fn set_end(chars: &[char], open: usize) -> Option<usize> {
+    let mut first = open + 1;
+    if matches!(chars.get(first), Some('!' | '^')) {
+        first += 1;
     }
+    let after = first + 1;
+    chars
+        .get(after..)?
+        .iter()
+        .position(|&c| c == ']')
+        .map(|at| after + at)
 }
 
 // === writing ===

@@ -33,32 +33,32 @@ use std::fmt;
 use std::path::Path;
 
 use super::ast::{Context, Directive, Span};
-use super::parser::parse_file;
+use super::parser::{parse_file, ParseError};
+use crate::deployment::{ListenAddress, LocationMatch, ServerName};
 
 mod build;
-mod matching;
 mod settings;
 mod walk;
 
-pub use matching::{Listen, ListenAddress, LocationMatch, Modifier, ServerName};
-pub use settings::{Effective, Entry, Origin, Setting, Settings};
+pub(super) use settings::{Origin, Settings};
 
-/// A configuration file's meaning: the global settings and every server, checked.
+/// A configuration file's meaning: the global settings and every server, checked. Outside this
+/// crate it is only shown ([`super::show()`]), counted and planned ([`super::plan()`]).
 #[derive(Debug, Clone)]
 pub struct ResolvedConfig {
     /// The settings of the `http` block (with the top level's inherited), including those only
     /// allowed there (`passenger_max_pool_size`, `passenger_pre_start`, ...).
-    pub http: Settings,
+    pub(crate) http: Settings,
     /// The servers, in file order.
-    pub servers: Vec<ServerConfig>,
+    pub(crate) servers: Vec<ServerConfig>,
     /// Things that load but deserve a look: ignored directives, directives without effect,
     /// locations that set Passenger options with Passenger off.
-    pub warnings: Vec<Problem>,
+    pub(crate) warnings: Vec<Problem>,
 }
 
 /// One `server` block.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Where its `server` was written.
     pub span: Span,
     /// Its `listen`s. None written: Nginx's default, `*:80`.
@@ -72,9 +72,22 @@ pub struct ServerConfig {
     pub locations: Vec<LocationConfig>,
 }
 
+/// One `listen` of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listen {
+    /// Where to listen.
+    pub address: ListenAddress,
+    /// Whether this server answers requests for this address whose `Host` no server name
+    /// matches (`default_server`, or its old spelling `default`). Without one, the first
+    /// server listening on the address does.
+    pub default_server: bool,
+    /// Where it was written.
+    pub span: Span,
+}
+
 /// One `location` block.
 #[derive(Debug, Clone)]
-pub struct LocationConfig {
+pub(crate) struct LocationConfig {
     /// Where its `location` was written.
     pub span: Span,
     /// How it matches URIs.
@@ -109,7 +122,7 @@ pub struct Rejected {
 /// # Errors
 ///
 /// Every problem found, each with its file and line.
-pub fn resolve(tree: &[Directive]) -> Result<ResolvedConfig, Rejected> {
+pub(crate) fn resolve(tree: &[Directive]) -> Result<ResolvedConfig, Rejected> {
     let mut walker = walk::Walker::default();
     let top = walker.top(tree);
     let (http, servers) = build::build(&top, &mut walker);
@@ -129,30 +142,44 @@ pub fn resolve(tree: &[Directive]) -> Result<ResolvedConfig, Rejected> {
 ///
 /// # Errors
 ///
-/// The parse errors, if it does not parse; else what [`resolve`] finds.
+/// The parse errors, if it does not parse; else every problem the resolver finds, each with its file and line.
 pub fn load(path: impl AsRef<Path>) -> Result<ResolvedConfig, Rejected> {
-    let tree = parse_file(path).map_err(|errors| Rejected {
-        errors: errors
-            .iter()
-            .map(|e| Problem {
-                span: e.span().clone(),
-                message: e.message(),
-            })
-            .collect(),
-        warnings: Vec::new(),
-    })?;
+    let tree = parse_file(path).map_err(|errors| Rejected::parse(&errors))?;
     resolve(&tree)
 }
 
 // === impl ResolvedConfig ===
 
 impl ResolvedConfig {
+    /// Things that load but deserve a look: ignored directives, directives without effect,
+    /// locations that set Passenger options with Passenger off.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
+    }
+
+    /// How many servers there are.
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
     /// How many locations there are, nested ones included.
     pub fn location_count(&self) -> usize {
         fn count(locations: &[LocationConfig]) -> usize {
             locations.len() + locations.iter().map(|l| count(&l.locations)).sum::<usize>()
         }
         self.servers.iter().map(|s| count(&s.locations)).sum()
+    }
+}
+
+// === impl Listen ===
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.address)?;
+        if self.default_server {
+            f.write_str(" default_server")?;
+        }
+        Ok(())
     }
 }
 
@@ -163,16 +190,20 @@ impl ServerConfig {
     /// prefix is remembered and its nested locations searched the same way; unless that prefix
     /// is `^~`, regexes are then tried in file order (nested ones first) and the first match
     /// (then the locations nested in it) wins; else the longest prefix. `None`: the server
-    /// level serves it. This walks the locations; the front end's router does the same search
-    /// on indexed locations, per request.
-    pub fn find_location(&self, uri: &str) -> Option<&LocationConfig> {
+    /// level serves it. This walks the locations: the reference the tests hold the resolver's
+    /// search order to; the front end's router does the same search on indexed locations, per
+    /// request.
+    #[cfg(test)]
+    pub(crate) fn find_location(&self, uri: &str) -> Option<&LocationConfig> {
         find_in(&self.locations, uri).0
     }
 }
 
 /// The location `uri` gets among `locations`, and whether the search is over (an exact or
 /// regex match, or a `^~` prefix) rather than open to the enclosing level's regexes.
+#[cfg(test)]
 fn find_in<'a>(locations: &'a [LocationConfig], uri: &str) -> (Option<&'a LocationConfig>, bool) {
+    use crate::deployment::Modifier;
     let searchable = || locations.iter().filter(|l| l.matcher.matches(uri));
     if let Some(exact) = searchable().find(|l| l.matcher.modifier == Modifier::Exact) {
         return (Some(exact), true);
@@ -220,6 +251,22 @@ impl fmt::Display for Problem {
 }
 
 // === impl Rejected ===
+
+impl Rejected {
+    /// A file that does not parse: its parse errors, no warnings.
+    pub(crate) fn parse(errors: &[ParseError]) -> Rejected {
+        Rejected {
+            errors: errors
+                .iter()
+                .map(|e| Problem {
+                    span: e.span().clone(),
+                    message: e.message(),
+                })
+                .collect(),
+            warnings: Vec::new(),
+        }
+    }
+}
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,13 +1,11 @@
 //! Routing: server names, the location search, paths, sockets.
 
-use ferry_config::nginx::{parse_str, plan, resolve};
 use ferry_spawn::DirectSpawner;
 
 use super::*;
 
 fn deployment(text: &str) -> Deployment {
-    let tree = parse_str(text, "t.conf").unwrap_or_else(|e| panic!("{e:?}"));
-    plan(&resolve(&tree).unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"))
+    Deployment::from_nginx_str(text, "t.conf").unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn observers() -> Observers {

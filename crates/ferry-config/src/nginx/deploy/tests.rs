@@ -196,6 +196,46 @@ fn settings_reach_the_app_and_the_route() {
 }
 
 #[test]
+fn a_file_that_sets_nothing_gets_the_defaults_ferry_start_applies() {
+    let dir = tree(&["a/config.ru", "a/public/"]);
+    let d = good(
+        dir.path(),
+        "http { server { root $DIR/a/public; passenger_enabled on; } }",
+    );
+    let start = StartOptions {
+        app_dir: Some(dir.path().join("a")),
+        ..StartOptions::default()
+    }
+    .resolve()
+    .unwrap();
+    assert_eq!(d.pool.max_pool_size, start.pool.max_pool_size);
+    assert_eq!(d.pool.idle_time, start.pool.idle_time);
+    assert_eq!(d.pool.max_parallel_spawns, start.pool.max_parallel_spawns);
+    assert_eq!(d.log_level, start.log_level);
+    let (file, cli) = (&d.apps[0], &start.app);
+    assert_eq!(file.environment, cli.environment);
+    assert_eq!(file.threads, cli.threads);
+    assert_eq!(file.min_instances, cli.min_instances);
+    assert_eq!(file.start_timeout, cli.start_timeout);
+    assert_eq!(file.max_request_queue_size, cli.max_request_queue_size);
+    assert_eq!(file.max_request_queue_time, cli.max_request_queue_time);
+    assert_eq!(file.queue_overflow_status, cli.queue_overflow_status);
+    assert_eq!(file.max_instances, cli.max_instances);
+    assert_eq!(file.max_requests, cli.max_requests);
+    assert_eq!(file.max_request_time, cli.max_request_time);
+    assert_eq!(file.memory_limit, cli.memory_limit);
+    assert_eq!(file.spawn_method, cli.spawn_method);
+    assert_eq!(file.max_preloader_idle_time, cli.max_preloader_idle_time);
+    assert_eq!(file.user_switching, cli.user_switching);
+    assert_eq!(file.sticky_sessions, cli.sticky_sessions);
+    let route = &d.servers[0].route;
+    assert_eq!(route.index, ["index.html"]);
+    assert_eq!(route.default_type, "text/plain");
+    assert_eq!(route.client_max_body_size, Some(1 << 20));
+    assert!(route.show_version_in_header);
+}
+
+#[test]
 fn error_pages_parse() {
     assert_eq!(
         error_page(&[

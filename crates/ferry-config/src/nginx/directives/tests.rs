@@ -829,3 +829,19 @@ fn arity_reads_as_a_phrase() {
     assert_eq!(Arity::Range(1, 3).to_string(), "1 to 3 arguments");
     assert!(Arity::Range(1, 3).allows(3) && !Arity::Range(1, 3).allows(0));
 }
+
+#[test]
+fn numeric_defaults_are_written_out_in_decimal() {
+    assert_eq!(decimal!(0), "0");
+    assert_eq!(decimal!(7_u8), "7");
+    assert_eq!(decimal!(10_usize), "10");
+    assert_eq!(decimal!(503_u16), "503");
+    assert_eq!(decimal!(u64::MAX), "18446744073709551615");
+    let default = |name| lookup(name).and_then(|s| s.default);
+    assert_eq!(
+        default("passenger_max_pool_size"),
+        Some(defaults::MAX_POOL_SIZE.to_string().as_str())
+    );
+    assert_eq!(default("passenger_user_switching"), Some("on"));
+    assert_eq!(default("passenger_spawn_method"), Some("smart"));
+}

@@ -578,6 +578,11 @@ fn errors_in_every_included_file_are_reported() {
 
 // === glob matching ===
 
+/// Whether a file name matches one component of an include pattern.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    compile(pattern).is_some_and(|p| p.matches_with(name, MATCH))
+}
+
 #[test]
 fn glob_match_follows_glob3() {
     let cases = [
@@ -604,6 +609,45 @@ fn glob_match_follows_glob3() {
     }
     let long = "a".repeat(300);
     assert!(!glob_match(&"*a".repeat(40).replace("*a*a", "*a*b"), &long));
+}
+
+/// Where glob(3)'s syntax and the `glob` crate's differ, glob(3) (as glibc's fnmatch with
+/// `FNM_PERIOD` answers) wins.
+#[test]
+fn glob_match_follows_glob3_where_the_glob_crate_differs() {
+    let cases = [
+        ("[[]", "[", true),
+        ("a**b", "axxb", true),
+        ("a***", "abc", true),
+        ("[!]]", "a", true),
+        ("[!]]", "]", false),
+        ("[]", "[]", true),
+        ("[!]", "[!]", true),
+        ("[^]]", "]", false),
+        ("[]a]", "a", true),
+        ("[*]", "*", true),
+        ("[*]", "a", false),
+        ("[.]x", ".x", false),
+        ("?x", ".x", false),
+    ];
+    for (pattern, name, expected) in cases {
+        assert_eq!(glob_match(pattern, name), expected, "{pattern} vs {name}");
+    }
+}
+
+#[test]
+fn a_double_star_does_not_descend_into_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "conf.d/a.conf", "a;");
+    write(d, "conf.d/deeper/b.conf", "b;");
+    write(
+        d,
+        "main.conf",
+        "include conf.d/**.conf;\ninclude **/a.conf;",
+    );
+    let tree = parse_file(d.join("main.conf")).unwrap();
+    assert_eq!(sketch(&tree), "1:a; 1:a;");
 }
 
 // === a Passenger configuration ===

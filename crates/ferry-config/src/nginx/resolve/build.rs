@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use super::super::ast::{Context, Span};
 use super::super::directives::{self, Role};
-use super::matching::{Listen, ListenAddress, ServerName};
 use super::settings::Settings;
 use super::walk::{Block, Child, Walker};
-use super::{place, LocationConfig, ServerConfig};
+use super::{place, Listen, LocationConfig, ServerConfig};
+use crate::deployment::{ListenAddress, ServerName};
 
 /// The `http` settings and the servers.
 pub(super) fn build(top: &Block, walker: &mut Walker) -> (Settings, Vec<ServerConfig>) {

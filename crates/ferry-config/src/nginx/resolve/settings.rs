@@ -10,7 +10,7 @@ use super::super::directives::{self, Inherit, Spec, ValueKind, DIRECTIVES};
 /// and those it inherits, keyed by canonical name (`rails_env` is stored as `passenger_app_env`).
 /// Settings nobody wrote are absent; [`Settings::effective`] adds the table's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
+pub(crate) struct Settings {
     map: BTreeMap<&'static str, Setting>,
 }
 
@@ -18,14 +18,14 @@ pub struct Settings {
 /// entry; a list (`passenger_env_var`, `passenger_set_cgi_param`, `passenger_pre_start`,
 /// `passenger_ctl`, `index`, ...) keeps every entry, in the order they apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setting {
+pub(crate) struct Setting {
     entries: Vec<Entry>,
 }
 
 /// One written directive: its arguments and where it was written (in this block or in an
 /// enclosing one it was inherited from).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The name as written (`rails_env` for an alias).
     pub written_as: &'static str,
     /// Its arguments, unquoted.
@@ -36,7 +36,7 @@ pub struct Entry {
 
 /// A setting's value and where it comes from, as [`Settings::effective`] lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Effective<'a> {
+pub(crate) struct Effective<'a> {
     /// The directive (canonical name).
     pub name: &'static str,
     /// Its arguments.
@@ -47,7 +47,7 @@ pub struct Effective<'a> {
 
 /// Where an effective value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin<'a> {
+pub(crate) enum Origin<'a> {
     /// Written at this span (in this block or an enclosing one).
     Written(&'a Span),
     /// The directive table's default.
@@ -58,7 +58,7 @@ pub enum Origin<'a> {
 
 impl Settings {
     /// The setting for `name` (an alias finds its directive), if written here or inherited.
-    pub fn get(&self, name: &str) -> Option<&Setting> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Setting> {
         match directives::lookup(name) {
             Some(spec) => self.map.get(spec.canonical_name()),
             None => self.map.get(name),
@@ -66,17 +66,12 @@ impl Settings {
     }
 
     /// The single value of `name` (its first argument), if set.
-    pub fn value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn value(&self, name: &str) -> Option<&str> {
         self.get(name).and_then(Setting::value)
     }
 
-    /// Whether nothing is set.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Every setting, by canonical name, in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Setting)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &Setting)> {
         self.map.iter().map(|(name, setting)| (*name, setting))
     }
 
@@ -84,7 +79,7 @@ impl Settings {
     /// entry set (here or inherited), and the table's default for each directive allowed in
     /// `context` that is not set. Structural directives (blocks, `listen`, `server_name`,
     /// `include`, `types`) and the ones Ferry ignores or refuses are left out.
-    pub fn effective(&self, context: Context) -> Vec<Effective<'_>> {
+    pub(crate) fn effective(&self, context: Context) -> Vec<Effective<'_>> {
         let mut out = Vec::new();
         for spec in DIRECTIVES.iter().filter(|s| shown(s, context)) {
             match self.map.get(spec.name) {
@@ -184,7 +179,8 @@ fn merge(spec: &Spec, parent: &Setting, own: Option<&Setting>) -> Setting {
 
 impl Origin<'_> {
     /// The line that set it, if it was written.
-    pub fn line(self) -> Option<u32> {
+    #[cfg(test)]
+    pub(crate) fn line(self) -> Option<u32> {
         match self {
             Origin::Written(span) => Some(span.line),
             Origin::Default => None,
@@ -196,12 +192,12 @@ impl Origin<'_> {
 
 impl Setting {
     /// Every entry, in the order they apply (inherited ones first for merged lists).
-    pub fn entries(&self) -> &[Entry] {
+    pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
     /// The first argument of the first entry: the value of a single-valued directive.
-    pub fn value(&self) -> Option<&str> {
+    pub(crate) fn value(&self) -> Option<&str> {
         self.entries
             .first()
             .and_then(|e| e.args.first())
@@ -209,7 +205,7 @@ impl Setting {
     }
 
     /// Where the first entry was written: the line that set a single-valued directive.
-    pub fn span(&self) -> Option<&Span> {
+    pub(crate) fn span(&self) -> Option<&Span> {
         self.entries.first().map(|e| &e.span)
     }
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::deployment::Modifier;
 use crate::nginx::directives::{Role, DIRECTIVES};
 use crate::nginx::parse_str;
 
@@ -568,7 +569,7 @@ fn passenger_enabled_is_off_in_each_location_unless_repeated() {
     let server = &config.servers[0];
     let assets = server.find_location("/static/a.css").unwrap();
     assert_eq!(assets.settings.get("passenger_enabled"), None);
-    let shown = assets.settings.effective(crate::nginx::Context::Location);
+    let shown = assets.settings.effective(Context::Location);
     let enabled = shown
         .iter()
         .find(|e| e.name == "passenger_enabled")
@@ -641,7 +642,7 @@ fn lists_keep_every_entry_and_merge_where_the_table_says() {
 fn effective_settings_add_defaults_only_where_nothing_is_written() {
     let config = good(INHERITANCE);
     let server = &config.servers[0].settings;
-    let shown = server.effective(crate::nginx::Context::Server);
+    let shown = server.effective(Context::Server);
     let find = |name: &str| shown.iter().find(|e| e.name == name).unwrap();
     assert_eq!(find("passenger_min_instances").origin, Origin::Default);
     assert_eq!(find("passenger_min_instances").args, ["1"]);
@@ -650,7 +651,7 @@ fn effective_settings_add_defaults_only_where_nothing_is_written() {
     assert!(shown.iter().all(|e| e.name != "passenger_max_pool_size"));
     assert!(config
         .http
-        .effective(crate::nginx::Context::Http)
+        .effective(Context::Http)
         .iter()
         .any(|e| e.name == "passenger_max_pool_size"));
 }

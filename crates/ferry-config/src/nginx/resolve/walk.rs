@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use super::super::ast::{Context, Directive, Span};
 use super::super::directives::{self, Role, Spec};
-use super::matching::{LocationMatch, Modifier, ServerName};
 use super::settings::{Entry, Settings};
 use super::Problem;
+use crate::deployment::{LocationMatch, Modifier, ServerName};
 
 /// Collects problems while walking.
 #[derive(Debug, Default)]

@@ -1,6 +1,6 @@
 //! Values with Nginx variables in them (`method=$request_method`, `/srv/app/public$1`): parsed
-//! once when the configuration is read, so that an unknown variable is an error with its line,
-//! and expanded per request by the front end, which knows the request.
+//! once when the configuration is read (by [`crate::nginx`]), so that an unknown variable is an
+//! error with its line, and expanded per request by the front end, which knows the request.
 
 use std::fmt;
 
@@ -66,7 +66,7 @@ pub enum Var {
 }
 
 /// The names [`Template::parse`] accepts, for error messages.
-pub const KNOWN_VARIABLES: &str = "$request_method, $host, $remote_addr, $remote_port, $scheme, \
+const KNOWN_VARIABLES: &str = "$request_method, $host, $remote_addr, $remote_port, $scheme, \
      $request_uri, $uri, $document_uri, $args, $query_string, $is_args, $server_name, \
      $server_port, $server_addr, $server_protocol, $document_root, $content_type, \
      $content_length, $http_NAME, $cookie_NAME, $arg_NAME, $1 to $9";

@@ -1,6 +1,7 @@
 //! What `listen`, `server_name` and `location` arguments mean: addresses, names and URI
-//! matchers, parsed once at resolve time (regexes compiled) so that matching a request needs
-//! no parsing.
+//! matchers. The Nginx reader ([`crate::nginx`]) parses them once, when the configuration is
+//! read (regexes compiled), so that the front end matches requests against them without
+//! parsing anything.
 //!
 //! Regular expressions (`location ~`, `location ~*`, `server_name ~`) are compiled with the
 //! `regex` crate, where Nginx uses PCRE. The common syntax is the same (classes, groups,
@@ -18,21 +19,6 @@ use std::fmt;
 use std::path::PathBuf;
 
 use regex::Regex;
-
-use super::super::ast::Span;
-
-/// One `listen` of a server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listen {
-    /// Where to listen.
-    pub address: ListenAddress,
-    /// Whether this server answers requests for this address whose `Host` no server name
-    /// matches (`default_server`, or its old spelling `default`). Without one, the first
-    /// server listening on the address does.
-    pub default_server: bool,
-    /// Where it was written.
-    pub span: Span,
-}
 
 /// A `listen` address. `80`, `*:80` and `0.0.0.0:80` are the same address, as in Nginx.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,7 +84,7 @@ pub enum Modifier {
 
 impl ListenAddress {
     /// Reads a `listen` address the table has already checked; `None` if it is malformed.
-    pub(super) fn parse(text: &str) -> Option<ListenAddress> {
+    pub(crate) fn parse(text: &str) -> Option<ListenAddress> {
         if let Some(path) = text.strip_prefix("unix:") {
             return Some(ListenAddress::Unix(PathBuf::from(path)));
         }
@@ -132,18 +118,6 @@ impl fmt::Display for ListenAddress {
     }
 }
 
-// === impl Listen ===
-
-impl fmt::Display for Listen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.address)?;
-        if self.default_server {
-            f.write_str(" default_server")?;
-        }
-        Ok(())
-    }
-}
-
 // === impl ServerName ===
 
 impl ServerName {
@@ -152,7 +126,7 @@ impl ServerName {
     /// # Errors
     ///
     /// A regex that does not compile, with the reason.
-    pub(super) fn parse(text: &str) -> Result<ServerName, String> {
+    pub(crate) fn parse(text: &str) -> Result<ServerName, String> {
         if let Some(regex) = text.strip_prefix('~') {
             return compile(regex, false).map(ServerName::Regex);
         }
@@ -190,7 +164,7 @@ impl ServerName {
     }
 
     /// The name as a key for "the same name twice on one address" (regexes by their text).
-    pub(super) fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.to_string()
     }
 }
@@ -217,7 +191,7 @@ impl LocationMatch {
     /// # Errors
     ///
     /// A regex that does not compile, with the reason.
-    pub(super) fn parse(args: &[&str]) -> Result<LocationMatch, String> {
+    pub(crate) fn parse(args: &[&str]) -> Result<LocationMatch, String> {
         let (modifier, pattern) = match args {
             [modifier, pattern] => (modifier_of(modifier), *pattern),
             [word] => split_glued(word),
@@ -235,8 +209,8 @@ impl LocationMatch {
         })
     }
 
-    /// Whether `uri` matches, by this location's own rule (the choice between locations is
-    /// [`super::ServerConfig::find_location`]'s).
+    /// Whether `uri` matches, by this location's own rule (choosing between locations is the
+    /// router's business, and `ferry config check`'s).
     pub fn matches(&self, uri: &str) -> bool {
         match self.modifier {
             Modifier::Exact => uri == self.pattern,
@@ -291,7 +265,7 @@ impl Modifier {
     }
 
     /// Where a location of this kind sorts in Nginx's search: exact, prefix, regex, named.
-    pub(super) fn rank(self) -> u8 {
+    pub(crate) fn rank(self) -> u8 {
         match self {
             Modifier::Exact => 0,
             Modifier::Prefix | Modifier::PrefixNoRegex => 1,

@@ -1,0 +1,52 @@
+//! Passenger's defaults, each written once.
+//!
+//! `ferry start` applies them to whatever no flag, environment variable or `Passengerfile.json`
+//! gave ([`crate::StartOptions::resolve`]). The Nginx directive table writes them out as its
+//! defaults, which `ferry config show` lists and `ferry start --config` applies (the planner
+//! reads a setting nobody wrote through the table). The crates below take theirs from here too:
+//! `ferry_spawn::SpawnOptions::generic` and the front end's sticky cookie.
+//!
+//! Settings whose default is 0 for "no limit" (`max_instances`, `max_requests`,
+//! `memory_limit`, `max_request_time`, `max_request_queue_time`) have no constant: 0 is what
+//! turns them off, not a value to tune.
+
+use crate::SpawnMethod;
+
+/// `ferry start --address`: every IPv4 address.
+pub const ADDRESS: &str = "0.0.0.0";
+/// `ferry start --port`.
+pub const PORT: u16 = 3000;
+/// `passenger_app_env`.
+pub const APP_ENV: &str = "production";
+/// `passenger_max_pool_size`: most app processes alive at once, over all apps.
+pub const MAX_POOL_SIZE: usize = 6;
+/// `passenger_min_instances`: fewest processes kept per app once it has started.
+pub const MIN_INSTANCES: usize = 1;
+/// `passenger_max_request_queue_size`.
+pub const MAX_REQUEST_QUEUE_SIZE: usize = 100;
+/// `passenger_request_queue_overflow_status_code`.
+pub const QUEUE_OVERFLOW_STATUS: u16 = 503;
+/// `passenger_pool_idle_time`, in seconds.
+pub const POOL_IDLE_TIME_SECS: u64 = 300;
+/// `passenger_max_preloader_idle_time`, in seconds (seed 000 §8.5.6).
+pub const MAX_PRELOADER_IDLE_TIME_SECS: u64 = 300;
+/// `passenger_start_timeout`, in seconds.
+pub const START_TIMEOUT_SECS: u64 = 90;
+/// `passenger_thread_count` (for the `thread` concurrency model).
+pub const THREAD_COUNT: usize = 1;
+/// `passenger_spawn_method`, for the apps a preloader can run (the others are spawned directly).
+pub const SPAWN_METHOD: SpawnMethod = SpawnMethod::Smart;
+/// `passenger_log_level`: 3, notice, on Passenger 6's scale of 0 (crit) to 7 (debug3).
+pub const LOG_LEVEL: u8 = 3;
+/// `passenger_user_switching`.
+pub const USER_SWITCHING: bool = true;
+/// `passenger_default_user`.
+pub const DEFAULT_USER: &str = "nobody";
+/// `passenger_show_version_in_header`.
+pub const SHOW_VERSION_IN_HEADER: bool = true;
+/// `passenger_sticky_sessions_cookie_name`.
+pub const STICKY_SESSIONS_COOKIE_NAME: &str = "_passenger_route";
+/// `passenger_sticky_sessions_cookie_attributes`: what follows `Path=...;` in `Set-Cookie`.
+pub const STICKY_SESSIONS_COOKIE_ATTRIBUTES: &str = "SameSite=Lax; Secure;";
+/// `--max-parallel-spawns` (Ferry's own): Passenger's one spawn at a time per app.
+pub const MAX_PARALLEL_SPAWNS: usize = 1;
