@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use serde_json::Value;
+use ferry_protocol::preloader::{answer_line, parse_answer, spawn_command, MAX_ANSWER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::net::UnixStream;
@@ -56,8 +56,6 @@ use crate::pidfd;
 use crate::workdir::WorkDir;
 use crate::{report, DirectSpawner, SpawnOptions, Spawned};
 
-/// Longest preloader answer read (Passenger's limit).
-const MAX_RESPONSE: u64 = 10 * 1024;
 /// How long a stopped preloader gets to exit after its stdin closed, before SIGKILL.
 const PRELOADER_GRACE: Duration = Duration::from_secs(5);
 
@@ -459,8 +457,7 @@ async fn talk(journey: &mut crate::Journey, socket: &Path, work_dir: &Path) -> R
     journey.end(Step::ConnectToPreloader);
 
     journey.begin(Step::SendCommandToPreloader);
-    let mut command = serde_json::json!({"command": "spawn", "work_dir": work_dir}).to_string();
-    command.push('\n');
+    let command = spawn_command(work_dir);
     if let Err(e) = stream.write_all(command.as_bytes()).await {
         journey.fail(Step::SendCommandToPreloader);
         let why = format!("cannot send the command: {e}");
@@ -490,10 +487,10 @@ async fn talk(journey: &mut crate::Journey, socket: &Path, work_dir: &Path) -> R
     })
 }
 
-/// Reads the answer line: up to a newline or end-of-file, at most [`MAX_RESPONSE`] bytes.
+/// Reads the answer line: up to a newline or end-of-file, at most [`MAX_ANSWER`] bytes.
 async fn read_answer(stream: &mut UnixStream) -> Result<String, String> {
     let mut bytes = Vec::new();
-    let mut limited = stream.take(MAX_RESPONSE);
+    let mut limited = stream.take(MAX_ANSWER);
     let mut buf = [0u8; 1024];
     loop {
         let n = limited
@@ -505,35 +502,7 @@ async fn read_answer(stream: &mut UnixStream) -> Result<String, String> {
             break;
         }
     }
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return Err("it closed the connection without answering".into());
-    }
-    Ok(String::from_utf8_lossy(line).into_owned())
-}
-
-/// Parses `{"result":"ok","pid":N}` (→ `Ok(Ok(N))`) or `{"result":"error","message":M}`
-/// (→ `Ok(Err(M))`); anything else is `Err`.
-fn parse_answer(line: &str) -> Result<Result<u32, String>, String> {
-    let value: Value = serde_json::from_str(line)
-        .map_err(|e| format!("The preloader's answer is not valid JSON ({e}): {line}"))?;
-    match value.get("result").and_then(Value::as_str) {
-        Some("ok") => value
-            .get("pid")
-            .and_then(Value::as_u64)
-            .and_then(|pid| u32::try_from(pid).ok())
-            .filter(|&pid| pid > 1)
-            .map(Ok)
-            .ok_or_else(|| format!("The preloader's answer has no valid `pid`: {line}")),
-        Some("error") => Ok(Err(value
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("(no message)")
-            .to_owned())),
-        _ => Err(format!(
-            "The preloader's answer has no `result` of `ok` or `error`: {line}"
-        )),
-    }
+    answer_line(&bytes)
 }
 
 /// The parent pid of `pid`, from `/proc/<pid>/stat`.
@@ -685,19 +654,6 @@ impl Drop for Lease {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers_are_parsed() {
-        assert_eq!(parse_answer(r#"{"result":"ok","pid":1234}"#), Ok(Ok(1234)));
-        assert_eq!(
-            parse_answer(r#"{"result":"error","message":"no fork"}"#),
-            Ok(Err("no fork".into()))
-        );
-        assert!(parse_answer(r#"{"result":"ok"}"#).is_err());
-        assert!(parse_answer(r#"{"result":"ok","pid":1}"#).is_err());
-        assert!(parse_answer(r#"{"pid":5}"#).is_err());
-        assert!(parse_answer("not json").is_err());
-    }
 
     #[tokio::test]
     async fn the_answer_is_one_line_or_everything_until_eof() {
