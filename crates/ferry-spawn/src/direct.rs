@@ -28,7 +28,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::error::{Category, SpawnError};
+use crate::category::Category;
+use crate::error::SpawnError;
 use crate::handle::{self, ExitInfo, ProcessHandle, StopMode};
 use crate::handshake::{self, Outcome};
 use crate::journey::{Journey, JourneyType, Step};

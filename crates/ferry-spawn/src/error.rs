@@ -8,23 +8,10 @@
 
 use std::fmt;
 
+use crate::category::Category;
 use crate::descriptions;
+use crate::html::escape;
 use crate::journey::{Journey, Step};
-
-/// SpawningKit's error categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Category {
-    /// A bug or unexpected state in Ferry or the app.
-    Internal,
-    /// A file or directory could not be used.
-    FileSystem,
-    /// A system call failed.
-    OperatingSystem,
-    /// Reading or writing a stream failed.
-    Io,
-    /// The spawn took longer than the start timeout.
-    Timeout,
-}
 
 /// A description written either as plain text or as HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,61 +52,6 @@ pub struct SpawnError {
     subprocess: Option<EnvDump>,
     ferry: EnvDump,
     config: Vec<(String, String)>,
-}
-
-// === impl Category ===
-
-impl Category {
-    /// SpawningKit's name, as written in `response/error/category`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::Internal => "INTERNAL_ERROR",
-            Category::FileSystem => "FILE_SYSTEM_ERROR",
-            Category::OperatingSystem => "OPERATING_SYSTEM_ERROR",
-            Category::Io => "IO_ERROR",
-            Category::Timeout => "TIMEOUT_ERROR",
-        }
-    }
-
-    /// Parses a category name; unknown names are internal errors.
-    pub fn from_name(name: &str) -> Category {
-        [
-            Category::FileSystem,
-            Category::OperatingSystem,
-            Category::Io,
-            Category::Timeout,
-        ]
-        .into_iter()
-        .find(|c| c.name() == name.trim())
-        .unwrap_or(Category::Internal)
-    }
-
-    /// "An internal error", "A file system error", ...
-    pub fn phrase(self) -> &'static str {
-        match self {
-            Category::Internal => "An internal error",
-            Category::FileSystem => "A file system error",
-            Category::OperatingSystem => "An operating system error",
-            Category::Io => "An I/O error",
-            Category::Timeout => "A timeout error",
-        }
-    }
-
-    /// The category an I/O error belongs to.
-    pub fn of_io_error(error: &std::io::Error) -> Category {
-        use std::io::ErrorKind::*;
-        match error.kind() {
-            NotFound | PermissionDenied | AlreadyExists | InvalidFilename => Category::FileSystem,
-            TimedOut => Category::Timeout,
-            _ => Category::OperatingSystem,
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 // === impl SpawnError ===
@@ -215,7 +147,7 @@ impl SpawnError {
     pub fn problem_html(&self) -> String {
         match &self.problem {
             Some(d) => d.to_html(),
-            None => descriptions::problem_html(self),
+            None => descriptions::problem_html(self.category, self.step, self.advanced_details()),
         }
     }
 
@@ -223,7 +155,12 @@ impl SpawnError {
     pub fn solution_html(&self) -> String {
         match &self.solution {
             Some(d) => d.to_html(),
-            None => descriptions::solution_html(self),
+            None => descriptions::solution_html(
+                self.category,
+                self.step,
+                self.config_value("user"),
+                self.config_value("start_timeout"),
+            ),
         }
     }
 
@@ -296,39 +233,9 @@ impl Description {
     }
 }
 
-/// Escapes text for HTML.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn categories_round_trip_and_unknown_is_internal() {
-        for c in [
-            Category::Internal,
-            Category::FileSystem,
-            Category::OperatingSystem,
-            Category::Io,
-            Category::Timeout,
-        ] {
-            assert_eq!(Category::from_name(c.name()), c);
-        }
-        assert_eq!(Category::from_name("BOGUS"), Category::Internal);
-    }
 
     #[test]
     fn ids_are_eight_hex_digits_and_differ() {
@@ -364,7 +271,17 @@ mod tests {
     }
 
     #[test]
-    fn escape_neutralises_markup() {
-        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+    fn generated_descriptions_name_the_step_and_include_advanced_details() {
+        let e = SpawnError::new(
+            Category::FileSystem,
+            Step::SubprocessSpawnEnvSetupperBeforeShell,
+            "cannot enter /srv/app".into(),
+            Journey::spawn_directly(),
+        )
+        .with_advanced(Some("errno 13 <EACCES>".into()));
+        let html = e.problem_html();
+        assert!(html.contains("a file system error happened while setting up the environment"));
+        assert!(html.contains("errno 13 &lt;EACCES&gt;"));
+        assert!(e.solution_html().contains("can read the application"));
     }
 }

@@ -21,12 +21,14 @@
 #![allow(clippy::result_large_err)]
 
 mod args;
+mod category;
 mod descriptions;
 mod direct;
 mod error;
 mod handle;
 mod handshake;
 pub mod hooks;
+mod html;
 mod journey;
 mod output;
 pub mod page;
@@ -45,8 +47,9 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use category::Category;
 pub use direct::DirectSpawner;
-pub use error::{Category, Description, EnvDump, SpawnError};
+pub use error::{Description, EnvDump, SpawnError};
 pub use ferry_protocol::{Concurrency, Endpoint, Protocol};
 pub use handle::{ExitInfo, ProcessHandle, ProcessStub, StopMode};
 pub use hooks::Hooks;

@@ -46,8 +46,9 @@ use tokio::net::unix::pipe;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 
+use crate::category::Category;
 use crate::direct::{Attempt, Up};
-use crate::error::{Category, SpawnError};
+use crate::error::SpawnError;
 use crate::handle::{self, ExitInfo, ProcessHandle, StopMode};
 use crate::handshake;
 use crate::journey::{Actor, JourneyType, Step, StepState};
