@@ -21,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 mod args;
+mod attempt;
 mod category;
 mod descriptions;
 mod direct;
@@ -30,6 +31,7 @@ mod handshake;
 pub mod hooks;
 mod html;
 mod journey;
+mod launch;
 mod output;
 pub mod page;
 mod pidfd;

@@ -3,8 +3,10 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use ferry_protocol::properties::{self, Socket};
-pub(crate) use ferry_protocol::properties::{preloader_socket, request_socket, RequestSocket};
+use ferry_protocol::properties;
+pub(crate) use ferry_protocol::properties::{
+    preloader_socket, request_socket, RequestSocket, Socket,
+};
 
 /// Parses and validates `properties.json`. `owner` is the app's uid: a unix socket must belong to
 /// it.
