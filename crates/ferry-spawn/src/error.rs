@@ -7,6 +7,7 @@
 //! everything else is for the error page ([`crate::page`]).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::category::Category;
 use crate::descriptions;
@@ -60,7 +61,7 @@ impl SpawnError {
     /// A spawn error of `category` at `step`, with a fresh error id.
     pub fn new(category: Category, step: Step, summary: String, journey: Journey) -> Self {
         SpawnError {
-            id: crate::random::hex_id(),
+            id: fresh_id(),
             category,
             step,
             summary,
@@ -220,6 +221,22 @@ impl fmt::Display for SpawnError {
 }
 
 impl std::error::Error for SpawnError {}
+
+/// A fresh error id: eight hex digits from the kernel's CSPRNG.
+///
+/// An id only names a report (in the log, on the terse page, in the saved page's file name); it
+/// guards nothing. So when the kernel gives no random bytes, the clock and a counter name the
+/// report instead, rather than the report itself failing. Secrets never fall back like this.
+fn fresh_id() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    ferry_sys::secret::hex(4).unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}", nanos ^ count.rotate_left(16))
+    })
+}
 
 // === impl Description ===
 

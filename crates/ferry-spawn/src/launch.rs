@@ -158,7 +158,10 @@ impl Launcher {
                 attempt.fail(Step::Preparation, Category::OperatingSystem, summary)
             })?);
         }
-        let mut args = args::build(options, &self.config, &account, attempt.port);
+        let mut args = args::build(options, &self.config, &account, attempt.port).map_err(|e| {
+            let summary = format!("Could not generate a connect password for the application: {e}");
+            attempt.fail(Step::Preparation, Category::OperatingSystem, summary)
+        })?;
         args::set_route(&mut args, attempt.journey.kind());
         if let Some(password) = args.get("connect_password").and_then(|v| v.as_str()) {
             attempt.connect_password = password.to_owned();

@@ -37,7 +37,6 @@ pub mod page;
 mod pidfd;
 mod preloader;
 mod properties;
-mod random;
 mod report;
 pub mod setupper;
 mod sys;
