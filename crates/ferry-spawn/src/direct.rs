@@ -17,7 +17,7 @@ use crate::properties::RequestSocket;
 use crate::{report, SpawnOptions, Spawned, Spawner, SpawnerConfig};
 
 /// Starts app processes: directly from their start command, or, for an app whose options ask for
-/// smart spawning, by forking them from the app's preloader (see [`crate::preloader`]). The pool
+/// smart spawning, by forking them from the app's preloader (see the `preloader` module). The pool
 /// knows one spawner type; the route is chosen per spawn from [`SpawnOptions::spawn_method`].
 ///
 /// Clones share their state: shutting one down shuts down all.
