@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    ferry_spawn::fuzz_logic::properties(data);
+    ferry_protocol::fuzz_logic::properties(data);
 });

@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    ferry_front::fuzz_logic::session_response(data);
+    ferry_protocol::fuzz_logic::session_response(data);
 });

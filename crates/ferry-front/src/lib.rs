@@ -18,7 +18,6 @@ mod headers;
 mod inflight;
 mod listener;
 mod proxy;
-mod response_head;
 mod router;
 mod session;
 mod static_files;
@@ -39,13 +38,6 @@ pub mod fuzz_logic {
     /// no cleaned path leaves `public/`, no range leaves the file.
     pub fn static_path_and_range(path: &str, range: &str, len: u64) {
         crate::static_files::check_invariants(path, range, len);
-    }
-
-    /// Parses a `session`-protocol response head and decodes a chunked body after it, panicking
-    /// if an invariant breaks (no `Status` or `!~` header passed on, no body for HEAD, no read
-    /// past the input).
-    pub fn session_response(input: &[u8]) {
-        crate::response_head::check_invariants(input);
     }
 }
 pub use access_log::AccessLog;

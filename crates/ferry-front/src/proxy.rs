@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferry_pool::Session;
+use ferry_protocol::response_head::Framing;
 use ferry_spawn::{Endpoint, Protocol, Spawner};
 use http::{header, request, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body as _, Frame, SizeHint};
@@ -28,7 +29,6 @@ use tokio::time::Instant;
 use crate::body::{Body, BoxError};
 use crate::error::{error_response, Error};
 use crate::inflight::Tracked;
-use crate::response_head::Framing;
 use crate::session::{self, AppStream, BodyDecoder, BodyRead, ExchangeError, Reader, RequestBody};
 use crate::static_files::Outcome;
 use crate::{headers, Site};
@@ -217,7 +217,7 @@ async fn forward_to<S: Spawner>(
     let upgrade = session::is_upgrade_request(request.method(), request.headers())
         .then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
-    let mut kind = RequestBody::of(&parts, &body);
+    let mut kind = session::request_body(&parts, &body);
     let body = match parts.extensions.get::<BodyLimit>().copied() {
         // A body of unannounced length under `client_max_body_size`: read whole first, as
         // Nginx does, so that one too large gets 413 before the app sees any of it.

@@ -1,26 +1,33 @@
-//! The `session` protocol: how Ferry talks to Ruby and Python loaders (loaders/PROTOCOL.md §2,
-//! reference §3).
+//! The `session` protocol client: how Ferry talks to Ruby and Python loaders (loaders/PROTOCOL.md
+//! §2, reference §3).
 //!
 //! A request goes out as a length-prefixed frame of `KEY\0VALUE\0` CGI variables followed by the
 //! body (chunked when its length is unknown), with a write half-close at its end. The response
-//! comes back as an HTTP/1.x head ([`crate::response_head`]) and a body that is re-framed for the
-//! client as it streams. A connection that carried no request body and got a length-delimited
-//! response goes back to the process's idle list for the next request.
+//! comes back as an HTTP/1.x head and a body that is re-framed for the client as it streams. A
+//! connection that carried no request body and got a length-delimited response goes back to the
+//! process's idle list for the next request.
+//!
+//! What the bytes mean is [`ferry_protocol`]'s ([`ferry_protocol::session`] builds the frame,
+//! [`ferry_protocol::response_head`] parses the head, [`ferry_protocol::response_body`] takes the
+//! body off the buffer); this module does the connecting, writing and reading.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use ferry_spawn::Endpoint;
-use http::{header, request, HeaderMap, Method, Version};
+use ferry_protocol::response_body::{self, Piece};
+use ferry_protocol::response_head::{self, Framing, Head, HeadError};
+use ferry_protocol::Endpoint;
+use http::request;
 use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::response_head::{self, Chunked, Decoded, Framing, Head, HeadError};
+pub(crate) use ferry_protocol::session::{
+    frame, is_upgrade_request, split_base, under_base, FrameContext, RequestBody,
+};
 
 /// How much is read from the app at a time.
 const READ_SIZE: usize = 32 * 1024;
@@ -100,211 +107,9 @@ impl AsyncWrite for AppStream {
     }
 }
 
-/// How the request body travels to the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RequestBody {
-    /// No body: nothing follows the frame and the connection stays usable.
-    None,
-    /// `CONTENT_LENGTH` bytes.
-    Length(u64),
-    /// Chunked, for a body whose length the client did not say.
-    Chunked,
-}
-
-impl RequestBody {
-    pub(crate) fn of(parts: &request::Parts, body: &Incoming) -> RequestBody {
-        if body.is_end_stream() {
-            return RequestBody::None;
-        }
-        match body.size_hint().exact() {
-            Some(0) => RequestBody::None,
-            Some(n) if parts.headers.contains_key(header::CONTENT_LENGTH) => RequestBody::Length(n),
-            _ => RequestBody::Chunked,
-        }
-    }
-}
-
-/// What the frame says about the connection the request came on and the server it reached.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FrameContext<'a> {
-    pub(crate) peer: Option<SocketAddr>,
-    pub(crate) local: Option<SocketAddr>,
-    pub(crate) https: bool,
-    /// The base URI the app is mounted at, without a trailing slash (`None` at the root).
-    pub(crate) base_uri: Option<&'a str>,
-    pub(crate) server_software: &'a str,
-    pub(crate) connect_password: &'a str,
-    /// Extra CGI variables, last so that they win (`passenger_set_cgi_param`).
-    pub(crate) extra: &'a [(String, String)],
-}
-
-/// Builds the request frame: the 4-byte length, then the `KEY\0VALUE\0` pairs.
-pub(crate) fn frame(
-    parts: &request::Parts,
-    body: RequestBody,
-    upgrade: bool,
-    cx: &FrameContext<'_>,
-) -> Vec<u8> {
-    let mut out = FrameBuf::with_capacity(1024);
-    let mut pair = |key: &[u8], value: &[u8]| out.pair(key, value);
-    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let path = parts.uri.path();
-    let (script_name, path_info) = split_base(path, cx.base_uri);
-    pair(b"REQUEST_URI", target.as_bytes());
-    pair(b"PATH_INFO", path_info.as_bytes());
-    pair(b"SCRIPT_NAME", script_name.as_bytes());
-    pair(
-        b"QUERY_STRING",
-        parts.uri.query().unwrap_or_default().as_bytes(),
-    );
-    pair(b"REQUEST_METHOD", parts.method.as_str().as_bytes());
-    let (name, port) = server_name(&parts.headers, cx);
-    pair(b"SERVER_NAME", name.as_bytes());
-    pair(b"SERVER_PORT", port.as_bytes());
-    pair(b"SERVER_SOFTWARE", cx.server_software.as_bytes());
-    let protocol: &[u8] = if parts.version == Version::HTTP_10 {
-        b"HTTP/1.0"
-    } else {
-        b"HTTP/1.1"
-    };
-    pair(b"SERVER_PROTOCOL", protocol);
-    match cx.peer {
-        Some(peer) => {
-            pair(b"REMOTE_ADDR", peer.ip().to_string().as_bytes());
-            pair(b"REMOTE_PORT", peer.port().to_string().as_bytes());
-        }
-        None => {
-            pair(b"REMOTE_ADDR", b"127.0.0.1");
-            pair(b"REMOTE_PORT", b"0");
-        }
-    }
-    if cx.https {
-        pair(b"HTTPS", b"on");
-    }
-    if let Some(value) = parts.headers.get(header::CONTENT_TYPE) {
-        pair(b"CONTENT_TYPE", value.as_bytes());
-    }
-    match body {
-        RequestBody::Length(n) => pair(b"CONTENT_LENGTH", n.to_string().as_bytes()),
-        RequestBody::Chunked => pair(b"HTTP_TRANSFER_ENCODING", b"chunked"),
-        RequestBody::None => {}
-    }
-    pair(
-        b"PASSENGER_CONNECT_PASSWORD",
-        cx.connect_password.as_bytes(),
-    );
-    if upgrade {
-        pair(b"HTTP_CONNECTION", b"upgrade");
-    }
-    let mut name_buf = Vec::with_capacity(64);
-    for name in parts.headers.keys() {
-        let name = name.as_str();
-        if SKIPPED.contains(&name) || (name == "upgrade" && !upgrade) {
-            continue;
-        }
-        // Only letters, digits and dashes: `X_Forwarded_For` must not pass as `X-Forwarded-For`.
-        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            continue;
-        }
-        name_buf.clear();
-        name_buf.extend_from_slice(b"HTTP_");
-        name_buf.extend(name.bytes().map(|b| match b {
-            b'-' => b'_',
-            b => b.to_ascii_uppercase(),
-        }));
-        if cx.extra.iter().any(|(key, _)| key.as_bytes() == name_buf) {
-            continue;
-        }
-        let separator: &[u8] = if name == "cookie" { b"; " } else { b", " };
-        let mut values = parts.headers.get_all(name).iter();
-        let mut joined = values
-            .next()
-            .map(|v| v.as_bytes().to_vec())
-            .unwrap_or_default();
-        for more in values {
-            joined.extend_from_slice(separator);
-            joined.extend_from_slice(more.as_bytes());
-        }
-        pair(&name_buf, &joined);
-    }
-    for (key, value) in cx.extra {
-        pair(key.as_bytes(), value.as_bytes());
-    }
-    out.finish()
-}
-
-/// A request frame being built: room for the length, then `KEY\0VALUE\0` pairs.
-struct FrameBuf(Vec<u8>);
-
-impl FrameBuf {
-    fn with_capacity(capacity: usize) -> FrameBuf {
-        let mut bytes = Vec::with_capacity(capacity);
-        bytes.extend_from_slice(&[0; 4]);
-        FrameBuf(bytes)
-    }
-
-    fn pair(&mut self, key: &[u8], value: &[u8]) {
-        self.0.extend_from_slice(key);
-        self.0.push(0);
-        self.0.extend_from_slice(value);
-        self.0.push(0);
-    }
-
-    /// The frame, with its length filled in.
-    fn finish(mut self) -> Vec<u8> {
-        let len = u32::try_from(self.0.len() - 4).unwrap_or(u32::MAX);
-        self.0[..4].copy_from_slice(&len.to_be_bytes());
-        self.0
-    }
-}
-
-/// Headers that are not sent as `HTTP_*` variables: they have variables of their own, describe
-/// only the hop to Ferry, or are answered by Ferry.
-const SKIPPED: [&str; 10] = [
-    "content-type",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "expect",
-    "proxy-authorization",
-];
-
-/// Splits `path` into `SCRIPT_NAME` and `PATH_INFO` for an app mounted at `base`.
-pub(crate) fn split_base<'p>(path: &'p str, base: Option<&'p str>) -> (&'p str, &'p str) {
-    match base {
-        Some(base) if under_base(path, base) => {
-            let rest = &path[base.len()..];
-            (base, if rest.is_empty() { "/" } else { rest })
-        }
-        _ => ("", if path.is_empty() { "/" } else { path }),
-    }
-}
-
-/// Whether `path` is `base` or below it.
-pub(crate) fn under_base(path: &str, base: &str) -> bool {
-    path.strip_prefix(base)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
-/// `SERVER_NAME` and `SERVER_PORT`: from `Host`, else the address the client connected to.
-fn server_name(headers: &HeaderMap, cx: &FrameContext<'_>) -> (String, String) {
-    let default_port = if cx.https { "443" } else { "80" };
-    if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        // `[::1]:8080`, `example.com:8080`, `example.com`
-        let (name, port) = match host.rfind(':') {
-            Some(colon) if !host[colon..].contains(']') => (&host[..colon], &host[colon + 1..]),
-            _ => (host, default_port),
-        };
-        return (name.to_owned(), port.to_owned());
-    }
-    match cx.local {
-        Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
-        None => ("localhost".into(), default_port.into()),
-    }
+/// How `body` goes out after the frame of the request it came with.
+pub(crate) fn request_body(parts: &request::Parts, body: &Incoming) -> RequestBody {
+    RequestBody::from_hints(parts, body.is_end_stream(), body.size_hint().exact())
 }
 
 /// Why a `session` exchange failed.
@@ -457,10 +262,7 @@ pub(crate) async fn out_of_band_work(
     connect_password: &str,
 ) -> io::Result<()> {
     let mut stream = AppStream::connect(endpoint).await?;
-    let mut frame = FrameBuf::with_capacity(64);
-    frame.pair(b"REQUEST_METHOD", b"OOBW");
-    frame.pair(b"PASSENGER_CONNECT_PASSWORD", connect_password.as_bytes());
-    let frame = frame.finish();
+    let frame = ferry_protocol::session::oobw_frame(connect_password);
     stream.write_all(&frame).await?;
     let mut sink = Vec::new();
     let wait = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink);
@@ -470,13 +272,9 @@ pub(crate) async fn out_of_band_work(
     }
 }
 
-/// Decodes the response body after the head, as the head's framing says.
+/// Reads the response body after the head off the connection, as the head's framing says.
 #[derive(Debug)]
-pub(crate) struct BodyDecoder {
-    framing: Framing,
-    chunked: Chunked,
-    remaining: u64,
-}
+pub(crate) struct BodyDecoder(response_body::Decoder);
 
 /// One step of reading the body.
 #[derive(Debug)]
@@ -488,16 +286,11 @@ pub(crate) enum BodyRead {
     },
 }
 
+// === impl BodyDecoder ===
+
 impl BodyDecoder {
     pub(crate) fn new(framing: Framing) -> BodyDecoder {
-        BodyDecoder {
-            framing,
-            chunked: Chunked::Size,
-            remaining: match framing {
-                Framing::Length(n) => n,
-                _ => 0,
-            },
-        }
+        BodyDecoder(response_body::Decoder::new(framing))
     }
 
     /// Reads the next piece of body from `buffered`, then from `reader`.
@@ -508,38 +301,10 @@ impl BodyDecoder {
         buffered: &mut BytesMut,
     ) -> Poll<io::Result<BodyRead>> {
         loop {
-            match self.framing {
-                Framing::Empty => return Poll::Ready(Ok(BodyRead::End { reusable: true })),
-                Framing::Length(_) if self.remaining == 0 => {
-                    return Poll::Ready(Ok(BodyRead::End { reusable: true }))
-                }
-                Framing::Length(_) if !buffered.is_empty() => {
-                    let n = (buffered.len() as u64).min(self.remaining) as usize;
-                    self.remaining -= n as u64;
-                    return Poll::Ready(Ok(BodyRead::Data(buffered.split_to(n).freeze())));
-                }
-                Framing::Eof if !buffered.is_empty() => {
-                    return Poll::Ready(Ok(BodyRead::Data(buffered.split().freeze())));
-                }
-                Framing::Chunked => {
-                    if self.chunked == Chunked::Done {
-                        return Poll::Ready(Ok(BodyRead::End { reusable: true }));
-                    }
-                    match self.chunked.step(buffered).map_err(io::Error::other)? {
-                        Decoded::Skip(n) => {
-                            buffered.advance(n);
-                            continue;
-                        }
-                        Decoded::Data { start, len } => {
-                            buffered.advance(start);
-                            return Poll::Ready(Ok(BodyRead::Data(
-                                buffered.split_to(len).freeze(),
-                            )));
-                        }
-                        Decoded::More => {}
-                    }
-                }
-                _ => {}
+            match self.0.next(buffered).map_err(io::Error::other)? {
+                Piece::Data(data) => return Poll::Ready(Ok(BodyRead::Data(data))),
+                Piece::End { reusable } => return Poll::Ready(Ok(BodyRead::End { reusable })),
+                Piece::NeedMore => {}
             }
             buffered.reserve(READ_SIZE);
             let n = ready!(tokio_util::io::poll_read_buf(
@@ -548,12 +313,9 @@ impl BodyDecoder {
                 buffered
             ))?;
             if n == 0 {
-                return Poll::Ready(match self.framing {
-                    Framing::Eof => Ok(BodyRead::End { reusable: false }),
-                    _ => Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the app closed the connection before the response body was complete",
-                    )),
+                return Poll::Ready(match self.0.at_eof() {
+                    Ok(()) => Ok(BodyRead::End { reusable: false }),
+                    Err(cut) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, cut)),
                 });
             }
         }
@@ -561,173 +323,13 @@ impl BodyDecoder {
 
     /// Whether the whole body is already in `buffered` (small responses).
     pub(crate) fn complete_in(&self, buffered: &BytesMut) -> bool {
-        match self.framing {
-            Framing::Empty => true,
-            Framing::Length(n) => buffered.len() as u64 >= n,
-            _ => false,
-        }
+        self.0.complete_in(buffered)
     }
-}
-
-/// Whether the client asked to switch protocols (`Connection: upgrade` and an `Upgrade` header).
-pub(crate) fn is_upgrade_request(method: &Method, headers: &HeaderMap) -> bool {
-    method == Method::GET
-        && headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(frame: &[u8]) -> Vec<(String, String)> {
-        let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
-        assert_eq!(len, frame.len() - 4);
-        let fields: Vec<&[u8]> = frame[4..].split(|&b| b == 0).collect();
-        assert_eq!(fields.last().map(|f| f.len()), Some(0), "ends with NUL");
-        fields[..fields.len() - 1]
-            .chunks(2)
-            .map(|kv| {
-                (
-                    String::from_utf8_lossy(kv[0]).into_owned(),
-                    String::from_utf8_lossy(kv[1]).into_owned(),
-                )
-            })
-            .collect()
-    }
-
-    fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn context(base: Option<&str>) -> FrameContext<'_> {
-        FrameContext {
-            peer: Some(([10, 1, 2, 3], 4567).into()),
-            local: Some(([127, 0, 0, 1], 3000).into()),
-            https: false,
-            base_uri: base,
-            server_software: "Ferry/test",
-            extra: &[],
-            connect_password: "secret",
-        }
-    }
-
-    fn parts(text: &str) -> request::Parts {
-        let mut lines = text.split("\r\n");
-        let mut first = lines.next().unwrap().split(' ');
-        let mut builder = http::Request::builder()
-            .method(first.next().unwrap())
-            .uri(first.next().unwrap());
-        for line in lines.filter(|l| !l.is_empty()) {
-            let (k, v) = line.split_once(": ").unwrap();
-            builder = builder.header(k, v);
-        }
-        builder.body(()).unwrap().into_parts().0
-    }
-
-    #[test]
-    fn frames_carry_the_cgi_variables() {
-        let p = parts("POST /blog/posts/1?x=%20y HTTP/1.1\r\nHost: example.com:8080\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Custom-Thing: a\r\nCookie: a=1\r\nCookie: b=2\r\nAccept: x\r\nAccept: y\r\nConnection: keep-alive\r\n");
-        let f = pairs(&frame(
-            &p,
-            RequestBody::Length(3),
-            false,
-            &context(Some("/blog")),
-        ));
-        assert_eq!(get(&f, "REQUEST_URI"), Some("/blog/posts/1?x=%20y"));
-        assert_eq!(get(&f, "SCRIPT_NAME"), Some("/blog"));
-        assert_eq!(get(&f, "PATH_INFO"), Some("/posts/1"));
-        assert_eq!(get(&f, "QUERY_STRING"), Some("x=%20y"));
-        assert_eq!(get(&f, "REQUEST_METHOD"), Some("POST"));
-        assert_eq!(get(&f, "SERVER_NAME"), Some("example.com"));
-        assert_eq!(get(&f, "SERVER_PORT"), Some("8080"));
-        assert_eq!(get(&f, "SERVER_PROTOCOL"), Some("HTTP/1.1"));
-        assert_eq!(get(&f, "REMOTE_ADDR"), Some("10.1.2.3"));
-        assert_eq!(get(&f, "REMOTE_PORT"), Some("4567"));
-        assert_eq!(get(&f, "CONTENT_TYPE"), Some("text/plain"));
-        assert_eq!(get(&f, "CONTENT_LENGTH"), Some("3"));
-        assert_eq!(get(&f, "PASSENGER_CONNECT_PASSWORD"), Some("secret"));
-        assert_eq!(get(&f, "HTTP_X_CUSTOM_THING"), Some("a"));
-        assert_eq!(get(&f, "HTTP_COOKIE"), Some("a=1; b=2"));
-        assert_eq!(get(&f, "HTTP_ACCEPT"), Some("x, y"));
-        assert_eq!(get(&f, "HTTP_HOST"), Some("example.com:8080"));
-        for absent in [
-            "HTTP_CONTENT_TYPE",
-            "HTTP_CONTENT_LENGTH",
-            "HTTP_CONNECTION",
-            "HTTPS",
-        ] {
-            assert_eq!(get(&f, absent), None, "{absent}");
-        }
-    }
-
-    #[test]
-    fn bodies_of_unknown_length_are_announced_as_chunked() {
-        let p = parts("PUT /x HTTP/1.1\r\n");
-        let f = pairs(&frame(&p, RequestBody::Chunked, false, &context(None)));
-        assert_eq!(get(&f, "HTTP_TRANSFER_ENCODING"), Some("chunked"));
-        assert_eq!(get(&f, "CONTENT_LENGTH"), None);
-        assert_eq!(get(&f, "SCRIPT_NAME"), Some(""));
-        assert_eq!(get(&f, "PATH_INFO"), Some("/x"));
-        assert_eq!(get(&f, "SERVER_NAME"), Some("127.0.0.1"));
-        assert_eq!(get(&f, "SERVER_PORT"), Some("3000"));
-    }
-
-    #[test]
-    fn header_names_that_could_be_confused_are_dropped() {
-        let p = parts("GET / HTTP/1.1\r\nX_Forwarded_For: evil\r\nX-Forwarded-For: 1.2.3.4\r\n");
-        let f = pairs(&frame(&p, RequestBody::None, false, &context(None)));
-        let forwarded: Vec<_> = f
-            .iter()
-            .filter(|(k, _)| k == "HTTP_X_FORWARDED_FOR")
-            .collect();
-        assert_eq!(forwarded.len(), 1);
-        assert_eq!(forwarded[0].1, "1.2.3.4");
-    }
-
-    #[test]
-    fn upgrades_carry_connection_and_upgrade() {
-        let p = parts("GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n");
-        assert!(is_upgrade_request(&p.method, &p.headers));
-        let f = pairs(&frame(&p, RequestBody::None, true, &context(None)));
-        assert_eq!(get(&f, "HTTP_CONNECTION"), Some("upgrade"));
-        assert_eq!(get(&f, "HTTP_UPGRADE"), Some("websocket"));
-        assert_eq!(get(&f, "HTTP_SEC_WEBSOCKET_KEY"), Some("k"));
-        let p = parts("GET / HTTP/1.1\r\nUpgrade: h2c\r\n");
-        assert!(!is_upgrade_request(&p.method, &p.headers));
-        let f = pairs(&frame(&p, RequestBody::None, false, &context(None)));
-        assert_eq!(get(&f, "HTTP_UPGRADE"), None);
-    }
-
-    #[test]
-    fn base_uris_split_only_at_segment_boundaries() {
-        assert_eq!(split_base("/blog", Some("/blog")), ("/blog", "/"));
-        assert_eq!(split_base("/blog/", Some("/blog")), ("/blog", "/"));
-        assert_eq!(split_base("/blog/a", Some("/blog")), ("/blog", "/a"));
-        assert_eq!(split_base("/blogs", Some("/blog")), ("", "/blogs"));
-        assert_eq!(split_base("/a", None), ("", "/a"));
-    }
-
-    #[test]
-    fn host_headers_with_ipv6_addresses_keep_their_brackets() {
-        let p = parts("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n");
-        let f = pairs(&frame(&p, RequestBody::None, false, &context(None)));
-        assert_eq!(get(&f, "SERVER_NAME"), Some("[::1]"));
-        assert_eq!(get(&f, "SERVER_PORT"), Some("8080"));
-        let p = parts("GET / HTTP/1.1\r\nHost: [::1]\r\n");
-        let f = pairs(&frame(&p, RequestBody::None, false, &context(None)));
-        assert_eq!(get(&f, "SERVER_NAME"), Some("[::1]"));
-        assert_eq!(get(&f, "SERVER_PORT"), Some("80"));
-    }
 
     #[tokio::test]
     async fn interim_responses_are_skipped() {

@@ -3,27 +3,29 @@
 //! Key names are the ones Passenger's SpawningKit writes (reference §4.3), so loaders written for
 //! Passenger find what they look for. The setupper ([`crate::setupper`]) reads the same document.
 
+use ferry_sys::secret::{self, Unavailable, ALNUM};
 use serde_json::{json, Map, Value};
 
 use crate::journey::JourneyType;
 use crate::user::Account;
-use crate::{random, AppKind, SpawnOptions, SpawnerConfig};
+use crate::{AppKind, SpawnOptions, SpawnerConfig};
 
 /// `sizeof(sockaddr_un.sun_path) - 1` on Linux.
 const UNIX_PATH_MAX: u64 = 107;
 
-/// Builds the arguments of one spawn.
+/// Builds the arguments of one spawn. Fails when the kernel gives no randomness for the connect
+/// password and the ids: a predictable password is worse than no spawn.
 pub(crate) fn build(
     options: &SpawnOptions,
     config: &SpawnerConfig,
     account: &Account,
     port: Option<u16>,
-) -> Map<String, Value> {
+) -> Result<Map<String, Value>, Unavailable> {
     let mut args = Map::new();
     let mut set = |key: &str, value: Value| {
         args.insert(key.to_owned(), value);
     };
-    let password = random::alnum(16);
+    let password = secret::string(ALNUM, 16)?;
     set("passenger_root", json!(config.ferry_root));
     set("passenger_version", json!(config.version));
     set(
@@ -39,7 +41,7 @@ pub(crate) fn build(
         json!(config.ferry_root.join("loaders/node/lib")),
     );
     set("integration_mode", json!("standalone"));
-    set("gupid", json!(gupid()));
+    set("gupid", json!(gupid()?));
     set("UNIX_PATH_MAX", json!(UNIX_PATH_MAX));
     if let Some(port) = port {
         set("expected_start_port", json!(port));
@@ -77,7 +79,7 @@ pub(crate) fn build(
     set("group", json!(account.group));
     set("environment_variables", env_object(&options.env));
     set("log_file", json!(""));
-    set("group_uuid", json!(random::alnum(20)));
+    set("group_uuid", json!(secret::string(ALNUM, 20)?));
     if let Some(limit) = options.file_descriptor_ulimit {
         set("file_descriptor_ulimit", json!(limit));
     }
@@ -96,7 +98,7 @@ pub(crate) fn build(
     for (key, value) in &options.extra_args {
         set(key, value.clone());
     }
-    args
+    Ok(args)
 }
 
 /// Marks the arguments with the spawn's route: `spawn_method` (Passenger's key), and for a
@@ -128,12 +130,12 @@ fn env_object(env: &[(String, String)]) -> Value {
 }
 
 /// A globally unique process id: minutes since the epoch in hex, a dash, 10 random characters.
-fn gupid() -> String {
+fn gupid() -> Result<String, Unavailable> {
     let minutes = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() / 60)
         .unwrap_or_default();
-    format!("{minutes:x}-{}", random::alnum(10))
+    Ok(format!("{minutes:x}-{}", secret::string(ALNUM, 10)?))
 }
 
 /// The text of `args/<key>` for a scalar argument, or `None` for arrays and objects (those go to
@@ -173,7 +175,7 @@ mod tests {
         options.env.push(("A".into(), "b".into()));
         options.extra_args.push(("node_libdir".into(), json!("/x")));
         let config = SpawnerConfig::new(vec!["/usr/bin/ferry".into()]);
-        let args = build(&options, &config, &account(), Some(5000));
+        let args = build(&options, &config, &account(), Some(5000)).expect("randomness");
         assert_eq!(args["app_root"], json!(PathBuf::from("/srv/app")));
         assert_eq!(args["expected_start_port"], json!(5000));
         assert_eq!(args["generic_app"], json!(true));
@@ -189,7 +191,7 @@ mod tests {
     fn the_route_marks_preloaders() {
         let options = SpawnOptions::generic("/srv/app", "ruby loader.rb");
         let config = SpawnerConfig::new(vec!["/usr/bin/ferry".into()]);
-        let mut args = build(&options, &config, &account(), None);
+        let mut args = build(&options, &config, &account(), None).expect("randomness");
         assert_eq!(args["spawn_method"], json!("direct"));
         set_route(&mut args, JourneyType::StartPreloader);
         assert_eq!(args["spawn_method"], json!("smart"));

@@ -1,18 +1,22 @@
 //! Problem and solution descriptions generated from an error's category and failed step, used
 //! when the subprocess did not write its own into `response/error/`.
+//!
+//! Pure functions of the facts they describe (a spawn error calls them with its own), so that
+//! this module needs nothing of the error type.
 
-use crate::error::{escape, Category, SpawnError};
+use crate::category::Category;
+use crate::html::escape;
 use crate::journey::{Actor, Step};
 
-/// The generated problem description.
-pub(crate) fn problem_html(error: &SpawnError) -> String {
-    let step = error.step();
+/// The generated problem description of a `category` failure at `step`, with the advanced
+/// details, if any.
+pub(crate) fn problem_html(category: Category, step: Step, advanced: Option<&str>) -> String {
     let mut html = format!(
         "<p>The application process could not be started: {} happened while {}.</p>",
-        error.category().phrase().to_lowercase(),
+        category.phrase().to_lowercase(),
         step.describe()
     );
-    html.push_str(match (error.category(), step.actor()) {
+    html.push_str(match (category, step.actor()) {
         (Category::Timeout, _) => {
             "<p>The start timeout covers the whole spawn, from preparing the process until it \
              reports that it is ready. A slow application (large dependencies, migrations or \
@@ -37,7 +41,7 @@ pub(crate) fn problem_html(error: &SpawnError) -> String {
              report it with the details on this page.</p>"
         }
     });
-    if let Some(details) = error.advanced_details() {
+    if let Some(details) = advanced {
         html.push_str(&format!(
             "<p>Advanced details:</p><pre>{}</pre>",
             escape(details)
@@ -46,20 +50,25 @@ pub(crate) fn problem_html(error: &SpawnError) -> String {
     html
 }
 
-/// The generated solution description.
-pub(crate) fn solution_html(error: &SpawnError) -> String {
-    let user = error
-        .config_value("user")
+/// The generated solution description of a `category` failure at `step`; `user` is the account
+/// the app runs as and `start_timeout` the timeout in seconds, as the spawn's configuration says.
+pub(crate) fn solution_html(
+    category: Category,
+    step: Step,
+    user: Option<&str>,
+    start_timeout: Option<&str>,
+) -> String {
+    let user = user
         .map(|u| format!(" (<code>{}</code>)", escape(u)))
         .unwrap_or_default();
-    let text = match (error.category(), error.step()) {
+    let text = match (category, step) {
         (Category::Timeout, _) => format!(
             "<p>Check the application output below to see how far it got. If it is merely slow, \
              raise the start timeout (<code>--start-timeout</code>, \
              <code>passenger_start_timeout</code>; currently {} s). If it never listens, make \
              sure it listens on the port given in <code>$PORT</code> (generic apps) or is started \
              through its loader.</p>",
-            escape(error.config_value("start_timeout").unwrap_or("?"))
+            escape(start_timeout.unwrap_or("?"))
         ),
         (Category::FileSystem, _) => format!(
             "<p>Make sure the user the application runs as{user} can read the application \
@@ -99,20 +108,17 @@ pub(crate) fn solution_html(error: &SpawnError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journey::Journey;
 
     #[test]
-    fn generated_descriptions_name_the_step_and_include_advanced_details() {
-        let e = SpawnError::new(
-            Category::FileSystem,
-            Step::SubprocessSpawnEnvSetupperBeforeShell,
-            "cannot enter /srv/app".into(),
-            Journey::spawn_directly(),
-        )
-        .with_advanced(Some("errno 13 <EACCES>".into()));
-        let html = e.problem_html();
-        assert!(html.contains("a file system error happened while setting up the environment"));
-        assert!(html.contains("errno 13 &lt;EACCES&gt;"));
-        assert!(e.solution_html().contains("can read the application"));
+    fn generated_descriptions_follow_the_category_and_the_step() {
+        let html = problem_html(Category::Timeout, Step::HandshakePerform, None);
+        assert!(html.contains("a timeout error happened while"), "{html}");
+        assert!(!html.contains("Advanced details"));
+        let html = solution_html(Category::Timeout, Step::HandshakePerform, None, Some("<9>"));
+        assert!(html.contains("currently &lt;9&gt; s"), "{html}");
+        let html = solution_html(Category::FileSystem, Step::Preparation, Some("app"), None);
+        assert!(html.contains("runs as (<code>app</code>)"), "{html}");
+        let html = solution_html(Category::OperatingSystem, Step::Preparation, None, None);
+        assert!(html.contains("<code>--user</code>"), "{html}");
     }
 }

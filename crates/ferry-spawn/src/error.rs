@@ -7,24 +7,12 @@
 //! everything else is for the error page ([`crate::page`]).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::category::Category;
 use crate::descriptions;
+use crate::html::escape;
 use crate::journey::{Journey, Step};
-
-/// SpawningKit's error categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Category {
-    /// A bug or unexpected state in Ferry or the app.
-    Internal,
-    /// A file or directory could not be used.
-    FileSystem,
-    /// A system call failed.
-    OperatingSystem,
-    /// Reading or writing a stream failed.
-    Io,
-    /// The spawn took longer than the start timeout.
-    Timeout,
-}
 
 /// A description written either as plain text or as HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,68 +55,13 @@ pub struct SpawnError {
     config: Vec<(String, String)>,
 }
 
-// === impl Category ===
-
-impl Category {
-    /// SpawningKit's name, as written in `response/error/category`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::Internal => "INTERNAL_ERROR",
-            Category::FileSystem => "FILE_SYSTEM_ERROR",
-            Category::OperatingSystem => "OPERATING_SYSTEM_ERROR",
-            Category::Io => "IO_ERROR",
-            Category::Timeout => "TIMEOUT_ERROR",
-        }
-    }
-
-    /// Parses a category name; unknown names are internal errors.
-    pub fn from_name(name: &str) -> Category {
-        [
-            Category::FileSystem,
-            Category::OperatingSystem,
-            Category::Io,
-            Category::Timeout,
-        ]
-        .into_iter()
-        .find(|c| c.name() == name.trim())
-        .unwrap_or(Category::Internal)
-    }
-
-    /// "An internal error", "A file system error", ...
-    pub fn phrase(self) -> &'static str {
-        match self {
-            Category::Internal => "An internal error",
-            Category::FileSystem => "A file system error",
-            Category::OperatingSystem => "An operating system error",
-            Category::Io => "An I/O error",
-            Category::Timeout => "A timeout error",
-        }
-    }
-
-    /// The category an I/O error belongs to.
-    pub fn of_io_error(error: &std::io::Error) -> Category {
-        use std::io::ErrorKind::*;
-        match error.kind() {
-            NotFound | PermissionDenied | AlreadyExists | InvalidFilename => Category::FileSystem,
-            TimedOut => Category::Timeout,
-            _ => Category::OperatingSystem,
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 // === impl SpawnError ===
 
 impl SpawnError {
     /// A spawn error of `category` at `step`, with a fresh error id.
     pub fn new(category: Category, step: Step, summary: String, journey: Journey) -> Self {
         SpawnError {
-            id: crate::random::hex_id(),
+            id: fresh_id(),
             category,
             step,
             summary,
@@ -215,7 +148,7 @@ impl SpawnError {
     pub fn problem_html(&self) -> String {
         match &self.problem {
             Some(d) => d.to_html(),
-            None => descriptions::problem_html(self),
+            None => descriptions::problem_html(self.category, self.step, self.advanced_details()),
         }
     }
 
@@ -223,7 +156,12 @@ impl SpawnError {
     pub fn solution_html(&self) -> String {
         match &self.solution {
             Some(d) => d.to_html(),
-            None => descriptions::solution_html(self),
+            None => descriptions::solution_html(
+                self.category,
+                self.step,
+                self.config_value("user"),
+                self.config_value("start_timeout"),
+            ),
         }
     }
 
@@ -284,6 +222,22 @@ impl fmt::Display for SpawnError {
 
 impl std::error::Error for SpawnError {}
 
+/// A fresh error id: eight hex digits from the kernel's CSPRNG.
+///
+/// An id only names a report (in the log, on the terse page, in the saved page's file name); it
+/// guards nothing. So when the kernel gives no random bytes, the clock and a counter name the
+/// report instead, rather than the report itself failing. Secrets never fall back like this.
+fn fresh_id() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    ferry_sys::secret::hex(4).unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}", nanos ^ count.rotate_left(16))
+    })
+}
+
 // === impl Description ===
 
 impl Description {
@@ -296,39 +250,9 @@ impl Description {
     }
 }
 
-/// Escapes text for HTML.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn categories_round_trip_and_unknown_is_internal() {
-        for c in [
-            Category::Internal,
-            Category::FileSystem,
-            Category::OperatingSystem,
-            Category::Io,
-            Category::Timeout,
-        ] {
-            assert_eq!(Category::from_name(c.name()), c);
-        }
-        assert_eq!(Category::from_name("BOGUS"), Category::Internal);
-    }
 
     #[test]
     fn ids_are_eight_hex_digits_and_differ() {
@@ -364,7 +288,17 @@ mod tests {
     }
 
     #[test]
-    fn escape_neutralises_markup() {
-        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+    fn generated_descriptions_name_the_step_and_include_advanced_details() {
+        let e = SpawnError::new(
+            Category::FileSystem,
+            Step::SubprocessSpawnEnvSetupperBeforeShell,
+            "cannot enter /srv/app".into(),
+            Journey::spawn_directly(),
+        )
+        .with_advanced(Some("errno 13 <EACCES>".into()));
+        let html = e.problem_html();
+        assert!(html.contains("a file system error happened while setting up the environment"));
+        assert!(html.contains("errno 13 &lt;EACCES&gt;"));
+        assert!(e.solution_html().contains("can read the application"));
     }
 }

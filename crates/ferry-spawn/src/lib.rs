@@ -21,19 +21,22 @@
 #![allow(clippy::result_large_err)]
 
 mod args;
+mod attempt;
+mod category;
 mod descriptions;
 mod direct;
 mod error;
 mod handle;
 mod handshake;
 pub mod hooks;
+mod html;
 mod journey;
+mod launch;
 mod output;
 pub mod page;
 mod pidfd;
 mod preloader;
 mod properties;
-mod random;
 mod report;
 pub mod setupper;
 mod sys;
@@ -42,22 +45,13 @@ mod workdir;
 
 use std::ffi::OsString;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
-#[doc(hidden)]
-pub mod fuzz_logic {
-    /// Parses and validates a `properties.json` document, panicking if an invariant breaks: a
-    /// document that validates always yields a request socket or a clear error, never a panic.
-    pub fn properties(json: &[u8]) {
-        crate::properties::check_invariants(json);
-    }
-}
-
+pub use category::Category;
 pub use direct::DirectSpawner;
-pub use error::{Category, Description, EnvDump, SpawnError};
+pub use error::{Description, EnvDump, SpawnError};
+pub use ferry_protocol::{Concurrency, Endpoint, Protocol};
 pub use handle::{ExitInfo, ProcessHandle, ProcessStub, StopMode};
 pub use hooks::Hooks;
 pub use journey::{Actor, Journey, JourneyType, Step, StepRecord, StepState};
@@ -185,33 +179,6 @@ pub struct SpawnerConfig {
     pub hooks: Hooks,
     /// Where the full report of a failed spawn is saved as HTML (`None`: not saved).
     pub error_dir: Option<PathBuf>,
-}
-
-/// How to reach a spawned process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A TCP address, normally on loopback.
-    Tcp(SocketAddr),
-    /// A unix domain socket.
-    Unix(PathBuf),
-}
-
-/// The protocol a process speaks on its request socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// Plain HTTP/1.1.
-    Http,
-    /// Passenger's `session` protocol (a framed CGI-style head, then the body).
-    Session,
-}
-
-/// How many requests one process handles at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Concurrency {
-    /// The process did not say (generic and Node apps): it takes any number.
-    Unlimited,
-    /// At most this many at once (a Ruby or Python process: 1).
-    Limited(std::num::NonZeroUsize),
 }
 
 /// A process that finished its journey and can take requests.

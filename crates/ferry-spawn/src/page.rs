@@ -21,7 +21,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::error::{escape, Category, EnvDump, SpawnError};
+use crate::category::Category;
+use crate::error::{EnvDump, SpawnError};
+use crate::html::escape;
 use crate::journey::{Actor, Journey, JourneyType, Step, StepRecord, StepState};
 
 /// The friendly page's title, the same as Passenger's.

@@ -40,24 +40,26 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use serde_json::Value;
+use ferry_protocol::preloader::{answer_line, parse_answer, spawn_command, MAX_ANSWER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
-use crate::direct::{Attempt, Up};
-use crate::error::{Category, SpawnError};
+use crate::attempt::Attempt;
+use crate::category::Category;
+use crate::error::SpawnError;
 use crate::handle::{self, ExitInfo, ProcessHandle, StopMode};
 use crate::handshake;
 use crate::journey::{Actor, JourneyType, Step, StepState};
+use crate::launch::{self, Launcher, PreloaderSocket};
 use crate::output::{self, OutputTail};
 use crate::pidfd;
+use crate::properties::RequestSocket;
 use crate::workdir::WorkDir;
-use crate::{report, DirectSpawner, SpawnOptions, Spawned};
+use crate::{SpawnOptions, Spawned};
 
-/// Longest preloader answer read (Passenger's limit).
-const MAX_RESPONSE: u64 = 10 * 1024;
 /// How long a stopped preloader gets to exit after its stdin closed, before SIGKILL.
 const PRELOADER_GRACE: Duration = Duration::from_secs(5);
 
@@ -78,9 +80,10 @@ pub struct PreloaderInfo {
     pub generation: u64,
 }
 
-/// Every app's preloader.
-#[derive(Debug, Default)]
+/// Every app's preloader, and the smart route that uses them.
+#[derive(Debug)]
 pub(crate) struct Preloaders {
+    launcher: Launcher,
     apps: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
@@ -137,34 +140,21 @@ struct WorkerPipes {
     keep_open: pipe::Sender,
 }
 
-// === impl DirectSpawner: the smart route ===
+// === impl Preloaders: the smart route ===
 
-impl DirectSpawner {
-    /// Spawns a worker through the app's preloader, falling back to a direct spawn when that
-    /// fails and the options allow it. Every failure is reported here.
-    pub(crate) async fn spawn_smart(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
-        let error = match self.spawn_through_preloader(options).await {
-            Ok(spawned) => return Ok(spawned),
-            Err(error) => error,
-        };
-        report::spawn_failed(&error, options, &self.config);
-        if !options.smart_fallback_to_direct {
-            return Err(error);
+impl Preloaders {
+    /// No preloader yet; each starts through `launcher`.
+    pub(crate) fn new(launcher: Launcher) -> Self {
+        Preloaders {
+            launcher,
+            apps: Mutex::default(),
         }
-        tracing::warn!(
-            app = %options.app_group_name,
-            error_id = error.id(),
-            "smart spawning failed; spawning directly instead (smart_fallback_to_direct is on)"
-        );
-        let result = self.spawn_direct(options).await;
-        if let Err(error) = &result {
-            report::spawn_failed(error, options, &self.config);
-        }
-        result
     }
 
-    async fn spawn_through_preloader(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
-        let slot = self.preloaders.slot(&options.app_group_name);
+    /// Spawns a worker through the app's preloader (started, or replaced once when it seems to
+    /// have crashed, as needed). Failures are the caller's to report.
+    pub(crate) async fn spawn(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
+        let slot = self.slot(&options.app_group_name);
         let mut retried = false;
         loop {
             let lease = self.lease(&slot, options).await?;
@@ -183,7 +173,7 @@ impl DirectSpawner {
                     retried = true;
                     let gone = Arc::clone(&lease.0);
                     drop(lease);
-                    self.preloaders.discard(&slot, &gone, StopMode::Kill).await;
+                    self.discard(&slot, &gone, StopMode::Kill).await;
                 }
                 Err(ForkError::PreloaderGone(mut error)) => {
                     error.set_summary(format!(
@@ -235,16 +225,15 @@ impl DirectSpawner {
     /// The START_PRELOADER journey: a direct spawn of the loader in preloader mode.
     async fn start_preloader(&self, options: &SpawnOptions) -> Result<Preloader, SpawnError> {
         let mut attempt = Attempt::new(options, JourneyType::StartPreloader);
-        let started = self.start_process(&mut attempt).await.map_err(|mut e| {
+        let started = self.launcher.start_process(&mut attempt).await;
+        let started = started.map_err(|mut e| {
             e.set_summary(format!(
                 "The application preloader could not start: {}",
                 e.summary()
             ));
             e
         })?;
-        let Up::Preloader(socket) = started.up else {
-            unreachable!("a preloader's handshake accepts only a preloader's answer")
-        };
+        let PreloaderSocket(socket) = started.answer;
         let pid = started.handle.pid();
         tracing::info!(app = %options.app_group_name, pid, socket = %socket.display(), "preloader is up");
         Ok(Preloader {
@@ -270,7 +259,10 @@ impl DirectSpawner {
     ) -> Result<Spawned, ForkError> {
         let deadline = Instant::now() + options.start_timeout;
         let mut attempt = Attempt::new(options, JourneyType::SpawnThroughPreloader);
-        let workdir = self.prepare(&mut attempt).map_err(ForkError::Failed)?;
+        let workdir = self
+            .launcher
+            .prepare(&mut attempt)
+            .map_err(ForkError::Failed)?;
         let pipes = WorkerPipes::open(&workdir).map_err(|e| {
             let summary = format!("Could not open the worker's FIFOs in the work directory: {e}");
             ForkError::Failed(attempt.fail(Step::Preparation, Category::of_io_error(&e), summary))
@@ -280,16 +272,21 @@ impl DirectSpawner {
         let pid = self
             .send_spawn_command(&mut attempt, preloader, &workdir, deadline)
             .await?;
-        let (handle, tail, keep_open) =
-            pipes.supervise(pid, preloader.pid, &options.app_group_name, self);
+        let (handle, tail, keep_open) = pipes.supervise(
+            pid,
+            preloader.pid,
+            &options.app_group_name,
+            &self.launcher.supervisors,
+        );
         attempt.journey.end(Step::ProcessResponseFromPreloader);
 
         attempt.journey.begin(Step::HandshakePerform);
         let finish = workdir.finish_path();
-        let outcome = handshake::wait(&finish, None, &handle, deadline, &self.cancel).await;
+        let cancel = &self.launcher.cancel;
+        let outcome = handshake::wait(&finish, None, &handle, deadline, cancel).await;
         drop(keep_open);
-        match self.accept(&attempt, &workdir, outcome) {
-            Ok(Up::Worker(socket)) => {
+        match launch::accept::<RequestSocket>(&attempt, &workdir, outcome) {
+            Ok(socket) => {
                 tracing::info!(pid, preloader = preloader.pid, endpoint = ?socket.endpoint, "app process is up (forked by the preloader)");
                 Ok(Spawned {
                     endpoint: socket.endpoint,
@@ -300,7 +297,6 @@ impl DirectSpawner {
                     handle,
                 })
             }
-            Ok(Up::Preloader(_)) => unreachable!("a worker's handshake accepts only a worker"),
             Err(failure) => Err(ForkError::Failed(
                 attempt.failed(failure, &workdir, handle, tail).await,
             )),
@@ -322,7 +318,7 @@ impl DirectSpawner {
             tokio::select! {
                 result = talk => Some(result),
                 () = tokio::time::sleep_until(deadline) => None,
-                () = self.cancel.cancelled() => None,
+                () = self.launcher.cancel.cancelled() => None,
             }
         };
         let in_progress = attempt
@@ -332,7 +328,7 @@ impl DirectSpawner {
             .map_or(Step::ConnectToPreloader, |r| r.step);
         let talked = match talked {
             Some(talked) => talked,
-            None if self.cancel.is_cancelled() => {
+            None if self.launcher.cancel.is_cancelled() => {
                 let summary = "The spawn was aborted because Ferry is shutting down".to_owned();
                 return Err(ForkError::Failed(attempt.fail(
                     in_progress,
@@ -382,8 +378,8 @@ impl DirectSpawner {
     fn watch_idle(&self, slot: Arc<Slot>, preloader: &Arc<Preloader>, idle: Duration) {
         let weak = Arc::downgrade(preloader);
         let exited = preloader.handle.exited();
-        let cancel = self.cancel.clone();
-        self.supervisors.spawn(async move {
+        let cancel = self.launcher.cancel.clone();
+        self.launcher.supervisors.spawn(async move {
             tokio::pin!(exited);
             loop {
                 let wake = match weak.upgrade() {
@@ -459,8 +455,7 @@ async fn talk(journey: &mut crate::Journey, socket: &Path, work_dir: &Path) -> R
     journey.end(Step::ConnectToPreloader);
 
     journey.begin(Step::SendCommandToPreloader);
-    let mut command = serde_json::json!({"command": "spawn", "work_dir": work_dir}).to_string();
-    command.push('\n');
+    let command = spawn_command(work_dir);
     if let Err(e) = stream.write_all(command.as_bytes()).await {
         journey.fail(Step::SendCommandToPreloader);
         let why = format!("cannot send the command: {e}");
@@ -490,10 +485,10 @@ async fn talk(journey: &mut crate::Journey, socket: &Path, work_dir: &Path) -> R
     })
 }
 
-/// Reads the answer line: up to a newline or end-of-file, at most [`MAX_RESPONSE`] bytes.
+/// Reads the answer line: up to a newline or end-of-file, at most [`MAX_ANSWER`] bytes.
 async fn read_answer(stream: &mut UnixStream) -> Result<String, String> {
     let mut bytes = Vec::new();
-    let mut limited = stream.take(MAX_RESPONSE);
+    let mut limited = stream.take(MAX_ANSWER);
     let mut buf = [0u8; 1024];
     loop {
         let n = limited
@@ -505,35 +500,7 @@ async fn read_answer(stream: &mut UnixStream) -> Result<String, String> {
             break;
         }
     }
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return Err("it closed the connection without answering".into());
-    }
-    Ok(String::from_utf8_lossy(line).into_owned())
-}
-
-/// Parses `{"result":"ok","pid":N}` (→ `Ok(Ok(N))`) or `{"result":"error","message":M}`
-/// (→ `Ok(Err(M))`); anything else is `Err`.
-fn parse_answer(line: &str) -> Result<Result<u32, String>, String> {
-    let value: Value = serde_json::from_str(line)
-        .map_err(|e| format!("The preloader's answer is not valid JSON ({e}): {line}"))?;
-    match value.get("result").and_then(Value::as_str) {
-        Some("ok") => value
-            .get("pid")
-            .and_then(Value::as_u64)
-            .and_then(|pid| u32::try_from(pid).ok())
-            .filter(|&pid| pid > 1)
-            .map(Ok)
-            .ok_or_else(|| format!("The preloader's answer has no valid `pid`: {line}")),
-        Some("error") => Ok(Err(value
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("(no message)")
-            .to_owned())),
-        _ => Err(format!(
-            "The preloader's answer has no `result` of `ok` or `error`: {line}"
-        )),
-    }
+    answer_line(&bytes)
 }
 
 /// The parent pid of `pid`, from `/proc/<pid>/stat`.
@@ -568,7 +535,7 @@ impl WorkerPipes {
         pid: u32,
         preloader: u32,
         app: &str,
-        spawner: &DirectSpawner,
+        supervisors: &TaskTracker,
     ) -> (ProcessHandle, OutputTail, pipe::Sender) {
         let tail = output::capture(self.output, pid, app);
         let worker = pidfd::Worker::open(pid)
@@ -580,7 +547,7 @@ impl WorkerPipes {
                 pid,
                 Some(Box::new(self.stdin)),
                 false,
-                &spawner.supervisors,
+                supervisors,
             ),
             None => {
                 tracing::debug!(
@@ -685,19 +652,6 @@ impl Drop for Lease {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers_are_parsed() {
-        assert_eq!(parse_answer(r#"{"result":"ok","pid":1234}"#), Ok(Ok(1234)));
-        assert_eq!(
-            parse_answer(r#"{"result":"error","message":"no fork"}"#),
-            Ok(Err("no fork".into()))
-        );
-        assert!(parse_answer(r#"{"result":"ok"}"#).is_err());
-        assert!(parse_answer(r#"{"result":"ok","pid":1}"#).is_err());
-        assert!(parse_answer(r#"{"pid":5}"#).is_err());
-        assert!(parse_answer("not json").is_err());
-    }
 
     #[tokio::test]
     async fn the_answer_is_one_line_or_everything_until_eof() {

@@ -1,102 +1,20 @@
-//! `response/properties.json`: the sockets a SpawningKit-enabled process reports (seed 004,
-//! "Application response properties"), validated field by field so that a mistake is named.
+//! `response/properties.json` as the spawner reads it: [`ferry_protocol::properties`] validates
+//! the document and chooses the socket; here, a unix socket must also belong to the app's user.
 
-use std::num::NonZeroUsize;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 
-use serde_json::Value;
-
-use crate::{Concurrency, Endpoint, Protocol};
-
-/// One socket the process listens on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Socket {
-    pub(crate) address: Endpoint,
-    pub(crate) protocol: String,
-    /// 0 = unlimited; negative = unknown (treated as unlimited).
-    pub(crate) concurrency: i64,
-    pub(crate) accept_http_requests: bool,
-}
-
-/// Where live requests go, chosen from the reported sockets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RequestSocket {
-    pub(crate) endpoint: Endpoint,
-    pub(crate) protocol: Protocol,
-    pub(crate) concurrency: Concurrency,
-}
+use ferry_protocol::properties;
+pub(crate) use ferry_protocol::properties::{
+    preloader_socket, request_socket, RequestSocket, Socket,
+};
 
 /// Parses and validates `properties.json`. `owner` is the app's uid: a unix socket must belong to
 /// it.
 pub(crate) fn parse(json: &str, owner: Option<u32>) -> Result<Vec<Socket>, String> {
-    let doc: Value =
-        serde_json::from_str(json).map_err(|e| format!("it is not valid JSON: {e}"))?;
-    let object = doc
-        .as_object()
-        .ok_or("the top level must be a JSON object")?;
-    let sockets = object
-        .get("sockets")
-        .ok_or("it has no `sockets` key")?
-        .as_array()
-        .ok_or("`sockets` must be an array")?;
-    sockets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| socket(i, s, owner))
-        .collect()
-}
-
-fn socket(index: usize, value: &Value, owner: Option<u32>) -> Result<Socket, String> {
-    let field = |name: &str| format!("`sockets[{index}].{name}`");
-    let object = value
-        .as_object()
-        .ok_or_else(|| format!("`sockets[{index}]` must be an object"))?;
-    let address = object
-        .get("address")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("{} must be a string", field("address")))?;
-    let address = parse_address(address).map_err(|e| format!("{}: {e}", field("address")))?;
-    let protocol = object
-        .get("protocol")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("{} must be a string", field("protocol")))?
-        .to_owned();
-    let concurrency = object
-        .get("concurrency")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| format!("{} must be an integer", field("concurrency")))?;
-    let accept_http_requests = match object.get("accept_http_requests") {
-        None => false,
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| format!("{} must be true or false", field("accept_http_requests")))?,
-    };
-    if let (Endpoint::Unix(path), Some(uid)) = (&address, owner) {
-        check_owner(path, uid).map_err(|e| format!("{}: {e}", field("address")))?;
+    match owner {
+        Some(uid) => properties::parse_checked(json, |path| check_owner(path, uid)),
+        None => properties::parse(json),
     }
-    Ok(Socket {
-        address,
-        protocol,
-        concurrency,
-        accept_http_requests,
-    })
-}
-
-fn parse_address(address: &str) -> Result<Endpoint, String> {
-    if let Some(path) = address.strip_prefix("unix:") {
-        if path.is_empty() {
-            return Err("the unix socket path is empty".into());
-        }
-        return Ok(Endpoint::Unix(PathBuf::from(path)));
-    }
-    if let Some(rest) = address.strip_prefix("tcp://") {
-        return rest
-            .parse()
-            .map(Endpoint::Tcp)
-            .map_err(|_| format!("`{rest}` is not an IP address and port"));
-    }
-    Err(format!("`{address}` must start with `tcp://` or `unix:`"))
 }
 
 fn check_owner(path: &std::path::Path, uid: u32) -> Result<(), String> {
@@ -112,160 +30,9 @@ fn check_owner(path: &std::path::Path, uid: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// Picks the socket that takes live requests: the first with `accept_http_requests`, which must
-/// speak `http` or `session`.
-pub(crate) fn request_socket(sockets: &[Socket]) -> Result<RequestSocket, String> {
-    let socket = sockets
-        .iter()
-        .find(|s| s.accept_http_requests)
-        .ok_or("no socket has `accept_http_requests: true`")?;
-    let protocol = match socket.protocol.as_str() {
-        "http" => Protocol::Http,
-        "session" => Protocol::Session,
-        other => {
-            return Err(format!(
-                "the socket that accepts HTTP requests speaks `{other}`; it must speak `http` or \
-                 `session`"
-            ))
-        }
-    };
-    let concurrency = usize::try_from(socket.concurrency)
-        .ok()
-        .and_then(NonZeroUsize::new)
-        .map_or(Concurrency::Unlimited, Concurrency::Limited);
-    Ok(RequestSocket {
-        endpoint: socket.address.clone(),
-        protocol,
-        concurrency,
-    })
-}
-
-/// The socket a preloader takes commands on: the first that speaks `preloader`, which must be a
-/// unix socket (seed 004, "The preloader protocol").
-pub(crate) fn preloader_socket(sockets: &[Socket]) -> Result<PathBuf, String> {
-    let socket = sockets
-        .iter()
-        .find(|s| s.protocol == "preloader")
-        .ok_or("no socket speaks the `preloader` protocol")?;
-    match &socket.address {
-        Endpoint::Unix(path) => Ok(path.clone()),
-        Endpoint::Tcp(addr) => Err(format!(
-            "the preloader socket must be a unix socket, not `tcp://{addr}`"
-        )),
-    }
-}
-
-/// Fuzzing entry: parse arbitrary bytes; whatever validates must give a usable request socket
-/// or a named error.
-pub(crate) fn check_invariants(bytes: &[u8]) {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return;
-    };
-    match parse(text, None) {
-        Ok(sockets) => match request_socket(&sockets) {
-            Ok(chosen) => assert!(sockets.iter().any(|s| s.address == chosen.endpoint)),
-            Err(e) => assert!(!e.is_empty()),
-        },
-        Err(e) => assert!(!e.is_empty()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_preloader_reports_a_unix_preloader_socket() {
-        let json = r#"{"sockets":[{"name":"preloader","address":"unix:/tmp/p.sock","protocol":"preloader","concurrency":1}]}"#;
-        let sockets = parse(json, None).expect("valid");
-        assert_eq!(preloader_socket(&sockets), Ok(PathBuf::from("/tmp/p.sock")));
-        assert!(request_socket(&sockets).is_err());
-        let json = r#"{"sockets":[{"address":"tcp://127.0.0.1:1","protocol":"preloader","concurrency":1}]}"#;
-        let sockets = parse(json, None).expect("valid");
-        assert!(preloader_socket(&sockets).unwrap_err().contains("unix"));
-        let json = r#"{"sockets":[{"address":"unix:/x","protocol":"session","concurrency":1}]}"#;
-        assert!(preloader_socket(&parse(json, None).unwrap()).is_err());
-    }
-
-    #[test]
-    fn passenger_loader_properties_are_accepted() {
-        let json = r#"{"sockets":[{"name":"main","address":"unix:/tmp/x.sock","protocol":"session","concurrency":1,"accept_http_requests":true},
-            {"address":"tcp://127.0.0.1:4000","protocol":"http","concurrency":1}]}"#;
-        let sockets = parse(json, None).expect("valid");
-        assert_eq!(sockets.len(), 2);
-        let chosen = request_socket(&sockets).expect("chosen");
-        assert_eq!(chosen.endpoint, Endpoint::Unix("/tmp/x.sock".into()));
-        assert_eq!(chosen.protocol, Protocol::Session);
-        assert_eq!(
-            chosen.concurrency,
-            Concurrency::Limited(NonZeroUsize::new(1).unwrap())
-        );
-    }
-
-    #[test]
-    fn zero_concurrency_is_unlimited() {
-        let json = r#"{"sockets":[{"address":"tcp://127.0.0.1:1","protocol":"http","concurrency":0,"accept_http_requests":true}]}"#;
-        let chosen = request_socket(&parse(json, None).unwrap()).unwrap();
-        assert_eq!(chosen.concurrency, Concurrency::Unlimited);
-    }
-
-    #[test]
-    fn mistakes_are_named() {
-        let cases = [
-            ("not json", "not valid JSON"),
-            ("[]", "top level"),
-            ("{}", "no `sockets`"),
-            (r#"{"sockets":{}}"#, "must be an array"),
-            (
-                r#"{"sockets":[{"protocol":"http","concurrency":1}]}"#,
-                "`sockets[0].address`",
-            ),
-            (
-                r#"{"sockets":[{"address":"http://x","protocol":"http","concurrency":1}]}"#,
-                "must start with",
-            ),
-            (
-                r#"{"sockets":[{"address":"unix:/x","protocol":"http","concurrency":"1"}]}"#,
-                "`sockets[0].concurrency` must be an integer",
-            ),
-            (
-                r#"{"sockets":[{"address":"unix:/x","concurrency":1}]}"#,
-                "`sockets[0].protocol`",
-            ),
-        ];
-        for (json, expected) in cases {
-            let err = parse(json, None).expect_err(json);
-            assert!(err.contains(expected), "{json}: {err}");
-        }
-    }
-
-    #[test]
-    fn a_worker_needs_an_http_or_session_socket() {
-        let none = r#"{"sockets":[{"address":"unix:/x","protocol":"http","concurrency":1}]}"#;
-        let err = request_socket(&parse(none, None).unwrap()).unwrap_err();
-        assert!(err.contains("accept_http_requests"));
-        let wrong = r#"{"sockets":[{"address":"unix:/x","protocol":"preloader","concurrency":1,"accept_http_requests":true}]}"#;
-        let err = request_socket(&parse(wrong, None).unwrap()).unwrap_err();
-        assert!(err.contains("`preloader`"));
-    }
-
-    #[test]
-    fn arbitrary_input_never_panics() {
-        // A deterministic sweep of mutations of a valid document (the fuzz target's body).
-        let valid = br#"{"sockets":[{"address":"tcp://127.0.0.1:1","protocol":"http","concurrency":0,"accept_http_requests":true}]}"#;
-        let mut state = 0x2545_f491_u32;
-        for _ in 0..20_000 {
-            let mut doc = valid.to_vec();
-            for _ in 0..3 {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                let i = state as usize % doc.len();
-                doc[i] = (state >> 8) as u8;
-            }
-            check_invariants(&doc);
-        }
-    }
 
     #[test]
     fn a_unix_socket_must_belong_to_the_app_user() {

@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use serde_json::{Map, Value};
 
-use crate::error::{Category, EnvDump};
+use crate::category::Category;
+use crate::error::EnvDump;
 use crate::journey::{Step, StepState};
 use crate::user::{self, Account};
 use crate::workdir;

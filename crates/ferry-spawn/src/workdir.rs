@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::args;
-use crate::error::{Category, Description, EnvDump};
+use crate::category::Category;
+use crate::error::{Description, EnvDump};
 use crate::journey::{self, Actor, Journey, JourneyType, Step, StepState};
 
 /// Longest `properties.json` read back.

@@ -6,15 +6,16 @@
 //! never panics on any input; the `session_response` fuzz target checks that.
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use memchr::memchr;
 
 /// Longest response head accepted.
-pub(crate) const MAX_HEAD: usize = 1024 * 1024;
+pub const MAX_HEAD: usize = 1024 * 1024;
 /// Most header lines accepted in one head.
 const MAX_HEADERS: usize = 4096;
 
 /// How the body after the head is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
+pub enum Framing {
     /// No body at all.
     Empty,
     /// Exactly this many bytes.
@@ -27,32 +28,36 @@ pub(crate) enum Framing {
 
 /// A parsed response head.
 #[derive(Debug)]
-pub(crate) struct Head {
-    pub(crate) status: StatusCode,
+pub struct Head {
+    /// The status: from the status line, else from a `Status:` header, else 200.
+    pub status: StatusCode,
     /// The headers to pass on: without `Status`, framing, hop-by-hop and `!~` headers.
-    pub(crate) headers: HeaderMap,
-    pub(crate) framing: Framing,
+    pub headers: HeaderMap,
+    /// How the body after the head is delimited.
+    pub framing: Framing,
     /// The app may take another request on this connection (as far as the head says).
-    pub(crate) keep_alive: bool,
+    pub keep_alive: bool,
     /// The app asked for out-of-band work (`!~Request-OOB-Work`, `X-Passenger-Request-OOB-Work`).
-    pub(crate) wants_oob_work: bool,
+    pub wants_oob_work: bool,
     /// The app switches protocols (101 with an `Upgrade` header).
-    pub(crate) upgrade: bool,
+    pub upgrade: bool,
     /// Bytes the head took; the body starts there.
-    pub(crate) len: usize,
+    pub len: usize,
 }
 
 /// Why a head is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum HeadError {
+pub enum HeadError {
+    /// The head (or a chunk-size line) has no end within the limit.
     #[error("the response head is longer than {MAX_HEAD} bytes")]
     TooLong,
+    /// The head or the chunked framing breaks the format; the text says how.
     #[error("the response head is malformed: {0}")]
     Malformed(String),
 }
 
 /// Parses `buf`. `Ok(None)`: the head is not complete yet.
-pub(crate) fn parse(buf: &[u8], head_request: bool) -> Result<Option<Head>, HeadError> {
+pub fn parse(buf: &[u8], head_request: bool) -> Result<Option<Head>, HeadError> {
     let Some(end) = head_end(buf) else {
         return if buf.len() > MAX_HEAD {
             Err(HeadError::TooLong)
@@ -89,10 +94,6 @@ fn head_end(buf: &[u8]) -> Option<usize> {
         i = nl + 1;
     }
     None
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 /// Header lines as parsed: name and raw value.
@@ -233,7 +234,7 @@ fn build(
 
 /// Decodes chunked transfer coding incrementally (RFC 9112 §7.1), trailers discarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Chunked {
+pub enum Chunked {
     /// Expecting a chunk-size line.
     Size,
     /// Inside a chunk's data, this many bytes left.
@@ -248,21 +249,28 @@ pub(crate) enum Chunked {
 
 /// What one decoding step produced.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Decoded {
+pub enum Decoded {
     /// Need more input.
     More,
     /// `consumed` bytes of input were framing; nothing to emit.
     Skip(usize),
     /// Emit `input[start..start + len]`, then drop `start + len` bytes of input.
-    Data { start: usize, len: usize },
+    Data {
+        /// Where the data starts in the input.
+        start: usize,
+        /// How many bytes of data.
+        len: usize,
+    },
 }
 
 /// Longest chunk-size or trailer line accepted.
 const MAX_CHUNK_LINE: usize = 16 * 1024;
 
+// === impl Chunked ===
+
 impl Chunked {
     /// Advances over the start of `input`.
-    pub(crate) fn step(&mut self, input: &[u8]) -> Result<Decoded, HeadError> {
+    pub fn step(&mut self, input: &[u8]) -> Result<Decoded, HeadError> {
         let bad = |what: &str| HeadError::Malformed(format!("bad chunked encoding: {what}"));
         match *self {
             Chunked::Done => Ok(Decoded::Skip(0)),
