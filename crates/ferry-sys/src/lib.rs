@@ -5,4 +5,5 @@
 //! No module here knows HTTP, the pool or the configuration; each wraps one kind of system
 //! interface so that the crates above call it instead of writing it again.
 
+pub mod fs;
 pub mod secret;
