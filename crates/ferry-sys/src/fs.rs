@@ -4,8 +4,9 @@
 //! any file on the machine, so every path Ferry opens on behalf of a request or an app must not
 //! let the owner of some directory on that path choose, by a symbolic link, a FIFO or a file
 //! swapped in at the right moment, what root ends up opening. This module is the one place that
-//! opens such paths: [`Root`] for files Ferry serves (static files, `X-Accel-Redirect`), with
-//! nginx's `disable_symlinks` rules.
+//! opens such paths. It holds two mechanisms: [`Root`] for files Ferry serves (static files,
+//! `X-Accel-Redirect`), with nginx's `disable_symlinks` rules, and [`UntrustedDir`] for files an
+//! app writes for Ferry to read (the spawn work directory), where no link is followed at all.
 //!
 //! This text is the statement of the rules; `docs/security.md` quotes it.
 //!
@@ -111,6 +112,31 @@
 //! A miss costs the same walk up to the missing name. `from=$document_root` is the cheap way
 //! to run with links checked.
 //!
+//! # Reading what an app wrote: [`UntrustedDir`]
+//!
+//! A spawn's work directory is created by Ferry, then chowned to the app's user, who writes
+//! `response/properties.json`, `response/error/*`, `response/steps/*`, `envdump/**` into it.
+//! Ferry opens the directory once (by path, or from a descriptor it holds) and then:
+//!
+//! * walks each relative path with `O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC` on every component: **a
+//!   symbolic link anywhere is an error**, never followed, because nothing in a work directory
+//!   needs one;
+//! * requires every directory and the final object to be on the work directory's file system
+//!   (`st_dev`), so an app cannot put a FUSE mount or a bind mount in place of a file;
+//! * requires the final object to be a regular file (from `fstat` of the opened descriptor: a
+//!   FIFO, socket, device or directory is an error; a FIFO opened with `O_NONBLOCK` does not
+//!   block), owned by the expected uid when the caller gives one (a hard link to a file of
+//!   another user, which `fs.protected_hardlinks=0` allows, is refused);
+//! * reads at most the caller's cap and fails beyond it (the size from `fstat` first, then at
+//!   most one byte more than the cap), so neither a 1 GiB file nor a growing one is read into
+//!   memory;
+//! * lists directories the same way, with a cap on the number of entries, and tells whether an
+//!   entry exists and what it is without following it.
+//!
+//! Errors name the file by its relative path and the reason, in words fit for a spawn error page
+//! ("response/error/summary is a symbolic link; Ferry does not follow links an app writes").
+//! These calls are synchronous; callers run them on the blocking pool with a timeout.
+//!
 //! # Not covered
 //!
 //! A directory Ferry walks may be bind-mounted or replaced by root; root is trusted. Reading a
@@ -121,6 +147,7 @@ mod error;
 mod kind;
 mod policy;
 mod root;
+mod untrusted;
 mod walk;
 
 #[cfg(test)]
@@ -130,4 +157,5 @@ pub use error::{OpenError, Refusal};
 pub use kind::FileKind;
 pub use policy::{DisableSymlinks, SymlinkPolicy};
 pub use root::{Dir, Found, Root};
+pub use untrusted::{Entry, Reason, UntrustedDir, UntrustedError};
 pub use walk::OpenFile;

@@ -591,4 +591,6 @@ fn lookups_and_their_results_cross_threads() {
     send_sync::<Dir>();
     send_sync::<Found>();
     send_sync::<OpenError>();
+    send_sync::<crate::fs::UntrustedDir>();
+    send_sync::<crate::fs::UntrustedError>();
 }
