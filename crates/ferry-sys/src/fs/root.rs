@@ -15,6 +15,8 @@ use super::policy::{Plan, SymlinkPolicy};
 use super::walk::{Cursor, OpenFile, Reached, Step, Walk, Want};
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 /// A trusted document root (from root's configuration) and the symlink policy for lookups in it.
