@@ -145,34 +145,12 @@ impl UntrustedDir {
     /// its path) does not exist.
     pub fn read(&self, rel: impl AsRef<Path>, cap: u64) -> Result<Option<Vec<u8>>, UntrustedError> {
         let rel = rel.as_ref();
-        let Some(parent) = self.parent(rel)? else {
+        let Some((file, len)) = self.open_regular(rel)? else {
             return Ok(None);
         };
-        let name = parent.name.ok_or_else(|| error(rel, Reason::InvalidPath))?;
-        let dir = parent.fd(self);
-        let fd = match rustix::fs::openat(dir, name, OFlags::RDONLY | LAST_FLAGS, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(Errno::LOOP) => return Err(error(rel, Reason::Symlink)),
-            // A socket (`ENXIO`), or no permission: say what it is if it is not a file.
-            Err(e) => return Err(error(rel, explain(dir, name, e, FileKind::Regular))),
-        };
-        let file = File::from(fd);
-        let metadata = file.metadata().map_err(|e| error(rel, Reason::Io(e)))?;
-        self.check(&metadata, FileKind::Regular)
-            .map_err(|reason| error(rel, reason))?;
-        if metadata.len() > cap {
-            return Err(error(rel, Reason::TooLarge { cap }));
-        }
-        // One byte more than the cap tells a file that grew since `fstat`.
-        let mut bytes = Vec::with_capacity(metadata.len() as usize);
-        file.take(cap.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| error(rel, Reason::Io(e)))?;
-        if bytes.len() as u64 > cap {
-            return Err(error(rel, Reason::TooLarge { cap }));
-        }
-        Ok(Some(bytes))
+        read_capped(file, len, cap)
+            .map(Some)
+            .map_err(|reason| error(rel, reason))
     }
 
     /// [`read`](Self::read), as text (invalid UTF-8 replaced).
@@ -196,20 +174,12 @@ impl UntrustedDir {
         let Some(parent) = self.parent(rel)? else {
             return Ok(None);
         };
-        let dir = parent.fd(self);
+        let (dir, name) = (parent.fd(self), parent.name.unwrap_or(OsStr::new(".")));
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | LAST_FLAGS;
-        let fd = match rustix::fs::openat(
-            dir,
-            parent.name.unwrap_or(OsStr::new(".")),
-            flags,
-            Mode::empty(),
-        ) {
+        let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(None),
-            Err(e) => {
-                let name = parent.name.unwrap_or(OsStr::new("."));
-                return Err(error(rel, explain(dir, name, e, FileKind::Directory)));
-            }
+            Err(e) => return Err(error(rel, explain(dir, name, e, FileKind::Directory))),
         };
         let stat = rustix::fs::fstat(&fd).map_err(|e| error(rel, Reason::Io(e.into())))?;
         if stat.st_dev != self.dev {
@@ -271,6 +241,27 @@ impl UntrustedDir {
             return Err(error(rel, Reason::Io(changed)));
         }
         Ok(Some(file))
+    }
+
+    /// Opens the regular file at `rel` and checks it; with its size.
+    fn open_regular(&self, rel: &Path) -> Result<Option<(File, u64)>, UntrustedError> {
+        let Some(parent) = self.parent(rel)? else {
+            return Ok(None);
+        };
+        let name = parent.name.ok_or_else(|| error(rel, Reason::InvalidPath))?;
+        let dir = parent.fd(self);
+        let fd = match rustix::fs::openat(dir, name, OFlags::RDONLY | LAST_FLAGS, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::LOOP) => return Err(error(rel, Reason::Symlink)),
+            // A socket (`ENXIO`), or no permission: say what it is if it is not a file.
+            Err(e) => return Err(error(rel, explain(dir, name, e, FileKind::Regular))),
+        };
+        let file = File::from(fd);
+        let metadata = file.metadata().map_err(|e| error(rel, Reason::Io(e)))?;
+        self.check(&metadata, FileKind::Regular)
+            .map_err(|reason| error(rel, reason))?;
+        Ok(Some((file, metadata.len())))
     }
 
     /// Walks the directories of `rel` (all but its last component); `None` if one is missing.
@@ -405,6 +396,22 @@ fn mismatch(want: FileKind, got: FileKind) -> Reason {
         FileKind::Fifo => Reason::NotFifo(got),
         _ => Reason::NotRegular(got),
     }
+}
+
+/// Reads `file` (of `len` bytes by `fstat`) if it holds at most `cap` bytes.
+fn read_capped(file: File, len: u64, cap: u64) -> Result<Vec<u8>, Reason> {
+    if len > cap {
+        return Err(Reason::TooLarge { cap });
+    }
+    // One byte more than the cap tells a file that grew since `fstat`.
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(Reason::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(Reason::TooLarge { cap });
+    }
+    Ok(bytes)
 }
 
 /// Reads the entries of the directory open as `fd`, at most `max`, sorted by name.
