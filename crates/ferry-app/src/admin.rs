@@ -9,12 +9,12 @@ use ferry_admin::pool::{LiveProc, PoolState, PreloaderState};
 use ferry_admin::server::{AdminBackend, AdminError};
 use ferry_admin::types::{RequestInfo, RestartMethod, ServerInfo, API_VERSION};
 use ferry_front::{AccessLog, AppConnection, Inflight};
-use ferry_metrics::{MeteredSpawner, Metrics};
+use ferry_metrics::Metrics;
 use ferry_pool::Pool;
 use ferry_spawn::DirectSpawner;
 
-/// The pool Ferry runs: the SpawningKit spawner, timed for the metrics.
-pub(crate) type FerryPool = Pool<MeteredSpawner<DirectSpawner>, AppConnection>;
+/// The pool Ferry runs, keeping the front end's connections to its processes.
+pub(crate) type FerryPool = Pool<AppConnection>;
 
 /// What the admin API may do to Ferry's own log; `main` implements it over its logger.
 pub trait LogControl: Send + Sync + 'static {
@@ -37,6 +37,8 @@ pub trait LogControl: Send + Sync + 'static {
 /// The backend of the admin API.
 pub(crate) struct Backend {
     pub(crate) pool: FerryPool,
+    /// The pool's spawner (a clone sharing its state), for its preloaders.
+    pub(crate) spawner: DirectSpawner,
     pub(crate) instance_name: String,
     pub(crate) started_at: u64,
     pub(crate) listeners: Vec<String>,
@@ -62,7 +64,7 @@ impl AdminBackend for Backend {
         for process in state.groups.iter_mut().flat_map(|g| g.processes.iter_mut()) {
             process.url.clone_from(&self.direct_url);
         }
-        for preloader in self.pool.spawner().inner().preloaders() {
+        for preloader in self.spawner.preloaders() {
             if let Some(group) = state
                 .groups
                 .iter_mut()

@@ -167,8 +167,9 @@ impl Ferry {
         } else {
             Metrics::disabled()
         });
-        let spawner = MeteredSpawner::new(DirectSpawner::new(spawner_config), Arc::clone(&metrics));
-        let pool = Pool::new(spawner, pool_config);
+        let direct_spawner = DirectSpawner::new(spawner_config);
+        let spawner = MeteredSpawner::new(Arc::new(direct_spawner.clone()), Arc::clone(&metrics));
+        let pool = Pool::new(Arc::new(spawner), pool_config);
         let groups: Vec<_> = deployment
             .apps
             .iter()
@@ -228,6 +229,7 @@ impl Ferry {
             })?;
         let backend = Arc::new(admin::Backend {
             pool: pool.clone(),
+            spawner: direct_spawner,
             instance_name: instance.name().to_owned(),
             started_at: instance.properties().started_at,
             listeners: urls.clone(),

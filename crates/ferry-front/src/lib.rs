@@ -27,7 +27,6 @@ use std::sync::Arc;
 
 use ferry_metrics::{AppId, Metrics};
 use ferry_pool::{GroupId, Pool};
-use ferry_spawn::Spawner;
 
 pub use error::Error;
 
@@ -110,8 +109,8 @@ impl Default for StickyCookie {
 
 /// Everything a connection needs to serve requests for one app.
 #[derive(Debug)]
-pub struct Site<S> {
-    pool: Pool<S, AppConnection>,
+pub struct Site {
+    pool: Pool<AppConnection>,
     group: GroupId,
     statics: Option<static_files::StaticFiles>,
     public_dir: Option<PathBuf>,
@@ -126,9 +125,9 @@ pub struct Site<S> {
     app_name: Arc<str>,
 }
 
-impl<S: Spawner> Site<S> {
+impl Site {
     /// A site that sends requests to `group` of `pool`.
-    pub fn new(pool: Pool<S, AppConnection>, group: GroupId, config: &SiteConfig) -> Arc<Self> {
+    pub fn new(pool: Pool<AppConnection>, group: GroupId, config: &SiteConfig) -> Arc<Self> {
         let statics = config
             .public_dir
             .as_deref()

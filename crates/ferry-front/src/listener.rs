@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_spawn::Spawner;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -28,7 +27,7 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = hyper::Response<crate::body::Body>> + Send;
 }
 
-impl<S: Spawner> Handler for Router<S> {
+impl Handler for Router {
     fn handle(
         self: Arc<Self>,
         listener: usize,

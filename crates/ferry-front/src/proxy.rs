@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_pool::Session;
 use ferry_protocol::response_head::Framing;
-use ferry_spawn::{Endpoint, Protocol, Spawner};
+use ferry_protocol::{Endpoint, Protocol};
 use http::{header, request, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -63,8 +63,8 @@ pub struct ClientInfo {
 
 /// The request handler for one app: static file, else the app. `cgi` are extra CGI variables
 /// (`passenger_set_cgi_param`, expanded).
-pub(crate) async fn handle<S: Spawner>(
-    site: Arc<Site<S>>,
+pub(crate) async fn handle(
+    site: Arc<Site>,
     client: ClientInfo,
     request: Request<Incoming>,
     cgi: Vec<(String, String)>,
@@ -138,8 +138,8 @@ fn too_large(error: &Error) -> bool {
 /// A direct request (seed 000 §10.4) to the process `pid`, whose sticky id is `sticky_id`: no
 /// files, and no other process. 503 when the pool hands out another process (the one asked
 /// for is busy leaving, or gone).
-pub(crate) async fn handle_direct<S: Spawner>(
-    site: Arc<Site<S>>,
+pub(crate) async fn handle_direct(
+    site: Arc<Site>,
     client: ClientInfo,
     request: Request<Incoming>,
     sticky_id: u64,
@@ -206,8 +206,8 @@ enum Tried {
 /// checkout_session → send_request → forward_response, retrying on another connection while the
 /// request has not reached an app; only to the process `only` names (sticky id, pid) when
 /// given. `tracked` learns which process took the request.
-async fn forward_to<S: Spawner>(
-    site: &Site<S>,
+async fn forward_to(
+    site: &Site,
     client: ClientInfo,
     mut request: Request<Incoming>,
     cgi: Vec<(String, String)>,
@@ -602,8 +602,8 @@ fn relay_http_upgrade(
 
 // === session protocol ===
 
-async fn send_session<S: Spawner>(
-    site: &Site<S>,
+async fn send_session(
+    site: &Site,
     pending: &mut Pending,
     client: ClientInfo,
     session: Session<AppConnection>,

@@ -26,7 +26,6 @@ use ferry_config::deployment::{
     PassengerRoute, Route as RouteConfig, ServerName, Template, Var, VirtualLocation,
     VirtualServer,
 };
-use ferry_spawn::Spawner;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use regex::Regex;
@@ -56,16 +55,16 @@ const X_ACCEL_REDIRECT: HeaderName = HeaderName::from_static("x-accel-redirect")
 const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
 /// Every server and location of a deployment, ready to route requests.
-pub struct Router<S> {
+pub struct Router {
     /// Per bound listener: the name tables of the addresses it serves.
     listeners: Vec<ListenerNames>,
-    servers: Vec<Server<S>>,
+    servers: Vec<Server>,
     metrics: Arc<Metrics>,
     access_log: Option<Arc<AccessLog>>,
     inflight: Arc<Inflight>,
 }
 
-impl<S> std::fmt::Debug for Router<S> {
+impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Router")
             .field("servers", &self.servers.len())
@@ -91,16 +90,16 @@ struct NameTable {
     default: usize,
 }
 
-struct Server<S> {
+struct Server {
     /// `$server_name`: the first name.
     name: String,
-    route: Route<S>,
-    locations: Level<S>,
+    route: Route,
+    locations: Level,
 }
 
 /// The locations of one level, indexed for search.
-struct Level<S> {
-    nodes: Vec<Node<S>>,
+struct Level {
+    nodes: Vec<Node>,
     exact: HashMap<String, usize>,
     prefix: HashMap<String, usize>,
     /// The lengths of the prefixes, longest first.
@@ -108,43 +107,43 @@ struct Level<S> {
     regex: Vec<usize>,
 }
 
-struct Node<S> {
+struct Node {
     matcher: LocationMatch,
-    route: Route<S>,
-    children: Level<S>,
+    route: Route,
+    children: Level,
 }
 
 /// A route, with its apps' sites built.
-struct Route<S> {
+struct Route {
     config: RouteConfig,
     /// For `alias` in a prefix location: the prefix it replaces.
     alias_prefix: Option<String>,
-    passenger: Option<Passenger<S>>,
+    passenger: Option<Passenger>,
 }
 
-struct Passenger<S> {
+struct Passenger {
     config: PassengerRoute,
-    mounts: Vec<(String, Arc<Site<S>>)>,
-    fallback: Option<Arc<Site<S>>>,
+    mounts: Vec<(String, Arc<Site>)>,
+    fallback: Option<Arc<Site>>,
 }
 
 /// The location search's result.
-struct Found<'a, S> {
-    route: &'a Route<S>,
+struct Found<'a> {
+    route: &'a Route,
     captures: Vec<Option<String>>,
 }
 
 // === impl Router ===
 
-impl<S: Spawner> Router<S> {
+impl Router {
     /// Builds the router of `deployment` for the sockets `bound` (see [`sockets`]); `site`
     /// makes the site of a mount in a route.
     pub fn new(
         deployment: &Deployment,
         bound: &[ListenAddress],
         observers: Observers,
-        mut site: impl FnMut(&Mount, &PassengerRoute) -> Arc<Site<S>>,
-    ) -> Router<S> {
+        mut site: impl FnMut(&Mount, &PassengerRoute) -> Arc<Site>,
+    ) -> Router {
         let Observers {
             metrics,
             access_log,
@@ -185,7 +184,7 @@ impl<S: Spawner> Router<S> {
         }
     }
 
-    fn server(&self, listener: usize, local: Option<SocketAddr>, host: &str) -> &Server<S> {
+    fn server(&self, listener: usize, local: Option<SocketAddr>, host: &str) -> &Server {
         let names = &self.listeners[listener];
         let table = local
             .map(|addr| addr.ip().to_string())
@@ -303,11 +302,11 @@ impl NameTable {
 
 // === impl Level ===
 
-impl<S: Spawner> Level<S> {
+impl Level {
     fn new(
         locations: &[VirtualLocation],
-        site: &mut impl FnMut(&Mount, &PassengerRoute) -> Arc<Site<S>>,
-    ) -> Level<S> {
+        site: &mut impl FnMut(&Mount, &PassengerRoute) -> Arc<Site>,
+    ) -> Level {
         let mut level = Level {
             nodes: Vec::new(),
             exact: HashMap::new(),
@@ -343,7 +342,7 @@ impl<S: Spawner> Level<S> {
     }
 }
 
-impl<S> Level<S> {
+impl Level {
     /// Nginx's search (`ngx_http_core_find_location`): an exact match ends it; the longest
     /// prefix is remembered and its nested locations searched; unless that prefix is `^~`,
     /// this level's regexes are tried in order and the first match (then its nested
@@ -352,7 +351,7 @@ impl<S> Level<S> {
         &'a self,
         uri: &str,
         captures: &mut Vec<Option<String>>,
-    ) -> (Option<&'a Node<S>>, bool) {
+    ) -> (Option<&'a Node>, bool) {
         if let Some(&index) = self.exact.get(uri) {
             return (Some(&self.nodes[index]), true);
         }
@@ -391,12 +390,12 @@ impl<S> Level<S> {
 
 // === impl Route ===
 
-impl<S: Spawner> Route<S> {
+impl Route {
     fn new(
         config: &RouteConfig,
         alias_prefix: Option<String>,
-        site: &mut impl FnMut(&Mount, &PassengerRoute) -> Arc<Site<S>>,
-    ) -> Route<S> {
+        site: &mut impl FnMut(&Mount, &PassengerRoute) -> Arc<Site>,
+    ) -> Route {
         let passenger = config.passenger.as_ref().map(|p| Passenger {
             mounts: p
                 .mounts
@@ -414,9 +413,9 @@ impl<S: Spawner> Route<S> {
     }
 }
 
-impl<S> Passenger<S> {
+impl Passenger {
     /// The site for `uri`: the longest base URI it is under, else the fallback.
-    fn site(&self, uri: &str) -> Option<&Arc<Site<S>>> {
+    fn site(&self, uri: &str) -> Option<&Arc<Site>> {
         self.mounts
             .iter()
             .find(|(base, _)| crate::session::under_base(uri, base))
@@ -439,8 +438,8 @@ struct RequestInfo<'a> {
 }
 
 /// Routes and answers one request.
-pub(crate) async fn handle<S: Spawner>(
-    router: Arc<Router<S>>,
+pub(crate) async fn handle(
+    router: Arc<Router>,
     listener: usize,
     client: ClientInfo,
     request: Request<Incoming>,
@@ -477,8 +476,8 @@ const SERVER: &str = concat!("Ferry/", env!("CARGO_PKG_VERSION"));
 const POWERED_BY: &str = concat!("Ferry ", env!("CARGO_PKG_VERSION"));
 
 /// The response, and the app it is counted for ([`AppId::NONE`]: Ferry answered alone).
-async fn route<S: Spawner>(
-    server: &Server<S>,
+async fn route(
+    server: &Server,
     inflight: &Arc<Inflight>,
     uri: String,
     client: ClientInfo,
@@ -546,12 +545,12 @@ async fn route<S: Spawner>(
 }
 
 /// The app's answer, with Ferry's headers, `X-Accel-Redirect` and intercepted errors.
-async fn serve_app<S: Spawner>(
-    server: &Server<S>,
-    route: &Route<S>,
-    passenger: &Passenger<S>,
-    site: &Arc<Site<S>>,
-    found: &Found<'_, S>,
+async fn serve_app(
+    server: &Server,
+    route: &Route,
+    passenger: &Passenger,
+    site: &Arc<Site>,
+    found: &Found<'_>,
     info: RequestInfo<'_>,
     request: Request<Incoming>,
 ) -> Response<Body> {
@@ -627,8 +626,8 @@ async fn serve_app<S: Spawner>(
 }
 
 /// Nginx's static module for a route where Passenger is off, with the route's MIME types.
-async fn files<S>(
-    route: &Route<S>,
+async fn files(
+    route: &Route,
     captures: &[Option<String>],
     info: &RequestInfo<'_>,
     headers: &HeaderMap,
@@ -664,8 +663,8 @@ fn mime_type(config: &RouteConfig, path: &std::path::Path) -> Option<HeaderValue
 }
 
 /// The response for the route's file, and the file it came from when it is one.
-async fn find_file<S>(
-    route: &Route<S>,
+async fn find_file(
+    route: &Route,
     captures: &[Option<String>],
     info: &RequestInfo<'_>,
     headers: &HeaderMap,
@@ -708,7 +707,7 @@ async fn find_file<S>(
 }
 
 /// The file for `uri` by the route's `root` or `alias`.
-fn file_path<S>(route: &Route<S>, captures: &[Option<String>], uri: &str) -> Option<PathBuf> {
+fn file_path(route: &Route, captures: &[Option<String>], uri: &str) -> Option<PathBuf> {
     match &route.config.files {
         Files::None => None,
         Files::Root(root) => Some(root.join(uri.trim_start_matches('/'))),
@@ -730,9 +729,9 @@ fn file_path<S>(route: &Route<S>, captures: &[Option<String>], uri: &str) -> Opt
 }
 
 /// `response`, or the route's `error_page` for its status.
-async fn error_page<S>(
-    server: &Server<S>,
-    route: &Route<S>,
+async fn error_page(
+    server: &Server,
+    route: &Route,
     info: &RequestInfo<'_>,
     response: Response<Body>,
 ) -> Response<Body> {
@@ -774,11 +773,7 @@ async fn error_page<S>(
 
 /// Answers `target` (a URI on `server`) from files, as an internal redirect does: the
 /// location it falls in decides where the file is. `None` when there is no such file.
-async fn internal<S>(
-    server: &Server<S>,
-    target: &str,
-    info: &RequestInfo<'_>,
-) -> Option<Response<Body>> {
+async fn internal(server: &Server, target: &str, info: &RequestInfo<'_>) -> Option<Response<Body>> {
     let path = normalize(target.split('?').next().unwrap_or(target))?;
     let mut captures = Vec::new();
     let route = match server.locations.find(&path, &mut captures).0 {
@@ -807,18 +802,18 @@ async fn internal<S>(
 }
 
 /// `path` with the site's base URI taken off.
-fn site_path<S>(site: &Site<S>, path: &str) -> String {
+fn site_path(site: &Site, path: &str) -> String {
     let (_, rest) = crate::session::split_base(path, site.base_uri.as_deref());
     rest.to_owned()
 }
 
 /// A `passenger_set_cgi_param` value for this request.
-fn expand<S>(
+fn expand(
     value: &Template,
     info: &RequestInfo<'_>,
     headers: &HeaderMap,
-    found: &Found<'_, S>,
-    site: &Site<S>,
+    found: &Found<'_>,
+    site: &Site,
 ) -> String {
     value.expand(|var, out| {
         let header = |name: &str| {

@@ -12,8 +12,8 @@
 //! back when it is dropped. When every process is at its concurrency limit the pool spawns another
 //! one if it has room, and the request waits in the group's bounded queue meanwhile.
 //!
-//! The pool knows nothing of HTTP. It starts processes through a [`Spawner`] (so tests use a fake)
-//! and keeps, per process, a cache of idle connections of an opaque type `C` that the front end
+//! The pool knows nothing of HTTP. It starts processes through a [`SpawnService`] (so tests use a
+//! fake, and spawning may later happen in another process) and keeps, per process, a cache of idle connections of an opaque type `C` that the front end
 //! chooses.
 //!
 //! **Locking.** All state sits behind one mutex, held only for short critical sections and never
@@ -30,7 +30,7 @@ mod state;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ferry_spawn::{SpawnOptions, Spawned, Spawner, StopMode};
+use ferry_spawn::{SpawnOptions, SpawnService, Spawned, StopMode};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -140,13 +140,12 @@ pub struct GroupId(usize);
 
 /// The application pool. Cheap to clone: clones share the same pool.
 #[derive(Debug)]
-pub struct Pool<S, C> {
-    shared: Arc<Shared<S, C>>,
+pub struct Pool<C> {
+    shared: Arc<Shared<C>>,
 }
 
-#[derive(Debug)]
-struct Shared<S, C> {
-    spawner: S,
+struct Shared<C> {
+    spawner: Arc<dyn SpawnService>,
     config: PoolConfig,
     state: Mutex<State<C>>,
     /// Spawn tasks and process watchers, so shutdown can wait for them.
@@ -201,7 +200,7 @@ pub(crate) enum Outcome {
 
 // === impl Pool ===
 
-impl<S, C> Clone for Pool<S, C> {
+impl<C> Clone for Pool<C> {
     fn clone(&self) -> Self {
         Pool {
             shared: Arc::clone(&self.shared),
@@ -209,10 +208,10 @@ impl<S, C> Clone for Pool<S, C> {
     }
 }
 
-impl<S: Spawner, C: Send + 'static> Pool<S, C> {
-    /// A new, empty pool. Its idle cleaner (when `idle_time` is set) runs on the current tokio
-    /// runtime.
-    pub fn new(spawner: S, config: PoolConfig) -> Self {
+impl<C: Send + 'static> Pool<C> {
+    /// A new, empty pool that starts processes through `spawner`. Its idle cleaner (when
+    /// `idle_time` is set) runs on the current tokio runtime.
+    pub fn new(spawner: Arc<dyn SpawnService>, config: PoolConfig) -> Self {
         let pool = Pool {
             shared: Arc::new(Shared {
                 spawner,
@@ -361,11 +360,6 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
         }
     }
 
-    /// The spawner the pool starts processes with.
-    pub fn spawner(&self) -> &S {
-        &self.shared.spawner
-    }
-
     /// Takes the process with this pid out of rotation: it finishes its requests and stops, and
     /// its group spawns a replacement if it needs one (Passenger's `detach_process`). `false` if
     /// no process taking requests has this pid.
@@ -415,7 +409,16 @@ impl<S: Spawner, C: Send + 'static> Pool<S, C> {
 
 // === impl Shared ===
 
-impl<S, C> Shared<S, C> {
+impl<C: std::fmt::Debug> std::fmt::Debug for Shared<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> Shared<C> {
     fn lock(&self) -> MutexGuard<'_, State<C>> {
         // A panic while holding the lock would be a bug; the state stays usable regardless.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -429,7 +432,7 @@ impl<S, C> Shared<S, C> {
     }
 }
 
-impl<S: Spawner, C: Send + 'static> Shared<S, C> {
+impl<C: Send + 'static> Shared<C> {
     fn run(this: &Arc<Self>, actions: Vec<Action<C>>) {
         for action in actions {
             match action {
@@ -527,7 +530,7 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
         options.restart_generation = generation;
         let shared = Arc::clone(this);
         this.tasks.spawn(async move {
-            let result = shared.spawner.spawn(&options).await;
+            let result = shared.spawner.spawn(options).await;
             Self::spawned(&shared, group, generation, result);
         });
     }
@@ -563,7 +566,7 @@ impl<S: Spawner, C: Send + 'static> Shared<S, C> {
     }
 }
 
-impl<S: Spawner, C: Send + 'static> session::Release<C> for Shared<S, C> {
+impl<C: Send + 'static> session::Release<C> for Shared<C> {
     fn release(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>, outcome: Outcome) {
         let release: Arc<dyn session::Release<C>> = self.clone();
         let actions = {

@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex as StdMutex;
 
-use ferry_spawn::{Category, ExitInfo, Journey, ProcessHandle, SpawnError, Step};
+use ferry_spawn::{Category, ExitInfo, Journey, ProcessHandle, SpawnError, Spawner, Step};
 use tokio::sync::Semaphore;
 
 use super::*;
@@ -95,9 +95,9 @@ fn one() -> Concurrency {
     Concurrency::Limited(NonZeroUsize::MIN)
 }
 
-fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u32>, GroupId) {
+fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<u32>, GroupId) {
     let pool = Pool::new(
-        spawner.clone(),
+        Arc::new(spawner.clone()),
         PoolConfig {
             stop_grace: Duration::from_secs(5),
             idle_time: None,
@@ -112,7 +112,7 @@ fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u
     (pool, group)
 }
 
-fn pids(pool: &Pool<FakeSpawner, u32>) -> Vec<(u32, bool)> {
+fn pids(pool: &Pool<u32>) -> Vec<(u32, bool)> {
     pool.snapshot()[0]
         .processes
         .iter()
@@ -324,7 +324,7 @@ fn pool_with(
     idle_time: Option<Duration>,
     min_instances: usize,
     max_queue_time: Option<Duration>,
-) -> (Pool<FakeSpawner, u32>, GroupId) {
+) -> (Pool<u32>, GroupId) {
     pool_limits(
         spawner,
         max,
@@ -344,9 +344,9 @@ fn pool_limits(
     max_queue_time: Option<Duration>,
     max_instances: Option<usize>,
     max_requests: Option<u64>,
-) -> (Pool<FakeSpawner, u32>, GroupId) {
+) -> (Pool<u32>, GroupId) {
     let pool = Pool::new(
-        spawner.clone(),
+        Arc::new(spawner.clone()),
         PoolConfig {
             stop_grace: Duration::from_secs(5),
             idle_time,
@@ -473,7 +473,7 @@ fn pool_cfg(
     spawner: &FakeSpawner,
     pool_config: impl FnOnce(&mut PoolConfig),
     group_config: impl FnOnce(&mut GroupConfig),
-) -> (Pool<FakeSpawner, u32>, GroupId) {
+) -> (Pool<u32>, GroupId) {
     let mut pc = PoolConfig {
         stop_grace: Duration::from_secs(5),
         idle_time: None,
@@ -485,13 +485,13 @@ fn pool_cfg(
         ..GroupConfig::new(SpawnOptions::generic("/apps/test", "true"))
     };
     group_config(&mut gc);
-    let pool = Pool::new(spawner.clone(), pc);
+    let pool = Pool::new(Arc::new(spawner.clone()), pc);
     let group = pool.add_group(gc);
     (pool, group)
 }
 
 /// Checks out `n` sessions at once (each on its own process when concurrency is 1).
-async fn hold_n(pool: &Pool<FakeSpawner, u32>, group: GroupId, n: usize) -> Vec<Session<u32>> {
+async fn hold_n(pool: &Pool<u32>, group: GroupId, n: usize) -> Vec<Session<u32>> {
     let tasks: Vec<_> = (0..n)
         .map(|_| {
             let pool = pool.clone();
@@ -501,7 +501,7 @@ async fn hold_n(pool: &Pool<FakeSpawner, u32>, group: GroupId, n: usize) -> Vec<
     futures_join(tasks).await
 }
 
-fn enabled(pool: &Pool<FakeSpawner, u32>) -> Vec<u32> {
+fn enabled(pool: &Pool<u32>) -> Vec<u32> {
     pool.snapshot()[0]
         .processes
         .iter()
