@@ -269,6 +269,21 @@ impl<S: Spawner> SpawnService for S {
     }
 }
 
+// === impl SpawnError ===
+
+impl SpawnError {
+    /// This error's page, for a client whose request it failed ([`page`]): with `details`, the
+    /// friendly page (the failed step, the app's output); without, the terse page with the error
+    /// id. `program` is the product name shown on it, normally `"Ferry"`.
+    pub fn page(&self, details: bool, program: &str) -> String {
+        if details {
+            page::render_friendly(self, program)
+        } else {
+            page::render_terse(self, program)
+        }
+    }
+}
+
 // === impl SpawnOptions ===
 
 impl SpawnOptions {
