@@ -39,9 +39,11 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
 use ferry_spawn::{
-    Category, Concurrency, ExitInfo, Journey, ProcessHandle, SpawnError, Spawner, Step,
+    Category, Concurrency, ExitInfo, Journey, ProcessHandle, SpawnError, SpawnOptions, Spawned,
+    Spawner, Step,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

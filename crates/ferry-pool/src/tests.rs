@@ -4,8 +4,11 @@ use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
-use ferry_spawn::{Category, ExitInfo, Journey, ProcessHandle, SpawnError, Spawner, Step};
+use ferry_spawn::{
+    Category, ExitInfo, Journey, ProcessHandle, SpawnError, SpawnOptions, Spawned, Spawner, Step,
+};
 use tokio::sync::Semaphore;
 
 use super::*;
