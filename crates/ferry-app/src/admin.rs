@@ -181,8 +181,9 @@ impl AdminBackend for Backend {
         Ok(out)
     }
 
+    /// Through the pool and the process's handle: its supervisor sends the SIGQUIT, and never
+    /// once it has reaped the process, so a recycled pid is never signalled.
     fn process_backtraces(&self, pid: u32) -> Result<String, AdminError> {
-        use nix::sys::signal::{kill, Signal};
         let pool = self.pool_state();
         let group = pool
             .group_of_pid(pid)
@@ -193,9 +194,11 @@ impl AdminBackend for Backend {
                 group.app_type
             )));
         }
-        let raw = i32::try_from(pid).map_err(|_| AdminError::Invalid("bad pid".into()))?;
-        kill(nix::unistd::Pid::from_raw(raw), Signal::SIGQUIT)
-            .map_err(|e| AdminError::Failed(format!("cannot signal process {pid}: {e}")))?;
+        if !self.pool.backtraces(pid) {
+            return Err(AdminError::NotFound(format!(
+                "process {pid} has left the pool"
+            )));
+        }
         tracing::info!(pid, "asked for backtraces (SIGQUIT)");
         Ok(format!(
             "process {pid} ({}) was sent SIGQUIT: its threads' backtraces follow in Ferry's log \

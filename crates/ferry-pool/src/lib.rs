@@ -218,6 +218,15 @@ impl<C: Send + 'static> Pool<C> {
         found
     }
 
+    /// Asks the process with this pid to print its threads' backtraces to its output (which
+    /// Ferry logs), through its handle: its supervisor signals it, and only while it has not
+    /// reaped it, so a pid that was reused cannot be hit. `false` if no process of the pool has
+    /// this pid, or it has exited.
+    pub fn backtraces(&self, pid: u32) -> bool {
+        let process = self.shared.lock().process_by_pid(pid);
+        process.is_some_and(|process| process.handle.backtraces())
+    }
+
     /// Stops every process, fails every waiting request, and returns once all processes have been
     /// reaped. Sessions still out are left to finish for at most the stop grace period.
     pub async fn shutdown(&self) {

@@ -619,6 +619,16 @@ impl<C> State<C> {
         actions
     }
 
+    /// The process with this pid, wherever it is in the pool (taking requests, detached or
+    /// parked).
+    pub(crate) fn process_by_pid(&self, pid: u32) -> Option<Arc<Process<C>>> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.enabled.iter().chain(&g.detached).chain(&g.parked))
+            .find(|e| e.process.handle.pid() == pid)
+            .map(|e| Arc::clone(&e.process))
+    }
+
     /// Every process still alive, for the last resort of a shutdown that takes too long.
     pub(crate) fn all_processes(&self) -> Vec<Arc<Process<C>>> {
         self.groups

@@ -7,7 +7,8 @@ use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use ferry_spawn::{
-    Category, ExitInfo, Journey, ProcessHandle, SpawnError, SpawnOptions, Spawned, Spawner, Step,
+    Category, ExitInfo, Journey, ProcessHandle, Request, SpawnError, SpawnOptions, Spawned,
+    Spawner, Step,
 };
 use tokio::sync::Semaphore;
 
@@ -33,6 +34,8 @@ struct FakeState {
     /// Each spawn takes one permit before it completes, so a test decides when spawns finish.
     gate: Arc<Semaphore>,
     stops: StdMutex<Vec<(u32, StopMode)>>,
+    /// The pids asked for their backtraces, once per request heard.
+    backtraces: StdMutex<Vec<u32>>,
 }
 
 use ferry_spawn::Concurrency;
@@ -45,6 +48,7 @@ impl FakeSpawner {
             failures: StdMutex::new(VecDeque::new()),
             gate: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             stops: StdMutex::new(Vec::new()),
+            backtraces: StdMutex::new(Vec::new()),
         }))
     }
 
@@ -73,7 +77,10 @@ impl Spawner for FakeSpawner {
         let (handle, mut stub) = ProcessHandle::stub(pid);
         let me = self.clone();
         tokio::spawn(async move {
-            if let Some(mode) = stub.stopped().await {
+            while let Some(Request::Backtraces) = stub.next_request().await {
+                me.backtraces.lock().unwrap().push(pid);
+            }
+            if let Some(mode) = stub.stop_requested() {
                 me.stops.lock().unwrap().push((pid, mode));
             }
             stub.exit(ExitInfo {
@@ -835,4 +842,28 @@ async fn the_snapshot_carries_what_status_output_needs() {
     assert_eq!(process.concurrency, one());
     assert!(matches!(process.endpoint, ferry_spawn::Endpoint::Tcp(_)));
     assert!(!pool.is_shutting_down());
+}
+
+#[tokio::test]
+async fn backtraces_go_through_the_process_handle() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 2, 10);
+    let session = pool.checkout(group).await.unwrap();
+    let pid = session.pid();
+    assert!(pool.backtraces(pid));
+    assert!(!pool.backtraces(pid + 1000), "no process has that pid");
+    settle().await;
+    assert_eq!(*spawner.backtraces.lock().unwrap(), vec![pid]);
+    assert!(
+        spawner.stops.lock().unwrap().is_empty(),
+        "the process goes on"
+    );
+    pool.detach_pid(pid);
+    drop(session);
+    settle().await;
+    assert!(
+        !pool.backtraces(pid),
+        "a process that has left the pool is not asked"
+    );
+    assert_eq!(*spawner.backtraces.lock().unwrap(), vec![pid]);
 }

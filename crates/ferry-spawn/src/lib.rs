@@ -54,7 +54,7 @@ pub use category::Category;
 pub use direct::DirectSpawner;
 pub use error::{Description, EnvDump, SpawnError};
 pub use ferry_protocol::{Concurrency, Endpoint, Protocol};
-pub use handle::{ExitInfo, ProcessHandle, ProcessStub, StopMode};
+pub use handle::{ExitInfo, ProcessHandle, ProcessStub, Request, StopMode};
 pub use hooks::Hooks;
 pub use journey::{Actor, Journey, JourneyType, Step, StepRecord, StepState};
 pub use output::OutputTail;
@@ -239,10 +239,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///   The report has already been logged and saved by the side that spawned; the pool only shows
 ///   it to clients.
 /// - **control each process through its [`ProcessHandle`]**: make the handle with
-///   [`ProcessHandle::stub`] and play the [`ProcessStub`]'s side: forward every stop request
-///   ([`ProcessStub::stopped`]) to the process's supervisor, and report the exit
-///   ([`ProcessStub::exit`]) only once the supervisor has reaped the process, since the pool
-///   frees the process's place on that report.
+///   [`ProcessHandle::stub`] and play the [`ProcessStub`]'s side: forward every [`Request`]
+///   ([`ProcessStub::next_request`]: stops, escalations, backtraces) to the process's
+///   supervisor, which alone signals the process and never once it has reaped it; and report
+///   the exit ([`ProcessStub::exit`]) only once the supervisor has reaped the process, since
+///   the pool frees the process's place on that report.
 ///   A connection lost to the remote side means its processes are gone: report them exited.
 /// - **shutdown**: abort the spawns in progress and complete only when every process it started
 ///   has been reaped. The pool calls it once, after asking its processes to stop.
