@@ -20,10 +20,11 @@ use http::{HeaderName, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::Body;
+use crate::connection::AppConnection;
 use crate::error::status_page;
-use crate::listener::Handler;
-use crate::proxy::{self, AppConnection, ClientInfo};
-use crate::Site;
+use crate::listener::{ClientInfo, Handler};
+use crate::proxy;
+use crate::site::Site;
 
 const PASSWORD: HeaderName = HeaderName::from_static("x-passenger-connect-password");
 

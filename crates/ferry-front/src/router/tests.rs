@@ -1,5 +1,10 @@
 //! Routing: server names, the location search, paths, sockets.
 
+use std::path::PathBuf;
+
+use ferry_config::deployment::Files;
+
+use super::files::file_path;
 use super::*;
 
 fn deployment(text: &str) -> Deployment {
