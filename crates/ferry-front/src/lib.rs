@@ -9,6 +9,17 @@
 //!                 │                    │                  │               (streamed; the session
 //!                 └── 200/206/304/400  └── 500/503 page   └── 502         ends with the body)
 //! ```
+//!
+//! `router` finds the server, the location and what answers (`serve_files`, `serve_app`,
+//! `error_page`); `proxy` holds the phases of a request to an app, one module each.
+//!
+//! **Spans** (STYLE §4). The pool gives each app an `app{name}` span and each process a
+//! `process{pid}` span below it (info level, created once per app and per process). A request
+//! sent to a process runs in `request{method, path}` below that process's span, at debug level:
+//! one per request, so it costs a level check and nothing more at the default level. The
+//! phases' spans are at trace level: `serve_static` and `checkout_session` (below `app`, before
+//! a process is chosen), `send_request` and `forward_response` (below `request`), and the
+//! router's `serve_files`, `serve_app` and `error_page`.
 
 mod access_log;
 pub mod body;

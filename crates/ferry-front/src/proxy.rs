@@ -32,11 +32,13 @@ mod upgrade;
 
 use std::sync::Arc;
 
-use ferry_pool::CheckoutError;
+use ferry_pool::{CheckoutError, Session};
 use http::{Request, Response};
 use hyper::body::Incoming;
+use tracing::Instrument;
 
 use crate::body::Body;
+use crate::connection::AppConnection;
 use crate::error::{error_response, not_found, Error};
 use crate::inflight::Tracked;
 use crate::listener::ClientInfo;
@@ -110,10 +112,12 @@ async fn forward(
     let mut last_error = None;
     for _ in 0..MAX_TRIES {
         let session = checkout::checkout_session(site, sticky, only, tracked).await?;
-        match send::send_request(site, &mut pending, client, session).await? {
+        let span = request_span(&session, &pending);
+        let sent = send::send_request(site, &mut pending, client, session);
+        match sent.instrument(span.clone()).await? {
             Sent::Answered(answer) => {
                 let upgrade = pending.upgrade.take();
-                return Ok(respond::forward_response(site, answer, upgrade));
+                return Ok(span.in_scope(|| respond::forward_response(site, answer, upgrade)));
             }
             Sent::Again(error) => last_error = Some(error),
         }
@@ -121,6 +125,18 @@ async fn forward(
     Err(last_error.unwrap_or(Error::Retries {
         endpoint: "(none)".into(),
     }))
+}
+
+/// The request's span on the session's process: `request{method, path}` under
+/// `app{name}` → `process{pid}`. Debug level: one per request (per try), so that it costs
+/// nothing at the default level.
+fn request_span(session: &Session<AppConnection>, pending: &Pending) -> tracing::Span {
+    tracing::debug_span!(
+        parent: session.span(),
+        "request",
+        method = %pending.parts.method,
+        path = pending.parts.uri.path()
+    )
 }
 
 /// The client's answer when the app could not give one: 413 for a body cut at its limit, the

@@ -78,6 +78,9 @@ pub struct Site {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) metrics_app: AppId,
     pub(crate) app_name: Arc<str>,
+    /// The app's span (`app{name}`, from the pool): the parent of the phases before a process
+    /// is chosen.
+    pub(crate) span: tracing::Span,
 }
 
 // === impl Site ===
@@ -90,6 +93,7 @@ impl Site {
             .as_deref()
             .and_then(|dir| static_files::StaticFiles::new(dir, config.follow_symlinks));
         Arc::new(Site {
+            span: pool.app_span(group),
             pool,
             group,
             statics,

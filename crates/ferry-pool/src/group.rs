@@ -61,6 +61,8 @@ pub(crate) struct Group<C> {
     pub(crate) resisting: Option<CheckoutError>,
     pub(crate) oob_active: bool,
     pub(crate) backoff: Backoff,
+    /// `app{name}`: the parent of the group's spawns and processes (STYLE §4).
+    pub(crate) span: tracing::Span,
 }
 
 /// Consecutive spawn failures and when the next attempt may start.
@@ -277,6 +279,7 @@ impl<C> Group<C> {
             .restart_dir
             .clone()
             .map(|dir| Arc::new(RestartWatch::new(dir, config.restart_check_interval)));
+        let span = tracing::info_span!("app", name = %config.name);
         Group {
             id,
             config,
@@ -293,6 +296,7 @@ impl<C> Group<C> {
             resisting: None,
             oob_active: false,
             backoff: Backoff::default(),
+            span,
         }
     }
 

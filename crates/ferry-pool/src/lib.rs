@@ -178,6 +178,12 @@ impl<C: Send + 'static> Pool<C> {
             .collect()
     }
 
+    /// The span of `group`'s app (`app{name}`, at info level), for work done on its behalf;
+    /// the spans of its processes (`process{pid}`, [`Session::span`]) are its children.
+    pub fn app_span(&self, group: GroupId) -> tracing::Span {
+        self.shared.lock().app_span(group)
+    }
+
     /// The pool's `max_pool_size`.
     pub fn max_pool_size(&self) -> usize {
         self.shared.config.max_pool_size

@@ -24,6 +24,8 @@ pub(crate) struct Process<C> {
     pub(crate) handle: ProcessHandle,
     pub(crate) idle: Mutex<Vec<C>>,
     pub(crate) retired: AtomicBool,
+    /// `process{pid}`, under its group's `app{name}`: the parent of the requests it serves.
+    pub(crate) span: tracing::Span,
 }
 
 /// The answer to a request for out-of-band work.
@@ -39,8 +41,10 @@ pub(crate) enum OobStart {
 // === impl Process ===
 
 impl<C> Process<C> {
-    /// The process `spawned`, known in the pool as `id`, of restart generation `generation`.
-    pub(crate) fn new(id: u64, generation: u64, spawned: Spawned) -> Self {
+    /// The process `spawned`, known in the pool as `id`, of restart generation `generation`,
+    /// of the app whose span is `app`.
+    pub(crate) fn new(id: u64, generation: u64, spawned: Spawned, app: &tracing::Span) -> Self {
+        let span = tracing::info_span!(parent: app, "process", pid = spawned.handle.pid());
         Process {
             id,
             generation,
@@ -51,6 +55,7 @@ impl<C> Process<C> {
             handle: spawned.handle,
             idle: Mutex::new(Vec::new()),
             retired: AtomicBool::new(false),
+            span,
         }
     }
 

@@ -119,6 +119,12 @@ impl<C> Session<C> {
         self.process.handle.pid()
     }
 
+    /// The span of the process serving this session (`process{pid}`, under its `app{name}`):
+    /// the parent of the request's span.
+    pub fn span(&self) -> &tracing::Span {
+        &self.process.span
+    }
+
     /// The process's sticky session id: give it to [`crate::Pool::checkout_sticky`] to come
     /// back to this process.
     pub fn sticky_id(&self) -> u64 {

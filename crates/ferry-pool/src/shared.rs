@@ -9,6 +9,7 @@ use ferry_spawn::{SpawnService, Spawned, StopMode};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::action::Action;
 use crate::config::{GroupId, PoolConfig};
@@ -159,16 +160,17 @@ impl<C: Send + 'static> Shared<C> {
     }
 
     fn start_spawn(this: &Arc<Self>, group: GroupId, generation: u64) {
-        let Some(mut options) = this.lock().spawn_options(group) else {
+        let Some((mut options, app)) = this.lock().spawn_options(group) else {
             return;
         };
         // A restart raises the generation; a smart spawner then replaces the app's preloader.
         options.restart_generation = generation;
         let shared = Arc::clone(this);
-        this.tasks.spawn(async move {
+        let spawn = async move {
             let result = shared.spawner.spawn(options).await;
             Self::spawned(&shared, group, generation, result);
-        });
+        };
+        this.tasks.spawn(spawn.instrument(app));
     }
 
     fn spawned(
@@ -192,13 +194,15 @@ impl<C: Send + 'static> Shared<C> {
     fn watch_exit(this: &Arc<Self>, group: GroupId, process: Arc<Process<C>>) {
         let shared = Arc::clone(this);
         let exited = process.handle.exited();
-        this.tasks.spawn(async move {
+        let span = process.span.clone();
+        let watch = async move {
             let info = exited.await;
             let actions = shared
                 .lock()
                 .process_exited(group, &process, info, shared.limits());
             Self::run(&shared, actions);
-        });
+        };
+        this.tasks.spawn(watch.instrument(span));
     }
 }
 

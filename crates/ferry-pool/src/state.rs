@@ -377,8 +377,18 @@ impl<C> State<C> {
         true
     }
 
-    pub(crate) fn spawn_options(&self, id: GroupId) -> Option<SpawnOptions> {
-        self.groups.get(id.0).map(|g| g.config.spawn.clone())
+    /// How to start a process of group `id`, and the group's span to spawn it under.
+    pub(crate) fn spawn_options(&self, id: GroupId) -> Option<(SpawnOptions, tracing::Span)> {
+        self.groups
+            .get(id.0)
+            .map(|g| (g.config.spawn.clone(), g.span.clone()))
+    }
+
+    /// The span of group `id` (`app{name}`).
+    pub(crate) fn app_span(&self, id: GroupId) -> tracing::Span {
+        self.groups
+            .get(id.0)
+            .map_or_else(tracing::Span::none, |g| g.span.clone())
     }
 
     pub(crate) fn restart_watch(&self, id: GroupId) -> Option<Arc<RestartWatch>> {
@@ -416,7 +426,7 @@ impl<C> State<C> {
                 return (None, actions);
             }
         };
-        let process = Arc::new(Process::new(next_id, generation, spawned));
+        let process = Arc::new(Process::new(next_id, generation, spawned, &group.span));
         if !current || self.shutting_down {
             // Spawned from code that a restart (or shutdown) has since replaced.
             process.retire();

@@ -32,6 +32,7 @@ use super::{oob, upgrade};
 /// The client's response to `answer`; `upgrade` is the client's side of an upgrade it asked
 /// for. The response says which process served it (for the access log) and, with sticky
 /// sessions, carries the cookie that brings the client back to that process.
+#[tracing::instrument(level = "trace", skip_all)]
 pub(super) fn forward_response(
     site: &Site,
     answer: Answer,

@@ -12,6 +12,7 @@ use super::locations::{Route, Server};
 use super::request::RequestInfo;
 
 /// `response`, or the route's `error_page` for its status.
+#[tracing::instrument(level = "trace", skip_all, fields(status = response.status().as_u16()))]
 pub(super) async fn error_page(
     server: &Server,
     route: &Route,

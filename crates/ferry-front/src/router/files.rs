@@ -18,6 +18,7 @@ use super::normalize::normalize;
 use super::request::RequestInfo;
 
 /// The route's file for the request, with the route's MIME type.
+#[tracing::instrument(level = "trace", skip_all, fields(uri = %info.uri))]
 pub(super) async fn serve_files(
     route: &Route,
     captures: &[Option<String>],
