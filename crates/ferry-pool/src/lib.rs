@@ -16,16 +16,11 @@
 //! fake, and spawning may later happen in another process) and keeps, per process, a cache of idle
 //! connections of an opaque type `C` that the front end chooses.
 //!
-//! Modules, each importing only those below it: [`config`] (settings, [`GroupId`]) and
-//! [`process`] (a process, out-of-band answers) at the bottom; [`session`] (sessions, waiters);
-//! [`action`] (side effects decided under the lock); [`group`] (one app's processes, queue and
-//! routing); [`state`] (every decision under the lock); [`shared`] (the lock, the spawner, the
-//! tasks carrying out actions); this file, the public [`Pool`].
-//!
-//! **Locking.** All state sits behind one mutex, held only for short critical sections and never
-//! across an `.await`. Decisions taken under the lock that have side effects (delivering a session to
-//! a waiting request, starting a spawn, stopping a process) are collected as [`Action`]s and carried
-//! out after the guard is dropped, as Passenger's "post-lock actions" are.
+//! Modules, each importing only those below it: `config` (settings, [`GroupId`]) and `process`
+//! (a process, out-of-band answers) at the bottom; `session` (sessions, waiters); `action`
+//! (side effects decided under the lock); `group` (one app's processes, queue and routing);
+//! `state` (every decision under the lock); `shared` (the lock, the spawner, the tasks carrying
+//! out actions); this file, the public [`Pool`].
 
 mod action;
 mod config;
