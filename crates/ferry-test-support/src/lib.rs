@@ -6,6 +6,8 @@
 //!   streaming downloads hashed on the fly; [`raw`] sends bytes the `http` crate would refuse.
 //! - [`procfs`] reads `/proc`: descendants, zombies, peak memory, command lines.
 //! - [`apps`] locates the fixture apps and copies them into fresh temporary directories.
+//! - [`require`] is the one skip policy: a test that needs what this machine lacks (an
+//!   interpreter, root, a package) fails under CI and says plainly that it skipped elsewhere.
 //!
 //! Everything here waits with a bounded deadline: tests poll a condition, never sleep to
 //! synchronise (STYLE.md §7).
@@ -16,11 +18,13 @@ pub mod client;
 pub mod ferry;
 pub mod procfs;
 pub mod raw;
+pub mod require;
 
 use std::future::Future;
 use std::time::Duration;
 
 pub use crate::ferry::{config_user_directives, Ferry, FerryBuilder, Listener};
+pub use crate::require::Requirement;
 pub use bytes::Bytes;
 pub use http;
 pub use nix::sys::signal::Signal;
