@@ -494,9 +494,10 @@ async fn interpreters_can_be_named() {
             (Lang::Wsgi, "--python"),
             (Lang::Node, "--nodejs"),
         ] {
-            let Some(path) = which(lang.program()) else {
+            if !require(&[Requirement::Program(lang.program())]) {
                 continue;
-            };
+            }
+            let path = which(lang.program()).expect("on PATH, since it runs");
             let Some(ferry) = start(lang, &[flag, &path]).await else {
                 continue;
             };
