@@ -1,7 +1,10 @@
-//! Helpers for Ferry's integration tests, which run the real `ferry` binary.
+//! Helpers for Ferry's integration tests, which run the real `ferry` binary or start Ferry
+//! inside the test process.
 //!
 //! - [`Ferry`] starts the binary on an OS-chosen port, captures its stdout and stderr, and kills
 //!   it (and every process it spawned) when dropped, so a failing test leaves nothing behind.
+//! - `in_process::Ferry` (feature `in-process`) serves the same configuration through
+//!   `ferry_app` on a runtime of its own inside the test process, and shuts it down when dropped.
 //! - [`client`] is an HTTP/1.1 client with keep-alive, streaming uploads from a generator and
 //!   streaming downloads hashed on the fly; [`raw`] sends bytes the `http` crate would refuse.
 //! - [`procfs`] reads `/proc`: descendants, zombies, peak memory, command lines.
@@ -16,6 +19,8 @@ pub mod apps;
 pub mod body;
 pub mod client;
 pub mod ferry;
+#[cfg(feature = "in-process")]
+pub mod in_process;
 pub mod procfs;
 pub mod raw;
 pub mod require;
