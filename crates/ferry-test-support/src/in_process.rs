@@ -23,19 +23,20 @@
 //! descendants: here those would be the test process's).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ferry_app::{LogControl, Programs, Running};
+use ferry_app::{Programs, Running};
 use ferry_config::deployment::Deployment;
 use ferry_config::StartOptions;
 use tokio::sync::{oneshot, watch};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
+
+use self::log::{dispatch, Log};
 
 use crate::ferry::current_user;
 use crate::{Listener, Result};
+
+mod log;
 
 /// How long in-flight requests may take to finish when a [`Ferry`] is dropped.
 const DROP_DRAIN: Duration = Duration::from_secs(5);
@@ -80,16 +81,6 @@ struct Shared {
     /// Bumped on every log write and when the server's thread ends.
     events: watch::Sender<u64>,
 }
-
-/// Ferry's log, as `ferry log-level` and `ferry reopen-logs` see it.
-struct Log {
-    level: AtomicU8,
-    filter: reload::Handle<EnvFilter, Registry>,
-}
-
-/// Appends log lines to [`Shared::log`].
-#[derive(Clone)]
-struct LogWriter(Arc<Shared>);
 
 /// The server's thread tells whether Ferry started, and where it listens.
 type Started = std::result::Result<(Vec<String>, PathBuf), String>;
@@ -318,37 +309,6 @@ async fn serve(
     running.shutdown(drain).await;
 }
 
-/// A subscriber as `ferry start`'s (text lines, no target, a level the admin API can change;
-/// `RUST_LOG` wins when set) writing to `shared`'s log.
-fn dispatch(level: u8, shared: &Arc<Shared>) -> (tracing::Dispatch, Arc<Log>) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directive(level)));
-    let (filter, handle) = reload::Layer::new(filter);
-    let writer = LogWriter(Arc::clone(shared));
-    let subscriber = tracing_subscriber::registry().with(filter).with(
-        fmt::layer()
-            .with_writer(move || writer.clone())
-            .with_target(false)
-            .with_ansi(false),
-    );
-    let log = Arc::new(Log {
-        level: AtomicU8::new(level),
-        filter: handle,
-    });
-    (tracing::Dispatch::new(subscriber), log)
-}
-
-/// Passenger's log levels in tracing's terms, as `ferry start` maps them.
-fn directive(level: u8) -> &'static str {
-    match level {
-        0 | 1 => "error",
-        2 => "warn",
-        3 => "info",
-        4 | 5 => "debug",
-        _ => "trace",
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -536,37 +496,33 @@ impl std::fmt::Debug for Ferry {
     }
 }
 
-// === impl Log ===
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl LogControl for Log {
-    fn level(&self) -> u8 {
-        self.level.load(Ordering::Relaxed)
+    #[test]
+    fn defaults_as_the_binary_harness_has_them() {
+        let builder = Ferry::new("/bin/ferry", "/app");
+        let o = builder.effective_options(Some(Path::new("/registry")));
+        assert_eq!(o.app_dir.as_deref(), Some(Path::new("/app")));
+        assert_eq!(o.address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(o.port, Some(0));
+        assert_eq!(o.user, Some(current_user()));
+        assert_eq!(
+            o.instance_registry_dir.as_deref(),
+            Some(Path::new("/registry"))
+        );
     }
 
-    fn set_level(&self, level: u8) -> std::result::Result<(), String> {
-        self.filter
-            .reload(EnvFilter::new(directive(level)))
-            .map_err(|e| format!("cannot change the log level: {e}"))?;
-        self.level.store(level, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn reopen(&self) -> std::result::Result<(), String> {
-        // The log is memory: nothing to reopen.
-        Ok(())
-    }
-}
-
-// === impl LogWriter ===
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0.log).push_str(&String::from_utf8_lossy(buf));
-        self.0.events.send_modify(|n| *n += 1);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    #[test]
+    fn the_tests_own_options_win() {
+        let builder = Ferry::new("/bin/ferry", "/app").options(|o| {
+            o.socket = Some("/s".into());
+            o.user_switching = Some(true);
+            o.instance_registry_dir = Some("/mine".into());
+        });
+        let o = builder.effective_options(Some(Path::new("/registry")));
+        assert_eq!((o.address, o.port, o.user), (None, None, None));
+        assert_eq!(o.instance_registry_dir.as_deref(), Some(Path::new("/mine")));
     }
 }

@@ -9,7 +9,7 @@
 //!   streaming downloads hashed on the fly; [`raw`] sends bytes the `http` crate would refuse.
 //! - [`procfs`] reads `/proc`: descendants, zombies, peak memory, command lines.
 //! - [`apps`] locates the fixture apps and copies them into fresh temporary directories.
-//! - [`require`] is the one skip policy: a test that needs what this machine lacks (an
+//! - [`require`](mod@require) is the one skip policy: a test that needs what this machine lacks (an
 //!   interpreter, root, a package) fails under CI and says plainly that it skipped elsewhere.
 //!
 //! Everything here waits with a bounded deadline: tests poll a condition, never sleep to

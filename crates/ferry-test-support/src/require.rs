@@ -225,7 +225,7 @@ fn current_test() -> String {
 }
 
 /// Returns from the calling test when a [`Requirement`] is not met: under CI the test fails
-/// instead (see the [module](crate::require) docs).
+/// instead (see the [module](mod@crate::require) docs).
 ///
 /// ```
 /// use ferry_test_support::{require, Requirement};
