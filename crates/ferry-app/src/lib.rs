@@ -123,11 +123,45 @@ impl std::fmt::Debug for Admin {
     }
 }
 
+/// The programs the spawner runs besides the apps: the SpawnEnvSetupper and the loaders.
+///
+/// `ferry start` uses [`Programs::current`]. A server started inside another program (the
+/// in-process test harness) names the `ferry` binary itself, since that program cannot act as
+/// the setupper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Programs {
+    /// The `ferry` binary: each app process starts as `SETUPPER spawn-env-setupper ...`.
+    pub setupper: std::path::PathBuf,
+    /// Ferry's root, which holds `loaders/`.
+    pub root: std::path::PathBuf,
+}
+
+impl Programs {
+    /// This process's own binary as the setupper, and the root found from it: `$FERRY_ROOT`
+    /// when set, else the nearest directory above the binary holding `loaders/`.
+    pub fn current() -> Programs {
+        let exe = std::env::current_exe().unwrap_or_else(|_| "ferry".into());
+        Programs {
+            root: ferry_root(&exe),
+            setupper: exe,
+        }
+    }
+}
+
 impl Ferry {
     /// Binds the listeners, creates the instance directory and its admin socket, and starts
     /// serving. App processes start on the first request, or on the first `--pre-start`
     /// request, which is sent in the background.
     pub async fn start(deployment: Deployment, admin: Admin) -> Result<Running, Error> {
+        Ferry::start_with(deployment, admin, Programs::current()).await
+    }
+
+    /// As [`start`](Self::start), with the spawner running `programs`.
+    pub async fn start_with(
+        deployment: Deployment,
+        admin: Admin,
+        programs: Programs,
+    ) -> Result<Running, Error> {
         for warning in &deployment.warnings {
             tracing::warn!("{warning}");
         }
@@ -159,7 +193,8 @@ impl Ferry {
             &ferry_admin::registry::RegistryEnv::from_process(),
         )?;
         let runtime_dir = RuntimeDir::create()?;
-        let spawner_config = spawner_config(&deployment.hooks, &runtime_dir, instance.path())?;
+        let spawner_config =
+            spawner_config(&deployment.hooks, &runtime_dir, instance.path(), programs)?;
         let pool_config = pool_config(&deployment, &spawner_config);
         let ferry_root = spawner_config.ferry_root.clone();
         let metrics = Arc::new(if observability.metrics {
@@ -529,10 +564,11 @@ fn spawner_config(
     hooks: &[String],
     runtime: &RuntimeDir,
     instance: &std::path::Path,
+    programs: Programs,
 ) -> Result<SpawnerConfig, Error> {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "ferry".into());
-    let mut spawner = SpawnerConfig::new(vec![exe.clone().into(), "spawn-env-setupper".into()]);
-    spawner.ferry_root = ferry_root(&exe);
+    let mut spawner =
+        SpawnerConfig::new(vec![programs.setupper.into(), "spawn-env-setupper".into()]);
+    spawner.ferry_root = programs.root;
     spawner.socket_dir = runtime.apps_dir();
     spawner.instance_dir = Some(runtime.path.clone());
     spawner.error_dir = Some(std::env::temp_dir());
