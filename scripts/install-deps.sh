@@ -50,10 +50,10 @@ if [ ! -d "$express/node_modules/express" ]; then
   npm ci --omit=dev --no-audit --no-fund --silent --prefix "$express"
 fi
 
-# Rack 3 for the Ruby loader's second test pass (Debian 12 ships Rack 2). Not fatal: without it
-# that pass is skipped, and says so.
+# Rack 3 for the Ruby loader's second test pass (Debian 12 ships Rack 2). Not fatal here: without
+# it that pass is skipped, and says so (under CI, CI=true, it fails instead).
 sh loaders/ruby/test/install-rack3.sh target/rack3 \
-  || echo "warning: Rack 3 could not be installed; the Rack 3 loader tests will be skipped" >&2
+  || echo "warning: Rack 3 could not be installed; the Rack 3 loader tests will be skipped (failed under CI)" >&2
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust with rustup (https://rustup.rs), then run this again." >&2

@@ -43,7 +43,7 @@ use tokio_util::task::TaskTracker;
 
 pub use admin::LogControl;
 pub use error::Error;
-pub use options::{RESTART_CHECK_INTERVAL, STOP_GRACE};
+pub use options::{Programs, RESTART_CHECK_INTERVAL, STOP_GRACE};
 
 use admin::FerryPool;
 use runtime_dir::RuntimeDir;
@@ -122,13 +122,22 @@ impl Ferry {
     /// serving. App processes start on the first request, or on the first `--pre-start`
     /// request, which is sent in the background.
     pub async fn start(deployment: Deployment, admin: Admin) -> Result<Running, Error> {
+        Ferry::start_with(deployment, admin, Programs::current()).await
+    }
+
+    /// As [`start`](Self::start), with the spawner running `programs`.
+    pub async fn start_with(
+        deployment: Deployment,
+        admin: Admin,
+        programs: Programs,
+    ) -> Result<Running, Error> {
         for warning in &deployment.warnings {
             tracing::warn!("{warning}");
         }
         let clients = bind_clients(&deployment).await?;
         let access_log = open_access_log(&deployment)?;
         let instance = create_instance(&deployment, &admin, &clients.urls)?;
-        let apps = start_pool(&deployment, &instance)?;
+        let apps = start_pool(&deployment, &instance, programs)?;
         let inflight = Arc::new(Inflight::default());
         let observers = Observers {
             metrics: Arc::clone(&apps.metrics),
@@ -223,11 +232,16 @@ fn create_instance(
     Ok(instance)
 }
 
-/// The runtime directory, the metrics, the spawner (timed for the metrics) and the pool, with a
-/// group per app. No process starts yet.
-fn start_pool(deployment: &Deployment, instance: &InstanceDir) -> Result<Apps, Error> {
+/// The runtime directory, the metrics, the spawner (running `programs`, timed for the metrics)
+/// and the pool, with a group per app. No process starts yet.
+fn start_pool(
+    deployment: &Deployment,
+    instance: &InstanceDir,
+    programs: Programs,
+) -> Result<Apps, Error> {
     let runtime_dir = RuntimeDir::create()?;
-    let spawner_config = options::spawner_config(&deployment.hooks, &runtime_dir, instance.path())?;
+    let spawner_config =
+        options::spawner_config(&deployment.hooks, &runtime_dir, instance.path(), programs)?;
     let pool_config = options::pool_config(deployment, &spawner_config);
     let ferry_root = spawner_config.ferry_root.clone();
     let metrics = Arc::new(if deployment.observability.metrics {

@@ -20,6 +20,33 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How often, at most, `tmp/restart.txt` is looked at.
 pub const RESTART_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The programs the spawner runs besides the apps: the SpawnEnvSetupper and the loaders.
+///
+/// `ferry start` uses [`Programs::current`]. A server started inside another program (the
+/// in-process test harness) names the `ferry` binary itself, since that program cannot act as
+/// the setupper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Programs {
+    /// The `ferry` binary: each app process starts as `SETUPPER spawn-env-setupper ...`.
+    pub setupper: std::path::PathBuf,
+    /// Ferry's root, which holds `loaders/`.
+    pub root: std::path::PathBuf,
+}
+
+// === impl Programs ===
+
+impl Programs {
+    /// This process's own binary as the setupper, and the root found from it: `$FERRY_ROOT`
+    /// when set, else the nearest directory above the binary holding `loaders/`.
+    pub fn current() -> Programs {
+        let exe = std::env::current_exe().unwrap_or_else(|_| "ferry".into());
+        Programs {
+            root: ferry_root(&exe),
+            setupper: exe,
+        }
+    }
+}
+
 /// The pool's settings. Its hooks are the spawner's, with the same base environment: the pool
 /// runs `attached_process`, `detached_process`, `after_initialize_supergroup`,
 /// `before_destroy_supergroup` and `queue_full_error`.
@@ -150,10 +177,11 @@ pub(crate) fn spawner_config(
     hooks: &[String],
     runtime: &RuntimeDir,
     instance: &std::path::Path,
+    programs: Programs,
 ) -> Result<SpawnerConfig, Error> {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "ferry".into());
-    let mut spawner = SpawnerConfig::new(vec![exe.clone().into(), "spawn-env-setupper".into()]);
-    spawner.ferry_root = ferry_root(&exe);
+    let mut spawner =
+        SpawnerConfig::new(vec![programs.setupper.into(), "spawn-env-setupper".into()]);
+    spawner.ferry_root = programs.root;
     spawner.socket_dir = runtime.apps_dir();
     spawner.instance_dir = Some(runtime.path.clone());
     spawner.error_dir = Some(std::env::temp_dir());

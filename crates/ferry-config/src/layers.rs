@@ -112,133 +112,88 @@ fn flatten(errors: [Error; 2]) -> Vec<Error> {
         .collect()
 }
 
+/// `StartOptions { FIELD: RULE(higher.FIELD, lower.FIELD), ... }` for the fields listed. The
+/// struct literal must name every field once, so a field added to [`StartOptions`] does not
+/// compile until it is given its rule here.
+macro_rules! layered {
+    ($higher:ident over $lower:ident { $($field:ident: $rule:ident,)* }) => {
+        StartOptions {
+            $($field: $rule($higher.$field, $lower.$field),)*
+        }
+    };
+}
+
 // === impl StartOptions ===
 
 impl StartOptions {
     /// These options over `lower`: each option this value leaves unset is taken from `lower`.
     /// Lists replace `lower`'s whole when non-empty; `envvars` merge by name (see the module doc).
     pub fn layer(self, lower: StartOptions) -> StartOptions {
-        // Destructured, so that a new field cannot be forgotten here.
-        let StartOptions {
-            app_dir,
-            address,
-            port,
-            socket,
-            environment,
-            max_pool_size,
-            min_instances,
-            app_type,
-            startup_file,
-            app_start_command,
-            start_timeout,
-            max_request_queue_size,
-            log_level,
-            user,
-            group,
-            default_user,
-            default_group,
-            user_switching,
-            load_shell_envvars,
-            friendly_error_pages,
-            app_file_descriptor_ulimit,
-            envvars,
-            hooks,
-            spawn_args,
-            app_supports_kuria_protocol,
-            ruby,
-            python,
-            nodejs,
-            base_uri,
-            concurrency_model,
-            thread_count,
-            pool_idle_time,
-            max_request_queue_time,
-            request_queue_overflow_status_code,
-            max_instances,
-            max_instances_per_app,
-            max_requests,
-            max_request_time,
-            memory_limit,
-            memory_hard_limit,
-            rolling_restarts,
-            resist_deployment_errors,
-            sticky_sessions,
-            sticky_sessions_cookie_name,
-            sticky_sessions_cookie_attributes,
-            max_parallel_spawns,
-            pre_start,
-            spawn_method,
-            max_preloader_idle_time,
-            smart_fallback_to_direct,
-            instance_registry_dir,
-            log_file,
-            access_log,
-            log_format,
-            disable_metrics,
-        } = self;
-        StartOptions {
-            app_dir: app_dir.or(lower.app_dir),
-            address: address.or(lower.address),
-            port: port.or(lower.port),
-            socket: socket.or(lower.socket),
-            environment: environment.or(lower.environment),
-            max_pool_size: max_pool_size.or(lower.max_pool_size),
-            min_instances: min_instances.or(lower.min_instances),
-            app_type: app_type.or(lower.app_type),
-            startup_file: startup_file.or(lower.startup_file),
-            app_start_command: app_start_command.or(lower.app_start_command),
-            start_timeout: start_timeout.or(lower.start_timeout),
-            max_request_queue_size: max_request_queue_size.or(lower.max_request_queue_size),
-            log_level: log_level.or(lower.log_level),
-            user: user.or(lower.user),
-            group: group.or(lower.group),
-            default_user: default_user.or(lower.default_user),
-            default_group: default_group.or(lower.default_group),
-            user_switching: user_switching.or(lower.user_switching),
-            load_shell_envvars: load_shell_envvars.or(lower.load_shell_envvars),
-            friendly_error_pages: friendly_error_pages.or(lower.friendly_error_pages),
-            app_file_descriptor_ulimit: app_file_descriptor_ulimit
-                .or(lower.app_file_descriptor_ulimit),
-            envvars: merge_envvars(envvars, lower.envvars),
-            hooks: whole(hooks, lower.hooks),
-            spawn_args: whole(spawn_args, lower.spawn_args),
-            app_supports_kuria_protocol: app_supports_kuria_protocol
-                .or(lower.app_supports_kuria_protocol),
-            ruby: ruby.or(lower.ruby),
-            python: python.or(lower.python),
-            nodejs: nodejs.or(lower.nodejs),
-            base_uri: base_uri.or(lower.base_uri),
-            concurrency_model: concurrency_model.or(lower.concurrency_model),
-            thread_count: thread_count.or(lower.thread_count),
-            pool_idle_time: pool_idle_time.or(lower.pool_idle_time),
-            max_request_queue_time: max_request_queue_time.or(lower.max_request_queue_time),
-            request_queue_overflow_status_code: request_queue_overflow_status_code
-                .or(lower.request_queue_overflow_status_code),
-            max_instances: max_instances.or(lower.max_instances),
-            max_instances_per_app: max_instances_per_app.or(lower.max_instances_per_app),
-            max_requests: max_requests.or(lower.max_requests),
-            max_request_time: max_request_time.or(lower.max_request_time),
-            memory_limit: memory_limit.or(lower.memory_limit),
-            memory_hard_limit: memory_hard_limit.or(lower.memory_hard_limit),
-            rolling_restarts: rolling_restarts.or(lower.rolling_restarts),
-            resist_deployment_errors: resist_deployment_errors.or(lower.resist_deployment_errors),
-            sticky_sessions: sticky_sessions.or(lower.sticky_sessions),
-            sticky_sessions_cookie_name: sticky_sessions_cookie_name
-                .or(lower.sticky_sessions_cookie_name),
-            sticky_sessions_cookie_attributes: sticky_sessions_cookie_attributes
-                .or(lower.sticky_sessions_cookie_attributes),
-            max_parallel_spawns: max_parallel_spawns.or(lower.max_parallel_spawns),
-            pre_start: whole(pre_start, lower.pre_start),
-            spawn_method: spawn_method.or(lower.spawn_method),
-            max_preloader_idle_time: max_preloader_idle_time.or(lower.max_preloader_idle_time),
-            smart_fallback_to_direct: smart_fallback_to_direct.or(lower.smart_fallback_to_direct),
-            instance_registry_dir: instance_registry_dir.or(lower.instance_registry_dir),
-            log_file: log_file.or(lower.log_file),
-            access_log: access_log.or(lower.access_log),
-            log_format: log_format.or(lower.log_format),
-            disable_metrics: disable_metrics.or(lower.disable_metrics),
-        }
+        let higher = self;
+        // One line per field: the field and how the two layers' values combine.
+        layered! { higher over lower {
+            app_dir: or,
+            address: or,
+            port: or,
+            socket: or,
+            environment: or,
+            max_pool_size: or,
+            min_instances: or,
+            app_type: or,
+            startup_file: or,
+            app_start_command: or,
+            start_timeout: or,
+            max_request_queue_size: or,
+            log_level: or,
+            user: or,
+            group: or,
+            default_user: or,
+            default_group: or,
+            user_switching: or,
+            load_shell_envvars: or,
+            friendly_error_pages: or,
+            app_file_descriptor_ulimit: or,
+            envvars: merge_envvars,
+            hooks: whole,
+            spawn_args: whole,
+            app_supports_kuria_protocol: or,
+            ruby: or,
+            python: or,
+            nodejs: or,
+            base_uri: or,
+            concurrency_model: or,
+            thread_count: or,
+            pool_idle_time: or,
+            max_request_queue_time: or,
+            request_queue_overflow_status_code: or,
+            max_instances: or,
+            max_instances_per_app: or,
+            max_requests: or,
+            max_request_time: or,
+            memory_limit: or,
+            memory_hard_limit: or,
+            rolling_restarts: or,
+            resist_deployment_errors: or,
+            sticky_sessions: or,
+            sticky_sessions_cookie_name: or,
+            sticky_sessions_cookie_attributes: or,
+            max_parallel_spawns: or,
+            pre_start: whole,
+            spawn_method: or,
+            max_preloader_idle_time: or,
+            smart_fallback_to_direct: or,
+            instance_registry_dir: or,
+            log_file: or,
+            access_log: or,
+            log_format: or,
+            disable_metrics: or,
+        } }
     }
+}
+
+/// `higher` if set, else `lower`.
+fn or<T>(higher: Option<T>, lower: Option<T>) -> Option<T> {
+    higher.or(lower)
 }
 
 /// `higher` if it has any items, else `lower`.

@@ -120,116 +120,172 @@ fn parse_with<'b>(
     }
 }
 
+/// What the header lines say about the response, gathered one line at a time by [`Scan::line`]
+/// and turned into a [`Head`] by [`Scan::finish`].
+struct Scan {
+    /// From the status line, else from the first `Status:` header.
+    status: Option<u16>,
+    /// The headers to pass on.
+    headers: HeaderMap,
+    length: Option<u64>,
+    chunked: bool,
+    close: bool,
+    wants_oob_work: bool,
+}
+
+/// The head from its parsed lines: `code` from the status line (`None` for a CGI-style head),
+/// `len` the bytes it took.
 fn build(
     code: Option<u16>,
     raw: RawHeaders<'_>,
     len: usize,
     head_request: bool,
 ) -> Result<Head, HeadError> {
-    let malformed = |what: String| HeadError::Malformed(what);
-    let mut status = code;
-    let mut headers = HeaderMap::with_capacity(raw.len());
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    let mut close = false;
-    let mut wants_oob_work = false;
+    let mut scan = Scan {
+        status: code,
+        headers: HeaderMap::with_capacity(raw.len()),
+        length: None,
+        chunked: false,
+        close: false,
+        wants_oob_work: false,
+    };
     for (name, value) in raw {
+        scan.line(name, value)?;
+    }
+    scan.finish(len, head_request)
+}
+
+fn malformed(what: String) -> HeadError {
+    HeadError::Malformed(what)
+}
+
+// === impl Scan ===
+
+impl Scan {
+    /// Takes in one header line: framing, status and hop-by-hop headers are consumed, the
+    /// others kept.
+    fn line(&mut self, name: &str, value: &[u8]) -> Result<(), HeadError> {
         if name.starts_with("!~") {
-            wants_oob_work |= name.eq_ignore_ascii_case("!~Request-OOB-Work");
-            continue;
+            self.wants_oob_work |= name.eq_ignore_ascii_case("!~Request-OOB-Work");
+            return Ok(());
         }
         let lower = name.to_ascii_lowercase();
+        let text = || std::str::from_utf8(value).unwrap_or("");
         match lower.as_str() {
-            "status" => {
-                let text = std::str::from_utf8(value).unwrap_or("");
-                let digits = text.trim().split(' ').next().unwrap_or("");
-                let parsed = digits
-                    .parse::<u16>()
-                    .map_err(|_| malformed(format!("Status: {text:?} has no status code")))?;
-                status.get_or_insert(parsed);
-                continue;
-            }
-            "content-length" => {
-                let text = std::str::from_utf8(value).unwrap_or("").trim();
-                let n = text
-                    .parse::<u64>()
-                    .map_err(|_| malformed(format!("Content-Length: {text:?} is not a number")))?;
-                if length.is_some_and(|m| m != n) {
-                    return Err(malformed("conflicting Content-Length headers".into()));
-                }
-                length = Some(n);
-                continue;
-            }
+            "status" => self.status_header(text()),
+            "content-length" => self.content_length(text().trim()),
             "transfer-encoding" => {
-                let text = std::str::from_utf8(value).unwrap_or("");
-                chunked |= text
+                self.chunked |= text()
                     .rsplit(',')
                     .next()
                     .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-                continue;
+                Ok(())
             }
             "connection" => {
-                let text = std::str::from_utf8(value).unwrap_or("");
-                close |= text
+                self.close |= text()
                     .split(',')
                     .any(|token| token.trim().eq_ignore_ascii_case("close"));
-                continue;
+                Ok(())
             }
-            "keep-alive" | "proxy-connection" | "te" | "trailer" => continue,
+            "keep-alive" | "proxy-connection" | "te" | "trailer" => Ok(()),
             "x-passenger-request-oob-work" => {
-                wants_oob_work = true;
-                continue;
+                self.wants_oob_work = true;
+                Ok(())
             }
-            _ => {}
+            _ => self.keep(name, &lower, value),
         }
+    }
+
+    /// A `Status:` header; a status line, or an earlier `Status:`, wins.
+    fn status_header(&mut self, text: &str) -> Result<(), HeadError> {
+        let digits = text.trim().split(' ').next().unwrap_or("");
+        let parsed = digits
+            .parse::<u16>()
+            .map_err(|_| malformed(format!("Status: {text:?} has no status code")))?;
+        self.status.get_or_insert(parsed);
+        Ok(())
+    }
+
+    /// A `Content-Length:` header (`text` trimmed); repeats must agree.
+    fn content_length(&mut self, text: &str) -> Result<(), HeadError> {
+        let n = text
+            .parse::<u64>()
+            .map_err(|_| malformed(format!("Content-Length: {text:?} is not a number")))?;
+        if self.length.is_some_and(|m| m != n) {
+            return Err(malformed("conflicting Content-Length headers".into()));
+        }
+        self.length = Some(n);
+        Ok(())
+    }
+
+    /// A header passed on as it is (its name in lower case).
+    fn keep(&mut self, name: &str, lower: &str, value: &[u8]) -> Result<(), HeadError> {
         let name = HeaderName::from_bytes(lower.as_bytes())
             .map_err(|_| malformed(format!("invalid header name {name:?}")))?;
         let value = HeaderValue::from_bytes(value)
             .map_err(|_| malformed(format!("invalid value for header {name}")))?;
-        headers.append(name, value);
+        self.headers.append(name, value);
+        Ok(())
     }
-    let status = StatusCode::from_u16(status.unwrap_or(200))
-        .map_err(|_| malformed(format!("invalid status code {}", status.unwrap_or(0))))?;
-    if chunked && length.is_some() {
-        return Err(malformed(
-            "both Content-Length and Transfer-Encoding are set".into(),
-        ));
+
+    /// The head, once every line is in: the status checked, the framing decided, and the
+    /// headers fixed up for an upgrade and for the length.
+    fn finish(mut self, len: usize, head_request: bool) -> Result<Head, HeadError> {
+        let status = StatusCode::from_u16(self.status.unwrap_or(200))
+            .map_err(|_| malformed(format!("invalid status code {}", self.status.unwrap_or(0))))?;
+        if self.chunked && self.length.is_some() {
+            return Err(malformed(
+                "both Content-Length and Transfer-Encoding are set".into(),
+            ));
+        }
+        let upgrade = self.upgrade(status);
+        let framing = self.framing(status, head_request);
+        // The length is re-stated for HEAD responses, where it describes the body a GET would get.
+        if let (Some(n), false) = (self.length, self.chunked) {
+            if head_request || framing != Framing::Empty || n == 0 {
+                self.headers
+                    .insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+        }
+        Ok(Head {
+            status,
+            headers: self.headers,
+            framing,
+            keep_alive: !self.close && !upgrade && framing != Framing::Eof,
+            wants_oob_work: self.wants_oob_work,
+            upgrade,
+            len,
+        })
     }
-    let upgrade =
-        status == StatusCode::SWITCHING_PROTOCOLS && headers.contains_key(http::header::UPGRADE);
-    if upgrade {
-        headers.insert(
-            http::header::CONNECTION,
-            HeaderValue::from_static("upgrade"),
-        );
-    } else {
-        headers.remove(http::header::UPGRADE);
+
+    /// Whether the response switches protocols (101 with an `Upgrade` header). If so the
+    /// `Connection: upgrade` goes with it; if not, a stray `Upgrade` is dropped.
+    fn upgrade(&mut self, status: StatusCode) -> bool {
+        let upgrade = status == StatusCode::SWITCHING_PROTOCOLS
+            && self.headers.contains_key(http::header::UPGRADE);
+        if upgrade {
+            self.headers.insert(
+                http::header::CONNECTION,
+                HeaderValue::from_static("upgrade"),
+            );
+        } else {
+            self.headers.remove(http::header::UPGRADE);
+        }
+        upgrade
     }
-    let bodiless = head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let framing = match (bodiless, chunked, length) {
-        (true, _, _) | (false, false, Some(0)) => Framing::Empty,
-        (false, true, _) => Framing::Chunked,
-        (false, false, Some(n)) => Framing::Length(n),
-        (false, false, None) => Framing::Eof,
-    };
-    // The length is re-stated for HEAD responses, where it describes the body a GET would get.
-    if let (Some(n), false) = (length, chunked) {
-        if head_request || framing != Framing::Empty || n == 0 {
-            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+
+    fn framing(&self, status: StatusCode, head_request: bool) -> Framing {
+        let bodiless = head_request
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        match (bodiless, self.chunked, self.length) {
+            (true, _, _) | (false, false, Some(0)) => Framing::Empty,
+            (false, true, _) => Framing::Chunked,
+            (false, false, Some(n)) => Framing::Length(n),
+            (false, false, None) => Framing::Eof,
         }
     }
-    Ok(Head {
-        status,
-        headers,
-        framing,
-        keep_alive: !close && !upgrade && framing != Framing::Eof,
-        wants_oob_work,
-        upgrade,
-        len,
-    })
 }
 
 /// Decodes chunked transfer coding incrementally (RFC 9112 §7.1), trailers discarded.

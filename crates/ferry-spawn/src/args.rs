@@ -22,10 +22,28 @@ pub(crate) fn build(
     port: Option<u16>,
 ) -> Result<Map<String, Value>, Unavailable> {
     let mut args = Map::new();
+    let password = secret::string(ALNUM, 16)?;
+    installation(&mut args, config);
+    args.insert("gupid".into(), json!(gupid()?));
+    connection(&mut args, config, port, &password);
+    app(&mut args, options);
+    process(&mut args, options, account);
+    args.insert("group_uuid".into(), json!(secret::string(ALNUM, 20)?));
+    if let Some(limit) = options.file_descriptor_ulimit {
+        args.insert("file_descriptor_ulimit".into(), json!(limit));
+    }
+    ferry_keys(&mut args, config, account);
+    for (key, value) in &options.extra_args {
+        args.insert(key.clone(), value.clone());
+    }
+    Ok(args)
+}
+
+/// Where Ferry is installed and which version it is, for loaders that load Passenger's code.
+fn installation(args: &mut Map<String, Value>, config: &SpawnerConfig) {
     let mut set = |key: &str, value: Value| {
         args.insert(key.to_owned(), value);
     };
-    let password = secret::string(ALNUM, 16)?;
     set("passenger_root", json!(config.ferry_root));
     set("passenger_version", json!(config.version));
     set(
@@ -41,7 +59,19 @@ pub(crate) fn build(
         json!(config.ferry_root.join("loaders/node/lib")),
     );
     set("integration_mode", json!("standalone"));
-    set("gupid", json!(gupid()?));
+}
+
+/// How the process is reached: the port it should listen on, its sockets' directory, and the
+/// password requests must carry.
+fn connection(
+    args: &mut Map<String, Value>,
+    config: &SpawnerConfig,
+    port: Option<u16>,
+    password: &str,
+) {
+    let mut set = |key: &str, value: Value| {
+        args.insert(key.to_owned(), value);
+    };
     set("UNIX_PATH_MAX", json!(UNIX_PATH_MAX));
     if let Some(port) = port {
         set("expected_start_port", json!(port));
@@ -52,6 +82,13 @@ pub(crate) fn build(
         set("instance_dir", json!(dir));
     }
     set("socket_dir", json!(config.socket_dir));
+}
+
+/// The app: where it is, what it is and how it starts.
+fn app(args: &mut Map<String, Value>, options: &SpawnOptions) {
+    let mut set = |key: &str, value: Value| {
+        args.insert(key.to_owned(), value);
+    };
     set("app_group_name", json!(options.app_group_name));
     set("app_root", json!(options.app_root));
     set("log_level", json!(options.log_level));
@@ -75,15 +112,24 @@ pub(crate) fn build(
     set("spawn_method", json!("direct"));
     set("bind_address", json!("127.0.0.1"));
     set("base_uri", json!(options.base_uri));
+}
+
+/// The process's account and environment.
+fn process(args: &mut Map<String, Value>, options: &SpawnOptions, account: &Account) {
+    let mut set = |key: &str, value: Value| {
+        args.insert(key.to_owned(), value);
+    };
     set("user", json!(account.user));
     set("group", json!(account.group));
     set("environment_variables", env_object(&options.env));
     set("log_file", json!(""));
-    set("group_uuid", json!(secret::string(ALNUM, 20)?));
-    if let Some(limit) = options.file_descriptor_ulimit {
-        set("file_descriptor_ulimit", json!(limit));
-    }
-    // Ferry's own keys, for its setupper.
+}
+
+/// Ferry's own keys, for its setupper.
+fn ferry_keys(args: &mut Map<String, Value>, config: &SpawnerConfig, account: &Account) {
+    let mut set = |key: &str, value: Value| {
+        args.insert(key.to_owned(), value);
+    };
     set("server_software", json!(config.server_software));
     set("ferry_uid", json!(account.uid));
     set("ferry_gid", json!(account.gid));
@@ -95,10 +141,6 @@ pub(crate) fn build(
         .map(|s| s.to_string_lossy().into_owned())
         .collect();
     set("ferry_setupper", json!(setupper));
-    for (key, value) in &options.extra_args {
-        set(key, value.clone());
-    }
-    Ok(args)
 }
 
 /// Marks the arguments with the spawn's route: `spawn_method` (Passenger's key), and for a

@@ -442,6 +442,8 @@ impl<'a> OwnerStat<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_test_support::require::require;
+    use ferry_test_support::Requirement;
     use std::os::unix::fs::lchown;
 
     const ROOT: u32 = 0;
@@ -450,14 +452,10 @@ mod tests {
     const NOGROUP: u32 = 65534;
     const UNKNOWN_UID: u32 = 54321;
 
-    fn is_root() -> bool {
-        nix::unistd::geteuid().is_root()
-    }
-
-    /// A file in a fresh tempdir, owned by `uid:gid`; `None` (with a note) when not root.
+    /// A file in a fresh tempdir, owned by `uid:gid`; `None` (the test skips; it fails under CI)
+    /// when not root, as chown needs.
     fn owned_file(uid: u32, gid: u32) -> Option<(tempfile::TempDir, PathBuf)> {
-        if !is_root() {
-            eprintln!("skipping: chown needs root, and this test runs as a normal user");
+        if !require(&[Requirement::Root]) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -467,15 +465,17 @@ mod tests {
         Some((dir, path))
     }
 
-    /// Whether [`UNKNOWN_UID`] really has no passwd entry (notes the skip if it has one).
+    /// Whether [`UNKNOWN_UID`] really has no passwd entry (the test skips if it has one; it fails
+    /// under CI).
     fn unknown_uid_is_unused() -> bool {
         let unused = User::from_uid(Uid::from_raw(UNKNOWN_UID))
             .unwrap()
             .is_none();
-        if !unused {
-            eprintln!("skipping: uid {UNKNOWN_UID} has a passwd entry on this system");
-        }
-        unused
+        require(&[Requirement::Holds {
+            holds: unused,
+            what: format!("uid {UNKNOWN_UID} has a passwd entry on this system"),
+            fix: "the test needs a uid without one",
+        }])
     }
 
     fn rules() -> UserSwitching {

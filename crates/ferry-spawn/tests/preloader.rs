@@ -7,7 +7,7 @@
 //! setupper (`<this exe> spawn-env-setupper WD --before`), the role the `ferry` binary plays in
 //! production. Without arguments it runs every test, one after another; arguments that do not
 //! start with `-` select tests by substring. A test whose interpreter is missing is skipped, and
-//! says so.
+//! says so; under CI it fails instead (`ferry_test_support::require`).
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -20,6 +20,8 @@ use ferry_spawn::{
     AppKind, DirectSpawner, Endpoint, JourneyType, SpawnMethod, SpawnOptions, Spawned, Spawner,
     SpawnerConfig, Step, StopMode,
 };
+use ferry_test_support::require::require;
+use ferry_test_support::Requirement;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -92,7 +94,9 @@ fn main() -> ExitCode {
             continue;
         }
         ran += 1;
+        // Threads named after the test, which names it in a skip or failure message.
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name(*name)
             .enable_all()
             .build()
             .expect("runtime");
@@ -158,16 +162,9 @@ impl Lang {
         }
     }
 
-    /// Whether the interpreter runs; tests skip (and say so) when it does not.
+    /// Whether the interpreter runs; tests skip (and say so) when it does not, and fail under CI.
     fn available(self) -> bool {
-        let found = std::process::Command::new(self.interpreter())
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            println!("  (skipped: {} is not installed)", self.interpreter());
-        }
-        found
+        require(&[Requirement::Program(self.interpreter())])
     }
 }
 

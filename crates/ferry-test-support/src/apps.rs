@@ -92,20 +92,3 @@ pub fn have_program(program: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
-
-/// Returns from the calling test, with a reason on stderr, when `program` is not installed.
-///
-/// Use only for real prerequisites (`node`, `python3`): CI has them, so there a test never skips.
-#[macro_export]
-macro_rules! require_program {
-    ($program:expr) => {
-        if !$crate::apps::have_program($program) {
-            eprintln!(
-                "skipping {}: `{}` is not installed",
-                module_path!(),
-                $program
-            );
-            return;
-        }
-    };
-}

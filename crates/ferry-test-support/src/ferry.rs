@@ -478,15 +478,22 @@ pub fn parse_listeners(stdout: &str) -> Vec<Listener> {
     stdout
         .lines()
         .filter_map(|l| l.trim().strip_prefix(LISTENING_PREFIX))
-        .filter_map(|rest| {
-            if let Some(addr) = rest.strip_prefix("http://") {
-                addr.trim_end_matches('/').parse().ok().map(Listener::Tcp)
-            } else {
-                rest.strip_prefix("unix:")
-                    .map(|p| Listener::Unix(PathBuf::from(p)))
-            }
-        })
+        .filter_map(Listener::from_url)
         .collect()
+}
+
+// === impl Listener ===
+
+impl Listener {
+    /// The listener a URL as Ferry prints it names: `http://ADDR` or `unix:PATH`.
+    pub fn from_url(url: &str) -> Option<Listener> {
+        if let Some(addr) = url.strip_prefix("http://") {
+            addr.trim_end_matches('/').parse().ok().map(Listener::Tcp)
+        } else {
+            url.strip_prefix("unix:")
+                .map(|p| Listener::Unix(PathBuf::from(p)))
+        }
+    }
 }
 
 #[cfg(test)]

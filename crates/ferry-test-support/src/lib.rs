@@ -1,13 +1,18 @@
-//! Helpers for Ferry's integration tests, which run the real `ferry` binary.
+//! Helpers for Ferry's integration tests, which run the real `ferry` binary or start Ferry
+//! inside the test process.
 //!
 //! - [`Ferry`] starts the binary on an OS-chosen port, captures its stdout and stderr, and kills
 //!   it (and every process it spawned) when dropped, so a failing test leaves nothing behind.
+//! - `in_process::Ferry` (feature `in-process`) serves the same configuration through
+//!   `ferry_app` on a runtime of its own inside the test process, and shuts it down when dropped.
 //! - [`client`] is an HTTP/1.1 client with keep-alive, streaming uploads from a generator and
 //!   streaming downloads hashed on the fly; [`raw`] sends bytes the `http` crate would refuse.
 //! - [`procfs`] reads `/proc`: descendants, zombies, peak memory, command lines.
 //! - [`apps`] locates the fixture apps and copies them into fresh temporary directories.
 //! - [`prometheus`] parses the metrics text format strictly, as Prometheus would; [`schema`]
 //!   checks JSON against the admin API's documented schema.
+//! - [`require`](mod@require) is the one skip policy: a test that needs what this machine lacks (an
+//!   interpreter, root, a package) fails under CI and says plainly that it skipped elsewhere.
 //!
 //! Everything here waits with a bounded deadline: tests poll a condition, never sleep to
 //! synchronise (STYLE.md §7).
@@ -16,15 +21,19 @@ pub mod apps;
 pub mod body;
 pub mod client;
 pub mod ferry;
+#[cfg(feature = "in-process")]
+pub mod in_process;
 pub mod procfs;
 pub mod prometheus;
 pub mod raw;
+pub mod require;
 pub mod schema;
 
 use std::future::Future;
 use std::time::Duration;
 
 pub use crate::ferry::{config_user_directives, Ferry, FerryBuilder, Listener};
+pub use crate::require::Requirement;
 pub use bytes::Bytes;
 pub use http;
 pub use nix::sys::signal::Signal;

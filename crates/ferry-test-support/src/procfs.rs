@@ -109,6 +109,14 @@ mod tests {
             .unwrap();
         let pid = child.id();
         assert!(descendants(std::process::id()).contains(&pid));
+        // The parent of a vfork-style spawn runs on before exec has set the new command line
+        // (its `/proc/PID/cmdline` is empty for that moment): wait for it, bounded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !cmdline(pid).is_some_and(|c| c.contains("sleep 30"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
         assert!(cmdline(pid).unwrap().contains("sleep 30"));
         child.kill().unwrap();
         // Not yet reaped: a zombie, which still exists.

@@ -29,63 +29,83 @@ pub fn parse_exposition(text: &str) -> Vec<Sample> {
     for (n, line) in text.lines().enumerate() {
         let n = n + 1;
         if let Some(rest) = line.strip_prefix("# ") {
-            let mut parts = rest.splitn(3, ' ');
-            let kind = parts.next().unwrap_or_default();
-            let name = parts.next().unwrap_or_default();
-            assert!(name_re.is_match(name), "line {n}: metric name {name:?}");
-            if kind == "TYPE" {
-                let t = parts.next().unwrap_or_default();
-                assert!(
-                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
-                    "line {n}: type {t:?}"
-                );
-                assert!(
-                    types.insert(name.to_owned(), t.to_owned()).is_none(),
-                    "line {n}: second TYPE for {name}"
-                );
-                assert!(
-                    !samples
-                        .iter()
-                        .any(|s: &Sample| family(&s.name, &types) == name),
-                    "line {n}: TYPE after samples"
-                );
-            } else {
-                assert_eq!(kind, "HELP", "line {n}: unknown comment");
-            }
-            continue;
-        }
-        assert!(!line.is_empty(), "line {n}: empty line");
-        let (name, rest) = match line.find(['{', ' ']) {
-            Some(i) => line.split_at(i),
-            None => panic!("line {n}: no value"),
-        };
-        assert!(name_re.is_match(name), "line {n}: metric name {name:?}");
-        let (labels, value) = if let Some(rest) = rest.strip_prefix('{') {
-            parse_labels(rest, n)
+            comment_line(rest, n, &name_re, &mut types, &samples);
         } else {
-            (BTreeMap::new(), rest)
-        };
-        let value = value
-            .strip_prefix(' ')
-            .unwrap_or_else(|| panic!("line {n}: a space before the value"));
-        let value = match value {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            "NaN" => f64::NAN,
-            v => v
-                .parse()
-                .unwrap_or_else(|_| panic!("line {n}: value {v:?}")),
-        };
-        let fam = family(name, &types);
-        assert!(types.contains_key(&fam), "line {n}: {name} has no TYPE");
-        samples.push(Sample {
-            name: name.to_owned(),
-            labels,
-            value,
-        });
+            samples.push(sample_line(line, n, &name_re, &types));
+        }
     }
     check_histograms(&samples, &types);
     samples
+}
+
+/// A `# HELP` or `# TYPE` line (`rest` after the `# `), line `n`. A `TYPE` is recorded in
+/// `types`, once per family and before its samples.
+fn comment_line(
+    rest: &str,
+    n: usize,
+    name_re: &regex::Regex,
+    types: &mut HashMap<String, String>,
+    samples: &[Sample],
+) {
+    let mut parts = rest.splitn(3, ' ');
+    let kind = parts.next().unwrap_or_default();
+    let name = parts.next().unwrap_or_default();
+    assert!(name_re.is_match(name), "line {n}: metric name {name:?}");
+    if kind != "TYPE" {
+        assert_eq!(kind, "HELP", "line {n}: unknown comment");
+        return;
+    }
+    let t = parts.next().unwrap_or_default();
+    assert!(
+        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+        "line {n}: type {t:?}"
+    );
+    assert!(
+        types.insert(name.to_owned(), t.to_owned()).is_none(),
+        "line {n}: second TYPE for {name}"
+    );
+    assert!(
+        !samples.iter().any(|s| family(&s.name, types) == name),
+        "line {n}: TYPE after samples"
+    );
+}
+
+/// A sample line, line `n`, of a family whose `TYPE` is in `types`.
+fn sample_line(
+    line: &str,
+    n: usize,
+    name_re: &regex::Regex,
+    types: &HashMap<String, String>,
+) -> Sample {
+    assert!(!line.is_empty(), "line {n}: empty line");
+    let (name, rest) = match line.find(['{', ' ']) {
+        Some(i) => line.split_at(i),
+        None => panic!("line {n}: no value"),
+    };
+    assert!(name_re.is_match(name), "line {n}: metric name {name:?}");
+    let (labels, value) = if let Some(rest) = rest.strip_prefix('{') {
+        parse_labels(rest, n)
+    } else {
+        (BTreeMap::new(), rest)
+    };
+    let value = value
+        .strip_prefix(' ')
+        .unwrap_or_else(|| panic!("line {n}: a space before the value"));
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        v => v
+            .parse()
+            .unwrap_or_else(|_| panic!("line {n}: value {v:?}")),
+    };
+    let fam = family(name, types);
+    assert!(types.contains_key(&fam), "line {n}: {name} has no TYPE");
+    Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    }
 }
 
 fn parse_labels(text: &str, n: usize) -> (BTreeMap<String, String>, &str) {

@@ -31,8 +31,10 @@ use ferry_admin::registry::{self, Instance, Properties};
 use ferry_test_support::client::Client;
 use ferry_test_support::ferry::BIN_OVERRIDE_ENV;
 use ferry_test_support::http::StatusCode;
+use ferry_test_support::require::require_for;
 use ferry_test_support::{
     apps, bounded, config_user_directives, poll_until, procfs, require_program, trace_init, Ferry,
+    Requirement,
 };
 use regex::Regex;
 use serde_json::Value;
@@ -241,20 +243,14 @@ fn nobody_prefix() -> Vec<String> {
     .to_vec()
 }
 
-/// Why a test cannot act as `nobody` here, if it cannot.
-fn cannot_act_as_nobody() -> Option<&'static str> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not running as root: cannot switch to nobody");
-    }
-    if !apps::have_program("setpriv") {
-        return Some("setpriv is not installed");
-    }
-    let nobody = nix::unistd::User::from_name("nobody").ok().flatten();
-    let nogroup = nix::unistd::Group::from_name("nogroup").ok().flatten();
-    if nobody.is_none() || nogroup.is_none() {
-        return Some("no nobody user or nogroup group");
-    }
-    None
+/// What acting as `nobody` needs.
+fn acting_as_nobody() -> [Requirement; 4] {
+    [
+        Requirement::Root,
+        Requirement::Program("setpriv"),
+        Requirement::User("nobody"),
+        Requirement::Group("nogroup"),
+    ]
 }
 
 async fn pool_json(admin: &AdminClient) -> Value {
@@ -447,18 +443,11 @@ for family in text_string_to_metric_families(sys.stdin.read()):
 json.dump(rows, sys.stdout)
 "#;
 
-/// Why the Prometheus parser cannot run here, if it cannot.
-fn no_prometheus_parser() -> Option<String> {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import prometheus_client.parser"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    (!ok).then(|| {
-        "python3 cannot import prometheus_client (pip install prometheus_client)".to_owned()
-    })
-}
+/// What running Prometheus' own parser needs.
+const PROMETHEUS_PARSER: [Requirement; 2] = [
+    Requirement::Program("python3"),
+    Requirement::PythonModule("prometheus_client.parser"),
+];
 
 /// One sample as the parser prints it: family, type, sample name, labels, value.
 type Row = (String, String, String, HashMap<String, String>, f64);
@@ -628,12 +617,9 @@ async fn status_formats_metrics_log_level_and_access_log_with_two_apps() {
 
         // /metrics: parsed by Prometheus' own parser; the counters move with traffic.
         let (mut wsgi_sent, mut rack_sent) = (1, 1);
-        match no_prometheus_parser() {
-            Some(reason) => eprintln!("skipping the /metrics checks: {reason}"),
-            None => {
-                check_metrics(&t, &admin, &client, wsgi_pid).await;
-                (wsgi_sent, rack_sent) = (wsgi_sent + 5, rack_sent + 4);
-            }
+        if require_for("the /metrics checks", &PROMETHEUS_PARSER) {
+            check_metrics(&t, &admin, &client, wsgi_pid).await;
+            (wsgi_sent, rack_sent) = (wsgi_sent + 5, rack_sent + 4);
         }
 
         // The access log: one line per request, with the app and the process.
@@ -918,9 +904,8 @@ async fn auth_and_direct_process_access() {
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
 
         // nobody: sees none of root's apps and may not restart, detach or inspect them.
-        match cannot_act_as_nobody() {
-            Some(reason) => eprintln!("skipping the checks as nobody: {reason}"),
-            None => check_nobody(&t, &socket, rack_pid).await,
+        if require_for("the checks as nobody", &acting_as_nobody()) {
+            check_nobody(&t, &socket, rack_pid).await;
         }
         let pool = pool_json(&t.admin()).await;
         assert_eq!(pids(&pool, &rack), [rack_pid], "nobody changed nothing");
@@ -1003,7 +988,10 @@ async fn check_nobody(t: &TwoApps, socket: &Path, rack_pid: u32) {
     assert_eq!(refused.code, Some(1), "{refused:?}");
     assert!(refused.stderr.contains("not allowed"), "{refused:?}");
     // The status code itself, from a raw request over the socket as nobody.
-    if apps::have_program("curl") {
+    if require_for(
+        "the 403 of a raw request as nobody",
+        &[Requirement::Program("curl")],
+    ) {
         let body = format!(r#"{{"name": "{rack}", "restart_method": "blocking"}}"#);
         let mut args = nobody_prefix();
         args.extend(

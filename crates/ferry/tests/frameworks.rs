@@ -4,7 +4,8 @@
 //! runs as it would under Passenger.
 //!
 //! The frameworks come from `scripts/install-deps.sh` (Debian's `ruby-sinatra`, Flask from pip,
-//! Express from npm into the fixture). A test whose framework is missing says so and skips.
+//! Express from npm into the fixture). A test whose framework is missing fails under CI and says
+//! so and skips elsewhere (`ferry_test_support::require`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,23 +13,11 @@ use std::time::Duration;
 use ferry_test_support::body;
 use ferry_test_support::client::{self, Client};
 use ferry_test_support::http::{Method, StatusCode};
-use ferry_test_support::{apps, bounded, poll_until, require_program, trace_init, Ferry};
+use ferry_test_support::{
+    apps, bounded, poll_until, require, require_program, trace_init, Ferry, Requirement,
+};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Whether `check` (a shell command) succeeds: the framework is installed.
-fn installed(what: &str, check: &str) -> bool {
-    let ok = std::process::Command::new("sh")
-        .args(["-c", check])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: {what} is not installed (scripts/install-deps.sh installs it)");
-    }
-    ok
-}
 
 async fn page_and_form(app: &Path, greeting: &str) {
     let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), app)
@@ -70,13 +59,10 @@ async fn page_and_form(app: &Path, greeting: &str) {
 #[tokio::test]
 async fn sinatra_app() {
     trace_init();
-    require_program!("ruby");
-    if !installed(
-        "Sinatra (ruby-sinatra)",
-        "ruby -e 'require \"sinatra/base\"'",
-    ) {
-        return;
-    }
+    require!(
+        Requirement::Program("ruby"),
+        Requirement::RubyLibrary("sinatra/base")
+    );
     bounded(
         LIMIT,
         page_and_form(&apps::fixtures_dir().join("sinatra"), "Hello from Sinatra"),
@@ -87,10 +73,10 @@ async fn sinatra_app() {
 #[tokio::test]
 async fn flask_app() {
     trace_init();
-    require_program!("python3");
-    if !installed("Flask", "python3 -c 'import flask'") {
-        return;
-    }
+    require!(
+        Requirement::Program("python3"),
+        Requirement::PythonModule("flask")
+    );
     bounded(
         LIMIT,
         page_and_form(&apps::fixtures_dir().join("flask"), "Hello from Flask"),
@@ -101,14 +87,15 @@ async fn flask_app() {
 #[tokio::test]
 async fn express_app() {
     trace_init();
-    require_program!("node");
     let app = apps::fixtures_dir().join("express");
-    if !installed(
-        "Express",
-        &format!("test -d '{}/node_modules/express'", app.display()),
-    ) {
-        return;
-    }
+    require!(
+        Requirement::Program("node"),
+        Requirement::Path {
+            what: "Express",
+            path: app.join("node_modules/express"),
+            installs: "scripts/install-deps.sh installs it with npm",
+        }
+    );
     bounded(LIMIT, page_and_form(&app, "Hello from Express")).await;
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 use ferry_test_support::body;
 use ferry_test_support::client::{self, Client};
 use ferry_test_support::http::{Method, StatusCode};
-use ferry_test_support::{apps, bounded, trace_init, Ferry};
+use ferry_test_support::require::require;
+use ferry_test_support::{apps, bounded, require_program, trace_init, Ferry, Requirement};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -41,9 +42,10 @@ impl Lang {
     }
 }
 
+/// Ferry serving `lang`'s stub, or `None` when its interpreter is missing (which fails the
+/// test under CI; see `ferry_test_support::require`).
 async fn start(lang: Lang, extra: &[&str]) -> Option<Ferry> {
-    if !apps::have_program(lang.program()) {
-        eprintln!("skipping: `{}` is not installed", lang.program());
+    if !require(&[Requirement::Program(lang.program())]) {
         return None;
     }
     let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), lang.fixture())
@@ -459,9 +461,7 @@ async fn thread_model_serves_requests_in_parallel() {
 #[tokio::test]
 async fn node_es_modules() {
     trace_init();
-    if !apps::have_program("node") {
-        return eprintln!("skipping: `node` is not installed");
-    }
+    require_program!("node");
     bounded(LIMIT, async {
         // `"type": "module"` with top-level await, and an `.mjs` startup file: Passenger's own
         // loader `require()`s the startup file and fails on both.
@@ -494,9 +494,10 @@ async fn interpreters_can_be_named() {
             (Lang::Wsgi, "--python"),
             (Lang::Node, "--nodejs"),
         ] {
-            let Some(path) = which(lang.program()) else {
+            if !require(&[Requirement::Program(lang.program())]) {
                 continue;
-            };
+            }
+            let path = which(lang.program()).expect("on PATH, since it runs");
             let Some(ferry) = start(lang, &[flag, &path]).await else {
                 continue;
             };

@@ -3,7 +3,8 @@
 //! runs them, and its `session`-protocol client (Rack, WSGI) or HTTP client (Node) talks to
 //! them. This shows Ferry speaks Passenger's protocols, not only its own loaders' dialect.
 //!
-//! Skipped, with the reason, when the package is absent; `scripts/install-deps.sh` installs it.
+//! Skipped, with the reason, when the package is absent (a failure under CI);
+//! `scripts/install-deps.sh` installs it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,10 +12,10 @@ use std::time::Duration;
 use ferry_test_support::body;
 use ferry_test_support::client::Client;
 use ferry_test_support::http::{Method, StatusCode};
-use ferry_test_support::{apps, bounded, require_program, trace_init, Ferry};
+use ferry_test_support::require::{require, PASSENGER_HELPER_SCRIPTS};
+use ferry_test_support::{apps, bounded, require_program, trace_init, Ferry, Requirement};
 
 const LIMIT: Duration = Duration::from_secs(60);
-const HELPERS: &str = "/usr/share/passenger/helper-scripts";
 
 /// Starts Ferry on `app` with Passenger's `loader`, run by `interpreter`.
 async fn start(
@@ -24,14 +25,10 @@ async fn start(
     loader: &str,
     args: &[&str],
 ) -> Option<Ferry> {
-    let loader = Path::new(HELPERS).join(loader);
-    if !loader.exists() {
-        eprintln!(
-            "skipped: {} is missing (Debian's passenger package; scripts/install-deps.sh installs it)",
-            loader.display()
-        );
+    if !require(&[Requirement::PassengerPackage]) {
         return None;
     }
+    let loader = Path::new(PASSENGER_HELPER_SCRIPTS).join(loader);
     let command = format!("{interpreter} {}", loader.display());
     let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), app)
         .args(["--app-type", app_type, "--app-start-command", &command])

@@ -3,16 +3,22 @@
 //! defaults; a file with a value of the wrong type stops Ferry with exit 64, naming the file and
 //! the key.
 //!
-//! Each test runs a copy of the WSGI stub with its own Passengerfile. `min_instances` shows which
-//! source won: the pool starts that many processes after the first request.
+//! Each test runs a copy of the WSGI stub with its own Passengerfile, and `min_instances` shows
+//! which source won. The binary test watches the pool start that many processes after the first
+//! request; the precedence tests run Ferry in-process (`ferry_test_support::in_process`), where
+//! the resolved configuration can be read directly instead of watched for seconds to show that
+//! a second process does *not* start.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use ferry_config::StartOptions;
 use ferry_test_support::client::{self, Client};
 use ferry_test_support::http::StatusCode;
-use ferry_test_support::{apps, bounded, poll_until, procfs, require_program, trace_init, Ferry};
+use ferry_test_support::{
+    apps, bounded, in_process, poll_until, procfs, require_program, trace_init, Ferry,
+};
 use tempfile::TempDir;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -25,15 +31,13 @@ fn app_with(passengerfile: &str) -> TempDir {
     dir
 }
 
-async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ferry {
+async fn start(dir: &Path) -> Ferry {
     // Counts the app's processes under Ferry: spawned directly, no preloader is among them.
-    let mut builder = Ferry::new(env!("CARGO_BIN_EXE_ferry"), dir)
+    Ferry::new(env!("CARGO_BIN_EXE_ferry"), dir)
         .args(["--spawn-method", "direct"])
-        .args(args);
-    for (name, value) in env {
-        builder = builder.env(name, value);
-    }
-    builder.spawn().await.expect("ferry starts")
+        .spawn()
+        .await
+        .expect("ferry starts")
 }
 
 /// The app processes (loaders) under Ferry.
@@ -66,17 +70,6 @@ async fn expect_processes(ferry: &Ferry, n: usize) {
     );
 }
 
-/// Asserts that the pool does not grow past one process. A second one, if `min_instances` were
-/// 2, is started right after the first request; three seconds is several times a stub's spawn.
-async fn expect_one_process(ferry: &Ferry) {
-    let grew = poll_until(Duration::from_secs(3), || {
-        (app_processes(ferry).len() > 1).then_some(())
-    })
-    .await;
-    assert!(grew.is_none(), "a second process started\n{}", ferry.log());
-    assert_eq!(app_processes(ferry).len(), 1);
-}
-
 /// The variable `name` in the environment of process `pid`.
 fn env_of(pid: u32, name: &str) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
@@ -99,7 +92,7 @@ async fn the_passengerfile_sets_pool_limits_and_envvars() {
                 "envvars": {"FERRY_FROM_PASSENGERFILE": "yes it is"},
                 "colour": "blue"}"#,
         );
-        let ferry = start(dir.path(), &[], &[]).await;
+        let ferry = start(dir.path()).await;
         let pid = first_request(&ferry).await;
         expect_processes(&ferry, 2).await;
         assert_eq!(
@@ -121,15 +114,32 @@ async fn the_passengerfile_sets_pool_limits_and_envvars() {
     .await;
 }
 
+/// In-process Ferry on `dir` with these options (the command line's layer) and environment (the
+/// `FERRY_*`/`PASSENGER_*` layer); after the first request is served, the `min_instances` the
+/// configuration resolved to.
+async fn min_instances(
+    dir: &Path,
+    options: impl FnOnce(&mut StartOptions),
+    env: &[(&str, &str)],
+) -> usize {
+    let mut builder = in_process::Ferry::new(env!("CARGO_BIN_EXE_ferry"), dir).options(options);
+    for (name, value) in env {
+        builder = builder.env(*name, *value);
+    }
+    let ferry = builder.start().await.expect("ferry starts");
+    let reply = Client::new().get(&ferry.url_for("/pid")).await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK, "{}", ferry.log());
+    ferry.deployment().apps[0].min_instances
+}
+
 #[tokio::test]
 async fn the_command_line_overrides_the_passengerfile() {
     trace_init();
     require_program!("python3");
     bounded(LIMIT, async {
         let dir = app_with(r#"{"max_pool_size": 2, "min_instances": 2}"#);
-        let ferry = start(dir.path(), &["--min-instances", "1"], &[]).await;
-        first_request(&ferry).await;
-        expect_one_process(&ferry).await;
+        let found = min_instances(dir.path(), |o| o.min_instances = Some(1), &[]).await;
+        assert_eq!(found, 1);
     })
     .await;
 }
@@ -141,16 +151,12 @@ async fn the_environment_overrides_the_passengerfile() {
     bounded(LIMIT, async {
         let dir = app_with(r#"{"max_pool_size": 2, "min_instances": 2}"#);
         let env = [("PASSENGER_MIN_INSTANCES", "1")];
-        let ferry = start(dir.path(), &[], &env).await;
-        first_request(&ferry).await;
-        expect_one_process(&ferry).await;
+        assert_eq!(min_instances(dir.path(), |_| {}, &env).await, 1);
 
         // And upwards: the file says 1, the environment 2.
         let dir = app_with(r#"{"max_pool_size": 2, "min_instances": 1}"#);
         let env = [("PASSENGER_MIN_INSTANCES", "2")];
-        let ferry = start(dir.path(), &[], &env).await;
-        first_request(&ferry).await;
-        expect_processes(&ferry, 2).await;
+        assert_eq!(min_instances(dir.path(), |_| {}, &env).await, 2);
     })
     .await;
 }
@@ -162,9 +168,8 @@ async fn the_command_line_overrides_the_environment() {
     bounded(LIMIT, async {
         let dir = app_with(r#"{"max_pool_size": 2, "min_instances": 1}"#);
         let env = [("PASSENGER_MIN_INSTANCES", "1")];
-        let ferry = start(dir.path(), &["--min-instances", "2"], &env).await;
-        first_request(&ferry).await;
-        expect_processes(&ferry, 2).await;
+        let found = min_instances(dir.path(), |o| o.min_instances = Some(2), &env).await;
+        assert_eq!(found, 2);
     })
     .await;
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use ferry_test_support::client::Client;
 use ferry_test_support::http::StatusCode;
-use ferry_test_support::{apps, bounded, require_program, trace_init, unique_digits, Ferry};
+use ferry_test_support::{
+    apps, bounded, require, require_program, trace_init, unique_digits, Ferry, Requirement,
+};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -29,10 +31,6 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
 
 /// A world-readable app directory holding the env app, whose startup file `app.py` belongs to
 /// `owner` (when running as root).
@@ -80,20 +78,12 @@ fn user(view: &Value) -> (u64, &str, &str) {
     )
 }
 
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: user switching only happens when Ferry runs as root (CI does)");
-            return;
-        }
-    };
-}
-
 #[tokio::test]
 async fn startup_file_owned_by_daemon_runs_as_daemon() {
     trace_init();
     require_program!("python3");
-    require_root!();
+    // User switching only happens when Ferry runs as root.
+    require!(Requirement::Root);
     bounded(LIMIT, async {
         let dir = env_app(Some("daemon"));
         let view = app_view(dir.path(), &["--user-switching", "on"]).await;
@@ -107,7 +97,8 @@ async fn startup_file_owned_by_daemon_runs_as_daemon() {
 async fn startup_file_owned_by_root_runs_as_nobody() {
     trace_init();
     require_program!("python3");
-    require_root!();
+    // User switching only happens when Ferry runs as root.
+    require!(Requirement::Root);
     bounded(LIMIT, async {
         let dir = env_app(Some("root"));
         let view = app_view(dir.path(), &["--user-switching", "on"]).await;
@@ -122,7 +113,8 @@ async fn startup_file_owned_by_root_runs_as_nobody() {
 async fn user_flag_overrides_the_owner() {
     trace_init();
     require_program!("python3");
-    require_root!();
+    // User switching only happens when Ferry runs as root.
+    require!(Requirement::Root);
     bounded(LIMIT, async {
         let dir = env_app(Some("root"));
         let view = app_view(dir.path(), &["--user", "daemon"]).await;
@@ -135,7 +127,8 @@ async fn user_flag_overrides_the_owner() {
 async fn user_switching_off_runs_as_the_default_user() {
     trace_init();
     require_program!("python3");
-    require_root!();
+    // User switching only happens when Ferry runs as root.
+    require!(Requirement::Root);
     bounded(LIMIT, async {
         let dir = env_app(Some("daemon"));
         let view = app_view(dir.path(), &["--user-switching", "off"]).await;
@@ -214,7 +207,8 @@ impl Drop for ProfileSnippet {
 async fn load_shell_envvars_brings_the_profiles_variables() {
     trace_init();
     require_program!("python3");
-    require_root!();
+    // User switching only happens when Ferry runs as root.
+    require!(Requirement::Root);
     bounded(LIMIT, async {
         let tag = unique_digits();
         let environment = format!("shelltest{tag}");

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use ferry_test_support::client::Client;
 use ferry_test_support::http::StatusCode;
-use ferry_test_support::{apps, bounded, poll_until, require_program, trace_init, Ferry};
+use ferry_test_support::{
+    apps, bounded, poll_until, require, require_program, trace_init, Ferry, Requirement,
+};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -265,10 +267,8 @@ async fn app_root_unreadable_by_the_apps_user() {
 #[tokio::test]
 async fn user_that_does_not_exist() {
     trace_init();
-    if !is_root() {
-        eprintln!("skipped: --user only applies when Ferry runs as root");
-        return;
-    }
+    // --user only applies when Ferry runs as root.
+    require!(Requirement::Root);
     bounded(LIMIT, async {
         let dir = apps::temp_dir();
         let (_ferry, f) = fail_with(

@@ -10,7 +10,8 @@ use ferry_spawn::{
     SpawnerConfig, Step, StopMode,
 };
 use ferry_test_support::ferry::current_user;
-use ferry_test_support::{bounded, require_program};
+use ferry_test_support::require::PASSENGER_HELPER_SCRIPTS;
+use ferry_test_support::{bounded, require, require_program, Requirement};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -226,19 +227,14 @@ async fn the_work_directory_is_removed_after_a_successful_spawn() {
 
 // === Passenger 6's own loaders ===
 
-/// Passenger's helper-scripts directory, from Debian's `passenger` package.
-fn passenger_helper_scripts() -> Option<PathBuf> {
-    let dir = PathBuf::from("/usr/share/passenger/helper-scripts");
-    dir.join("wsgi-loader.py").exists().then_some(dir)
-}
-
 async fn spawn_with_passenger_loader(
     loader: &str,
     interpreter: &str,
     startup: (&str, &str),
     extra: Vec<(String, serde_json::Value)>,
 ) -> ferry_spawn::Spawned {
-    let scripts = passenger_helper_scripts().expect("checked by the caller");
+    // The caller required `Requirement::PassengerPackage`.
+    let scripts = Path::new(PASSENGER_HELPER_SCRIPTS);
     let dir = tempfile::tempdir().unwrap().keep();
     std::fs::write(dir.join(startup.0), startup.1).unwrap();
     let cmd = format!("{interpreter} {}", scripts.join(loader).display());
@@ -294,10 +290,7 @@ async fn session_request(path: &Path) -> String {
 #[tokio::test]
 async fn passengers_wsgi_loader_completes_the_handshake() {
     require_program!("python3");
-    if passenger_helper_scripts().is_none() {
-        eprintln!("skipped: Debian's passenger package is not installed (scripts/install-deps.sh installs it)");
-        return;
-    }
+    require!(Requirement::PassengerPackage);
     bounded(LIMIT, async {
         let app = "def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'wsgi says hi']\n";
         let spawned = spawn_with_passenger_loader(
@@ -322,10 +315,7 @@ async fn passengers_wsgi_loader_completes_the_handshake() {
 #[tokio::test]
 async fn passengers_rack_loader_completes_the_handshake() {
     require_program!("ruby");
-    if passenger_helper_scripts().is_none() {
-        eprintln!("skipped: Debian's passenger package is not installed (scripts/install-deps.sh installs it)");
-        return;
-    }
+    require!(Requirement::PassengerPackage);
     bounded(LIMIT, async {
         let app =
             "run lambda { |env| [200, {'content-type' => 'text/plain'}, ['rack says hi']] }\n";

@@ -1,7 +1,7 @@
 // Runs the Node fixture apps of Ferry's Rust integration tests (crates/ferry-test-support/apps)
 // through node-loader.js, so a broken fixture shows up here first: node-stub (every endpoint),
-// node-esm, node-mjs, node-no-listen and express (skipped when its node_modules is missing;
-// install it with `npm ci --omit=dev` in that directory).
+// node-esm, node-mjs, node-no-listen and express (skipped when its node_modules is missing, and
+// failed under CI; scripts/install-deps.sh installs it with `npm ci --omit=dev` there).
 'use strict';
 
 const assert = require('node:assert');
@@ -20,6 +20,7 @@ const {
   wsClientFrame,
   wsParseServerFrame,
 } = require('./support/harness.js');
+const { testRequiring } = require('./support/require.js');
 
 const STUB = path.join(FIXTURE_APPS, 'node-stub');
 
@@ -196,9 +197,9 @@ test('node-no-listen: spawn error', async () => {
 
 const EXPRESS = path.join(FIXTURE_APPS, 'express');
 const expressInstalled = fs.existsSync(path.join(EXPRESS, 'node_modules', 'express', 'package.json'));
-test(
+testRequiring(
   'express: GET / and POST /form',
-  { skip: !expressInstalled && `run \`npm ci --omit=dev\` in ${EXPRESS} first` },
+  !expressInstalled && `Express is missing: run \`npm ci --omit=dev\` in ${EXPRESS} (scripts/install-deps.sh does)`,
   async () => {
     await withApp({ appRoot: EXPRESS }, async (app) => {
       await app.ready();

@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { test } = require('node:test');
 const { withApp, expectSpawnError } = require('./support/harness.js');
+const { testRequiring } = require('./support/require.js');
 
 const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split('.').map(Number);
 
@@ -65,7 +66,8 @@ await once(process, 'SIGUSR2'); // never comes
   });
 });
 
-test('a .js file with ES module syntax and no "type" (Node module detection)', { skip: !(NODE_MAJOR >= 22 || (NODE_MAJOR === 20 && NODE_MINOR >= 19)) && 'needs Node 20.19+' }, async () => {
+const DETECTS_MODULES = NODE_MAJOR >= 22 || (NODE_MAJOR === 20 && NODE_MINOR >= 19);
+testRequiring('a .js file with ES module syntax and no "type" (Node module detection)', !DETECTS_MODULES && `needs Node 20.19+, this is ${process.version}`, async () => {
   const files = {
     'app.js': `import http from 'node:http';
 await Promise.resolve();

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADER = os.path.join(os.path.dirname(HERE), 'wsgi-loader.py')
@@ -31,6 +32,32 @@ TIMEOUT = 30
 def python_has(module):
     return subprocess.call([PYTHON, '-c', 'import ' + module],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
+
+
+def under_ci():
+    """Whether this is a CI run (CI=true or CI=1): there a test that cannot run fails."""
+    return os.environ.get('CI', '').lower() in ('true', '1')
+
+
+def requires_module(module):
+    """Class decorator for tests that need `module` in the loader's python (the skip policy of
+    ferry_test_support::require): when it is missing, the tests are skipped with the reason on
+    stderr, except under CI, where they fail instead."""
+    if python_has(module):
+        return lambda cls: cls
+    reason = '%s cannot import %s (scripts/install-deps.sh installs it)' % (PYTHON, module)
+
+    def fail(cls):
+        def setUpClass(klass):
+            raise AssertionError('%s cannot run under CI (CI=true): %s' % (klass.__name__, reason))
+        cls.setUpClass = classmethod(setUpClass)
+        return cls
+
+    def skip(cls):
+        sys.stderr.write('SKIPPED: %s: %s\n' % (cls.__name__, reason))
+        return unittest.skip(reason)(cls)
+
+    return fail if under_ci() else skip
 
 
 class Loader(object):

@@ -5,7 +5,7 @@ import os
 import unittest
 from urllib.parse import urlencode
 
-from harness import APPS, Client, Loader, python_has
+from harness import APPS, Client, Loader, requires_module
 
 STUB = os.path.join(APPS, 'wsgi-stub')
 FLASK = os.path.join(APPS, 'flask')
@@ -129,7 +129,7 @@ class StubLintTests(StubTests):
     env = {'FERRY_TEST_LINT': '1'}
 
 
-@unittest.skipUnless(python_has('flask'), 'flask is not installed for the loader\'s python')
+@requires_module('flask')
 class FlaskTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -28,12 +28,33 @@
 
 use std::fmt::Write;
 
-use super::{duration_words, GroupLife, PoolState, ProcessLife};
+use super::{duration_words, GroupLife, GroupState, PoolState, ProcessLife, ProcessState};
 
 /// The pool in Passenger's text layout (see the module docs); `verbose` adds each process's
 /// URL and, when the state carries it, its connect password.
 pub(super) fn render(pool: &PoolState, verbose: bool) -> String {
     let mut out = String::with_capacity(512 + pool.process_count * 256);
+    general(&mut out, pool);
+    out.push_str("----------- Application groups -----------\n");
+    for group in &pool.groups {
+        group_lines(&mut out, group);
+        let mut processes: Vec<_> = group.processes.iter().collect();
+        processes.sort_by_key(|p| match p.life_state {
+            ProcessLife::Alive => 0,
+            ProcessLife::Oob => 1,
+            ProcessLife::Parked => 2,
+            ProcessLife::ShuttingDown => 3,
+        });
+        for p in processes {
+            process_lines(&mut out, p, verbose);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The "General information" section, and the blank line after it.
+fn general(out: &mut String, pool: &PoolState) {
     out.push_str("----------- General information -----------\n");
     let _ = writeln!(out, "Max pool size : {}", pool.max_pool_size);
     let _ = writeln!(out, "App groups    : {}", pool.groups.len());
@@ -44,75 +65,69 @@ pub(super) fn render(pool: &PoolState, verbose: bool) -> String {
         pool.top_level_queue
     );
     out.push('\n');
-    out.push_str("----------- Application groups -----------\n");
-    for group in &pool.groups {
-        let _ = writeln!(out, "{}:", group.name);
-        let _ = writeln!(out, "  App root: {}", group.app_root);
-        if group.life_state == GroupLife::ShuttingDown {
-            out.push_str("  (shutting down...)\n");
-        }
-        if group.rolling_restart_pending > 0 {
-            out.push_str("  (restarting...)\n");
-        }
-        if group.resisting_deployment_error {
-            out.push_str(
-                "  (resisting a deployment error: the old processes keep serving until the next restart)\n",
-            );
-        }
-        match group.spawning {
-            0 => {}
-            1 => out.push_str("  (spawning 1 new process...)\n"),
-            n => {
-                let _ = writeln!(out, "  (spawning {n} new processes...)");
-            }
-        }
-        let _ = writeln!(out, "  Requests in queue: {}", group.queue_length);
-        if let Some(preloader) = &group.preloader {
-            let _ = writeln!(
-                out,
-                "  Preloader: PID {}, idle {}, {} workers spawned",
-                preloader.pid,
-                duration_words(preloader.idle_secs),
-                preloader.workers_spawned
-            );
-        }
-        let mut processes: Vec<_> = group.processes.iter().collect();
-        processes.sort_by_key(|p| match p.life_state {
-            ProcessLife::Alive => 0,
-            ProcessLife::Oob => 1,
-            ProcessLife::Parked => 2,
-            ProcessLife::ShuttingDown => 3,
-        });
-        for p in processes {
-            let _ = writeln!(
-                out,
-                "  * PID: {:<5}   Sessions: {:<2}      Processed: {:<5}   Uptime: {}",
-                p.pid,
-                p.sessions,
-                p.processed,
-                duration_words(p.uptime_secs)
-            );
-            let cpu = format!("{}%", p.cpu_percent.unwrap_or(0.0).round() as u64);
-            let memory = format!("{}M", p.private_dirty_kib.unwrap_or(0) / 1024);
-            let _ = writeln!(
-                out,
-                "    CPU: {cpu:<5}   Memory  : {memory:<5}   Last used: {} ago",
-                duration_words(p.last_used_secs_ago)
-            );
-            match p.life_state {
-                ProcessLife::Alive => {}
-                ProcessLife::Oob => out.push_str("    Out-of-band work...\n"),
-                ProcessLife::Parked => out.push_str("    Parked (rolling restart)...\n"),
-                ProcessLife::ShuttingDown => out.push_str("    Shutting down...\n"),
-            }
-            if verbose {
-                let _ = writeln!(out, "    URL     : {}", p.url);
-                if let Some(password) = &p.connect_password {
-                    let _ = writeln!(out, "    Password: {password}");
-                }
-            }
-        }
-        out.push('\n');
+}
+
+/// A group's heading lines, down to its preloader.
+fn group_lines(out: &mut String, group: &GroupState) {
+    let _ = writeln!(out, "{}:", group.name);
+    let _ = writeln!(out, "  App root: {}", group.app_root);
+    if group.life_state == GroupLife::ShuttingDown {
+        out.push_str("  (shutting down...)\n");
     }
-    out
+    if group.rolling_restart_pending > 0 {
+        out.push_str("  (restarting...)\n");
+    }
+    if group.resisting_deployment_error {
+        out.push_str(
+            "  (resisting a deployment error: the old processes keep serving until the next restart)\n",
+        );
+    }
+    match group.spawning {
+        0 => {}
+        1 => out.push_str("  (spawning 1 new process...)\n"),
+        n => {
+            let _ = writeln!(out, "  (spawning {n} new processes...)");
+        }
+    }
+    let _ = writeln!(out, "  Requests in queue: {}", group.queue_length);
+    if let Some(preloader) = &group.preloader {
+        let _ = writeln!(
+            out,
+            "  Preloader: PID {}, idle {}, {} workers spawned",
+            preloader.pid,
+            duration_words(preloader.idle_secs),
+            preloader.workers_spawned
+        );
+    }
+}
+
+/// One process: its two lines, its state, and with `verbose` its URL and password.
+fn process_lines(out: &mut String, p: &ProcessState, verbose: bool) {
+    let _ = writeln!(
+        out,
+        "  * PID: {:<5}   Sessions: {:<2}      Processed: {:<5}   Uptime: {}",
+        p.pid,
+        p.sessions,
+        p.processed,
+        duration_words(p.uptime_secs)
+    );
+    let cpu = format!("{}%", p.cpu_percent.unwrap_or(0.0).round() as u64);
+    let memory = format!("{}M", p.private_dirty_kib.unwrap_or(0) / 1024);
+    let _ = writeln!(
+        out,
+        "    CPU: {cpu:<5}   Memory  : {memory:<5}   Last used: {} ago",
+        duration_words(p.last_used_secs_ago)
+    );
+    match p.life_state {
+        ProcessLife::Alive => {}
+        ProcessLife::Oob => out.push_str("    Out-of-band work...\n"),
+        ProcessLife::Parked => out.push_str("    Parked (rolling restart)...\n"),
+        ProcessLife::ShuttingDown => out.push_str("    Shutting down...\n"),
+    }
+    if verbose {
+        let _ = writeln!(out, "    URL     : {}", p.url);
+        if let Some(password) = &p.connect_password {
+            let _ = writeln!(out, "    Password: {password}");
+        }
+    }
 }

@@ -2,10 +2,12 @@
 //! the [`PoolState`] at scrape time (`ferry_pool_*`, `ferry_app_*`, `ferry_process_*`), written
 //! with [`ferry_metrics::exposition`].
 
+use std::fmt::Display;
+
 use ferry_metrics::exposition::{help, sample};
 use ferry_metrics::Metrics;
 
-use crate::pool::{PoolState, ProcessLife};
+use crate::pool::{GroupState, PoolState, ProcessLife, ProcessState};
 
 /// What `/metrics` answers: the counters and histograms, then the gauges of `pool`. Empty when
 /// metrics are off.
@@ -18,6 +20,13 @@ pub(super) fn render(metrics: &Metrics, pool: &PoolState) -> String {
 }
 
 fn render_pool(out: &mut String, pool: &PoolState) {
+    pool_gauges(out, pool);
+    app_gauges(out, pool);
+    process_gauges(out, pool);
+}
+
+/// `ferry_pool_*`: the pool as a whole.
+fn pool_gauges(out: &mut String, pool: &PoolState) {
     help(out, "ferry_pool_max_processes", "gauge", "max_pool_size.");
     sample(out, "ferry_pool_max_processes", &[], pool.max_pool_size);
     help(
@@ -27,20 +36,17 @@ fn render_pool(out: &mut String, pool: &PoolState) {
         "Processes counting against max_pool_size (taking requests, or spawning).",
     );
     sample(out, "ferry_pool_capacity_used", &[], pool.capacity_used);
-    help(
+}
+
+/// `ferry_app_*`: one series per app (and per process state).
+fn app_gauges(out: &mut String, pool: &PoolState) {
+    app_gauge(
         out,
+        pool,
         "ferry_app_queue_length",
-        "gauge",
         "Requests waiting for a process.",
+        |g| g.queue_length,
     );
-    for g in &pool.groups {
-        sample(
-            out,
-            "ferry_app_queue_length",
-            &[("app", &g.name)],
-            g.queue_length,
-        );
-    }
     help(
         out,
         "ferry_app_processes",
@@ -64,83 +70,81 @@ fn render_pool(out: &mut String, pool: &PoolState) {
             );
         }
     }
-    help(
+    app_gauge(
         out,
+        pool,
         "ferry_app_restart_generation",
-        "gauge",
         "Restarts of the app since Ferry started.",
+        |g| g.generation,
     );
-    for g in &pool.groups {
-        sample(
-            out,
-            "ferry_app_restart_generation",
-            &[("app", &g.name)],
-            g.generation,
-        );
-    }
-    let processes = || {
-        pool.groups
-            .iter()
-            .flat_map(|g| g.processes.iter().map(move |p| (g, p, p.pid.to_string())))
-    };
-    help(
+}
+
+/// `ferry_process_*`: one series per process, labelled with its app and pid.
+fn process_gauges(out: &mut String, pool: &PoolState) {
+    process_metric(
         out,
-        "ferry_process_sessions",
-        "gauge",
+        pool,
+        ("ferry_process_sessions", "gauge"),
         "Requests in flight on a process.",
+        |p| Some(p.sessions),
     );
-    for (g, p, pid) in processes() {
-        sample(
-            out,
-            "ferry_process_sessions",
-            &[("app", &g.name), ("pid", &pid)],
-            p.sessions,
-        );
-    }
-    help(
+    process_metric(
         out,
-        "ferry_process_processed_total",
-        "counter",
+        pool,
+        ("ferry_process_processed_total", "counter"),
         "Requests a process has completed.",
+        |p| Some(p.processed),
     );
-    for (g, p, pid) in processes() {
-        sample(
-            out,
-            "ferry_process_processed_total",
-            &[("app", &g.name), ("pid", &pid)],
-            p.processed,
-        );
-    }
-    help(
+    process_metric(
         out,
-        "ferry_process_private_dirty_bytes",
-        "gauge",
+        pool,
+        ("ferry_process_private_dirty_bytes", "gauge"),
         "Private dirty memory of a process.",
+        |p| p.private_dirty_kib.map(|kib| kib * 1024),
     );
-    for (g, p, pid) in processes() {
-        if let Some(kib) = p.private_dirty_kib {
-            sample(
-                out,
-                "ferry_process_private_dirty_bytes",
-                &[("app", &g.name), ("pid", &pid)],
-                kib * 1024,
-            );
-        }
-    }
-    help(
+    process_metric(
         out,
-        "ferry_process_cpu_percent",
-        "gauge",
+        pool,
+        ("ferry_process_cpu_percent", "gauge"),
         "CPU time of a process over its lifetime, in percent.",
+        |p| p.cpu_percent,
     );
-    for (g, p, pid) in processes() {
-        if let Some(cpu) = p.cpu_percent {
-            sample(
-                out,
-                "ferry_process_cpu_percent",
-                &[("app", &g.name), ("pid", &pid)],
-                cpu,
-            );
+}
+
+/// A gauge with one sample per app, labelled `app`.
+fn app_gauge<V: Display>(
+    out: &mut String,
+    pool: &PoolState,
+    name: &str,
+    text: &str,
+    value: impl Fn(&GroupState) -> V,
+) {
+    help(out, name, "gauge", text);
+    for g in &pool.groups {
+        sample(out, name, &[("app", &g.name)], value(g));
+    }
+}
+
+/// A metric (`name` and kind) with one sample per process that has a value, labelled `app` and
+/// `pid`.
+fn process_metric<V: Display>(
+    out: &mut String,
+    pool: &PoolState,
+    (name, kind): (&str, &str),
+    text: &str,
+    value: impl Fn(&ProcessState) -> Option<V>,
+) {
+    help(out, name, kind, text);
+    for g in &pool.groups {
+        for p in &g.processes {
+            if let Some(v) = value(p) {
+                sample(
+                    out,
+                    name,
+                    &[("app", &g.name), ("pid", &p.pid.to_string())],
+                    v,
+                );
+            }
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
+use ferry_test_support::Requirement;
 use http::{Method, StatusCode};
 use serde_json::json;
 
@@ -479,18 +480,13 @@ fn authorization_rules() {
 /// running as nobody, and gets 403 for root's app. Needs root (to switch users) and `setpriv`.
 #[tokio::test]
 async fn another_user_sees_and_restarts_only_their_own_apps() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: acting as another user needs root");
-        return;
-    }
-    if std::process::Command::new("setpriv")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: setpriv is not installed");
-        return;
-    }
+    // Acting as another user needs root.
+    ferry_test_support::require!(
+        Requirement::Root,
+        Requirement::Program("setpriv"),
+        Requirement::User("nobody"),
+        Requirement::Group("nogroup"),
+    );
     let api = Running::start(config(true)).await;
     let exe = std::env::current_exe().expect("current exe");
     let output = tokio::time::timeout(

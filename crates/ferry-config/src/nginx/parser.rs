@@ -20,14 +20,22 @@
 //! as many problems as it can. Limits keep hostile input from exhausting memory or the stack: see
 //! the constants below.
 
+#[doc(hidden)]
+pub mod fuzz_logic;
+mod include;
+mod lexer;
+mod write;
+
 use std::error::Error as StdError;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read as _};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::ast::{Arg, Directive, Span};
+use include::expand_pattern;
+use lexer::{LexError, Lexer, Tok};
 
 /// The largest file read, included ones too. Nginx has none; this bounds memory when the input is
 /// hostile (or `/dev/zero`).
@@ -93,78 +101,6 @@ pub(crate) fn parse_str(
     file: impl AsRef<Path>,
 ) -> Result<Vec<Directive>, Vec<ParseError>> {
     parse_text(text, Arc::new(file.as_ref().to_path_buf()), true)
-}
-
-/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
-#[doc(hidden)]
-pub mod fuzz_logic {
-    use std::path::PathBuf;
-    use std::sync::Arc;
-
-    use super::{parse_text, write_tree, Directive, MAX_FILE_SIZE};
-
-    /// Parses `input` as a configuration (with `include` left unexpanded, so no file is read),
-    /// panicking if an invariant breaks: errors name a line of the input, and a tree written
-    /// back out parses to the same tree and writes out the same text again.
-    pub fn nginx_config(input: &[u8]) {
-        let text = String::from_utf8_lossy(input);
-        let file = Arc::new(PathBuf::from("fuzz.conf"));
-        let lines = u32::try_from(text.matches('\n').count() + 1).unwrap_or(u32::MAX);
-        let tree = match parse_text(&text, file.clone(), false) {
-            Ok(tree) => tree,
-            Err(errors) => {
-                assert!(!errors.is_empty(), "an error result without errors");
-                for e in &errors {
-                    assert!((1..=lines).contains(&e.span.line), "{e} is out of range");
-                    assert!(!e.to_string().is_empty());
-                }
-                return;
-            }
-        };
-        check_lines(&tree, lines);
-        let written = write_tree(&tree);
-        if written.len() > MAX_FILE_SIZE {
-            return;
-        }
-        let again = match parse_text(&written, file, false) {
-            Ok(again) => again,
-            Err(e) => panic!("the written tree does not parse: {e:?}\n{written}"),
-        };
-        assert!(
-            same_tree(&tree, &again),
-            "{tree:#?}\nwritten as\n{written}\nreads back as\n{again:#?}"
-        );
-        assert_eq!(write_tree(&again), written);
-    }
-
-    fn check_lines(tree: &[Directive], lines: u32) {
-        for d in tree {
-            assert!((1..=lines).contains(&d.span.line), "{d:?}");
-            for a in &d.args {
-                assert!((d.span.line..=lines).contains(&a.span.line), "{d:?}");
-            }
-            check_lines(d.block.as_deref().unwrap_or_default(), lines);
-        }
-    }
-
-    /// Whether two trees have the same names, arguments (values and quoting) and blocks, whatever
-    /// their spans.
-    pub(crate) fn same_tree(a: &[Directive], b: &[Directive]) -> bool {
-        a.len() == b.len()
-            && a.iter().zip(b).all(|(a, b)| {
-                a.name == b.name
-                    && a.args.len() == b.args.len()
-                    && a.args
-                        .iter()
-                        .zip(&b.args)
-                        .all(|(x, y)| x.value == y.value && x.quoted == y.quoted)
-                    && match (&a.block, &b.block) {
-                        (None, None) => true,
-                        (Some(x), Some(y)) => same_tree(x, y),
-                        _ => false,
-                    }
-            })
-    }
 }
 
 /// What went wrong; the span is kept beside it in [`ParseError`].
@@ -245,33 +181,6 @@ enum Block {
     Eof,
 }
 
-/// Splits text into tokens, one at a time.
-struct Lexer<'s> {
-    text: &'s str,
-    pos: usize,
-    line: u32,
-    /// Set once a quoted string runs to the end of the file: every later "unexpected end of
-    /// file" is a consequence, not news.
-    aborted: bool,
-    /// A token given back by the parser.
-    back: Option<(Tok, u32)>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Tok {
-    Word { value: String, quoted: bool },
-    Semi,
-    Open,
-    Close,
-    Eof,
-}
-
-/// An error while reading a token.
-struct LexError {
-    line: u32,
-    kind: Kind,
-}
-
 fn parse_text(
     text: &str,
     file: Arc<PathBuf>,
@@ -285,11 +194,6 @@ fn parse_text(
     }
     let tree = run.text(text, file, 0);
     run.finish(tree)
-}
-
-/// Writes a tree back in Nginx syntax (see [`Directive`]'s `Display`).
-fn write_tree(tree: &[Directive]) -> String {
-    tree.iter().map(ToString::to_string).collect()
 }
 
 // === impl ParseError ===
@@ -630,359 +534,6 @@ impl FileParser<'_, '_> {
             line,
         }
     }
-}
-
-// === impl Lexer ===
-
-impl<'s> Lexer<'s> {
-    fn new(text: &'s str) -> Self {
-        Lexer {
-            text,
-            pos: 0,
-            line: 1,
-            aborted: false,
-            back: None,
-        }
-    }
-
-    /// The next token and the line it starts on. After an error, lexing goes on from the
-    /// offending character.
-    fn next(&mut self) -> Result<(Tok, u32), LexError> {
-        if let Some(back) = self.back.take() {
-            return Ok(back);
-        }
-        self.skip_blanks();
-        let line = self.line;
-        let tok = match self.text.as_bytes().get(self.pos) {
-            None => Tok::Eof,
-            Some(b';') => self.punct(Tok::Semi),
-            Some(b'{') => self.punct(Tok::Open),
-            Some(b'}') => self.punct(Tok::Close),
-            Some(&q @ (b'"' | b'\'')) => self.quoted(q)?,
-            Some(_) => self.bare(),
-        };
-        Ok((tok, line))
-    }
-
-    fn unread(&mut self, tok: Tok, line: u32) {
-        self.back = Some((tok, line));
-    }
-
-    fn punct(&mut self, tok: Tok) -> Tok {
-        self.pos += 1;
-        tok
-    }
-
-    /// Skips whitespace and comments.
-    fn skip_blanks(&mut self) {
-        let bytes = self.text.as_bytes();
-        while let Some(&b) = bytes.get(self.pos) {
-            match b {
-                b' ' | b'\t' | b'\r' => self.pos += 1,
-                b'\n' => {
-                    self.pos += 1;
-                    self.line += 1;
-                }
-                b'#' => {
-                    let rest = &bytes[self.pos..];
-                    self.pos += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-                }
-                _ => break,
-            }
-        }
-    }
-
-    fn bare(&mut self) -> Tok {
-        let bytes = self.text.as_bytes();
-        let mut value = Vec::new();
-        let mut after_dollar = false;
-        while let Some(&b) = bytes.get(self.pos) {
-            match b {
-                b' ' | b'\t' | b'\r' | b'\n' | b';' => break,
-                b'{' if !after_dollar => break,
-                b'\\' => {
-                    self.escape(&mut value);
-                    after_dollar = false;
-                    continue;
-                }
-                _ => {}
-            }
-            value.push(b);
-            after_dollar = b == b'$';
-            self.pos += 1;
-        }
-        Tok::Word {
-            value: into_string(value),
-            quoted: false,
-        }
-    }
-
-    fn quoted(&mut self, quote: u8) -> Result<Tok, LexError> {
-        let bytes = self.text.as_bytes();
-        let start = self.line;
-        let mut value = Vec::new();
-        self.pos += 1;
-        loop {
-            let Some(&b) = bytes.get(self.pos) else {
-                self.aborted = true;
-                return Err(LexError {
-                    line: start,
-                    kind: Kind::UnterminatedQuote,
-                });
-            };
-            if b == quote {
-                self.pos += 1;
-                break;
-            }
-            if b == b'\\' {
-                self.escape(&mut value);
-                continue;
-            }
-            if b == b'\n' {
-                self.line += 1;
-            }
-            value.push(b);
-            self.pos += 1;
-        }
-        match bytes.get(self.pos) {
-            None | Some(b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'}' | b')') => {
-                Ok(Tok::Word {
-                    value: into_string(value),
-                    quoted: true,
-                })
-            }
-            Some(_) => {
-                let c = self.text.get(self.pos..).and_then(|s| s.chars().next());
-                Err(LexError {
-                    line: self.line,
-                    kind: Kind::AfterQuote(c.unwrap_or(char::REPLACEMENT_CHARACTER)),
-                })
-            }
-        }
-    }
-
-    /// Consumes the backslash at `pos` and the character after it, appending what they stand for.
-    fn escape(&mut self, value: &mut Vec<u8>) {
-        let Some(&c) = self.text.as_bytes().get(self.pos + 1) else {
-            value.push(b'\\');
-            self.pos += 1;
-            return;
-        };
-        match c {
-            b'"' | b'\'' | b'\\' => value.push(c),
-            b'n' => value.push(b'\n'),
-            b'r' => value.push(b'\r'),
-            b't' => value.push(b'\t'),
-            _ => {
-                value.extend([b'\\', c]);
-                if c == b'\n' {
-                    self.line += 1;
-                }
-            }
-        }
-        self.pos += 2;
-    }
-}
-
-/// Tokens are cut at ASCII bytes only, so they are always whole UTF-8; the fallback is for form.
-fn into_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-// === include patterns ===
-
-/// How an include pattern's components match file names, as glob(3) matches them: case
-/// matters, and a leading `.` must be matched by a literal `.`.
-const MATCH: glob::MatchOptions = glob::MatchOptions {
-    case_sensitive: true,
-    require_literal_separator: true,
-    require_literal_leading_dot: true,
-};
-
-/// The files an include pattern names, relative to `base`: the path itself if it has no glob
-/// characters (whether it exists or not, so that reading it reports a missing file), else the
-/// existing paths that match, sorted bytewise as glob(3) sorts them in the C locale. Nginx
-/// expands the pattern with glob(3), so a pattern matching nothing is not an error.
-fn expand_pattern(base: &Path, pattern: &str) -> Vec<PathBuf> {
-    let full = base.join(pattern);
-    if !is_glob(pattern) {
-        return vec![full];
-    }
-    let mut found = vec![PathBuf::new()];
-    for component in full.components() {
-        let name = component.as_os_str().to_string_lossy();
-        if matches!(component, Component::Normal(_)) && is_glob(&name) {
-            let Some(pattern) = compile(&name) else {
-                return Vec::new();
-            };
-            found = found
-                .iter()
-                .flat_map(|dir| matching_entries(dir, &pattern))
-                .collect();
-        } else {
-            for path in &mut found {
-                path.push(component);
-            }
-        }
-    }
-    found.retain(|path| fs::symlink_metadata(path).is_ok());
-    found.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
-    found
-}
-
-fn is_glob(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
-/// The entries of `dir` (the current directory if empty) whose names match `pattern`.
-fn matching_entries(dir: &Path, pattern: &glob::Pattern) -> Vec<PathBuf> {
-    let listing = if dir.as_os_str().is_empty() {
-        fs::read_dir(".")
-    } else {
-        fs::read_dir(dir)
-    };
-    let Ok(listing) = listing else {
-        return Vec::new();
-    };
-    listing
-        .filter_map(Result::ok)
-        .map(|entry| entry.file_name())
-        .filter(|name| pattern.matches_with(&name.to_string_lossy(), MATCH))
-        .map(|name| dir.join(name))
-        .collect()
-}
-
-/// One component of an include pattern, in glob(3)'s syntax, compiled by the `glob` crate. The
-/// two differ in three places, which are rewritten first: glob(3) also writes `[!a]` as `[^a]`,
-/// takes a `[` without its `]` literally (the crate refuses it), and reads `**` as `*` (the
-/// crate's `**` spans directories). `None` if the crate still refuses it.
-fn compile(component: &str) -> Option<glob::Pattern> {
-    let chars: Vec<char> = component.chars().collect();
-    let mut out = String::with_capacity(component.len() + 2);
-    let mut i = 0;
-    while let Some(&c) = chars.get(i) {
-        match c {
-            '*' => {
-                out.push('*');
-                while chars.get(i + 1) == Some(&'*') {
-                    i += 1;
-                }
-            }
-            '[' => match set_end(&chars, i) {
-                Some(end) => {
-                    let mut first = i + 1;
-                    out.push('[');
-                    if matches!(chars[first], '!' | '^') {
-                        out.push('!');
-                        first += 1;
-                    }
-                    out.extend(&chars[first..=end]);
-                    i = end;
-                }
-                None => out.push_str("[[]"),
-            },
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    glob::Pattern::new(&out).ok()
-}
-
-/// Where the set opened by the `[` at `open` closes: the first `]` after its first character
-/// (a `]` straight after `[`, `[!` or `[^` is a member, as in glob(3) and the crate). `None`
-/// for a `[` without its `]`.
-fn set_end(chars: &[char], open: usize) -> Option<usize> {
-    let mut first = open + 1;
-    if matches!(chars.get(first), Some('!' | '^')) {
-        first += 1;
-    }
-    let after = first + 1;
-    chars
-        .get(after..)?
-        .iter()
-        .position(|&c| c == ']')
-        .map(|at| after + at)
-}
-
-// === writing ===
-
-impl fmt::Display for Directive {
-    /// Writes the directive in Nginx syntax, its block indented four spaces a level. Every line
-    /// ends in a newline, so a list of directives is written by writing each in turn. Parsing the
-    /// text gives the directive back (spans aside): arguments are quoted if they were, or if
-    /// they cannot be written bare.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_directive(f, self, 0)
-    }
-}
-
-fn write_directive(f: &mut fmt::Formatter<'_>, d: &Directive, indent: usize) -> fmt::Result {
-    let pad = indent * 4;
-    write!(f, "{:pad$}{}", "", encode(&d.name, false))?;
-    for arg in &d.args {
-        write!(f, " {}", encode(&arg.value, arg.quoted))?;
-    }
-    let Some(block) = &d.block else {
-        return f.write_str(";\n");
-    };
-    f.write_str(" {\n")?;
-    for child in block {
-        write_directive(f, child, indent + 1)?;
-    }
-    writeln!(f, "{:pad$}}}", "")
-}
-
-/// `value` as a token that reads back as `value`: bare if it was bare and can be, else quoted.
-fn encode(value: &str, quoted: bool) -> String {
-    if let Some(bare) = encode_bare(value).filter(|_| !quoted) {
-        return bare;
-    }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
-/// `value` as a bare word, escaped so that the lexer reads it back, or `None` if no bare word
-/// reads as `value` (it is empty, starts with `#` or `}`, or has a space, `;` or `{` that no
-/// backslash or `$` protects).
-fn encode_bare(value: &str) -> Option<String> {
-    if value.is_empty() || value.starts_with(['#', '}']) {
-        return None;
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut after_dollar = false;
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            // `\\` reads as one backslash, and leaves the next character to be read as usual
-            // (a `$` still protects a `{`). Only a space, `;` or `{` cannot be read as usual; a
-            // backslash before one is kept as written, and keeps it in the word.
-            '\\' => match chars.peek() {
-                Some(&next @ (' ' | ';' | '{')) => {
-                    out.extend(['\\', next]);
-                    chars.next();
-                }
-                _ => out.push_str("\\\\"),
-            },
-            '"' => out.push_str("\\\""),
-            '\'' => out.push_str("\\'"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' ' | ';' => return None,
-            '{' if !after_dollar => return None,
-            _ => out.push(c),
-        }
-        after_dollar = c == '$';
-    }
-    Some(out)
 }
 
 #[cfg(test)]

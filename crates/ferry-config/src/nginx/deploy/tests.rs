@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use super::*;
+use crate::deployment::PassengerRoute;
 use crate::nginx::{parse_str, resolve};
+use crate::{AppType, StartOptions};
 
 /// A directory with apps: `dirs` are created, `files` written (empty).
 fn tree(files: &[&str]) -> tempfile::TempDir {

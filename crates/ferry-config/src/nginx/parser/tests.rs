@@ -3,6 +3,8 @@ use std::fs;
 use std::path::Path;
 
 use super::fuzz_logic::same_tree;
+use super::include::{compile, MATCH};
+use super::write::{encode, encode_bare, write_tree};
 use super::*;
 
 fn parse(text: &str) -> Vec<Directive> {
