@@ -243,8 +243,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///   ([`ProcessStub::next_request`]: stops, escalations, backtraces) to the process's
 ///   supervisor, which alone signals the process and never once it has reaped it; and report
 ///   the exit ([`ProcessStub::exit`]) only once the supervisor has reaped the process, since
-///   the pool frees the process's place on that report.
-///   A connection lost to the remote side means its processes are gone: report them exited.
+///   the pool frees the process's place on that report. When the connection to the remote
+///   side is lost, that side must kill and reap the processes it started for this client, and
+///   the client reports them exited: a process nobody controls must not live on (as when a
+///   handle is dropped).
 /// - **shutdown**: abort the spawns in progress and complete only when every process it started
 ///   has been reaped. The pool calls it once, after asking its processes to stop.
 ///
