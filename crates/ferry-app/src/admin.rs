@@ -9,12 +9,12 @@ use ferry_admin::pool::{LiveProc, PoolState, PreloaderState};
 use ferry_admin::server::{AdminBackend, AdminError};
 use ferry_admin::types::{RequestInfo, RestartMethod, ServerInfo, API_VERSION};
 use ferry_front::{AccessLog, AppConnection, Inflight};
-use ferry_metrics::{MeteredSpawner, Metrics};
+use ferry_metrics::Metrics;
 use ferry_pool::Pool;
 use ferry_spawn::DirectSpawner;
 
-/// The pool Ferry runs: the SpawningKit spawner, timed for the metrics.
-pub(crate) type FerryPool = Pool<MeteredSpawner<DirectSpawner>, AppConnection>;
+/// The pool Ferry runs, keeping the front end's connections to its processes.
+pub(crate) type FerryPool = Pool<AppConnection>;
 
 /// What the admin API may do to Ferry's own log; `main` implements it over its logger.
 pub trait LogControl: Send + Sync + 'static {
@@ -37,6 +37,8 @@ pub trait LogControl: Send + Sync + 'static {
 /// The backend of the admin API.
 pub(crate) struct Backend {
     pub(crate) pool: FerryPool,
+    /// The pool's spawner (a clone sharing its state), for its preloaders.
+    pub(crate) spawner: DirectSpawner,
     pub(crate) instance_name: String,
     pub(crate) started_at: u64,
     pub(crate) listeners: Vec<String>,
@@ -62,7 +64,7 @@ impl AdminBackend for Backend {
         for process in state.groups.iter_mut().flat_map(|g| g.processes.iter_mut()) {
             process.url.clone_from(&self.direct_url);
         }
-        for preloader in self.pool.spawner().inner().preloaders() {
+        for preloader in self.spawner.preloaders() {
             if let Some(group) = state
                 .groups
                 .iter_mut()
@@ -179,8 +181,9 @@ impl AdminBackend for Backend {
         Ok(out)
     }
 
+    /// Through the pool and the process's handle: its supervisor sends the SIGQUIT, and never
+    /// once it has reaped the process, so a recycled pid is never signalled.
     fn process_backtraces(&self, pid: u32) -> Result<String, AdminError> {
-        use nix::sys::signal::{kill, Signal};
         let pool = self.pool_state();
         let group = pool
             .group_of_pid(pid)
@@ -191,9 +194,11 @@ impl AdminBackend for Backend {
                 group.app_type
             )));
         }
-        let raw = i32::try_from(pid).map_err(|_| AdminError::Invalid("bad pid".into()))?;
-        kill(nix::unistd::Pid::from_raw(raw), Signal::SIGQUIT)
-            .map_err(|e| AdminError::Failed(format!("cannot signal process {pid}: {e}")))?;
+        if !self.pool.backtraces(pid) {
+            return Err(AdminError::NotFound(format!(
+                "process {pid} has left the pool"
+            )));
+        }
         tracing::info!(pid, "asked for backtraces (SIGQUIT)");
         Ok(format!(
             "process {pid} ({}) was sent SIGQUIT: its threads' backtraces follow in Ferry's log \

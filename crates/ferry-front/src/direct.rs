@@ -16,25 +16,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferry_pool::Pool;
-use ferry_spawn::Spawner;
 use http::{HeaderName, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::Body;
+use crate::connection::AppConnection;
 use crate::error::status_page;
-use crate::listener::Handler;
-use crate::proxy::{self, AppConnection, ClientInfo};
-use crate::Site;
+use crate::listener::{ClientInfo, Handler};
+use crate::proxy;
+use crate::site::Site;
 
 const PASSWORD: HeaderName = HeaderName::from_static("x-passenger-connect-password");
 
 /// The direct-access handler: the pool, and a site per app group (no files, no base URI).
-pub struct DirectAccess<S> {
-    pool: Pool<S, AppConnection>,
-    sites: HashMap<String, Arc<Site<S>>>,
+pub struct DirectAccess {
+    pool: Pool<AppConnection>,
+    sites: HashMap<String, Arc<Site>>,
 }
 
-impl<S> std::fmt::Debug for DirectAccess<S> {
+impl std::fmt::Debug for DirectAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DirectAccess")
             .field("apps", &self.sites.len())
@@ -42,10 +42,10 @@ impl<S> std::fmt::Debug for DirectAccess<S> {
     }
 }
 
-impl<S: Spawner> DirectAccess<S> {
+impl DirectAccess {
     /// Direct access to the processes of `pool`, whose groups are served through `sites`
     /// (by group name).
-    pub fn new(pool: Pool<S, AppConnection>, sites: HashMap<String, Arc<Site<S>>>) -> Self {
+    pub fn new(pool: Pool<AppConnection>, sites: HashMap<String, Arc<Site>>) -> Self {
         DirectAccess { pool, sites }
     }
 
@@ -83,7 +83,7 @@ impl<S: Spawner> DirectAccess<S> {
     }
 }
 
-impl<S: Spawner> Handler for DirectAccess<S> {
+impl Handler for DirectAccess {
     async fn handle(
         self: Arc<Self>,
         _listener: usize,

@@ -81,12 +81,7 @@ impl Error {
 pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
     let status = error.status();
     let page = match error {
-        Error::Checkout(CheckoutError::Spawn(spawn)) if details => {
-            ferry_spawn::page::render_friendly(spawn, "Ferry")
-        }
-        Error::Checkout(CheckoutError::Spawn(spawn)) => {
-            ferry_spawn::page::render_terse(spawn, "Ferry")
-        }
+        Error::Checkout(CheckoutError::Spawn(spawn)) => spawn.page(details, "Ferry"),
         Error::Checkout(CheckoutError::QueueFull { .. } | CheckoutError::QueueTimeout { .. }) => {
             page(
                 "This website is under heavy load",

@@ -9,9 +9,21 @@
 //!                 │                    │                  │               (streamed; the session
 //!                 └── 200/206/304/400  └── 500/503 page   └── 502         ends with the body)
 //! ```
+//!
+//! `router` finds the server, the location and what answers (`serve_files`, `serve_app`,
+//! `error_page`); `proxy` holds the phases of a request to an app, one module each.
+//!
+//! **Spans** (STYLE §4). The pool gives each app an `app{name}` span and each process a
+//! `process{pid}` span below it (info level, created once per app and per process). A request
+//! sent to a process runs in `request{method, path}` below that process's span, at debug level:
+//! one per request, so it costs a level check and nothing more at the default level. The
+//! phases' spans are at trace level: `serve_static` and `checkout_session` (below `app`, before
+//! a process is chosen), `send_request` and `forward_response` (below `request`), and the
+//! router's `serve_files`, `serve_app` and `error_page`.
 
 mod access_log;
 pub mod body;
+mod connection;
 mod direct;
 mod error;
 mod headers;
@@ -20,14 +32,8 @@ mod listener;
 mod proxy;
 mod router;
 mod session;
+mod site;
 mod static_files;
-
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use ferry_metrics::{AppId, Metrics};
-use ferry_pool::{GroupId, Pool};
-use ferry_spawn::Spawner;
 
 pub use error::Error;
 
@@ -41,118 +47,9 @@ pub mod fuzz_logic {
     }
 }
 pub use access_log::AccessLog;
+pub use connection::AppConnection;
 pub use direct::DirectAccess;
 pub use inflight::{Inflight, RequestView};
-pub use listener::{bind, BoundListener, Handler, Listener};
-pub use proxy::{AppConnection, ClientInfo};
-pub use router::{sockets, Router};
-
-/// What watches the requests: metrics, the access log, the requests in progress.
-#[derive(Debug, Clone)]
-pub struct Observers {
-    /// Request counts and durations.
-    pub metrics: Arc<Metrics>,
-    /// One line per request (`None`: off).
-    pub access_log: Option<Arc<AccessLog>>,
-    /// Requests in progress.
-    pub inflight: Arc<Inflight>,
-}
-
-/// The front end's settings for one app.
-#[derive(Debug, Clone)]
-pub struct SiteConfig {
-    /// The app's `public/` directory, served as static files when it exists.
-    pub public_dir: Option<PathBuf>,
-    /// Whether error pages show details (spawn output and the failed step). Passenger's
-    /// `friendly_error_pages`: detailed spawn error pages (else a terse page with the error id).
-    pub friendly_error_pages: bool,
-    /// The URI the app is mounted at (`/blog`); requests outside it get 404. `None`: the root.
-    pub base_uri: Option<String>,
-    /// `SERVER_SOFTWARE` for `session`-protocol apps.
-    pub server_software: String,
-    /// The status of a request turned away by a full queue (`request_queue_overflow_status_code`).
-    pub queue_overflow_status: u16,
-    /// A request whose response head takes longer gets 504 and its process is stopped
-    /// (`max_request_time`; `None`: no limit).
-    pub max_request_time: Option<std::time::Duration>,
-    /// Sticky sessions (`sticky_sessions`): route a client back to the process that served it,
-    /// through a cookie. `None`: off.
-    pub sticky_sessions: Option<StickyCookie>,
-    /// Serve files through symlinks that lead out of `public_dir` (Nginx's way); otherwise
-    /// such a request goes to the app.
-    pub follow_symlinks: bool,
-    /// Where this app's request counts and queue waits go.
-    pub metrics: Arc<Metrics>,
-    /// The app's id in `metrics`.
-    pub metrics_app: AppId,
-    /// The app's group name, for the access log.
-    pub app_name: String,
-}
-
-/// The cookie that carries a sticky session's process id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StickyCookie {
-    /// The cookie's name (`sticky_sessions_cookie_name`, default `_passenger_route`).
-    pub name: String,
-    /// Attributes after `Path` (`sticky_sessions_cookie_attributes`, default
-    /// `SameSite=Lax; Secure;`).
-    pub attributes: String,
-}
-
-impl Default for StickyCookie {
-    fn default() -> Self {
-        StickyCookie {
-            name: ferry_config::defaults::STICKY_SESSIONS_COOKIE_NAME.into(),
-            attributes: ferry_config::defaults::STICKY_SESSIONS_COOKIE_ATTRIBUTES.into(),
-        }
-    }
-}
-
-/// Everything a connection needs to serve requests for one app.
-#[derive(Debug)]
-pub struct Site<S> {
-    pool: Pool<S, AppConnection>,
-    group: GroupId,
-    statics: Option<static_files::StaticFiles>,
-    public_dir: Option<PathBuf>,
-    friendly_error_pages: bool,
-    base_uri: Option<String>,
-    server_software: String,
-    queue_overflow_status: http::StatusCode,
-    max_request_time: Option<std::time::Duration>,
-    sticky: Option<StickyCookie>,
-    metrics: Arc<Metrics>,
-    metrics_app: AppId,
-    app_name: Arc<str>,
-}
-
-impl<S: Spawner> Site<S> {
-    /// A site that sends requests to `group` of `pool`.
-    pub fn new(pool: Pool<S, AppConnection>, group: GroupId, config: &SiteConfig) -> Arc<Self> {
-        let statics = config
-            .public_dir
-            .as_deref()
-            .and_then(|dir| static_files::StaticFiles::new(dir, config.follow_symlinks));
-        Arc::new(Site {
-            pool,
-            group,
-            statics,
-            public_dir: config.public_dir.clone(),
-            friendly_error_pages: config.friendly_error_pages,
-            base_uri: config
-                .base_uri
-                .as_deref()
-                .map(|b| b.trim_end_matches('/'))
-                .filter(|b| !b.is_empty())
-                .map(str::to_owned),
-            server_software: config.server_software.clone(),
-            queue_overflow_status: http::StatusCode::from_u16(config.queue_overflow_status)
-                .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE),
-            max_request_time: config.max_request_time,
-            sticky: config.sticky_sessions.clone(),
-            metrics_app: config.metrics_app,
-            app_name: config.app_name.as_str().into(),
-            metrics: Arc::clone(&config.metrics),
-        })
-    }
-}
+pub use listener::{bind, BoundListener, ClientInfo, Handler, Listener};
+pub use router::{sockets, Observers, Router};
+pub use site::{Site, SiteConfig, StickyCookie};

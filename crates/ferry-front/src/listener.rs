@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_spawn::Spawner;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -13,10 +12,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::proxy::ClientInfo;
-use crate::router::{self, Router};
-
-/// What answers the requests of a listening socket: the [`Router`] for clients,
+/// What answers the requests of a listening socket: the [`Router`](crate::Router) for clients,
 /// [`DirectAccess`](crate::DirectAccess) for direct process access.
 pub trait Handler: Send + Sync + 'static {
     /// The response to `request`, which came on socket `listener` from `client`.
@@ -28,15 +24,13 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = hyper::Response<crate::body::Body>> + Send;
 }
 
-impl<S: Spawner> Handler for Router<S> {
-    fn handle(
-        self: Arc<Self>,
-        listener: usize,
-        client: ClientInfo,
-        request: hyper::Request<hyper::body::Incoming>,
-    ) -> impl std::future::Future<Output = hyper::Response<crate::body::Body>> + Send {
-        router::handle(self, listener, client, request)
-    }
+/// What the client connection tells each request about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientInfo {
+    /// The client's address (`None` on a unix socket).
+    pub(crate) peer: Option<SocketAddr>,
+    /// The address the client connected to.
+    pub(crate) local: Option<SocketAddr>,
 }
 
 /// How long a client may take to send a request head.

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_spawn::{SpawnError, SpawnOptions, Spawned, Spawner};
+use ferry_spawn::{SpawnError, SpawnOptions, SpawnService, Spawned, Spawner};
 use ferry_test_support::prometheus::{parse_exposition, value};
 
 use super::*;
@@ -110,10 +110,10 @@ async fn the_metered_spawner_times_spawns() {
         async fn shutdown(&self) {}
     }
     let metrics = Arc::new(Metrics::new(["/apps/x"]));
-    let spawner = MeteredSpawner::new(Failing, Arc::clone(&metrics));
+    let spawner = MeteredSpawner::new(Arc::new(Failing), Arc::clone(&metrics));
     let options = SpawnOptions::generic("/apps/x", "true");
     assert_eq!(options.app_group_name, "/apps/x");
-    assert!(spawner.spawn(&options).await.is_err());
+    assert!(spawner.spawn(options).await.is_err());
     spawner.shutdown().await;
     let samples = parse_exposition(&metrics.render());
     assert_eq!(

@@ -4,17 +4,19 @@
 //! state and push [`Action`]s for the caller to carry out afterwards.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_spawn::{Concurrency, Endpoint, ProcessHandle, Protocol};
+use ferry_spawn::{Concurrency, Endpoint, Protocol};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::action::Action;
+use crate::config::{GroupConfig, GroupId};
+use crate::error::CheckoutError;
+use crate::process::{OobStart, Process};
 use crate::restart::RestartWatch;
-use crate::session::{Release, Session};
-use crate::{Action, CheckoutError, GroupConfig, GroupId};
+use crate::session::{Release, Session, Waiter};
 
 /// The longest wait between spawn attempts of an app that keeps failing to start.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -59,6 +61,8 @@ pub(crate) struct Group<C> {
     pub(crate) resisting: Option<CheckoutError>,
     pub(crate) oob_active: bool,
     pub(crate) backoff: Backoff,
+    /// `app{name}`: the parent of the group's spawns and processes (STYLE §4).
+    pub(crate) span: tracing::Span,
 }
 
 /// Consecutive spawn failures and when the next attempt may start.
@@ -92,30 +96,6 @@ pub(crate) enum Oob {
     Requested(Option<oneshot::Sender<bool>>),
     /// The holder is doing the work; the process is routable again when its session ends.
     Running,
-}
-
-/// A running app process, shared with the sessions on it.
-#[derive(Debug)]
-pub(crate) struct Process<C> {
-    /// Unique within the pool, never reused; also the sticky session id.
-    pub(crate) id: u64,
-    /// The group generation (restart count) it was spawned under.
-    pub(crate) generation: u64,
-    pub(crate) endpoint: Endpoint,
-    pub(crate) protocol: Protocol,
-    pub(crate) connect_password: String,
-    pub(crate) concurrency: Concurrency,
-    pub(crate) handle: ProcessHandle,
-    pub(crate) idle: Mutex<Vec<C>>,
-    pub(crate) retired: AtomicBool,
-}
-
-/// A request waiting for a session.
-#[derive(Debug)]
-pub(crate) struct Waiter<C> {
-    pub(crate) tx: oneshot::Sender<Result<Session<C>, CheckoutError>>,
-    /// The process the request wants to go back to (sticky sessions).
-    pub(crate) sticky: Option<u64>,
 }
 
 /// What a checkout got at once.
@@ -206,29 +186,6 @@ pub struct ProcessSnapshot {
     /// The secret a direct request to it must carry (`X-Passenger-Connect-Password`). Secret:
     /// show it only to those allowed to send requests to the app.
     pub connect_password: String,
-}
-
-// === impl Process ===
-
-impl<C> Process<C> {
-    pub(crate) fn is_retired(&self) -> bool {
-        self.retired.load(Ordering::Relaxed)
-    }
-
-    /// Takes the process out of rotation: idle connections to it are closed.
-    pub(crate) fn retire(&self) {
-        self.retired.store(true, Ordering::Relaxed);
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
-}
-
-// === impl Waiter ===
-
-impl<C> Waiter<C> {
-    /// Hands the result over. If the request gave up waiting, a session comes straight back.
-    pub(crate) fn deliver(self, result: Result<Session<C>, CheckoutError>) {
-        let _ = self.tx.send(result);
-    }
 }
 
 // === impl Entry ===
@@ -322,6 +279,7 @@ impl<C> Group<C> {
             .restart_dir
             .clone()
             .map(|dir| Arc::new(RestartWatch::new(dir, config.restart_check_interval)));
+        let span = tracing::info_span!("app", name = %config.name);
         Group {
             id,
             config,
@@ -338,6 +296,7 @@ impl<C> Group<C> {
             resisting: None,
             oob_active: false,
             backoff: Backoff::default(),
+            span,
         }
     }
 
@@ -720,14 +679,4 @@ impl<C> Group<C> {
             _ => {}
         }
     }
-}
-
-/// The answer to a request for out-of-band work.
-pub(crate) enum OobStart {
-    /// Not now: another process is at it, or this is the last available process.
-    Refused,
-    /// The asker's session is the only one on the process: go ahead.
-    Ready,
-    /// Wait until the process's other requests are done (`true`), or the work is off (`false`).
-    Wait(oneshot::Receiver<bool>),
 }

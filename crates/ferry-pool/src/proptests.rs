@@ -39,8 +39,12 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
-use ferry_spawn::{Category, Concurrency, ExitInfo, Journey, ProcessHandle, SpawnError, Step};
+use ferry_spawn::{
+    Category, Concurrency, ExitInfo, Journey, ProcessHandle, SpawnError, SpawnOptions, Spawned,
+    Spawner, Step,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::sync::{oneshot, Semaphore};
@@ -368,7 +372,7 @@ struct PendingCheckout {
 struct Harness {
     spec: Spec,
     fake: Fake,
-    pool: Pool<Fake, u32>,
+    pool: Pool<u32>,
     groups: [GroupId; 2],
     held: Vec<Session<u32>>,
     pending: Vec<PendingCheckout>,
@@ -410,7 +414,7 @@ impl Harness {
         };
         let fake = Fake::new(concurrency);
         let pool = Pool::new(
-            fake.clone(),
+            Arc::new(fake.clone()),
             PoolConfig {
                 stop_grace: Duration::from_secs(5),
                 idle_time: spec.idle.then_some(IDLE),
@@ -990,9 +994,9 @@ fn open_pool(
     idle_time: Option<Duration>,
     max_parallel_spawns: usize,
     groups: &[(usize, bool)],
-) -> (Pool<Fake, u32>, Vec<GroupId>) {
+) -> (Pool<u32>, Vec<GroupId>) {
     let pool = Pool::new(
-        fake.clone(),
+        Arc::new(fake.clone()),
         PoolConfig {
             stop_grace: Duration::from_secs(5),
             idle_time,
@@ -1017,14 +1021,14 @@ fn open_pool(
 }
 
 fn checkout_task(
-    pool: &Pool<Fake, u32>,
+    pool: &Pool<u32>,
     group: GroupId,
 ) -> JoinHandle<Result<Session<u32>, CheckoutError>> {
     let pool = pool.clone();
     tokio::spawn(async move { pool.checkout(group).await })
 }
 
-fn enabled_of(pool: &Pool<Fake, u32>, group: usize) -> Vec<(u64, bool)> {
+fn enabled_of(pool: &Pool<u32>, group: usize) -> Vec<(u64, bool)> {
     pool.snapshot()[group]
         .processes
         .iter()

@@ -1,23 +1,42 @@
-//! A session: one request in flight on one process.
+//! A session: one request in flight on one process; and a request waiting for one.
 
 use std::sync::Arc;
 
 use ferry_spawn::Endpoint;
+use tokio::sync::oneshot;
 
-use crate::group::{OobStart, Process};
-use crate::{GroupId, Outcome};
+use crate::config::GroupId;
+use crate::error::CheckoutError;
+use crate::process::{OobStart, Process};
 
 /// Most idle connections kept per process; more are closed when returned.
 const MAX_IDLE_CONNECTIONS: usize = 128;
 
-/// Gives sessions back to the pool. Implemented by the pool's shared state; a trait object so that
-/// [`Session`] need not carry the spawner's type.
+/// Gives sessions back to the pool. Implemented by the pool's shared half (`crate::shared`),
+/// which depends on this module: a trait object here keeps the arrow one way.
 pub(crate) trait Release<C>: Send + Sync {
     fn release(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>, outcome: Outcome);
     /// Takes the process out of rotation and stops it at once, asking for a backtrace first.
     fn abort(self: Arc<Self>, group: GroupId, process: &Arc<Process<C>>);
     /// Asks for out-of-band work on the process.
     fn begin_oob(&self, group: GroupId, process: &Arc<Process<C>>) -> OobStart;
+}
+
+/// A request waiting for a session.
+#[derive(Debug)]
+pub(crate) struct Waiter<C> {
+    pub(crate) tx: oneshot::Sender<Result<Session<C>, CheckoutError>>,
+    /// The process the request wants to go back to (sticky sessions).
+    pub(crate) sticky: Option<u64>,
+}
+
+/// What happened to a checked-out session, told to the pool when it is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The request completed (well or not); the process is fine.
+    Done,
+    /// The process could not be reached: take it out of rotation.
+    ProcessFailed,
 }
 
 /// Aborts the process of a session that is taking too long (`max_request_time`), even after the
@@ -100,6 +119,12 @@ impl<C> Session<C> {
         self.process.handle.pid()
     }
 
+    /// The span of the process serving this session (`process{pid}`, under its `app{name}`):
+    /// the parent of the request's span.
+    pub fn span(&self) -> &tracing::Span {
+        &self.process.span
+    }
+
     /// The process's sticky session id: give it to [`crate::Pool::checkout_sticky`] to come
     /// back to this process.
     pub fn sticky_id(&self) -> u64 {
@@ -171,5 +196,14 @@ impl<C> Session<C> {
 impl<C> Drop for Session<C> {
     fn drop(&mut self) {
         Arc::clone(&self.release).release(self.group, &self.process, self.outcome);
+    }
+}
+
+// === impl Waiter ===
+
+impl<C> Waiter<C> {
+    /// Hands the result over. If the request gave up waiting, a session comes straight back.
+    pub(crate) fn deliver(self, result: Result<Session<C>, CheckoutError>) {
+        let _ = self.tx.send(result);
     }
 }

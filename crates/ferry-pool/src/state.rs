@@ -3,20 +3,47 @@
 //! The functions here only change [`State`] and return [`Action`]s; the caller carries them out
 //! once the lock is released (STYLE.md §6).
 
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_spawn::{ExitInfo, SpawnError, SpawnOptions, Spawned};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::group::{Checkout, Entry, Group, OobStart, Process, Waiter};
+use crate::action::Action;
+use crate::config::GroupId;
+use crate::error::CheckoutError;
+use crate::group::{Checkout, Entry, Group};
+use crate::process::{OobStart, Process};
 use crate::restart::RestartWatch;
-use crate::session::Release;
-use crate::{Action, CheckoutError, GroupId, Limits, Outcome, State};
+use crate::session::{Outcome, Release, Waiter};
+
+/// Everything behind the pool lock.
+#[derive(Debug)]
+pub(crate) struct State<C> {
+    pub(crate) groups: Vec<Group<C>>,
+    pub(crate) shutting_down: bool,
+    pub(crate) next_process_id: u64,
+}
+
+/// The pool-wide limits the decisions under the lock need.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_pool_size: usize,
+    pub(crate) max_parallel_spawns: usize,
+}
+
+// === impl State ===
 
 impl<C> State<C> {
+    pub(crate) fn new() -> Self {
+        State {
+            groups: Vec::new(),
+            shutting_down: false,
+            next_process_id: 1,
+        }
+    }
+
     pub(crate) fn checkout(
         &mut self,
         id: GroupId,
@@ -350,8 +377,18 @@ impl<C> State<C> {
         true
     }
 
-    pub(crate) fn spawn_options(&self, id: GroupId) -> Option<SpawnOptions> {
-        self.groups.get(id.0).map(|g| g.config.spawn.clone())
+    /// How to start a process of group `id`, and the group's span to spawn it under.
+    pub(crate) fn spawn_options(&self, id: GroupId) -> Option<(SpawnOptions, tracing::Span)> {
+        self.groups
+            .get(id.0)
+            .map(|g| (g.config.spawn.clone(), g.span.clone()))
+    }
+
+    /// The span of group `id` (`app{name}`).
+    pub(crate) fn app_span(&self, id: GroupId) -> tracing::Span {
+        self.groups
+            .get(id.0)
+            .map_or_else(tracing::Span::none, |g| g.span.clone())
     }
 
     pub(crate) fn restart_watch(&self, id: GroupId) -> Option<Arc<RestartWatch>> {
@@ -389,17 +426,7 @@ impl<C> State<C> {
                 return (None, actions);
             }
         };
-        let process = Arc::new(Process {
-            id: next_id,
-            generation,
-            endpoint: spawned.endpoint,
-            protocol: spawned.protocol,
-            connect_password: spawned.connect_password,
-            concurrency: spawned.concurrency,
-            handle: spawned.handle,
-            idle: Mutex::new(Vec::new()),
-            retired: AtomicBool::new(false),
-        });
+        let process = Arc::new(Process::new(next_id, generation, spawned, &group.span));
         if !current || self.shutting_down {
             // Spawned from code that a restart (or shutdown) has since replaced.
             process.retire();
@@ -600,6 +627,16 @@ impl<C> State<C> {
             }
         }
         actions
+    }
+
+    /// The process with this pid, wherever it is in the pool (taking requests, detached or
+    /// parked).
+    pub(crate) fn process_by_pid(&self, pid: u32) -> Option<Arc<Process<C>>> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.enabled.iter().chain(&g.detached).chain(&g.parked))
+            .find(|e| e.process.handle.pid() == pid)
+            .map(|e| Arc::clone(&e.process))
     }
 
     /// Every process still alive, for the last resort of a shutdown that takes too long.

@@ -4,8 +4,12 @@ use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
-use ferry_spawn::{Category, ExitInfo, Journey, ProcessHandle, SpawnError, Step};
+use ferry_spawn::{
+    Category, ExitInfo, Journey, ProcessHandle, Request, SpawnError, SpawnOptions, Spawned,
+    Spawner, Step,
+};
 use tokio::sync::Semaphore;
 
 use super::*;
@@ -30,6 +34,8 @@ struct FakeState {
     /// Each spawn takes one permit before it completes, so a test decides when spawns finish.
     gate: Arc<Semaphore>,
     stops: StdMutex<Vec<(u32, StopMode)>>,
+    /// The pids asked for their backtraces, once per request heard.
+    backtraces: StdMutex<Vec<u32>>,
 }
 
 use ferry_spawn::Concurrency;
@@ -42,6 +48,7 @@ impl FakeSpawner {
             failures: StdMutex::new(VecDeque::new()),
             gate: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             stops: StdMutex::new(Vec::new()),
+            backtraces: StdMutex::new(Vec::new()),
         }))
     }
 
@@ -70,7 +77,10 @@ impl Spawner for FakeSpawner {
         let (handle, mut stub) = ProcessHandle::stub(pid);
         let me = self.clone();
         tokio::spawn(async move {
-            if let Some(mode) = stub.stopped().await {
+            while let Some(Request::Backtraces) = stub.next_request().await {
+                me.backtraces.lock().unwrap().push(pid);
+            }
+            if let Some(mode) = stub.stop_requested() {
                 me.stops.lock().unwrap().push((pid, mode));
             }
             stub.exit(ExitInfo {
@@ -95,9 +105,9 @@ fn one() -> Concurrency {
     Concurrency::Limited(NonZeroUsize::MIN)
 }
 
-fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u32>, GroupId) {
+fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<u32>, GroupId) {
     let pool = Pool::new(
-        spawner.clone(),
+        Arc::new(spawner.clone()),
         PoolConfig {
             stop_grace: Duration::from_secs(5),
             idle_time: None,
@@ -112,7 +122,7 @@ fn pool(spawner: &FakeSpawner, max: usize, queue: usize) -> (Pool<FakeSpawner, u
     (pool, group)
 }
 
-fn pids(pool: &Pool<FakeSpawner, u32>) -> Vec<(u32, bool)> {
+fn pids(pool: &Pool<u32>) -> Vec<(u32, bool)> {
     pool.snapshot()[0]
         .processes
         .iter()
@@ -324,7 +334,7 @@ fn pool_with(
     idle_time: Option<Duration>,
     min_instances: usize,
     max_queue_time: Option<Duration>,
-) -> (Pool<FakeSpawner, u32>, GroupId) {
+) -> (Pool<u32>, GroupId) {
     pool_limits(
         spawner,
         max,
@@ -344,9 +354,9 @@ fn pool_limits(
     max_queue_time: Option<Duration>,
     max_instances: Option<usize>,
     max_requests: Option<u64>,
-) -> (Pool<FakeSpawner, u32>, GroupId) {
+) -> (Pool<u32>, GroupId) {
     let pool = Pool::new(
-        spawner.clone(),
+        Arc::new(spawner.clone()),
         PoolConfig {
             stop_grace: Duration::from_secs(5),
             idle_time,
@@ -473,7 +483,7 @@ fn pool_cfg(
     spawner: &FakeSpawner,
     pool_config: impl FnOnce(&mut PoolConfig),
     group_config: impl FnOnce(&mut GroupConfig),
-) -> (Pool<FakeSpawner, u32>, GroupId) {
+) -> (Pool<u32>, GroupId) {
     let mut pc = PoolConfig {
         stop_grace: Duration::from_secs(5),
         idle_time: None,
@@ -485,13 +495,13 @@ fn pool_cfg(
         ..GroupConfig::new(SpawnOptions::generic("/apps/test", "true"))
     };
     group_config(&mut gc);
-    let pool = Pool::new(spawner.clone(), pc);
+    let pool = Pool::new(Arc::new(spawner.clone()), pc);
     let group = pool.add_group(gc);
     (pool, group)
 }
 
 /// Checks out `n` sessions at once (each on its own process when concurrency is 1).
-async fn hold_n(pool: &Pool<FakeSpawner, u32>, group: GroupId, n: usize) -> Vec<Session<u32>> {
+async fn hold_n(pool: &Pool<u32>, group: GroupId, n: usize) -> Vec<Session<u32>> {
     let tasks: Vec<_> = (0..n)
         .map(|_| {
             let pool = pool.clone();
@@ -501,7 +511,7 @@ async fn hold_n(pool: &Pool<FakeSpawner, u32>, group: GroupId, n: usize) -> Vec<
     futures_join(tasks).await
 }
 
-fn enabled(pool: &Pool<FakeSpawner, u32>) -> Vec<u32> {
+fn enabled(pool: &Pool<u32>) -> Vec<u32> {
     pool.snapshot()[0]
         .processes
         .iter()
@@ -832,4 +842,28 @@ async fn the_snapshot_carries_what_status_output_needs() {
     assert_eq!(process.concurrency, one());
     assert!(matches!(process.endpoint, ferry_spawn::Endpoint::Tcp(_)));
     assert!(!pool.is_shutting_down());
+}
+
+#[tokio::test]
+async fn backtraces_go_through_the_process_handle() {
+    let spawner = FakeSpawner::new(one());
+    let (pool, group) = pool(&spawner, 2, 10);
+    let session = pool.checkout(group).await.unwrap();
+    let pid = session.pid();
+    assert!(pool.backtraces(pid));
+    assert!(!pool.backtraces(pid + 1000), "no process has that pid");
+    settle().await;
+    assert_eq!(*spawner.backtraces.lock().unwrap(), vec![pid]);
+    assert!(
+        spawner.stops.lock().unwrap().is_empty(),
+        "the process goes on"
+    );
+    pool.detach_pid(pid);
+    drop(session);
+    settle().await;
+    assert!(
+        !pool.backtraces(pid),
+        "a process that has left the pool is not asked"
+    );
+    assert_eq!(*spawner.backtraces.lock().unwrap(), vec![pid]);
 }

@@ -8,9 +8,11 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::attempt::Attempt;
 use crate::error::SpawnError;
-use crate::journey::JourneyType;
+use crate::journey::{JourneyType, Step};
 use crate::launch::{Launcher, Started};
 use crate::preloader::{PreloaderInfo, Preloaders};
 use crate::properties::RequestSocket;
@@ -54,6 +56,7 @@ impl DirectSpawner {
     async fn spawn_direct(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
         let mut attempt = Attempt::new(options, JourneyType::SpawnDirectly);
         let started: Started<RequestSocket> = self.launcher.start_process(&mut attempt).await?;
+        record_step(Step::Finish);
         let socket = started.answer;
         tracing::info!(pid = started.handle.pid(), endpoint = ?socket.endpoint, "app process is up");
         Ok(Spawned {
@@ -70,9 +73,13 @@ impl DirectSpawner {
     /// fails and the options allow it. Every failure is reported here.
     async fn spawn_smart(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
         let error = match self.preloaders.spawn(options).await {
-            Ok(spawned) => return Ok(spawned),
+            Ok(spawned) => {
+                record_step(Step::Finish);
+                return Ok(spawned);
+            }
             Err(error) => error,
         };
+        record_step(error.step());
         report::spawn_failed(&error, options, self.config());
         if !options.smart_fallback_to_direct {
             return Err(error);
@@ -89,6 +96,7 @@ impl DirectSpawner {
     async fn spawn_direct_reported(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
         let result = self.spawn_direct(options).await;
         if let Err(error) = &result {
+            record_step(error.step());
             report::spawn_failed(error, options, self.config());
         }
         result
@@ -103,10 +111,26 @@ impl Spawner for DirectSpawner {
         self.launcher.supervisors.wait().await;
     }
 
+    /// Spawns under a `spawn{app, step}` span (info level: one per spawn). `step` is recorded
+    /// when the journey ends, before it is logged: the step that failed, or `finish`.
     async fn spawn(&self, options: &SpawnOptions) -> Result<Spawned, SpawnError> {
-        if options.uses_preloader() {
-            return self.spawn_smart(options).await;
-        }
-        self.spawn_direct_reported(options).await
+        let span = tracing::info_span!(
+            "spawn",
+            app = %options.app_group_name,
+            step = tracing::field::Empty
+        );
+        let route = async {
+            if options.uses_preloader() {
+                self.spawn_smart(options).await
+            } else {
+                self.spawn_direct_reported(options).await
+            }
+        };
+        route.instrument(span).await
     }
+}
+
+/// Records where the spawn's journey ended in the current `spawn` span.
+fn record_step(step: Step) {
+    tracing::Span::current().record("step", step.name());
 }

@@ -2,11 +2,14 @@
 //!
 //! Every process Ferry starts is owned by exactly one supervisor task, which holds its
 //! [`tokio::process::Child`] and is the only code that waits on it. The rest of Ferry holds a
-//! [`ProcessHandle`]: it asks the supervisor to stop the process and learns when it has exited.
+//! [`ProcessHandle`]: it asks the supervisor to stop the process or to have it print its
+//! backtraces, and learns when it has exited. The handle is channels only, so the same handle
+//! works for a process supervised elsewhere ([`ProcessHandle::stub`]).
 //!
 //! **Invariant:** a supervisor returns only after its child has been reaped, so no zombie outlives
 //! it. Stopping signals the whole process group (the app and whatever it started), never just the
-//! leader, so nothing is orphaned either.
+//! leader, so nothing is orphaned either. Only the supervisor signals its process, and never once
+//! it has reaped it, so a signal cannot reach another process that was given the pid since.
 
 use std::fmt;
 use std::os::unix::process::ExitStatusExt;
@@ -32,6 +35,16 @@ pub enum StopMode {
     Kill,
 }
 
+/// What Ferry asks of a running process through its [`ProcessHandle`], as a [`ProcessStub`]
+/// hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Stop it. A later request may escalate the mode (`Graceful` → `Abort` → `Kill`).
+    Stop(StopMode),
+    /// Have it print its threads' backtraces to its output (SIGQUIT to a loader), and go on.
+    Backtraces,
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitInfo {
@@ -48,6 +61,8 @@ pub struct ExitInfo {
 pub struct ProcessHandle {
     pid: u32,
     stop: watch::Sender<Option<StopMode>>,
+    /// Counts the requests for backtraces; requests not yet served count as one.
+    backtraces: watch::Sender<u64>,
     exit: watch::Receiver<Option<ExitInfo>>,
 }
 
@@ -55,6 +70,7 @@ pub struct ProcessHandle {
 #[derive(Debug)]
 pub struct ProcessStub {
     stop: watch::Receiver<Option<StopMode>>,
+    backtraces: watch::Receiver<u64>,
     exit: watch::Sender<Option<ExitInfo>>,
 }
 
@@ -67,16 +83,19 @@ impl ProcessHandle {
     /// A handle for a process that is not real, and the stub that plays the process.
     pub fn stub(pid: u32) -> (ProcessHandle, ProcessStub) {
         let (stop_tx, stop_rx) = watch::channel(None);
+        let (backtraces_tx, backtraces_rx) = watch::channel(0);
         let (exit_tx, exit_rx) = watch::channel(None);
         let handle = ProcessHandle {
             pid,
             stop: stop_tx,
+            backtraces: backtraces_tx,
             exit: exit_rx,
         };
         (
             handle,
             ProcessStub {
                 stop: stop_rx,
+                backtraces: backtraces_rx,
                 exit: exit_tx,
             },
         )
@@ -104,6 +123,18 @@ impl ProcessHandle {
         });
     }
 
+    /// Asks the process to print its threads' backtraces to its output, which Ferry logs (a
+    /// loader does on SIGQUIT), without stopping it. The supervisor sends the signal while it has
+    /// not reaped the process, so it reaches that process or none. `false`: the process has
+    /// exited, and nothing was asked.
+    pub fn backtraces(&self) -> bool {
+        if self.has_exited() {
+            return false;
+        }
+        self.backtraces.send_modify(|n| *n = n.wrapping_add(1));
+        !self.backtraces.is_closed()
+    }
+
     /// Whether the process has exited and been reaped.
     pub fn has_exited(&self) -> bool {
         self.exit.borrow().is_some()
@@ -118,6 +149,12 @@ impl ProcessHandle {
     pub fn exited(&self) -> impl std::future::Future<Output = ExitInfo> + Send + 'static {
         wait_exit(self.exit.clone())
     }
+}
+
+/// Waits until a stop is asked for (or the handle is dropped), and returns the mode.
+async fn stop_requested(stop: &mut watch::Receiver<Option<StopMode>>) -> Option<StopMode> {
+    let _ = stop.wait_for(Option::is_some).await;
+    *stop.borrow()
 }
 
 async fn wait_exit(mut rx: watch::Receiver<Option<ExitInfo>>) -> ExitInfo {
@@ -144,8 +181,25 @@ impl ProcessStub {
 
     /// Waits until Ferry asks the process to stop (or drops its handle).
     pub async fn stopped(&mut self) -> Option<StopMode> {
-        let _ = self.stop.wait_for(Option::is_some).await;
-        *self.stop.borrow()
+        stop_requested(&mut self.stop).await
+    }
+
+    /// Waits for Ferry's next request: a stop (each new mode once) or backtraces (requests made
+    /// meanwhile count as one). `None` once the handle is gone and every request has been heard
+    /// (dropping the handle asks for a graceful stop first).
+    pub async fn next_request(&mut self) -> Option<Request> {
+        tokio::select! {
+            biased;
+            Ok(()) = self.stop.changed() => {
+                let mode = *self.stop.borrow_and_update();
+                mode.map(Request::Stop)
+            }
+            Ok(()) = self.backtraces.changed() => {
+                self.backtraces.borrow_and_update();
+                Some(Request::Backtraces)
+            }
+            else => None,
+        }
     }
 
     /// Plays the process's exit.
@@ -255,11 +309,12 @@ async fn run_supervisor<P: Supervised>(
     let info = loop {
         tokio::select! {
             info = process.reap() => break info,
-            mode = stub.stopped() => {
+            mode = stop_requested(&mut stub.stop) => {
                 if let Some(info) = stop(&mut process, pid, &mut stdin, &mut stub, mode).await {
                     break info;
                 }
             }
+            Ok(()) = stub.backtraces.changed() => backtraces(&process, pid),
         }
     };
     // The leader is gone; kill whatever it left behind in its group so nothing is orphaned.
@@ -267,6 +322,13 @@ async fn run_supervisor<P: Supervised>(
     sys::kill_group(pid, sys::Signal::SIGKILL);
     tracing::debug!(pid, %info, "app process reaped");
     stub.exit(info);
+}
+
+/// Has the process print its backtraces: SIGQUIT to it alone (the loader), as
+/// [`StopMode::Abort`] does before it kills. Called only before the process is reaped.
+fn backtraces<P: Supervised>(process: &P, pid: u32) {
+    tracing::debug!(pid, "asking the app process for its backtraces (SIGQUIT)");
+    process.signal(pid, sys::Signal::SIGQUIT);
 }
 
 /// Carries out a stop request. Returns the exit status once the process is gone, or `None` when
@@ -308,16 +370,19 @@ async fn stop<P: Supervised>(
                 sys::kill_group(pid, sys::Signal::SIGTERM);
                 tokio::time::sleep_until(started + grace).await;
             };
-            tokio::select! {
-                info = process.reap() => Some(info),
-                () = term => {
-                    tracing::warn!(pid, "app process did not exit within {grace:?}; killing it");
-                    sys::kill_group(pid, sys::Signal::SIGKILL);
-                    Some(process.reap().await)
-                }
-                Ok(()) = stub.stop.changed() => {
+            tokio::pin!(term);
+            loop {
+                tokio::select! {
+                    info = process.reap() => return Some(info),
+                    () = &mut term => {
+                        tracing::warn!(pid, "app process did not exit within {grace:?}; killing it");
+                        sys::kill_group(pid, sys::Signal::SIGKILL);
+                        return Some(process.reap().await);
+                    }
                     // Escalated to Kill: the outer loop carries it out.
-                    None
+                    Ok(()) = stub.stop.changed() => return None,
+                    // A process slow to stop is one whose backtraces may tell why.
+                    Ok(()) = stub.backtraces.changed() => backtraces(process, pid),
                 }
             }
         }
@@ -370,6 +435,52 @@ mod tests {
         let (handle, mut stub) = ProcessHandle::stub(7);
         drop(handle);
         assert!(matches!(stub.stopped().await, Some(StopMode::Graceful(_))));
+    }
+
+    #[tokio::test]
+    async fn backtraces_are_asked_of_the_stub_until_the_exit() {
+        let (handle, mut stub) = ProcessHandle::stub(5);
+        assert!(handle.backtraces());
+        assert!(handle.backtraces());
+        assert_eq!(stub.next_request().await, Some(Request::Backtraces));
+        handle.stop(StopMode::Kill);
+        assert_eq!(
+            stub.next_request().await,
+            Some(Request::Stop(StopMode::Kill))
+        );
+        stub.exit(ExitInfo::UNKNOWN);
+        assert!(!handle.backtraces());
+        drop(handle);
+        assert_eq!(stub.next_request().await, None);
+    }
+
+    /// A real child: the request reaches it as SIGQUIT through its supervisor, and none is sent
+    /// once it has been reaped.
+    #[tokio::test]
+    async fn backtraces_reach_a_supervised_child_as_sigquit() {
+        let mut command = tokio::process::Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg("trap 'exit 7' QUIT; echo ready; while :; do sleep 0.05; done")
+            .stdout(std::process::Stdio::piped())
+            .process_group(0);
+        let mut child = command.spawn().expect("spawn sh");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut ready = tokio::io::BufReader::new(stdout);
+        let mut line = String::new();
+        tokio::io::AsyncBufReadExt::read_line(&mut ready, &mut line)
+            .await
+            .expect("the trap is set");
+        let tracker = tokio_util::task::TaskTracker::new();
+        let handle = supervise(child, None, true, &tracker).expect("a pid");
+        assert!(handle.backtraces());
+        let info = tokio::time::timeout(Duration::from_secs(10), handle.wait())
+            .await
+            .expect("the child exits on SIGQUIT");
+        assert_eq!(info.code, Some(7));
+        assert!(!handle.backtraces());
+        tracker.close();
+        tracker.wait().await;
     }
 
     #[test]

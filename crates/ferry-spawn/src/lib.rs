@@ -3,8 +3,9 @@
 //! This crate owns the life of every app process Ferry starts: it prepares the spawn, forks and
 //! execs it through the environment setupper, performs the handshake until the process can take
 //! requests, supervises it (capturing its output, reaping it) and stops it. It knows nothing of
-//! HTTP or of the pool; the pool drives it through the [`Spawner`] trait so that it can be tested
-//! with a fake.
+//! HTTP or of the pool. A spawner in this process implements [`Spawner`]; the pool holds any
+//! spawner as a [`SpawnService`], the object-safe seam that a fake drives in tests and that a
+//! remote spawner (a privileged supervisor process) can implement later.
 //!
 //! A spawn walks a [`Journey`] of named [`Step`]s (SpawningKit's vocabulary, so logs, errors, error
 //! pages and the work directory use the same words). Ferry and the subprocess talk through a
@@ -46,13 +47,14 @@ mod workdir;
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::Duration;
 
 pub use category::Category;
 pub use direct::DirectSpawner;
 pub use error::{Description, EnvDump, SpawnError};
 pub use ferry_protocol::{Concurrency, Endpoint, Protocol};
-pub use handle::{ExitInfo, ProcessHandle, ProcessStub, StopMode};
+pub use handle::{ExitInfo, ProcessHandle, ProcessStub, Request, StopMode};
 pub use hooks::Hooks;
 pub use journey::{Actor, Journey, JourneyType, Step, StepRecord, StepState};
 pub use output::OutputTail;
@@ -199,9 +201,10 @@ pub struct Spawned {
     pub journey: Journey,
 }
 
-/// Something that starts app processes.
+/// Something that starts app processes in this process.
 ///
-/// Implemented by [`DirectSpawner`] for real processes, and by fakes in the pool's tests.
+/// Implemented by [`DirectSpawner`] for real processes, and by fakes in the pool's tests. Every
+/// `Spawner` is also a [`SpawnService`], which is what the pool holds.
 pub trait Spawner: Send + Sync + 'static {
     /// Starts one process and waits until it can take requests or the spawn fails.
     fn spawn(
@@ -212,6 +215,76 @@ pub trait Spawner: Send + Sync + 'static {
     /// Aborts spawns in progress and waits until every process this spawner started has been
     /// reaped. Called once, when Ferry shuts down, after the pool has asked its processes to stop.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// A future boxed so that a trait object can return it, as [`SpawnService`] does.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The spawner as the pool holds it (`Arc<dyn SpawnService>`): object-safe, so that neither the
+/// pool nor the front end is generic over the spawner, and shaped so that spawning can move out
+/// of this process.
+///
+/// Every [`Spawner`] is a `SpawnService` (a blanket impl boxes its futures; one allocation per
+/// spawn). Wrappers such as `ferry_metrics::MeteredSpawner` hold another `Arc<dyn SpawnService>`.
+///
+/// # What an implementation provides
+///
+/// The inputs are owned plain data and the outputs are values or channels, so that an
+/// implementation may be a client of a spawner in another process (the privileged supervisor of
+/// a later design, reached over a unix socket). Such a remote implementation must:
+///
+/// - **spawn**: send the [`SpawnOptions`] (paths, strings, numbers, durations and JSON values:
+///   serializable as they are) and complete with the process's [`Spawned`] once it can take
+///   requests, or with the [`SpawnError`] report (journey, output, descriptions) when it cannot.
+///   The report has already been logged and saved by the side that spawned; the pool only shows
+///   it to clients.
+/// - **control each process through its [`ProcessHandle`]**: make the handle with
+///   [`ProcessHandle::stub`] and play the [`ProcessStub`]'s side: forward every [`Request`]
+///   ([`ProcessStub::next_request`]: stops, escalations, backtraces) to the process's
+///   supervisor, which alone signals the process and never once it has reaped it; and report
+///   the exit ([`ProcessStub::exit`]) only once the supervisor has reaped the process, since
+///   the pool frees the process's place on that report. When the connection to the remote
+///   side is lost, that side must kill and reap the processes it started for this client, and
+///   the client reports them exited: a process nobody controls must not live on (as when a
+///   handle is dropped).
+/// - **shutdown**: abort the spawns in progress and complete only when every process it started
+///   has been reaped. The pool calls it once, after asking its processes to stop.
+///
+/// Dropping a spawn's future (Ferry stopping) may abandon the spawn; shutdown still reaps what
+/// it started.
+pub trait SpawnService: Send + Sync + 'static {
+    /// Starts one process of `options`' app and completes when it can take requests or the
+    /// spawn has failed.
+    fn spawn(&self, options: SpawnOptions) -> BoxFuture<'_, Result<Spawned, SpawnError>>;
+
+    /// Aborts spawns in progress and completes once every process this service started has been
+    /// reaped.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}
+
+impl<S: Spawner> SpawnService for S {
+    fn spawn(&self, options: SpawnOptions) -> BoxFuture<'_, Result<Spawned, SpawnError>> {
+        Box::pin(async move { Spawner::spawn(self, &options).await })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Spawner::shutdown(self))
+    }
+}
+
+// === impl SpawnError ===
+
+impl SpawnError {
+    /// This error's page, for a client whose request it failed ([`page`]): with `details`, the
+    /// friendly page (the failed step, the app's output); without, the terse page with the error
+    /// id. `program` is the product name shown on it, normally `"Ferry"`.
+    pub fn page(&self, details: bool, program: &str) -> String {
+        if details {
+            page::render_friendly(self, program)
+        } else {
+            page::render_terse(self, program)
+        }
+    }
 }
 
 // === impl SpawnOptions ===

@@ -1,7 +1,10 @@
 //! Routing: server names, the location search, paths, sockets.
 
-use ferry_spawn::DirectSpawner;
+use std::path::PathBuf;
 
+use ferry_config::deployment::Files;
+
+use super::files::file_path;
 use super::*;
 
 fn deployment(text: &str) -> Deployment {
@@ -17,14 +20,14 @@ fn observers() -> Observers {
 }
 
 /// A router for a deployment without apps (Passenger off everywhere).
-fn router(text: &str) -> Router<DirectSpawner> {
+fn router(text: &str) -> Router {
     let d = deployment(text);
     let bound = sockets(&d.listens);
     Router::new(&d, &bound, observers(), |_, _| unreachable!("no apps"))
 }
 
 /// The `root` of the route `uri` ends up in, on the server for `host`.
-fn root_for(router: &Router<DirectSpawner>, host: &str, uri: &str) -> String {
+fn root_for(router: &Router, host: &str, uri: &str) -> String {
     let server = router.server(0, None, host);
     let mut captures = Vec::new();
     let route = match server.locations.find(uri, &mut captures).0 {

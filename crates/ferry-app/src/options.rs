@@ -1,0 +1,214 @@
+//! From the configuration to each component's own options (STYLE §5, "components take their
+//! own options"): the spawner's settings, each app's `SpawnOptions` and pool group, the pool's
+//! settings, and the front end's settings for an app at one place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_config::deployment::{Deployment, Mount, PassengerRoute};
+use ferry_config::{AppConfig, AppType, Start};
+use ferry_front::{SiteConfig, StickyCookie};
+use ferry_metrics::{AppId, Metrics};
+use ferry_pool::{GroupConfig, PoolConfig};
+use ferry_spawn::{AppKind, Hooks, SpawnOptions, SpawnerConfig, UserSwitching};
+
+use crate::error::Error;
+use crate::runtime_dir::RuntimeDir;
+
+/// How long an app process may take to exit after SIGTERM before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often, at most, `tmp/restart.txt` is looked at.
+pub const RESTART_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The programs the spawner runs besides the apps: the SpawnEnvSetupper and the loaders.
+///
+/// `ferry start` uses [`Programs::current`]. A server started inside another program (the
+/// in-process test harness) names the `ferry` binary itself, since that program cannot act as
+/// the setupper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Programs {
+    /// The `ferry` binary: each app process starts as `SETUPPER spawn-env-setupper ...`.
+    pub setupper: std::path::PathBuf,
+    /// Ferry's root, which holds `loaders/`.
+    pub root: std::path::PathBuf,
+}
+
+// === impl Programs ===
+
+impl Programs {
+    /// This process's own binary as the setupper, and the root found from it: `$FERRY_ROOT`
+    /// when set, else the nearest directory above the binary holding `loaders/`.
+    pub fn current() -> Programs {
+        let exe = std::env::current_exe().unwrap_or_else(|_| "ferry".into());
+        Programs {
+            root: ferry_root(&exe),
+            setupper: exe,
+        }
+    }
+}
+
+/// The pool's settings. Its hooks are the spawner's, with the same base environment: the pool
+/// runs `attached_process`, `detached_process`, `after_initialize_supergroup`,
+/// `before_destroy_supergroup` and `queue_full_error`.
+pub(crate) fn pool_config(deployment: &Deployment, spawner: &SpawnerConfig) -> PoolConfig {
+    PoolConfig {
+        stop_grace: STOP_GRACE,
+        idle_time: deployment.pool.idle_time,
+        max_parallel_spawns: deployment.pool.max_parallel_spawns,
+        hooks: spawner.hooks.clone(),
+        ..PoolConfig::new(deployment.pool.max_pool_size)
+    }
+}
+
+pub(crate) fn group_config(app: &AppConfig, spawn: SpawnOptions) -> GroupConfig {
+    GroupConfig {
+        name: app.group_name.clone(),
+        min_instances: app.min_instances,
+        max_queue: app.max_request_queue_size,
+        max_queue_time: app.max_request_queue_time,
+        max_instances: app.max_instances,
+        max_requests: app.max_requests,
+        memory_limit: app.memory_limit,
+        memory_hard_limit: app.memory_hard_limit,
+        rolling_restarts: app.rolling_restarts,
+        resist_deployment_errors: app.resist_deployment_errors,
+        restart_dir: Some(app.root.join("tmp")),
+        restart_check_interval: RESTART_CHECK_INTERVAL,
+        ..GroupConfig::new(spawn)
+    }
+}
+
+/// The front end's settings for `app` mounted at `mount` in a route.
+pub(crate) fn site_config(app: &AppConfig, mount: &Mount, route: &PassengerRoute) -> SiteConfig {
+    SiteConfig {
+        public_dir: mount.public_dir.clone(),
+        friendly_error_pages: app.friendly_error_pages,
+        base_uri: mount.base_uri.clone(),
+        server_software: server_software(),
+        queue_overflow_status: app.queue_overflow_status,
+        max_request_time: route.max_request_time,
+        follow_symlinks: mount.follow_symlinks,
+        metrics: Arc::new(Metrics::disabled()),
+        metrics_app: AppId::NONE,
+        app_name: app.group_name.clone(),
+        sticky_sessions: app.sticky_sessions.as_ref().map(|sticky| StickyCookie {
+            name: sticky.cookie_name.clone(),
+            attributes: sticky.cookie_attributes.clone(),
+        }),
+    }
+}
+
+/// `SERVER_SOFTWARE` for the apps.
+fn server_software() -> String {
+    format!("Ferry/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// How one process of the app is started. `ferry_root` holds `loaders/`.
+pub(crate) fn spawn_options(
+    app: &AppConfig,
+    log_level: u8,
+    ferry_root: &std::path::Path,
+) -> SpawnOptions {
+    let (passenger_type, loader, title) = match app.app_type {
+        AppType::Node => ("nodejs", "node/node-loader.js", "Ferry NodeApp"),
+        AppType::Ruby => ("ruby", "ruby/rack-loader.rb", "Ferry RubyApp"),
+        AppType::Python => ("python", "python/wsgi-loader.py", "Ferry PythonApp"),
+        AppType::Generic => ("", "", "Ferry App"),
+    };
+    let start_command = match &app.start {
+        Start::Command(cmd) => cmd.clone(),
+        Start::Loader { interpreter } => {
+            let loader = ferry_root.join("loaders").join(loader);
+            format!(
+                "{} {}",
+                ferry_config::shell_quote(interpreter),
+                ferry_config::shell_quote(&loader.to_string_lossy())
+            )
+        }
+    };
+    let mut options = SpawnOptions::generic(&app.root, start_command);
+    options.app_group_name = app.group_name.clone();
+    options.app_type = passenger_type.to_owned();
+    options.startup_file = app.startup_file.as_ref().map(|f| app.root.join(f));
+    options.process_title = Some(title.to_owned());
+    options.base_uri = app.base_uri.clone();
+    if matches!(app.start, Start::Loader { .. }) {
+        options.kind = AppKind::SpawningKit { wrapper: true };
+    } else if app.spawning_kit_aware {
+        // A start command for a typed app is a loader of its own (Passenger's, say).
+        let wrapper = app.app_type != AppType::Generic;
+        options.kind = AppKind::SpawningKit { wrapper };
+    }
+    options.environment = app.environment.clone();
+    options.start_timeout = app.start_timeout;
+    options.env = app.env.clone();
+    let users = &app.user_switching;
+    options.user_switching = UserSwitching {
+        enabled: users.enabled,
+        user: users.user.clone(),
+        group: users.group.clone(),
+        default_user: users.default_user.clone(),
+        default_group: users.default_group.clone(),
+    };
+    options.load_shell_envvars = app.load_shell_envvars;
+    options.file_descriptor_ulimit = app.file_descriptor_ulimit;
+    options.log_level = log_level;
+    options.spawn_method = match app.spawn_method {
+        ferry_config::SpawnMethod::Smart => ferry_spawn::SpawnMethod::Smart,
+        ferry_config::SpawnMethod::Direct => ferry_spawn::SpawnMethod::Direct,
+    };
+    options.max_preloader_idle_time = app.max_preloader_idle_time;
+    options.smart_fallback_to_direct = app.smart_fallback_to_direct;
+    let model = if app.threads > 1 { "thread" } else { "process" };
+    options.extra_args = vec![
+        ("concurrency_model".into(), model.into()),
+        ("thread_count".into(), app.threads.into()),
+    ];
+    options
+        .extra_args
+        .extend(app.spawn_args.iter().map(|(k, v)| {
+            let value = serde_json::from_str(v).unwrap_or_else(|_| v.clone().into());
+            (k.clone(), value)
+        }));
+    options
+}
+
+pub(crate) fn spawner_config(
+    hooks: &[String],
+    runtime: &RuntimeDir,
+    instance: &std::path::Path,
+    programs: Programs,
+) -> Result<SpawnerConfig, Error> {
+    let mut spawner =
+        SpawnerConfig::new(vec![programs.setupper.into(), "spawn-env-setupper".into()]);
+    spawner.ferry_root = programs.root;
+    spawner.socket_dir = runtime.apps_dir();
+    spawner.instance_dir = Some(runtime.path.clone());
+    spawner.error_dir = Some(std::env::temp_dir());
+    spawner.hooks = Hooks::parse(hooks.iter().map(String::as_str))?.with_base_env(vec![
+        ("PASSENGER_VERSION".into(), spawner.version.clone()),
+        (
+            "PASSENGER_PASSENGER_ROOT".into(),
+            spawner.ferry_root.display().to_string(),
+        ),
+        (
+            "PASSENGER_SERVER_INSTANCE_DIR".into(),
+            instance.display().to_string(),
+        ),
+    ]);
+    Ok(spawner)
+}
+
+/// Ferry's root: `$FERRY_ROOT` when set (a binary built or installed away from the source
+/// tree), else the nearest directory above the binary that holds `loaders/`, else the binary's
+/// own directory.
+fn ferry_root(exe: &std::path::Path) -> std::path::PathBuf {
+    if let Some(root) = std::env::var_os("FERRY_ROOT").filter(|r| !r.is_empty()) {
+        return root.into();
+    }
+    let dir = exe.parent().unwrap_or(std::path::Path::new("/"));
+    dir.ancestors()
+        .find(|d| d.join("loaders").is_dir())
+        .unwrap_or(dir)
+        .to_owned()
+}

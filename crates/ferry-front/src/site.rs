@@ -1,0 +1,118 @@
+//! A [`Site`]: everything the front end needs to serve one app at one place (its pool group,
+//! static files, base URI, error-page and queue settings, sticky sessions, metrics).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ferry_metrics::{AppId, Metrics};
+use ferry_pool::{GroupId, Pool};
+
+use crate::connection::AppConnection;
+use crate::static_files;
+
+/// The front end's settings for one app.
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    /// The app's `public/` directory, served as static files when it exists.
+    pub public_dir: Option<PathBuf>,
+    /// Whether error pages show details (spawn output and the failed step). Passenger's
+    /// `friendly_error_pages`: detailed spawn error pages (else a terse page with the error id).
+    pub friendly_error_pages: bool,
+    /// The URI the app is mounted at (`/blog`); requests outside it get 404. `None`: the root.
+    pub base_uri: Option<String>,
+    /// `SERVER_SOFTWARE` for `session`-protocol apps.
+    pub server_software: String,
+    /// The status of a request turned away by a full queue (`request_queue_overflow_status_code`).
+    pub queue_overflow_status: u16,
+    /// A request whose response head takes longer gets 504 and its process is stopped
+    /// (`max_request_time`; `None`: no limit).
+    pub max_request_time: Option<std::time::Duration>,
+    /// Sticky sessions (`sticky_sessions`): route a client back to the process that served it,
+    /// through a cookie. `None`: off.
+    pub sticky_sessions: Option<StickyCookie>,
+    /// Serve files through symlinks that lead out of `public_dir` (Nginx's way); otherwise
+    /// such a request goes to the app.
+    pub follow_symlinks: bool,
+    /// Where this app's request counts and queue waits go.
+    pub metrics: Arc<Metrics>,
+    /// The app's id in `metrics`.
+    pub metrics_app: AppId,
+    /// The app's group name, for the access log.
+    pub app_name: String,
+}
+
+/// The cookie that carries a sticky session's process id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickyCookie {
+    /// The cookie's name (`sticky_sessions_cookie_name`, default `_passenger_route`).
+    pub name: String,
+    /// Attributes after `Path` (`sticky_sessions_cookie_attributes`, default
+    /// `SameSite=Lax; Secure;`).
+    pub attributes: String,
+}
+
+// === impl StickyCookie ===
+
+impl Default for StickyCookie {
+    fn default() -> Self {
+        StickyCookie {
+            name: ferry_config::defaults::STICKY_SESSIONS_COOKIE_NAME.into(),
+            attributes: ferry_config::defaults::STICKY_SESSIONS_COOKIE_ATTRIBUTES.into(),
+        }
+    }
+}
+
+/// Everything a connection needs to serve requests for one app.
+#[derive(Debug)]
+pub struct Site {
+    pub(crate) pool: Pool<AppConnection>,
+    pub(crate) group: GroupId,
+    pub(crate) statics: Option<static_files::StaticFiles>,
+    pub(crate) public_dir: Option<PathBuf>,
+    pub(crate) friendly_error_pages: bool,
+    pub(crate) base_uri: Option<String>,
+    pub(crate) server_software: String,
+    pub(crate) queue_overflow_status: http::StatusCode,
+    pub(crate) max_request_time: Option<std::time::Duration>,
+    pub(crate) sticky: Option<StickyCookie>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) metrics_app: AppId,
+    pub(crate) app_name: Arc<str>,
+    /// The app's span (`app{name}`, from the pool): the parent of the phases before a process
+    /// is chosen.
+    pub(crate) span: tracing::Span,
+}
+
+// === impl Site ===
+
+impl Site {
+    /// A site that sends requests to `group` of `pool`.
+    pub fn new(pool: Pool<AppConnection>, group: GroupId, config: &SiteConfig) -> Arc<Self> {
+        let statics = config
+            .public_dir
+            .as_deref()
+            .and_then(|dir| static_files::StaticFiles::new(dir, config.follow_symlinks));
+        Arc::new(Site {
+            span: pool.app_span(group),
+            pool,
+            group,
+            statics,
+            public_dir: config.public_dir.clone(),
+            friendly_error_pages: config.friendly_error_pages,
+            base_uri: config
+                .base_uri
+                .as_deref()
+                .map(|b| b.trim_end_matches('/'))
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned),
+            server_software: config.server_software.clone(),
+            queue_overflow_status: http::StatusCode::from_u16(config.queue_overflow_status)
+                .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE),
+            max_request_time: config.max_request_time,
+            sticky: config.sticky_sessions.clone(),
+            metrics_app: config.metrics_app,
+            app_name: config.app_name.as_str().into(),
+            metrics: Arc::clone(&config.metrics),
+        })
+    }
+}

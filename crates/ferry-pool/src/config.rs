@@ -1,0 +1,104 @@
+//! The pool's settings: pool-wide ([`PoolConfig`]) and per group ([`GroupConfig`]), and the
+//! id a group is known by ([`GroupId`]).
+
+use std::time::Duration;
+
+use ferry_spawn::SpawnOptions;
+
+/// Pool-wide settings.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Most processes alive at once over all groups (Passenger's `max_pool_size`).
+    pub max_pool_size: usize,
+    /// How long a stopping process may take after SIGTERM before it is killed.
+    pub stop_grace: Duration,
+    /// Processes idle this long are stopped, down to each group's `min_instances`
+    /// (`pool_idle_time`; `None`: never).
+    pub idle_time: Option<Duration>,
+    /// Most spawns of one group in progress at once (Passenger: 1). More than one only starts
+    /// when requests are queued.
+    pub max_parallel_spawns: usize,
+    /// How often the memory of groups with a `memory_limit` is measured.
+    pub memory_check_interval: Duration,
+    /// Hook scripts: `attached_process`, `detached_process`, `after_initialize_supergroup`,
+    /// `before_destroy_supergroup`, `queue_full_error` run from the pool.
+    pub hooks: ferry_spawn::Hooks,
+}
+
+// === impl PoolConfig ===
+
+impl PoolConfig {
+    /// Passenger's defaults: 6 processes, idle time 300 s.
+    pub fn new(max_pool_size: usize) -> Self {
+        PoolConfig {
+            max_pool_size,
+            stop_grace: Duration::from_secs(10),
+            idle_time: Some(Duration::from_secs(300)),
+            max_parallel_spawns: 1,
+            memory_check_interval: Duration::from_secs(1),
+            hooks: ferry_spawn::Hooks::default(),
+        }
+    }
+}
+
+/// Settings of one group (one app).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// The group's name, used in logs (the app root).
+    pub name: String,
+    /// How to start a process of this app.
+    pub spawn: SpawnOptions,
+    /// Fewest processes kept once the app has started.
+    pub min_instances: usize,
+    /// Longest queue of waiting requests (0 = unbounded).
+    pub max_queue: usize,
+    /// Longest time a request may wait in the queue (`max_request_queue_time`; `None`: no limit).
+    pub max_queue_time: Option<Duration>,
+    /// Most processes of this app at once, spawning ones included (`max_instances`, and the
+    /// global `max_instances_per_app`, whichever is lower; `None`: only `max_pool_size` limits).
+    pub max_instances: Option<usize>,
+    /// A process is replaced after serving this many requests (`max_requests`; `None`: never).
+    pub max_requests: Option<u64>,
+    /// A process whose private dirty memory exceeds this many MB finishes its requests and is
+    /// replaced (`memory_limit`; `None`: no limit).
+    pub memory_limit: Option<u64>,
+    /// A process whose private dirty memory exceeds this many MB is killed at once
+    /// (`memory_hard_limit`; `None`: no limit).
+    pub memory_hard_limit: Option<u64>,
+    /// Restarts replace processes one by one, new ones first (`rolling_restarts`).
+    pub rolling_restarts: bool,
+    /// When a rolling restart cannot spawn the new version, old processes keep serving and the
+    /// group stops spawning until the next restart (`resist_deployment_errors`).
+    pub resist_deployment_errors: bool,
+    /// Directory holding `restart.txt` and `always_restart.txt` (normally `<root>/tmp`).
+    pub restart_dir: Option<std::path::PathBuf>,
+    /// How often, at most, the restart files are looked at.
+    pub restart_check_interval: Duration,
+}
+
+// === impl GroupConfig ===
+
+impl GroupConfig {
+    /// A group with Passenger's defaults: `min_instances` 1, a queue of 100, no other limits.
+    pub fn new(spawn: SpawnOptions) -> Self {
+        GroupConfig {
+            name: spawn.app_group_name.clone(),
+            spawn,
+            min_instances: 1,
+            max_queue: 100,
+            max_queue_time: None,
+            max_instances: None,
+            max_requests: None,
+            memory_limit: None,
+            memory_hard_limit: None,
+            rolling_restarts: false,
+            resist_deployment_errors: false,
+            restart_dir: None,
+            restart_check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Identifies a group within its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GroupId(pub(crate) usize);
