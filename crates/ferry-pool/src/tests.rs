@@ -7,7 +7,7 @@ use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use ferry_spawn::{
-    Category, ExitInfo, Journey, ProcessHandle, Request, SpawnError, SpawnOptions, Spawned,
+    Category, ExitInfo, Journey, ProcessHandle, ProcessRequest, SpawnError, SpawnOptions, Spawned,
     Spawner, Step,
 };
 use tokio::sync::Semaphore;
@@ -77,7 +77,7 @@ impl Spawner for FakeSpawner {
         let (handle, mut stub) = ProcessHandle::stub(pid);
         let me = self.clone();
         tokio::spawn(async move {
-            while let Some(Request::Backtraces) = stub.next_request().await {
+            while let Some(ProcessRequest::Backtraces) = stub.next_request().await {
                 me.backtraces.lock().unwrap().push(pid);
             }
             if let Some(mode) = stub.stop_requested() {

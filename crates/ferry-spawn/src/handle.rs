@@ -38,7 +38,7 @@ pub enum StopMode {
 /// What Ferry asks of a running process through its [`ProcessHandle`], as a [`ProcessStub`]
 /// hears it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
+pub enum ProcessRequest {
     /// Stop it. A later request may escalate the mode (`Graceful` → `Abort` → `Kill`).
     Stop(StopMode),
     /// Have it print its threads' backtraces to its output (SIGQUIT to a loader), and go on.
@@ -187,16 +187,16 @@ impl ProcessStub {
     /// Waits for Ferry's next request: a stop (each new mode once) or backtraces (requests made
     /// meanwhile count as one). `None` once the handle is gone and every request has been heard
     /// (dropping the handle asks for a graceful stop first).
-    pub async fn next_request(&mut self) -> Option<Request> {
+    pub async fn next_request(&mut self) -> Option<ProcessRequest> {
         tokio::select! {
             biased;
             Ok(()) = self.stop.changed() => {
                 let mode = *self.stop.borrow_and_update();
-                mode.map(Request::Stop)
+                mode.map(ProcessRequest::Stop)
             }
             Ok(()) = self.backtraces.changed() => {
                 self.backtraces.borrow_and_update();
-                Some(Request::Backtraces)
+                Some(ProcessRequest::Backtraces)
             }
             else => None,
         }
@@ -442,11 +442,11 @@ mod tests {
         let (handle, mut stub) = ProcessHandle::stub(5);
         assert!(handle.backtraces());
         assert!(handle.backtraces());
-        assert_eq!(stub.next_request().await, Some(Request::Backtraces));
+        assert_eq!(stub.next_request().await, Some(ProcessRequest::Backtraces));
         handle.stop(StopMode::Kill);
         assert_eq!(
             stub.next_request().await,
-            Some(Request::Stop(StopMode::Kill))
+            Some(ProcessRequest::Stop(StopMode::Kill))
         );
         stub.exit(ExitInfo::UNKNOWN);
         assert!(!handle.backtraces());

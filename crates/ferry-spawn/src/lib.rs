@@ -54,7 +54,7 @@ pub use category::Category;
 pub use direct::DirectSpawner;
 pub use error::{Description, EnvDump, SpawnError};
 pub use ferry_protocol::{Concurrency, Endpoint, Protocol};
-pub use handle::{ExitInfo, ProcessHandle, ProcessStub, Request, StopMode};
+pub use handle::{ExitInfo, ProcessHandle, ProcessRequest, ProcessStub, StopMode};
 pub use hooks::Hooks;
 pub use journey::{Actor, Journey, JourneyType, Step, StepRecord, StepState};
 pub use output::OutputTail;
@@ -239,7 +239,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///   The report has already been logged and saved by the side that spawned; the pool only shows
 ///   it to clients.
 /// - **control each process through its [`ProcessHandle`]**: make the handle with
-///   [`ProcessHandle::stub`] and play the [`ProcessStub`]'s side: forward every [`Request`]
+///   [`ProcessHandle::stub`] and play the [`ProcessStub`]'s side: forward every [`ProcessRequest`]
 ///   ([`ProcessStub::next_request`]: stops, escalations, backtraces) to the process's
 ///   supervisor, which alone signals the process and never once it has reaped it; and report
 ///   the exit ([`ProcessStub::exit`]) only once the supervisor has reaped the process, since
