@@ -12,10 +12,10 @@
 //! [`LocationMatch`]) and the values it expands per request ([`Template`]) are defined here;
 //! the Nginx reader builds them, and nothing at run time reads its types.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::nginx::{self, Rejected};
+use crate::diagnostic::Problem;
 use crate::{defaults, AppConfig, Config, Listen, Observability, PoolConfig, PreStart};
 
 mod matching;
@@ -45,7 +45,7 @@ pub struct Deployment {
     pub warnings: Vec<String>,
     /// Of those, the ones the planner found in a configuration file (after the resolver's), with
     /// their place, for `ferry config check`.
-    pub plan_warnings: Vec<nginx::Problem>,
+    pub plan_warnings: Vec<Problem>,
     /// Logs, the instance registry, metrics.
     pub observability: Observability,
 }
@@ -163,32 +163,6 @@ pub struct Mount {
     /// Whether a static file may be a symlink leading out of `public_dir` (Nginx follows
     /// symlinks; `ferry start`'s single app keeps `public/` to itself).
     pub follow_symlinks: bool,
-}
-
-// === impl Deployment ===
-
-impl Deployment {
-    /// What the Nginx-syntax configuration file at `path` (and the files it includes) serves:
-    /// `ferry start --config`. [`nginx::load`] then [`nginx::plan`].
-    ///
-    /// # Errors
-    ///
-    /// Every problem found in the files, each with its file and line.
-    pub fn from_nginx_file(path: impl AsRef<Path>) -> Result<Deployment, Rejected> {
-        nginx::plan(&nginx::load(path)?)
-    }
-
-    /// What the Nginx-syntax configuration `text` serves, read as the contents of a file named
-    /// `file`, which need not exist: problems name `file`, and relative paths (`include`s, app
-    /// roots) are taken against its directory.
-    ///
-    /// # Errors
-    ///
-    /// As [`Deployment::from_nginx_file`].
-    pub fn from_nginx_str(text: &str, file: impl AsRef<Path>) -> Result<Deployment, Rejected> {
-        let tree = nginx::parse_str(text, file).map_err(|errors| Rejected::parse(&errors))?;
-        nginx::plan(&nginx::resolve(&tree)?)
-    }
 }
 
 // === impl Config ===

@@ -12,6 +12,7 @@
 mod app_type;
 pub mod defaults;
 pub mod deployment;
+pub mod diagnostic;
 pub mod layers;
 pub mod nginx;
 pub mod passengerfile;

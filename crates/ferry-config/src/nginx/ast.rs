@@ -1,24 +1,6 @@
 //! The tree a configuration file parses into.
 
-use std::fmt;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-/// Where something was written: a file (as the user named it or as `include` found it) and a
-/// 1-based line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
-    /// The file.
-    pub file: Arc<PathBuf>,
-    /// The line, from 1.
-    pub line: u32,
-}
-
-impl fmt::Display for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
-    }
-}
+pub(crate) use crate::diagnostic::Span;
 
 /// One directive: `name arg...;` or `name arg... { children }`. `include` directives have been
 /// replaced by what the included files contain (each keeping its own spans).

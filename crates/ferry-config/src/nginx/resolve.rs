@@ -28,13 +28,13 @@
 //! it refers back to the files or the tree, so a running Ferry can keep one while a new one is
 //! checked.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::path::Path;
 
 use super::ast::{Context, Directive, Span};
 use super::parser::{parse_file, ParseError};
 use crate::deployment::{ListenAddress, LocationMatch, ServerName};
+pub use crate::diagnostic::{Problem, Rejected};
 
 mod build;
 mod settings;
@@ -96,25 +96,6 @@ pub(crate) struct LocationConfig {
     pub settings: Settings,
     /// The locations nested in it, in search order.
     pub locations: Vec<LocationConfig>,
-}
-
-/// One problem found in a configuration: where, and what. Displays as `FILE:LINE: message`
-/// (`FILE: message` for a file as a whole).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Where it is. Line 0 stands for the whole file.
-    pub span: Span,
-    /// What is wrong and what would be right.
-    pub message: String,
-}
-
-/// Why a configuration was refused: every error, and the warnings found on the way.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    /// The errors, at least one.
-    pub errors: Vec<Problem>,
-    /// The warnings.
-    pub warnings: Vec<Problem>,
 }
 
 /// Checks a parsed tree and works out its settings.
@@ -231,25 +212,6 @@ fn find_in<'a>(locations: &'a [LocationConfig], uri: &str) -> (Option<&'a Locati
     }
 }
 
-// === impl Problem ===
-
-impl Problem {
-    /// `FILE:LINE`, or `FILE` for the whole file.
-    pub fn location(&self) -> String {
-        if self.span.line == 0 {
-            self.span.file.display().to_string()
-        } else {
-            self.span.to_string()
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location(), self.message)
-    }
-}
-
 // === impl Rejected ===
 
 impl Rejected {
@@ -267,20 +229,6 @@ impl Rejected {
         }
     }
 }
-
-impl fmt::Display for Rejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl StdError for Rejected {}
 
 /// How messages name a block kind: "the top level", "server", ...
 fn place(context: Context) -> &'static str {
