@@ -44,7 +44,7 @@ use crate::journey::{Journey, Step};
 use crate::output::{self, OutputTail};
 use crate::properties::{self, RequestSocket, Socket};
 use crate::user;
-use crate::workdir::WorkDir;
+use crate::workdir::{subprocess_steps, WorkDir};
 use crate::{AppKind, Concurrency, Endpoint, Protocol, SpawnerConfig};
 
 /// What every route needs to start processes: the settings, the supervisor tasks (so shutdown
@@ -121,12 +121,12 @@ impl Launcher {
         let port = attempt
             .port
             .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)));
-        let finish = workdir.finish_path();
-        let outcome = handshake::wait(&finish, port, &handle, deadline, &self.cancel).await;
-        match accept(attempt, &workdir, outcome) {
-            Ok(answer) => Ok(Started {
+        let finish = workdir.finish();
+        let outcome = handshake::wait(finish, port, &handle, deadline, &self.cancel).await;
+        match accept(attempt, &workdir, outcome).await {
+            Ok((answer, journey)) => Ok(Started {
                 answer,
-                journey: attempt.succeeded(&workdir),
+                journey,
                 handle,
             }),
             Err(failure) => Err(attempt.failed(failure, &workdir, handle, tail).await),
@@ -166,8 +166,8 @@ impl Launcher {
         if let Some(password) = args.get("connect_password").and_then(|v| v.as_str()) {
             attempt.connect_password = password.to_owned();
         }
-        let owner = (account.switch && account.uid != euid).then_some((account.uid, account.gid));
-        WorkDir::create(&self.config.spawn_dir, &args, &attempt.journey, owner).map_err(|e| {
+        let app = (account.switch && account.uid != euid).then_some((account.uid, account.gid));
+        WorkDir::create(&self.config.spawn_dir, &args, &attempt.journey, app).map_err(|e| {
             let summary = format!(
                 "Could not create a work directory in {}: {e}",
                 self.config.spawn_dir.display()
@@ -220,35 +220,67 @@ impl Answer for PreloaderSocket {
     }
 }
 
-/// Turns the handshake's outcome into the answer the journey expects, or a failure.
-pub(crate) fn accept<A: Answer>(
+/// Turns the handshake's outcome into the answer the journey expects and the journey of a
+/// process that is up (with the steps it recorded), or a failure.
+///
+/// Everything read from the work directory (`properties.json`, the step files, and the sockets
+/// `properties.json` names) is read on the blocking pool, with a timeout: a file the app's user
+/// turned into a link, a FIFO or a huge file, or a socket path on a file system that hangs, is
+/// a failure that names it, never a wait.
+pub(crate) async fn accept<A: Answer>(
     attempt: &Attempt<'_>,
     workdir: &WorkDir,
     outcome: Outcome,
-) -> Result<A, Failure> {
-    match outcome {
+) -> Result<(A, Journey), Failure> {
+    let answer = match outcome {
         Outcome::PortReady => {
-            A::listening_on(attempt.port.unwrap_or_default()).map_err(Failure::Properties)
+            A::listening_on(attempt.port.unwrap_or_default()).map_err(Failure::Properties)?
         }
-        Outcome::Finished(true) => {
-            let owner = attempt
-                .account
-                .as_ref()
-                .filter(|a| a.switch)
-                .map(|a| a.uid)
-                .or(Some(nix::unistd::geteuid().as_raw()));
-            let json = workdir
-                .read_properties()
-                .map_err(|e| Failure::Properties(format!("it cannot be read: {e}")))?
-                .ok_or_else(|| Failure::Properties("the file does not exist".into()))?;
-            let sockets = properties::parse(&json, owner).map_err(Failure::Properties)?;
-            A::from_sockets(&sockets).map_err(Failure::Properties)
-        }
-        Outcome::Finished(false) => Err(Failure::ReportedError),
-        Outcome::Exited(info) => Err(Failure::Exited(info)),
-        Outcome::FinishUnreadable(e) => Err(Failure::FinishUnreadable(e)),
-        Outcome::TimedOut => Err(Failure::TimedOut),
-        Outcome::Cancelled => Err(Failure::Cancelled),
+        Outcome::Finished(true) => return accept_properties(attempt, workdir).await,
+        Outcome::Finished(false) => return Err(Failure::ReportedError),
+        Outcome::Exited(info) => return Err(Failure::Exited(info)),
+        Outcome::FinishUnreadable(e) => return Err(Failure::FinishUnreadable(e)),
+        Outcome::TimedOut => return Err(Failure::TimedOut),
+        Outcome::Cancelled => return Err(Failure::Cancelled),
+    };
+    let steps = subprocess_steps(&attempt.journey);
+    let (steps, problems) = workdir
+        .read(move |r| r.steps(&steps))
+        .await
+        .map_err(Failure::Unreadable)?;
+    refuse(problems)?;
+    Ok((answer, attempt.succeeded(&steps)))
+}
+
+/// The answer in `properties.json`, whose unix sockets must belong to the app's user.
+async fn accept_properties<A: Answer>(
+    attempt: &Attempt<'_>,
+    workdir: &WorkDir,
+) -> Result<(A, Journey), Failure> {
+    let owner = Some(attempt.app_uid());
+    let steps = subprocess_steps(&attempt.journey);
+    let ((sockets, steps), problems) = workdir
+        .read(move |r| {
+            let sockets = match r.properties() {
+                Ok(Some(json)) => properties::parse(&json, owner).map_err(Failure::Properties),
+                Ok(None) => Err(Failure::Properties("the file does not exist".into())),
+                Err(e) => Err(Failure::Unreadable(e.to_string())),
+            };
+            (sockets, r.steps(&steps))
+        })
+        .await
+        .map_err(Failure::Unreadable)?;
+    let sockets = sockets?;
+    refuse(problems)?;
+    let answer = A::from_sockets(&sockets).map_err(Failure::Properties)?;
+    Ok((answer, attempt.succeeded(&steps)))
+}
+
+/// The first file of the work directory that could not be read, as a failure.
+fn refuse(problems: Vec<String>) -> Result<(), Failure> {
+    match problems.into_iter().next() {
+        Some(problem) => Err(Failure::Unreadable(problem)),
+        None => Ok(()),
     }
 }
 
