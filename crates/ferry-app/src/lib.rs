@@ -536,6 +536,7 @@ fn spawn_options(app: &AppConfig, log_level: u8, ferry_root: &std::path::Path) -
         group: users.group.clone(),
         default_user: users.default_user.clone(),
         default_group: users.default_group.clone(),
+        allow_root: users.allow_root,
     };
     options.load_shell_envvars = app.load_shell_envvars;
     options.file_descriptor_ulimit = app.file_descriptor_ulimit;

@@ -43,9 +43,13 @@ use crate::handshake::{self, Outcome};
 use crate::journey::{Journey, Step};
 use crate::output::{self, OutputTail};
 use crate::properties::{self, RequestSocket, Socket};
-use crate::user;
+use crate::user::{self, Account};
 use crate::workdir::{subprocess_steps, WorkDir};
-use crate::{AppKind, Concurrency, Endpoint, Protocol, SpawnerConfig};
+use crate::{AppKind, Concurrency, Endpoint, Protocol, SpawnOptions, SpawnerConfig};
+
+/// Longest time choosing the app's account may take (a user database on the network can be
+/// slow; past this, something is wrong and the spawn fails instead of waiting).
+const ACCOUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every route needs to start processes: the settings, the supervisor tasks (so shutdown
 /// can wait until every process is reaped) and the shutdown signal. Clones share them.
@@ -100,7 +104,7 @@ impl Launcher {
         attempt: &mut Attempt<'_>,
     ) -> Result<Started<A>, SpawnError> {
         let deadline = Instant::now() + attempt.options.start_timeout;
-        let workdir = self.prepare(attempt)?;
+        let workdir = self.prepare(attempt).await?;
         let mut cmd = self.command(&workdir);
         attempt.journey.end(Step::Preparation);
         attempt.journey.begin(Step::ForkSubprocess);
@@ -135,19 +139,19 @@ impl Launcher {
 
     /// The Preparation step: choose the account and the port, create the work directory. The
     /// step is left in progress; the caller ends it.
-    pub(crate) fn prepare(&self, attempt: &mut Attempt<'_>) -> Result<WorkDir, SpawnError> {
+    pub(crate) async fn prepare(&self, attempt: &mut Attempt<'_>) -> Result<WorkDir, SpawnError> {
         attempt.journey.begin(Step::Preparation);
         let options = attempt.options;
         let euid = nix::unistd::geteuid().as_raw();
-        let account =
-            user::resolve(&options.user_switching, options.owner_path(), euid).map_err(|e| {
-                let summary = format!("Cannot determine a user to run the application as: {e}");
-                attempt.fail(Step::Preparation, Category::OperatingSystem, summary)
-            })?;
+        let account = resolve_account(options, euid).await.map_err(|e| {
+            let summary = format!("Cannot determine a user to run the application as: {e}");
+            attempt.fail(Step::Preparation, Category::OperatingSystem, summary)
+        })?;
         if account.explicit_root {
             tracing::warn!(
                 app = %options.app_group_name,
-                "running the application as root because it was configured explicitly ({})",
+                "running the application as root: it was configured explicitly ({}) and \
+                 --allow-root-apps allows it",
                 account.reason
             );
         }
@@ -281,6 +285,24 @@ fn refuse(problems: Vec<String>) -> Result<(), Failure> {
     match problems.into_iter().next() {
         Some(problem) => Err(Failure::Unreadable(problem)),
         None => Ok(()),
+    }
+}
+
+/// The user-switching rules applied to `options` ([`user::resolve`]), on the blocking pool with
+/// a timeout: they `lstat` the startup file, in a directory the app's owner controls (which may
+/// be on a file system that does not answer), and read the user database (which may be remote).
+async fn resolve_account(options: &SpawnOptions, euid: u32) -> Result<Account, String> {
+    let rules = options.user_switching.clone();
+    let path = options.owner_path().to_owned();
+    let task = tokio::task::spawn_blocking(move || user::resolve(&rules, &path, euid));
+    match tokio::time::timeout(ACCOUNT_TIMEOUT, task).await {
+        Ok(Ok(account)) => account.map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(format!("the lookup failed: {e}")),
+        Err(_) => Err(format!(
+            "looking up the user and the owner of {} took longer than {} s",
+            options.owner_path().display(),
+            ACCOUNT_TIMEOUT.as_secs()
+        )),
     }
 }
 

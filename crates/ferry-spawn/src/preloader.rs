@@ -262,6 +262,7 @@ impl Preloaders {
         let workdir = self
             .launcher
             .prepare(&mut attempt)
+            .await
             .map_err(ForkError::Failed)?;
         // The FIFOs are opened while the directory is still Ferry's, then it is handed over.
         let pipes = WorkerPipes::open(&workdir)

@@ -26,8 +26,8 @@ pub mod in_process;
 pub mod procfs;
 pub mod prometheus;
 pub mod raw;
-pub mod schema;
 pub mod require;
+pub mod schema;
 
 use std::future::Future;
 use std::time::Duration;

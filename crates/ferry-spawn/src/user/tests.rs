@@ -308,9 +308,10 @@ fn missing_startup_file_is_a_stat_error() {
 }
 
 #[test]
-fn explicit_root_is_flagged() {
+fn explicit_root_is_flagged_when_allowed() {
     let rules = UserSwitching {
         user: Some("root".into()),
+        allow_root: true,
         ..rules()
     };
     let account = resolve(&rules, Path::new("/nonexistent"), ROOT).unwrap();
@@ -320,10 +321,105 @@ fn explicit_root_is_flagged() {
     let default_root = UserSwitching {
         enabled: false,
         default_user: "root".into(),
+        allow_root: true,
         ..UserSwitching::default()
     };
     let account = resolve(&default_root, Path::new("/nonexistent"), ROOT).unwrap();
     assert!(account.explicit_root);
+}
+
+#[test]
+fn root_is_refused_without_the_flag_naming_the_option_and_the_flag() {
+    let user_root = UserSwitching {
+        user: Some("root".into()),
+        ..rules()
+    };
+    let err = resolve(&user_root, Path::new("/nonexistent"), ROOT).unwrap_err();
+    assert!(
+        matches!(&err, UserError::Root { option, .. } if *option == USER_OPTION),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("--user / passenger_user names user `root`"),
+        "{text}"
+    );
+    assert!(text.contains("--allow-root-apps"), "{text}");
+    assert!(user_root.validate().is_err());
+
+    let default_root = UserSwitching {
+        enabled: false,
+        default_user: "root".into(),
+        ..UserSwitching::default()
+    };
+    let err = resolve(&default_root, Path::new("/nonexistent"), ROOT).unwrap_err();
+    assert!(matches!(
+        err,
+        UserError::Root {
+            option: DEFAULT_USER_OPTION,
+            ..
+        }
+    ));
+
+    for (group, default_group, option) in [
+        (Some("root"), None, GROUP_OPTION),
+        (None, Some("root"), DEFAULT_GROUP_OPTION),
+    ] {
+        let rules = UserSwitching {
+            user: Some("daemon".into()),
+            group: group.map(str::to_owned),
+            enabled: group.is_some(),
+            default_user: "daemon".into(),
+            default_group: default_group.map(str::to_owned),
+            allow_root: false,
+        };
+        let err = resolve(&rules, Path::new("/nonexistent"), ROOT).unwrap_err();
+        assert!(
+            matches!(&err, UserError::Root { option: o, .. } if *o == option),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_startup_file_of_group_root_gives_the_fallback_group() {
+    let Some((_dir, path)) = owned_file(DAEMON, ROOT) else {
+        return;
+    };
+    let rules = UserSwitching {
+        group: Some(STARTUP_FILE_GROUP.into()),
+        ..rules()
+    };
+    let account = resolve(&rules, &path, ROOT).unwrap();
+    assert_eq!((account.uid, account.gid), (DAEMON, NOGROUP));
+    assert!(
+        account.reason.contains("gid 0 replaced"),
+        "{}",
+        account.reason
+    );
+
+    let with_default = UserSwitching {
+        default_group: Some("daemon".into()),
+        ..rules.clone()
+    };
+    let account = resolve(&with_default, &path, ROOT).unwrap();
+    assert_eq!(account.gid, DAEMON);
+
+    let allowed = UserSwitching {
+        allow_root: true,
+        ..rules
+    };
+    assert_eq!(resolve(&allowed, &path, ROOT).unwrap().gid, ROOT);
+}
+
+#[test]
+fn a_primary_group_of_root_gives_the_fallback_group() {
+    let rules = rules();
+    let (gid, reason) = implicit_gid(&rules, Gid::from_raw(0), "owner of x".into()).unwrap();
+    assert_eq!(gid.as_raw(), NOGROUP);
+    assert!(reason.starts_with("owner of x; gid 0 replaced"), "{reason}");
+    let (gid, _) = implicit_gid(&rules, Gid::from_raw(DAEMON), String::new()).unwrap();
+    assert_eq!(gid.as_raw(), DAEMON);
 }
 
 #[test]
