@@ -1,18 +1,32 @@
 //! Finding the instances in a registry: which directories are live instances, which are stale
 //! (and removed), and which one a command talks to.
+//!
+//! A registry may be shared (the temp dir), so anybody may have put a `ferry.*` directory there,
+//! with links, FIFOs or lies inside. A directory counts only when it belongs to a user the
+//! caller trusts: root, or the caller itself ([`open_trusted`]); any other is ignored (never
+//! read, never removed). Inside a trusted directory every file is read as
+//! [`UntrustedDir`] reads: no link followed, no FIFO waited on, regular files of the directory's
+//! owner, capped in size.
 
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use ferry_sys::fs::UntrustedDir;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
+use rustix::fs::{Mode, OFlags};
 
 use super::{
-    Instance, Listing, Properties, SelectError, DIR_PREFIX, LOCK_FILE, PROPERTIES_FILE,
+    Instance, Listing, Properties, SelectError, DIR_PREFIX, LOCK_FILE, LOCK_TMP, PROPERTIES_FILE,
     UNFINISHED_GRACE,
 };
+
+/// Longest `properties.json` read.
+const MAX_PROPERTIES: u64 = 64 * 1024;
 
 /// What a directory entry turned out to be.
 pub(super) enum Found {
@@ -21,11 +35,39 @@ pub(super) enum Found {
     Stale(String),
     /// Not an instance directory, or one still being created.
     Other,
+    /// A directory of a user the caller does not trust (neither root nor itself), with its owner.
+    Foreign(u32),
+}
+
+/// The instance directory at `path`, opened without following a link, if it belongs to a user
+/// the caller (effective uid `euid`) trusts: root or itself. Its files are then read as that
+/// user's. `None`: another user's directory, to be ignored.
+pub fn open_trusted(path: &Path, euid: u32) -> io::Result<Option<UntrustedDir>> {
+    match open_owned(path, euid)? {
+        Ok(dir) => Ok(Some(dir)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// [`open_trusted`], saying whose directory it is when it is not trusted.
+fn open_owned(path: &Path, euid: u32) -> io::Result<Result<UntrustedDir, u32>> {
+    let dir = UntrustedDir::open(path, None)?;
+    let fd = dir.as_fd().try_clone_to_owned()?;
+    let owner = File::from(fd.try_clone()?).metadata()?.uid();
+    if owner != 0 && owner != euid {
+        return Ok(Err(owner));
+    }
+    Ok(Ok(UntrustedDir::from_fd(fd, Some(owner))?))
 }
 
 /// The live instances in `registry`. Stale instance directories are removed on the way (see the
 /// module docs). A registry that does not exist holds no instances.
 pub fn list_instances(registry: &Path) -> io::Result<Listing> {
+    list_instances_as(registry, nix::unistd::geteuid().as_raw())
+}
+
+/// [`list_instances`] for a caller of effective uid `euid`.
+pub(super) fn list_instances_as(registry: &Path, euid: u32) -> io::Result<Listing> {
     let mut listing = Listing::default();
     let entries = match fs::read_dir(registry) {
         Ok(entries) => entries,
@@ -43,7 +85,7 @@ pub fn list_instances(registry: &Path) -> io::Result<Listing> {
             continue;
         }
         let path = entry.path();
-        match inspect(&path, now) {
+        match inspect(&path, now, euid) {
             Found::Live(instance) => listing.instances.push(*instance),
             Found::Stale(reason) => match fs::remove_dir_all(&path) {
                 Ok(()) => {
@@ -53,6 +95,9 @@ pub fn list_instances(registry: &Path) -> io::Result<Listing> {
                 Err(e) => listing.not_cleaned.push((path, format!("{reason}; {e}"))),
             },
             Found::Other => {}
+            Found::Foreign(owner) => {
+                tracing::debug!(path = %path.display(), owner, "ignored another user's directory");
+            }
         }
     }
     listing
@@ -74,18 +119,27 @@ pub fn list_all(registries: &[PathBuf]) -> Listing {
     all
 }
 
-pub(super) fn inspect(path: &Path, now: SystemTime) -> Found {
-    let locked = lock_is_held(&path.join(LOCK_FILE));
-    let properties = fs::read(path.join(PROPERTIES_FILE))
+/// What the directory at `path` is, for a caller of effective uid `euid`.
+pub(super) fn inspect(path: &Path, now: SystemTime, euid: u32) -> Found {
+    let dir = match open_owned(path, euid) {
+        Ok(Ok(dir)) => dir,
+        Ok(Err(owner)) => return Found::Foreign(owner),
+        // Gone, or not a directory (a link): not an instance.
+        Err(_) => return Found::Other,
+    };
+    let Some(locked) = lock_is_held(&dir) else {
+        // Every instance directory gets its lock before anything else: this is something else
+        // (another program's `ferry.*` directory, a Ferry's runtime directory).
+        return Found::Other;
+    };
+    let properties = dir
+        .read(PROPERTIES_FILE, MAX_PROPERTIES)
         .ok()
+        .flatten()
         .and_then(|bytes| serde_json::from_slice::<Properties>(&bytes).ok());
     let Some(properties) = properties else {
         // Being created (the lock is taken first), or left behind by a Ferry that died early.
-        let old = fs::metadata(path)
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > UNFINISHED_GRACE);
+        let old = age(&dir, now).is_some_and(|age| age > UNFINISHED_GRACE);
         return if !locked && old {
             Found::Stale("no properties.json and nobody holds its lock".into())
         } else {
@@ -104,17 +158,44 @@ pub(super) fn inspect(path: &Path, now: SystemTime) -> Found {
     }))
 }
 
-/// Whether another open file holds an flock on `path`. Opened read-only: flock works on any
-/// open file, and another user's lock file is only readable.
-pub(super) fn lock_is_held(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
+/// How long ago the directory was last modified.
+fn age(dir: &UntrustedDir, now: SystemTime) -> Option<std::time::Duration> {
+    let modified = File::from(dir.as_fd().try_clone_to_owned().ok()?)
+        .metadata()
+        .ok()?
+        .modified()
+        .ok()?;
+    now.duration_since(modified).ok()
+}
+
+/// Whether another open file holds an flock on the directory's `lock`; `None` when there is no
+/// `lock`. Opened read-only (flock works on any open file, and another user's lock file is only
+/// readable), without following a link or waiting on a FIFO; anything but a regular file of the
+/// directory's owner cannot be told, and counts as held (so it is never called stale).
+pub(super) fn lock_is_held(dir: &UntrustedDir) -> Option<bool> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    // The lock under its temporary name: a Ferry that died before renaming it.
+    let opened = [LOCK_FILE, LOCK_TMP]
+        .into_iter()
+        .map(|name| rustix::fs::openat(dir, name, flags, Mode::empty()))
+        .find(|opened| !matches!(opened, Err(rustix::io::Errno::NOENT)))?;
+    let file = match opened {
+        Ok(fd) => File::from(fd),
+        Err(_) => return Some(true),
     };
+    let owner = File::from(dir.as_fd().try_clone_to_owned().ok()?)
+        .metadata()
+        .ok()?
+        .uid();
+    match file.metadata() {
+        Ok(meta) if meta.is_file() && meta.uid() == owner => {}
+        _ => return Some(true),
+    }
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(_unlocked_on_drop) => false,
-        Err((_, Errno::EWOULDBLOCK)) => true,
+        Ok(_unlocked_on_drop) => Some(false),
+        Err((_, Errno::EWOULDBLOCK)) => Some(true),
         // Cannot tell (a file system without flock): do not call it stale for this.
-        Err(_) => true,
+        Err(_) => Some(true),
     }
 }
 
