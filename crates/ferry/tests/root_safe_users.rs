@@ -73,7 +73,10 @@ async fn a_passengerfile_of_the_apps_owner_cannot_make_it_run_as_root() {
             passengerfile.display(),
             user.uid
         );
-        assert!(ferry.log().contains(&warning), "{}", ferry.log());
+        ferry
+            .wait_for_log(&warning, Duration::from_secs(10))
+            .await
+            .expect("the ignored key is named in the log");
         assert!(!Path::new("/etc/ferry-owned.log").exists());
     })
     .await;
@@ -117,12 +120,57 @@ async fn user_root_is_refused_unless_root_apps_are_allowed() {
         let refusal = "--user / passenger_user names user `root` (uid 0); Ferry does not run \
                        apps as root (uid 0 or gid 0) unless it is started with --allow-root-apps";
         assert!(page.contains(refusal), "{page}");
-        assert!(ferry.log().contains(refusal), "{}", ferry.log());
+        ferry
+            .wait_for_log(refusal, Duration::from_secs(10))
+            .await
+            .expect("the refusal is logged");
 
         let (_ferry, status, body) =
             whoami(dir.path(), &["--user", "root", "--allow-root-apps"]).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(ids(&body), (0, 0));
+    })
+    .await;
+}
+
+/// A line of `/proc/<pid>/status` (`Uid:`, `PPid:`), its first field.
+fn proc_status(pid: u32, key: &str) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+    line[key.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_forked_by_a_preloader_runs_as_the_apps_owner_in_a_directory_handed_over() {
+    trace_init();
+    require!(Requirement::Root);
+    require_program!("python3");
+    bounded(LIMIT, async {
+        let user = TestUser::create();
+        let app = user.app_dir();
+        let fixture = ferry_test_support::apps::fixtures_dir().join("wsgi-stub");
+        for entry in std::fs::read_dir(&fixture).unwrap() {
+            let entry = entry.unwrap();
+            let to = app.path().join(entry.file_name());
+            std::fs::copy(entry.path(), &to).unwrap();
+            user.chown(&to);
+        }
+        let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), app.path())
+            .args(["--user-switching", "on", "--spawn-method", "smart"])
+            .spawn()
+            .await
+            .expect("ferry starts");
+        let reply = Client::new().get(&ferry.url_for("/pid")).await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let pid: u32 = reply.text().trim().parse().unwrap();
+        assert_eq!(proc_status(pid, "Uid:"), user.uid);
+        // Forked by the preloader, not started by Ferry.
+        assert_ne!(proc_status(pid, "PPid:"), ferry.pid());
     })
     .await;
 }
