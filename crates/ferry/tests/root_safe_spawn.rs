@@ -93,6 +93,29 @@ const ATTACKS: &[Attack] = &[
         plant: "ln -sf \"$SECRET\" \"$W/response/steps/subprocess_app_load_or_exec/state\"",
         named: "response/steps/subprocess_app_load_or_exec/state is a symbolic link",
     },
+    Attack {
+        plant: "T=\"$W/response/steps/subprocess_app_load_or_exec/begin_time_monotonic\"\n\
+                rm -f \"$T\"; mkfifo \"$T\"",
+        named: "response/steps/subprocess_app_load_or_exec/begin_time_monotonic is a FIFO",
+    },
+    Attack {
+        plant: "mkfifo \"$W/response/error/solution_description.html\"",
+        named: "response/error/solution_description.html is a FIFO",
+    },
+    Attack {
+        plant: "ln -sf \"$SECRET\" \"$W/envdump/annotations/leak\"",
+        named: "envdump/annotations/leak is a symbolic link",
+    },
+    Attack {
+        plant: "rm -rf \"$W/envdump\"; ln -s \"${SECRET%/*}\" \"$W/envdump\"",
+        named: "envdump is a symbolic link",
+    },
+    // The app says it is up: Ferry reads `properties.json` and the steps, and nothing else.
+    Attack {
+        plant: "ln -sf \"$SECRET\" \"$W/response/properties.json\"\n\
+                printf 1 > \"$W/response/finish\"\nexec sleep 30",
+        named: "response/properties.json is a symbolic link",
+    },
 ];
 
 /// The friendly page's text, Ferry's log, the saved report and the hook's environment for a
