@@ -21,7 +21,7 @@
 //!
 //! The work directory is Ferry's until this process hands it to the app's user, right before it
 //! switches to that user; everything it reads and writes there goes through one descriptor
-//! without following links ([`Writer`], see `workdir`'s module doc).
+//! without following links (`workdir::Writer`; see `workdir`'s module doc).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
