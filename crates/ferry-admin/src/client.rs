@@ -18,11 +18,15 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
-use crate::registry::Instance;
+use ferry_sys::fs::Reason;
+
+use crate::registry::{open_trusted, Instance, FULL_PASSWORD_FILE, READ_ONLY_PASSWORD_FILE};
 use crate::types::{BASE64, FULL_USER, READ_ONLY_USER};
 
 /// How long a whole request may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest password file read (Ferry's passwords are 24 characters).
+pub const MAX_PASSWORD: u64 = 1024;
 
 /// Which password a command needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,20 +63,41 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// The credentials for `level` from `instance`'s password file; [`Credentials::PeerOnly`]
     /// when the caller may not read it (another user's Ferry).
+    ///
+    /// The instance directory must belong to root or to the caller ([`open_trusted`]), and the
+    /// file is read without following a link or waiting on a FIFO, as a regular file of the
+    /// directory's owner of at most [`MAX_PASSWORD`] bytes: a planted directory or a password
+    /// file that is a link is an error, and its target is never read or sent.
     pub fn for_instance(instance: &Instance, level: Level) -> io::Result<Credentials> {
         let (file, user) = match level {
-            Level::ReadOnly => (instance.read_only_password_file(), READ_ONLY_USER),
-            Level::Full => (instance.full_password_file(), FULL_USER),
+            Level::ReadOnly => (READ_ONLY_PASSWORD_FILE, READ_ONLY_USER),
+            Level::Full => (FULL_PASSWORD_FILE, FULL_USER),
         };
-        match std::fs::read_to_string(&file) {
-            Ok(password) => Ok(Credentials::Password {
+        let euid = nix::unistd::geteuid().as_raw();
+        let dir = open_trusted(&instance.path, euid)?.ok_or_else(|| {
+            io::Error::other(format!(
+                "{} belongs to another user than root or you",
+                instance.path.display()
+            ))
+        })?;
+        match dir.read_string(file, MAX_PASSWORD) {
+            Ok(Some(password)) => Ok(Credentials::Password {
                 user,
                 password: password.trim().to_owned(),
             }),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(Credentials::PeerOnly),
-            Err(e) => Err(e),
+            Ok(None) => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} has no {file}", instance.path.display()),
+            )),
+            Err(e) if is_permission_denied(e.reason()) => Ok(Credentials::PeerOnly),
+            Err(e) => Err(io::Error::other(e)),
         }
     }
+}
+
+/// Whether a file could not be read only for lack of permission (another user's password).
+fn is_permission_denied(reason: &Reason) -> bool {
+    matches!(reason, Reason::Io(e) if e.kind() == io::ErrorKind::PermissionDenied)
 }
 
 /// A client of one instance's admin API.
@@ -252,5 +277,64 @@ impl Client {
             headers: parts.headers,
             body,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::registry::{list_instances, InstanceDir, InstanceOptions, RegistryEnv};
+
+    fn instance(registry: &Path) -> (InstanceDir, Instance) {
+        let options = InstanceOptions {
+            registry_dir: Some(registry.to_owned()),
+            ..InstanceOptions::default()
+        };
+        let env = RegistryEnv::from_process();
+        let dir = InstanceDir::create(&options, &env).expect("create");
+        let found = list_instances(registry).expect("list").instances.remove(0);
+        (dir, found)
+    }
+
+    #[test]
+    fn the_password_is_read_from_the_instance_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, found) = instance(tmp.path());
+        let credentials = Credentials::for_instance(&found, Level::Full).unwrap();
+        let expected = Credentials::Password {
+            user: FULL_USER,
+            password: dir.full_password().to_owned(),
+        };
+        assert_eq!(credentials, expected);
+    }
+
+    #[test]
+    fn a_password_file_that_is_a_link_is_never_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = tmp.path().join("secret");
+        std::fs::write(&secret, "SECRET-8841").unwrap();
+        let (dir, found) = instance(tmp.path());
+        let file = dir.path().join(READ_ONLY_PASSWORD_FILE);
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&secret, &file).unwrap();
+        let err = Credentials::for_instance(&found, Level::ReadOnly).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("is a symbolic link"), "{text}");
+        assert!(!text.contains("SECRET-8841"), "{text}");
+    }
+
+    #[test]
+    fn another_users_instance_directory_is_not_trusted() {
+        if !ferry_test_support::require::require(&[ferry_test_support::Requirement::Root]) {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let (dir, found) = instance(tmp.path());
+        std::os::unix::fs::chown(dir.path(), Some(1), None).unwrap();
+        let err = Credentials::for_instance(&found, Level::Full).unwrap_err();
+        assert!(err.to_string().contains("belongs to another user"), "{err}");
     }
 }

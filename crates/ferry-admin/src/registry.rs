@@ -28,22 +28,46 @@
 //! `properties.json` exists. [`list_instances`] removes directories failing either test (when
 //! it may), and directories without `properties.json` whose lock is free and that are older
 //! than a minute (a Ferry that died while creating it).
+//!
+//! **A shared registry.** The registry may be the temp dir, where any local user may create
+//! `ferry.*` names first, plant links or FIFOs, or flock a file they can open. So:
+//!
+//! * the registry must be a directory others cannot rename Ferry's entries in: owned by root or
+//!   Ferry's user and not writable by others, or sticky (`/tmp`); else it is refused;
+//! * the instance directory is made by `mkdir` (mode 0700), never reused: a name that exists is
+//!   another random name, or for a chosen name a stale directory of Ferry's own user removed
+//!   first, or an error naming its owner;
+//! * while it is 0700 nobody else can open anything in it: the lock is created under a
+//!   temporary name, locked, then renamed into place, so no other user can flock it first; the
+//!   passwords and `properties.json` are written; only then does the directory become 0755 so
+//!   that others can reach the admin socket;
+//! * readers ([`list_instances`], the admin client) trust a directory only if it belongs to root
+//!   or to themselves, and read its files without following links or waiting on FIFOs, as
+//!   regular files of the directory's owner, capped ([`open_trusted`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use ferry_sys::secret::{self, ALNUM, LOWER_ALNUM};
-use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
+
+mod listing;
+
+use listing::{inspect, Found};
+pub use listing::{list_all, list_instances, no_instance_message, open_trusted, select};
+#[cfg(test)]
+use listing::{list_instances_as, lock_is_held};
 
 /// Prefix of instance directory names.
 pub const DIR_PREFIX: &str = "ferry.";
 /// The lock file Ferry holds locked for its life.
 pub const LOCK_FILE: &str = "lock";
+/// The lock file's name until it is locked (see [`InstanceDir::create`]).
+const LOCK_TMP: &str = "lock.tmp";
 /// The instance's description.
 pub const PROPERTIES_FILE: &str = "properties.json";
 /// The admin API's unix socket.
@@ -190,6 +214,25 @@ pub enum RegistryError {
     /// No random name was free after many attempts.
     #[error("could not find a free instance name in {0}")]
     NoFreeName(PathBuf),
+    /// The registry is a directory where others could rename Ferry's entries.
+    #[error("the instance registry {path} cannot be used: {reason}")]
+    UnsafeRegistry {
+        /// The registry.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The chosen name's directory exists and belongs to another user.
+    #[error(
+        "{path} exists and belongs to uid {owner}, not to this Ferry's user: it is never reused; \
+         remove it or choose another name"
+    )]
+    NotOurs {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+    },
 }
 
 /// Why no single instance could be picked.
@@ -318,6 +361,13 @@ impl InstanceDir {
         )
         .map_err(write_error(READ_ONLY_PASSWORD_FILE))?;
         write_properties(&path, &properties).map_err(write_error(PROPERTIES_FILE))?;
+        // Everything is in place: others may now reach the admin socket.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(|source| {
+            RegistryError::CreateDir {
+                path: path.clone(),
+                source,
+            }
+        })?;
         cleanup.disarm();
         Ok(InstanceDir {
             path,
@@ -405,18 +455,45 @@ impl Drop for RemoveOnError {
     }
 }
 
+/// Creates the registry if needed, and checks that nobody but root and Ferry's user can rename
+/// what Ferry puts there (see the module docs).
 fn create_registry(registry: &Path) -> Result<(), RegistryError> {
-    if registry.is_dir() {
-        return Ok(());
+    let fail = |source| RegistryError::CreateDir {
+        path: registry.to_owned(),
+        source,
+    };
+    if !registry.is_dir() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(registry)
+            .map_err(fail)?;
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(registry)
-        .map_err(|source| RegistryError::CreateDir {
+    let meta = fs::metadata(registry).map_err(fail)?;
+    let euid = nix::unistd::geteuid().as_raw();
+    let sticky = meta.mode() & 0o1000 != 0;
+    let reason = if sticky {
+        None
+    } else if meta.uid() != 0 && meta.uid() != euid {
+        Some(format!(
+            "it belongs to uid {} and is not sticky",
+            meta.uid()
+        ))
+    } else if meta.mode() & 0o022 != 0 {
+        let mode = meta.mode() & 0o7777;
+        Some(format!(
+            "other users may write it (mode {mode:o}) and it is not sticky"
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(RegistryError::UnsafeRegistry {
             path: registry.to_owned(),
-            source,
-        })
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// An admin password: 24 letters and digits (about 143 bits) from the kernel's CSPRNG.
@@ -450,8 +527,13 @@ fn claim_named(registry: &Path, name: &str) -> Result<(PathBuf, Flock<File>), Re
     if let Some(claimed) = try_claim(&path)? {
         return Ok(claimed);
     }
-    // Taken: by a live instance, or by a stale one that can go.
-    if matches!(inspect(&path, SystemTime::now()), Found::Stale(_)) {
+    // Taken: by a live instance, by a stale one of ours that can go, or by another user.
+    let euid = nix::unistd::geteuid().as_raw();
+    let owner = fs::symlink_metadata(&path).map(|m| m.uid()).ok();
+    if let Some(owner) = owner.filter(|&owner| owner != euid) {
+        return Err(RegistryError::NotOurs { path, owner });
+    }
+    if matches!(inspect(&path, SystemTime::now(), euid), Found::Stale(_)) {
         let _ = fs::remove_dir_all(&path);
         if let Some(claimed) = try_claim(&path)? {
             return Ok(claimed);
@@ -463,9 +545,10 @@ fn claim_named(registry: &Path, name: &str) -> Result<(PathBuf, Flock<File>), Re
     })
 }
 
-/// Creates `path` and locks its lock file; `None` if it exists already.
+/// Creates `path` (mode 0700: only Ferry's user gets in until [`InstanceDir::create`] opens it
+/// up) and takes its lock; `None` if `path` exists already, whoever made it.
 fn try_claim(path: &Path) -> Result<Option<(PathBuf, Flock<File>)>, RegistryError> {
-    match fs::DirBuilder::new().mode(0o755).create(path) {
+    match fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
         Err(source) => {
@@ -475,29 +558,39 @@ fn try_claim(path: &Path) -> Result<Option<(PathBuf, Flock<File>)>, RegistryErro
             })
         }
     }
-    // The umask may have taken bits away; others need to reach the socket.
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o755));
-    let lock_path = path.join(LOCK_FILE);
+    let lock = lock_in_place(path).map_err(|source| {
+        let _ = fs::remove_dir_all(path);
+        RegistryError::Lock {
+            path: path.join(LOCK_FILE),
+            source,
+        }
+    })?;
+    Ok(Some((path.to_owned(), lock)))
+}
+
+/// Takes the lock of the fresh directory `dir`: the file is created under a temporary name,
+/// locked, then renamed to [`LOCK_FILE`], so that it is locked before it ever has its name.
+/// The directory must be Ferry's alone (mode 0700, owned by this process's user), which is
+/// checked first.
+fn lock_in_place(dir: &Path) -> io::Result<Flock<File>> {
+    let meta = fs::symlink_metadata(dir)?;
+    let euid = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != euid || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::other(format!(
+            "{} is not a directory of this Ferry's user alone",
+            dir.display()
+        )));
+    }
+    let tmp = dir.join(LOCK_TMP);
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .open(&lock_path)
-        .map_err(|source| {
-            let _ = fs::remove_dir_all(path);
-            RegistryError::Lock {
-                path: lock_path.clone(),
-                source,
-            }
-        })?;
-    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-        let _ = fs::remove_dir_all(path);
-        RegistryError::Lock {
-            path: lock_path.clone(),
-            source: errno.into(),
-        }
-    })?;
-    Ok(Some((path.to_owned(), lock)))
+        .open(&tmp)?;
+    file.set_permissions(fs::Permissions::from_mode(0o644))?;
+    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)?;
+    fs::rename(&tmp, dir.join(LOCK_FILE))?;
+    Ok(lock)
 }
 
 fn write_secret(path: &Path, secret: &str, mode: u32) -> io::Result<()> {
@@ -545,173 +638,6 @@ impl Instance {
     pub fn read_only_password_file(&self) -> PathBuf {
         self.path.join(READ_ONLY_PASSWORD_FILE)
     }
-}
-
-// === Listing ===
-
-/// What a directory entry turned out to be.
-enum Found {
-    Live(Box<Instance>),
-    /// Dead, with the reason.
-    Stale(String),
-    /// Not an instance directory, or one still being created.
-    Other,
-}
-
-/// The live instances in `registry`. Stale instance directories are removed on the way (see the
-/// module docs). A registry that does not exist holds no instances.
-pub fn list_instances(registry: &Path) -> io::Result<Listing> {
-    let mut listing = Listing::default();
-    let entries = match fs::read_dir(registry) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(listing),
-        Err(e) => return Err(e),
-    };
-    let now = SystemTime::now();
-    for entry in entries.flatten() {
-        let is_instance = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(DIR_PREFIX))
-            && entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_instance {
-            continue;
-        }
-        let path = entry.path();
-        match inspect(&path, now) {
-            Found::Live(instance) => listing.instances.push(*instance),
-            Found::Stale(reason) => match fs::remove_dir_all(&path) {
-                Ok(()) => {
-                    tracing::info!(path = %path.display(), reason, "removed a stale instance directory");
-                    listing.cleaned.push(path);
-                }
-                Err(e) => listing.not_cleaned.push((path, format!("{reason}; {e}"))),
-            },
-            Found::Other => {}
-        }
-    }
-    listing
-        .instances
-        .sort_by(|a, b| a.properties.name.cmp(&b.properties.name));
-    Ok(listing)
-}
-
-/// [`list_instances`] over several registries; unreadable ones are skipped.
-pub fn list_all(registries: &[PathBuf]) -> Listing {
-    let mut all = Listing::default();
-    for registry in registries {
-        if let Ok(listing) = list_instances(registry) {
-            all.instances.extend(listing.instances);
-            all.cleaned.extend(listing.cleaned);
-            all.not_cleaned.extend(listing.not_cleaned);
-        }
-    }
-    all
-}
-
-fn inspect(path: &Path, now: SystemTime) -> Found {
-    let locked = lock_is_held(&path.join(LOCK_FILE));
-    let properties = fs::read(path.join(PROPERTIES_FILE))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Properties>(&bytes).ok());
-    let Some(properties) = properties else {
-        // Being created (the lock is taken first), or left behind by a Ferry that died early.
-        let old = fs::metadata(path)
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > UNFINISHED_GRACE);
-        return if !locked && old {
-            Found::Stale("no properties.json and nobody holds its lock".into())
-        } else {
-            Found::Other
-        };
-    };
-    if !pid_alive(properties.pid) {
-        return Found::Stale(format!("its pid {} is not running", properties.pid));
-    }
-    if !locked {
-        return Found::Stale("nobody holds its lock".into());
-    }
-    Found::Live(Box::new(Instance {
-        path: path.to_owned(),
-        properties,
-    }))
-}
-
-/// Whether another open file holds an flock on `path`. Opened read-only: flock works on any
-/// open file, and another user's lock file is only readable.
-fn lock_is_held(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(_unlocked_on_drop) => false,
-        Err((_, Errno::EWOULDBLOCK)) => true,
-        // Cannot tell (a file system without flock): do not call it stale for this.
-        Err(_) => true,
-    }
-}
-
-fn pid_alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    if raw <= 0 {
-        return false;
-    }
-    // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
-    !matches!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
-        Err(Errno::ESRCH)
-    )
-}
-
-/// Picks the instance to talk to: the one named `name` (or whose name starts with it), or the
-/// only one running.
-pub fn select<'a>(
-    instances: &'a [Instance],
-    name: Option<&str>,
-) -> Result<&'a Instance, SelectError> {
-    let names = |list: &[&Instance]| list.iter().map(|i| i.properties.name.clone()).collect();
-    match name {
-        None => match instances {
-            [] => Err(SelectError::NoneRunning),
-            [one] => Ok(one),
-            many => Err(SelectError::Ambiguous(names(
-                &many.iter().collect::<Vec<_>>(),
-            ))),
-        },
-        Some(name) => {
-            if let Some(exact) = instances.iter().find(|i| i.properties.name == name) {
-                return Ok(exact);
-            }
-            let matching: Vec<_> = instances
-                .iter()
-                .filter(|i| i.properties.name.starts_with(name))
-                .collect();
-            match matching.as_slice() {
-                [] if instances.is_empty() => Err(SelectError::NoneRunning),
-                [] => Err(SelectError::NoSuchName(name.to_owned())),
-                [one] => Ok(one),
-                many => Err(SelectError::Ambiguous(names(many))),
-            }
-        }
-    }
-}
-
-/// The message for "no instance found", naming every directory looked in.
-pub fn no_instance_message(searched: &[PathBuf]) -> String {
-    let mut message = String::from("Ferry is not running: no live instance was found in");
-    for dir in searched {
-        message.push_str("\n  ");
-        message.push_str(&dir.display().to_string());
-    }
-    message.push_str(
-        "\nIf Ferry was started with --instance-registry-dir, pass the same \
-         --instance-registry-dir here.",
-    );
-    message
 }
 
 #[cfg(test)]

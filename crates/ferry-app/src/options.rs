@@ -149,6 +149,7 @@ pub(crate) fn spawn_options(
         group: users.group.clone(),
         default_user: users.default_user.clone(),
         default_group: users.default_group.clone(),
+        allow_root: users.allow_root,
     };
     options.load_shell_envvars = app.load_shell_envvars;
     options.file_descriptor_ulimit = app.file_descriptor_ulimit;

@@ -150,6 +150,7 @@ impl StartOptions {
             default_user: or,
             default_group: or,
             user_switching: or,
+            allow_root_apps: or,
             load_shell_envvars: or,
             friendly_error_pages: or,
             app_file_descriptor_ulimit: or,

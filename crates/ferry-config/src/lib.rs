@@ -173,6 +173,10 @@ pub struct StartOptions {
     pub default_group: Option<String>,
     /// `passenger_user_switching` (default on).
     pub user_switching: Option<bool>,
+    /// `--allow-root-apps` (`passenger_allow_root_apps`, a Ferry extension): apps may run as
+    /// root, uid 0 or gid 0 (default off). Only root's command line or a root-owned
+    /// configuration file sets it: no environment variable, no Passengerfile key.
+    pub allow_root_apps: Option<bool>,
     /// `passenger_load_shell_envvars` (default off for `ferry start`, as for `passenger start`).
     pub load_shell_envvars: Option<bool>,
     /// `passenger_friendly_error_pages` (default: on unless the environment is staging or
@@ -407,6 +411,8 @@ pub struct UserSwitchingConfig {
     pub default_user: String,
     /// The default user's group, if not its primary group.
     pub default_group: Option<String>,
+    /// Whether an app may run as root (uid 0 or gid 0): `--allow-root-apps`.
+    pub allow_root: bool,
 }
 
 // === impl Config ===

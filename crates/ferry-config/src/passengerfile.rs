@@ -16,15 +16,54 @@
 //! * Paths are relative to the file's directory: `socket_file`, and `ruby`/`python`/`nodejs`
 //!   when they contain a `/` (a bare name such as `python3` is looked up on `PATH`).
 //!   `startup_file` stays relative to the app directory, which is the same directory.
+//!
+//! # A file the app's owner wrote
+//!
+//! The file sits in the app directory, which usually belongs to the app's owner, while Ferry
+//! usually runs as root. So it is read as [`ferry_sys::fs::UntrustedDir`] reads what an app
+//! writes: opened without following a link and without blocking (a FIFO there must not hang
+//! startup), a regular file only, at most [`MAX_FILE`] bytes; anything else is an error naming
+//! the file. And when Ferry runs as root and the file is **not owned by root**, nothing in it may
+//! choose what runs as root or where root writes: the keys of [`PRIVILEGED`] (who the app runs
+//! as, where Ferry's log, instance directory and listening socket go, which interpreters the
+//! server uses) are ignored, each with a warning naming the file and the key. The other keys
+//! stay: `app_start_command` and `envvars` only shape the app's own process, which runs as the
+//! app's user after privileges are dropped, as the app's own code (which the same owner
+//! controls) does; the pool and request settings choose nothing on the machine.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use ferry_sys::fs::{Reason, UntrustedDir};
 use serde_json::Value as Json;
 
 use crate::{AppType, Error, StartOptions};
 
 /// The file names looked for in the app directory, first found wins.
 pub const FILE_NAMES: [&str; 2] = ["Passengerfile.json", "passenger-standalone.json"];
+
+/// Longest file read (Passenger's own are a few hundred bytes).
+pub const MAX_FILE: u64 = 1024 * 1024;
+
+/// Clears one option and says whether it was set.
+pub type Clear = fn(&mut StartOptions) -> bool;
+
+/// The keys a file not owned by root may not set when Ferry runs as root, each with what clears
+/// it.
+#[rustfmt::skip]
+pub const PRIVILEGED: &[(&str, Clear)] = &[
+    ("user", |o| o.user.take().is_some()),
+    ("group", |o| o.group.take().is_some()),
+    ("default_user", |o| o.default_user.take().is_some()),
+    ("default_group", |o| o.default_group.take().is_some()),
+    ("user_switching", |o| o.user_switching.take().is_some()),
+    ("socket_file", |o| o.socket.take().is_some()),
+    ("log_file", |o| o.log_file.take().is_some()),
+    ("instance_registry_dir", |o| o.instance_registry_dir.take().is_some()),
+    ("ruby", |o| o.ruby.take().is_some()),
+    ("python", |o| o.python.take().is_some()),
+    ("nodejs", |o| o.nodejs.take().is_some()),
+];
 
 /// The options one source gave, and the warnings to log once logging is up.
 #[derive(Debug, Default)]
@@ -203,22 +242,83 @@ const NOT_SUPPORTED: &[&str] = &[
 ];
 
 /// Reads `Passengerfile.json` (else `passenger-standalone.json`) in `app_dir`. No file: an empty
-/// layer.
+/// layer. See the module doc for how the file is opened and what a file not owned by root may
+/// set when Ferry runs as root.
 pub fn read(app_dir: &Path) -> Result<Layer, Error> {
-    let Some(path) = FILE_NAMES
-        .iter()
-        .map(|name| app_dir.join(name))
-        .find(|path| path.is_file())
-    else {
+    read_as(app_dir, rustix::process::geteuid().as_raw())
+}
+
+/// [`read`], for a Ferry whose effective uid is `ferry_uid`.
+pub fn read_as(app_dir: &Path, ferry_uid: u32) -> Result<Layer, Error> {
+    let Some((path, text, owner)) = find(app_dir, ferry_uid)? else {
         return Ok(Layer::default());
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadFile {
-        path: path.clone(),
-        source,
-    })?;
     // Relative paths in the file are relative to its directory, whatever Ferry's own directory.
     let dir = std::fs::canonicalize(app_dir).unwrap_or_else(|_| app_dir.to_owned());
-    parse(&text, &path, &dir)
+    let mut layer = parse(&text, &path, &dir)?;
+    if ferry_uid == 0 && owner != 0 {
+        restrict(&mut layer, &path, owner);
+    }
+    Ok(layer)
+}
+
+/// Drops the [`PRIVILEGED`] keys from the layer of `path`, a file owned by `owner`, not root.
+pub fn restrict(layer: &mut Layer, path: &Path, owner: u32) {
+    for (key, clear) in PRIVILEGED {
+        if clear(&mut layer.options) {
+            layer.warnings.push(format!(
+                "{}: {key} is ignored: the file belongs to uid {owner}, not to root, and Ferry \
+                 runs as root (a file the app's owner wrote may not choose what runs as root \
+                 or where root writes; set it on the command line instead)",
+                path.display()
+            ));
+        }
+    }
+}
+
+/// The first of [`FILE_NAMES`] in `app_dir`: its path, text and owner.
+fn find(app_dir: &Path, ferry_uid: u32) -> Result<Option<(PathBuf, String, u32)>, Error> {
+    let dir: OwnedFd = match std::fs::File::open(app_dir) {
+        Ok(dir) => dir.into(),
+        // A missing app directory is reported where the directory is checked.
+        Err(_) => return Ok(None),
+    };
+    for name in FILE_NAMES {
+        let path = app_dir.join(name);
+        let fail = |source| Error::ReadFile {
+            path: path.clone(),
+            source,
+        };
+        let dir = dir.try_clone().map_err(fail)?;
+        if let Some((text, owner)) = read_untrusted(dir, name, ferry_uid).map_err(fail)? {
+            return Ok(Some((path, text, owner)));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads `name` in `dir` as [`UntrustedDir`] does, with its owner: first expecting Ferry's own
+/// user, then, if another user owns it, that user. Either way the text comes from a file whose
+/// owner was checked on the same descriptor it was read from, so a file swapped between two
+/// looks cannot lend its owner to another's text.
+fn read_untrusted(
+    dir: OwnedFd,
+    name: &str,
+    ferry_uid: u32,
+) -> std::io::Result<Option<(String, u32)>> {
+    let first = UntrustedDir::from_fd(dir.try_clone()?, Some(ferry_uid))?;
+    let other = match first.read_string(name, MAX_FILE) {
+        Ok(text) => return Ok(text.map(|t| (t, ferry_uid))),
+        Err(e) => match e.reason() {
+            Reason::Owner { actual, .. } => *actual,
+            _ => return Err(std::io::Error::other(e)),
+        },
+    };
+    let second = UntrustedDir::from_fd(dir, Some(other))?;
+    match second.read_string(name, MAX_FILE) {
+        Ok(text) => Ok(text.map(|t| (t, other))),
+        Err(e) => Err(std::io::Error::other(e)),
+    }
 }
 
 /// Parses the text of the file `path`; relative paths in it are relative to `dir`.

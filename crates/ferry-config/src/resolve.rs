@@ -242,6 +242,7 @@ impl StartOptions {
                 .clone()
                 .unwrap_or_else(|| defaults::DEFAULT_USER.into()),
             default_group: self.default_group.clone(),
+            allow_root: self.allow_root_apps.unwrap_or(false),
         }
     }
 

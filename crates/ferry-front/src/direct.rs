@@ -58,10 +58,12 @@ impl DirectAccess {
             return unauthorized("X-Passenger-Connect-Password is missing");
         };
         let found = self.pool.snapshot().into_iter().find_map(|group| {
-            let process = group
-                .processes
-                .iter()
-                .find(|p| !password.is_empty() && p.connect_password == password)?;
+            let process = group.processes.iter().find(|p| {
+                // In constant time: the password is a secret (issue 17).
+                let known = p.connect_password.as_bytes();
+                !password.is_empty()
+                    && ferry_sys::secret::constant_time_eq(known, password.as_bytes())
+            })?;
             Some((
                 group.name.clone(),
                 process.sticky_id,

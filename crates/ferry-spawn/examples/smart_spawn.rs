@@ -146,6 +146,8 @@ fn options(lang: &str, method: SpawnMethod) -> SpawnOptions {
         .ok()
         .flatten()
         .map(|u| u.name);
+    // The current user may be root, which an app may be only when allowed.
+    options.user_switching.allow_root = true;
     options
         .extra_args
         .push(("keepalive".into(), serde_json::Value::Bool(false)));

@@ -214,6 +214,8 @@ fn spawn_options(root: &Path, app: &str, stamp: &Path) -> SpawnOptions {
     let mut options = SpawnOptions::generic(root, app);
     options.start_timeout = START_TIMEOUT;
     options.user_switching.user = Some(current_user());
+    // The current user may be root, which an app may be only when allowed.
+    options.user_switching.allow_root = true;
     let stamp = stamp.to_string_lossy().into_owned();
     options.env.push((STAMP_VAR.into(), stamp));
     options

@@ -11,7 +11,7 @@ use crate::handle::{ExitInfo, ProcessHandle, StopMode};
 use crate::journey::{Journey, JourneyType, Step};
 use crate::output::OutputTail;
 use crate::user::Account;
-use crate::workdir::WorkDir;
+use crate::workdir::{self, StepFiles, SubprocessError, WorkDir};
 use crate::{report, AppKind, SpawnOptions};
 
 /// How long to wait for the rest of a failed app's output after it exited.
@@ -34,8 +34,22 @@ pub(crate) enum Failure {
     Exited(ExitInfo),
     FinishUnreadable(std::io::Error),
     Properties(String),
+    /// A file the process left in its work directory that Ferry refuses to read (a link, a
+    /// FIFO, a device, a file too large, another user's), or a work directory that could not be
+    /// read in time; the text names it.
+    Unreadable(String),
     TimedOut,
     Cancelled,
+}
+
+/// What a failed process left in its work directory.
+#[derive(Debug, Default)]
+struct Leftovers {
+    steps: Vec<(Step, StepFiles)>,
+    error: SubprocessError,
+    envdump: Option<crate::error::EnvDump>,
+    /// The files Ferry refused to read, each naming itself.
+    problems: Vec<String>,
 }
 
 // === impl Attempt ===
@@ -53,11 +67,19 @@ impl<'a> Attempt<'a> {
         }
     }
 
-    /// The journey of a process that is up: what it recorded, the rest of its steps performed,
-    /// and Ferry's last steps.
-    pub(crate) fn succeeded(&self, workdir: &WorkDir) -> Journey {
+    /// The uid the app's processes run as: the account's when switching, else Ferry's own.
+    pub(crate) fn app_uid(&self) -> u32 {
+        self.account
+            .as_ref()
+            .filter(|a| a.switch)
+            .map_or_else(|| nix::unistd::geteuid().as_raw(), |a| a.uid)
+    }
+
+    /// The journey of a process that is up: what it recorded (`steps`, as read from its work
+    /// directory), the rest of its steps performed, and Ferry's last steps.
+    pub(crate) fn succeeded(&self, steps: &[(Step, StepFiles)]) -> Journey {
         let mut journey = self.journey.clone();
-        workdir.read_steps(&mut journey);
+        workdir::merge_steps(&mut journey, steps);
         journey.complete_subprocess_steps();
         journey.end(Step::HandshakePerform);
         journey.begin(Step::Finish);
@@ -90,16 +112,22 @@ impl<'a> Attempt<'a> {
         handle.wait().await;
         tail.wait_closed(OUTPUT_DRAIN).await;
 
-        workdir.read_steps(&mut self.journey);
+        let mut left = read_leftovers(workdir, &self.journey).await;
+        if let Failure::Unreadable(problem) = &failure {
+            left.problems.insert(0, problem.clone());
+        }
+        workdir::merge_steps(&mut self.journey, &left.steps);
         self.journey.fail(Step::HandshakePerform);
-        let supplied = workdir.read_error();
+        let supplied = left.error;
         let step = match failure {
             Failure::Properties(_) => {
                 // The process said it was up; only its answer was wrong.
                 self.journey.complete_subprocess_steps();
                 Step::HandshakePerform
             }
-            Failure::Cancelled | Failure::FinishUnreadable(_) => Step::HandshakePerform,
+            Failure::Cancelled | Failure::FinishUnreadable(_) | Failure::Unreadable(_) => {
+                Step::HandshakePerform
+            }
             _ => self
                 .journey
                 .guess_failed_subprocess_step()
@@ -114,15 +142,15 @@ impl<'a> Attempt<'a> {
         if let Some(summary) = &supplied.summary {
             error.set_summary(summary.clone());
         }
-        let error = error
+        let mut error = error
             .with_problem(supplied.problem)
             .with_solution(supplied.solution)
             .with_advanced(supplied.advanced.or(supplied.summary.clone()))
             .with_output(tail.text());
-        match workdir.read_envdump() {
-            Some(dump) => error.with_subprocess_env(dump),
-            None => error,
+        if let Some(dump) = left.envdump {
+            error = error.with_subprocess_env(dump);
         }
+        refused(error, &left.problems)
     }
 
     fn describe(&self, failure: &Failure, step: Step) -> (Category, String) {
@@ -155,6 +183,7 @@ impl<'a> Attempt<'a> {
                      HTTP requests"
                 ),
             ),
+            Failure::Unreadable(e) => (Category::FileSystem, unreadable(e)),
             Failure::TimedOut => (
                 Category::Timeout,
                 match self.port {
@@ -177,6 +206,49 @@ impl<'a> Attempt<'a> {
             ),
         }
     }
+}
+
+/// Reads what a failed process left in its work directory (on the blocking pool, with a
+/// timeout); a directory that cannot be read at all is one problem.
+async fn read_leftovers(workdir: &WorkDir, journey: &Journey) -> Leftovers {
+    let steps = workdir::subprocess_steps(journey);
+    let read = workdir
+        .read(move |r| (r.steps(&steps), r.error(), r.envdump()))
+        .await;
+    match read {
+        Ok(((steps, error, envdump), problems)) => Leftovers {
+            steps,
+            error: error.parse(),
+            envdump: envdump.parse(),
+            problems,
+        },
+        Err(problem) => Leftovers {
+            problems: vec![problem],
+            ..Leftovers::default()
+        },
+    }
+}
+
+/// The report of a process that left files Ferry refused to read: those files are what the
+/// operator must know first (the summary, logged, names the first; the details, on the page,
+/// list them all), then what the report said before.
+fn refused(mut error: SpawnError, problems: &[String]) -> SpawnError {
+    let Some(first) = problems.first() else {
+        return error;
+    };
+    let mut details = problems.join("\n");
+    details.push_str("\n\n");
+    details.push_str(error.advanced_details().unwrap_or(error.summary()));
+    error.set_category(Category::FileSystem);
+    error.set_summary(unreadable(first));
+    error.with_advanced(Some(details))
+}
+
+/// The summary for a file of the work directory that Ferry refused to read.
+fn unreadable(problem: &str) -> String {
+    format!(
+        "The application left a file in its work directory that Ferry refuses to read: {problem}"
+    )
 }
 
 /// The summary of a premature exit. Exit status 127 and 126 while executing the start command are

@@ -5,8 +5,8 @@
 //! the port Ferry gave the app. The process exiting, the start timeout passing, or Ferry shutting
 //! down end the wait too.
 
+use std::fs::File;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -39,10 +39,12 @@ pub(crate) enum Outcome {
     Cancelled,
 }
 
-/// Waits for the first of: a byte in `finish`, `port` accepting, the process exiting, `deadline`,
+/// Waits for the first of: a byte in `finish` (the FIFO as Ferry opened it when it created the
+/// work directory, before the app's user could reach it: never opened again by its name, which
+/// that user may have replaced since), `port` accepting, the process exiting, `deadline`,
 /// `cancel`.
 pub(crate) async fn wait(
-    finish: &Path,
+    finish: std::io::Result<File>,
     port: Option<SocketAddr>,
     handle: &ProcessHandle,
     deadline: Instant,
@@ -60,12 +62,10 @@ pub(crate) async fn wait(
 
 /// Reads the first byte written to the finish FIFO.
 ///
-/// The FIFO is opened for reading *and* writing: then opening never blocks and reading never sees
-/// end-of-file when a writer closes without writing; the process's exit ends the wait instead.
-async fn read_finish(path: &Path) -> Outcome {
-    let pipe = tokio::net::unix::pipe::OpenOptions::new()
-        .read_write(true)
-        .open_receiver(path);
+/// The FIFO is open for reading *and* writing: then reading never sees end-of-file when a writer
+/// closes without writing; the process's exit ends the wait instead.
+async fn read_finish(finish: std::io::Result<File>) -> Outcome {
+    let pipe = finish.and_then(tokio::net::unix::pipe::Receiver::from_file);
     let mut pipe = match pipe {
         Ok(pipe) => pipe,
         Err(e) => return Outcome::FinishUnreadable(e),
@@ -100,6 +100,16 @@ async fn ping(port: Option<SocketAddr>) {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    /// The FIFO at `path`, opened as the work directory opens `finish`.
+    fn open(path: &std::path::Path) -> std::io::Result<File> {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(path)
+    }
 
     #[tokio::test]
     async fn a_byte_in_the_fifo_ends_the_wait() {
@@ -115,7 +125,14 @@ mod tests {
             })
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        let outcome = wait(&fifo, None, &handle, deadline, &CancellationToken::new()).await;
+        let outcome = wait(
+            open(&fifo),
+            None,
+            &handle,
+            deadline,
+            &CancellationToken::new(),
+        )
+        .await;
         writer.join().unwrap();
         assert!(matches!(outcome, Outcome::Finished(false)), "{outcome:?}");
     }
@@ -129,7 +146,14 @@ mod tests {
         let (handle, _stub) = ProcessHandle::stub(1);
         let deadline = Instant::now() + Duration::from_secs(10);
         let addr = listener.local_addr().ok();
-        let outcome = wait(&fifo, addr, &handle, deadline, &CancellationToken::new()).await;
+        let outcome = wait(
+            open(&fifo),
+            addr,
+            &handle,
+            deadline,
+            &CancellationToken::new(),
+        )
+        .await;
         assert!(matches!(outcome, Outcome::PortReady), "{outcome:?}");
     }
 
@@ -145,11 +169,11 @@ mod tests {
         });
         let far = Instant::now() + Duration::from_secs(10);
         let cancel = CancellationToken::new();
-        let outcome = wait(&fifo, None, &handle, far, &cancel).await;
+        let outcome = wait(open(&fifo), None, &handle, far, &cancel).await;
         assert!(matches!(outcome, Outcome::Exited(_)), "{outcome:?}");
 
         let (handle, _stub) = ProcessHandle::stub(2);
-        let outcome = wait(&fifo, None, &handle, Instant::now(), &cancel).await;
+        let outcome = wait(open(&fifo), None, &handle, Instant::now(), &cancel).await;
         assert!(matches!(outcome, Outcome::TimedOut), "{outcome:?}");
     }
 }

@@ -25,10 +25,12 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tracing::{info, warn, Instrument};
+
+use crate::output;
 
 /// How long to keep waiting for a hook's output after it exited. A hook that leaves a
 /// background process holding its stdout open must not block whatever runs the hook; the rest
@@ -249,7 +251,9 @@ async fn supervise(child: &mut Child, run: Run<'_>, pid: u32) -> Option<ExitStat
     status
 }
 
-/// Logs each line read from `stream` on a task of its own, until end of file.
+/// Logs each line read from `stream` on a task of its own, until end of file. Lines are split at
+/// the same length as an app's output, so that a hook printing without newlines (it may echo
+/// what an app wrote) cannot make Ferry hold its whole output in memory.
 fn log_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,
     run: Run<'_>,
@@ -257,13 +261,10 @@ fn log_lines(
 ) -> JoinHandle<()> {
     let prefix = format!("Hook {} ({}, pid {pid}) output: ", run.hook, run.command);
     let task = async move {
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        while matches!(reader.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
-            let text = String::from_utf8_lossy(&line);
-            info!("{prefix}{}", text.trim_end_matches(['\n', '\r']));
-            line.clear();
-        }
+        output::read_lines(stream, |line| {
+            info!("{prefix}{}", String::from_utf8_lossy(line));
+        })
+        .await;
     };
     tokio::spawn(task.in_current_span())
 }

@@ -43,9 +43,13 @@ use crate::handshake::{self, Outcome};
 use crate::journey::{Journey, Step};
 use crate::output::{self, OutputTail};
 use crate::properties::{self, RequestSocket, Socket};
-use crate::user;
-use crate::workdir::WorkDir;
-use crate::{AppKind, Concurrency, Endpoint, Protocol, SpawnerConfig};
+use crate::user::{self, Account};
+use crate::workdir::{subprocess_steps, WorkDir};
+use crate::{AppKind, Concurrency, Endpoint, Protocol, SpawnOptions, SpawnerConfig};
+
+/// Longest time choosing the app's account may take (a user database on the network can be
+/// slow; past this, something is wrong and the spawn fails instead of waiting).
+const ACCOUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every route needs to start processes: the settings, the supervisor tasks (so shutdown
 /// can wait until every process is reaped) and the shutdown signal. Clones share them.
@@ -100,7 +104,7 @@ impl Launcher {
         attempt: &mut Attempt<'_>,
     ) -> Result<Started<A>, SpawnError> {
         let deadline = Instant::now() + attempt.options.start_timeout;
-        let workdir = self.prepare(attempt)?;
+        let workdir = self.prepare(attempt).await?;
         let mut cmd = self.command(&workdir);
         attempt.journey.end(Step::Preparation);
         attempt.journey.begin(Step::ForkSubprocess);
@@ -121,12 +125,12 @@ impl Launcher {
         let port = attempt
             .port
             .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)));
-        let finish = workdir.finish_path();
-        let outcome = handshake::wait(&finish, port, &handle, deadline, &self.cancel).await;
-        match accept(attempt, &workdir, outcome) {
-            Ok(answer) => Ok(Started {
+        let finish = workdir.finish();
+        let outcome = handshake::wait(finish, port, &handle, deadline, &self.cancel).await;
+        match accept(attempt, &workdir, outcome).await {
+            Ok((answer, journey)) => Ok(Started {
                 answer,
-                journey: attempt.succeeded(&workdir),
+                journey,
                 handle,
             }),
             Err(failure) => Err(attempt.failed(failure, &workdir, handle, tail).await),
@@ -135,19 +139,19 @@ impl Launcher {
 
     /// The Preparation step: choose the account and the port, create the work directory. The
     /// step is left in progress; the caller ends it.
-    pub(crate) fn prepare(&self, attempt: &mut Attempt<'_>) -> Result<WorkDir, SpawnError> {
+    pub(crate) async fn prepare(&self, attempt: &mut Attempt<'_>) -> Result<WorkDir, SpawnError> {
         attempt.journey.begin(Step::Preparation);
         let options = attempt.options;
         let euid = nix::unistd::geteuid().as_raw();
-        let account =
-            user::resolve(&options.user_switching, options.owner_path(), euid).map_err(|e| {
-                let summary = format!("Cannot determine a user to run the application as: {e}");
-                attempt.fail(Step::Preparation, Category::OperatingSystem, summary)
-            })?;
+        let account = resolve_account(options, euid).await.map_err(|e| {
+            let summary = format!("Cannot determine a user to run the application as: {e}");
+            attempt.fail(Step::Preparation, Category::OperatingSystem, summary)
+        })?;
         if account.explicit_root {
             tracing::warn!(
                 app = %options.app_group_name,
-                "running the application as root because it was configured explicitly ({})",
+                "running the application as root: it was configured explicitly ({}) and \
+                 --allow-root-apps allows it",
                 account.reason
             );
         }
@@ -166,8 +170,8 @@ impl Launcher {
         if let Some(password) = args.get("connect_password").and_then(|v| v.as_str()) {
             attempt.connect_password = password.to_owned();
         }
-        let owner = (account.switch && account.uid != euid).then_some((account.uid, account.gid));
-        WorkDir::create(&self.config.spawn_dir, &args, &attempt.journey, owner).map_err(|e| {
+        let app = (account.switch && account.uid != euid).then_some((account.uid, account.gid));
+        WorkDir::create(&self.config.spawn_dir, &args, &attempt.journey, app).map_err(|e| {
             let summary = format!(
                 "Could not create a work directory in {}: {e}",
                 self.config.spawn_dir.display()
@@ -220,35 +224,85 @@ impl Answer for PreloaderSocket {
     }
 }
 
-/// Turns the handshake's outcome into the answer the journey expects, or a failure.
-pub(crate) fn accept<A: Answer>(
+/// Turns the handshake's outcome into the answer the journey expects and the journey of a
+/// process that is up (with the steps it recorded), or a failure.
+///
+/// Everything read from the work directory (`properties.json`, the step files, and the sockets
+/// `properties.json` names) is read on the blocking pool, with a timeout: a file the app's user
+/// turned into a link, a FIFO or a huge file, or a socket path on a file system that hangs, is
+/// a failure that names it, never a wait.
+pub(crate) async fn accept<A: Answer>(
     attempt: &Attempt<'_>,
     workdir: &WorkDir,
     outcome: Outcome,
-) -> Result<A, Failure> {
-    match outcome {
+) -> Result<(A, Journey), Failure> {
+    let answer = match outcome {
         Outcome::PortReady => {
-            A::listening_on(attempt.port.unwrap_or_default()).map_err(Failure::Properties)
+            A::listening_on(attempt.port.unwrap_or_default()).map_err(Failure::Properties)?
         }
-        Outcome::Finished(true) => {
-            let owner = attempt
-                .account
-                .as_ref()
-                .filter(|a| a.switch)
-                .map(|a| a.uid)
-                .or(Some(nix::unistd::geteuid().as_raw()));
-            let json = workdir
-                .read_properties()
-                .map_err(|e| Failure::Properties(format!("it cannot be read: {e}")))?
-                .ok_or_else(|| Failure::Properties("the file does not exist".into()))?;
-            let sockets = properties::parse(&json, owner).map_err(Failure::Properties)?;
-            A::from_sockets(&sockets).map_err(Failure::Properties)
-        }
-        Outcome::Finished(false) => Err(Failure::ReportedError),
-        Outcome::Exited(info) => Err(Failure::Exited(info)),
-        Outcome::FinishUnreadable(e) => Err(Failure::FinishUnreadable(e)),
-        Outcome::TimedOut => Err(Failure::TimedOut),
-        Outcome::Cancelled => Err(Failure::Cancelled),
+        Outcome::Finished(true) => return accept_properties(attempt, workdir).await,
+        Outcome::Finished(false) => return Err(Failure::ReportedError),
+        Outcome::Exited(info) => return Err(Failure::Exited(info)),
+        Outcome::FinishUnreadable(e) => return Err(Failure::FinishUnreadable(e)),
+        Outcome::TimedOut => return Err(Failure::TimedOut),
+        Outcome::Cancelled => return Err(Failure::Cancelled),
+    };
+    let steps = subprocess_steps(&attempt.journey);
+    let (steps, problems) = workdir
+        .read(move |r| r.steps(&steps))
+        .await
+        .map_err(Failure::Unreadable)?;
+    refuse(problems)?;
+    Ok((answer, attempt.succeeded(&steps)))
+}
+
+/// The answer in `properties.json`, whose unix sockets must belong to the app's user.
+async fn accept_properties<A: Answer>(
+    attempt: &Attempt<'_>,
+    workdir: &WorkDir,
+) -> Result<(A, Journey), Failure> {
+    let owner = Some(attempt.app_uid());
+    let steps = subprocess_steps(&attempt.journey);
+    let ((sockets, steps), problems) = workdir
+        .read(move |r| {
+            let sockets = match r.properties() {
+                Ok(Some(json)) => properties::parse(&json, owner).map_err(Failure::Properties),
+                Ok(None) => Err(Failure::Properties("the file does not exist".into())),
+                Err(e) => Err(Failure::Unreadable(e.to_string())),
+            };
+            (sockets, r.steps(&steps))
+        })
+        .await
+        .map_err(Failure::Unreadable)?;
+    let sockets = sockets?;
+    refuse(problems)?;
+    let answer = A::from_sockets(&sockets).map_err(Failure::Properties)?;
+    Ok((answer, attempt.succeeded(&steps)))
+}
+
+/// The first file of the work directory that could not be read, as a failure.
+fn refuse(problems: Vec<String>) -> Result<(), Failure> {
+    match problems.into_iter().next() {
+        Some(problem) => Err(Failure::Unreadable(problem)),
+        None => Ok(()),
+    }
+}
+
+/// The user-switching rules applied to `options` ([`user::resolve`]), on the blocking pool with
+/// a timeout: they `lstat` the startup file, in a directory the app's owner controls (which may
+/// be on a file system that does not answer), and read the user database (which may be remote).
+async fn resolve_account(options: &SpawnOptions, euid: u32) -> Result<Account, String> {
+    let rules = options.user_switching.clone();
+    let path = options.owner_path().to_owned();
+    let task = tokio::task::spawn_blocking(move || user::resolve(&rules, &path, euid));
+    match tokio::time::timeout(ACCOUNT_TIMEOUT, task).await {
+        Ok(Ok(account)) => account.map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(format!("the lookup failed: {e}")),
+        Err(_) => Err(format!(
+            "looking up the user and the owner of {} took longer than {} s",
+            options.owner_path().display(),
+            ACCOUNT_TIMEOUT.as_secs()
+        )),
     }
 }
 

@@ -44,6 +44,18 @@ mod sys;
 pub mod user;
 mod workdir;
 
+/// Entry points for the fuzz targets in `fuzz/`, kept in the crate so unit tests run them too
+/// (not a stable API).
+#[doc(hidden)]
+pub mod fuzz_logic {
+    /// Parses the files a subprocess writes into its work directory (a step's files,
+    /// `response/error/*`, `envdump/*`, given as one input split at `0x1f` bytes), panicking if
+    /// an invariant breaks (every time finite and bounded, summaries trimmed).
+    pub fn work_dir_response(input: &[u8]) {
+        crate::workdir::check_invariants(input);
+    }
+}
+
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::PathBuf;

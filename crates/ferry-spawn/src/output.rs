@@ -77,7 +77,7 @@ where
 
 /// Calls `on_line` for each line of `pipe` (without its newline), splitting lines longer than
 /// [`MAX_LINE`]. Memory stays bounded whatever the app writes.
-async fn read_lines<R, F>(pipe: R, mut on_line: F)
+pub(crate) async fn read_lines<R, F>(pipe: R, mut on_line: F)
 where
     R: AsyncRead + Unpin,
     F: FnMut(&[u8]),

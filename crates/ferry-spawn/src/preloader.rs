@@ -262,11 +262,17 @@ impl Preloaders {
         let workdir = self
             .launcher
             .prepare(&mut attempt)
+            .await
             .map_err(ForkError::Failed)?;
-        let pipes = WorkerPipes::open(&workdir).map_err(|e| {
-            let summary = format!("Could not open the worker's FIFOs in the work directory: {e}");
-            ForkError::Failed(attempt.fail(Step::Preparation, Category::of_io_error(&e), summary))
-        })?;
+        // The FIFOs are opened while the directory is still Ferry's, then it is handed over.
+        let pipes = WorkerPipes::open(&workdir)
+            .and_then(|pipes| workdir.hand_over().map(|()| pipes))
+            .map_err(|e| {
+                let summary =
+                    format!("Could not prepare the worker's work directory and its FIFOs: {e}");
+                let category = Category::of_io_error(&e);
+                ForkError::Failed(attempt.fail(Step::Preparation, category, summary))
+            })?;
         attempt.journey.end(Step::Preparation);
 
         let pid = self
@@ -281,19 +287,19 @@ impl Preloaders {
         attempt.journey.end(Step::ProcessResponseFromPreloader);
 
         attempt.journey.begin(Step::HandshakePerform);
-        let finish = workdir.finish_path();
+        let finish = workdir.finish();
         let cancel = &self.launcher.cancel;
-        let outcome = handshake::wait(&finish, None, &handle, deadline, cancel).await;
+        let outcome = handshake::wait(finish, None, &handle, deadline, cancel).await;
         drop(keep_open);
-        match launch::accept::<RequestSocket>(&attempt, &workdir, outcome) {
-            Ok(socket) => {
+        match launch::accept::<RequestSocket>(&attempt, &workdir, outcome).await {
+            Ok((socket, journey)) => {
                 tracing::info!(pid, preloader = preloader.pid, endpoint = ?socket.endpoint, "app process is up (forked by the preloader)");
                 Ok(Spawned {
                     endpoint: socket.endpoint,
                     protocol: socket.protocol,
                     concurrency: socket.concurrency,
                     connect_password: std::mem::take(&mut attempt.connect_password),
-                    journey: attempt.succeeded(&workdir),
+                    journey,
                     handle,
                 })
             }
@@ -312,9 +318,10 @@ impl Preloaders {
         workdir: &WorkDir,
         deadline: Instant,
     ) -> Result<u32, ForkError> {
+        let owner = attempt.app_uid();
         let talked = {
             let journey = &mut attempt.journey;
-            let talk = talk(journey, &preloader.socket, workdir.path());
+            let talk = talk(journey, &preloader.socket, workdir.path(), owner);
             tokio::select! {
                 result = talk => Some(result),
                 () = tokio::time::sleep_until(deadline) => None,
@@ -343,7 +350,7 @@ impl Preloaders {
                     preloader.pid,
                     attempt.options.start_timeout.as_secs_f64()
                 );
-                workdir.read_steps(&mut attempt.journey);
+                workdir.read_steps(&mut attempt.journey).await;
                 return Err(ForkError::Failed(attempt.fail(
                     in_progress,
                     Category::Timeout,
@@ -351,7 +358,7 @@ impl Preloaders {
                 )));
             }
         };
-        workdir.read_steps(&mut attempt.journey);
+        workdir.read_steps(&mut attempt.journey).await;
         match talked {
             Ok(pid) => Ok(pid),
             Err(Talk::Gone(step, why)) => {
@@ -445,9 +452,25 @@ enum Talk {
 }
 
 /// The conversation of seed 004's preloader protocol: connect, send one line, read one answer.
-async fn talk(journey: &mut crate::Journey, socket: &Path, work_dir: &Path) -> Result<u32, Talk> {
+/// The socket must be served by the app's user (`owner`): its path was checked when the preloader
+/// reported it, but the app may have replaced it since, and Ferry reads its answer as root.
+async fn talk(
+    journey: &mut crate::Journey,
+    socket: &Path,
+    work_dir: &Path,
+    owner: u32,
+) -> Result<u32, Talk> {
     journey.begin(Step::ConnectToPreloader);
-    let mut stream = UnixStream::connect(socket).await.map_err(|e| {
+    let connected = UnixStream::connect(socket).await.and_then(|stream| {
+        let peer = stream.peer_cred()?.uid();
+        if peer != owner {
+            return Err(std::io::Error::other(format!(
+                "it is served by uid {peer}, not by the app's user (uid {owner})"
+            )));
+        }
+        Ok(stream)
+    });
+    let mut stream = connected.map_err(|e| {
         journey.fail(Step::ConnectToPreloader);
         let why = format!("cannot connect to its socket {}: {e}", socket.display());
         Talk::Gone(Step::ConnectToPreloader, why)

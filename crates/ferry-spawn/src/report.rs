@@ -28,24 +28,28 @@ pub(crate) fn spawn_failed(error: &SpawnError, options: &SpawnOptions, config: &
     tracing::error!("{log}");
 
     if config.hooks.has("spawn_failed") {
-        let env = vec![
-            (
-                "PASSENGER_APP_ROOT".into(),
-                options.app_root.display().to_string(),
-            ),
-            (
-                "PASSENGER_APP_GROUP_NAME".into(),
-                options.app_group_name.clone(),
-            ),
-            ("PASSENGER_ERROR_MESSAGE".into(), error.summary().to_owned()),
-            ("PASSENGER_ERROR_ID".into(), error.id().to_owned()),
-            (
-                "PASSENGER_APP_ERROR_MESSAGE".into(),
-                error.output().to_owned(),
-            ),
-        ];
-        drop(config.hooks.run_in_background("spawn_failed", env));
+        drop(
+            config
+                .hooks
+                .run_in_background("spawn_failed", hook_env(error, options)),
+        );
     }
+}
+
+/// The `spawn_failed` hook's variables. The error message and the output come from the app: a
+/// NUL byte in them (which no environment can hold) is written `\0`, so that an app cannot keep
+/// the hook from running by printing one.
+fn hook_env(error: &SpawnError, options: &SpawnOptions) -> Vec<(String, String)> {
+    let vars = [
+        ("PASSENGER_APP_ROOT", options.app_root.display().to_string()),
+        ("PASSENGER_APP_GROUP_NAME", options.app_group_name.clone()),
+        ("PASSENGER_ERROR_MESSAGE", error.summary().to_owned()),
+        ("PASSENGER_ERROR_ID", error.id().to_owned()),
+        ("PASSENGER_APP_ERROR_MESSAGE", error.output().to_owned()),
+    ];
+    vars.into_iter()
+        .map(|(name, value)| (name.to_owned(), value.replace('\0', "\\0")))
+        .collect()
 }
 
 /// Writes the friendly page to `<error_dir>/ferry-error-<id>.html`, readable only by Ferry's user.

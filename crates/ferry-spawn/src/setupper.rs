@@ -18,6 +18,10 @@
 //!
 //! A failure is written into `response/error/` with the failed step marked `STEP_ERRORED`, also
 //! printed on stderr (which Ferry captures), and the setupper exits with status 1.
+//!
+//! The work directory is Ferry's until this process hands it to the app's user, right before it
+//! switches to that user; everything it reads and writes there goes through one descriptor
+//! without following links (`workdir::Writer`; see `workdir`'s module doc).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -32,7 +36,7 @@ use crate::category::Category;
 use crate::error::EnvDump;
 use crate::journey::{Step, StepState};
 use crate::user::{self, Account};
-use crate::workdir;
+use crate::workdir::{ErrorReport, Writer};
 
 /// The environment being built for the app.
 type Env = BTreeMap<OsString, OsString>;
@@ -56,27 +60,37 @@ pub fn run(args: &[OsString]) -> i32 {
             return 64;
         }
     };
-    let result = read_args(&work_dir).and_then(|args| {
+    let mut wd = match Writer::open(&work_dir) {
+        Ok(wd) => wd,
+        Err(e) => {
+            eprintln!(
+                "ferry spawn-env-setupper: cannot open the work directory {}: {e}",
+                work_dir.display()
+            );
+            return 1;
+        }
+    };
+    let result = read_args(&wd).and_then(|args| {
         let mut env: Env = std::env::vars_os().collect();
         if after {
-            run_after(&work_dir, &args, &mut env, true)
+            run_after(&wd, &args, &mut env, true)
         } else {
-            run_before(&work_dir, &args, &mut env)
+            run_before(&mut wd, &args, &mut env)
         }
     });
     match result {
         Ok(never) => match never {},
-        Err(failure) => report(&work_dir, failure),
+        Err(failure) => report(&wd, failure),
     }
 }
 
-fn read_args(work_dir: &Path) -> Result<Map<String, Value>, Failure> {
-    let text = std::fs::read_to_string(work_dir.join("args.json")).map_err(|e| Failure {
+fn read_args(wd: &Writer) -> Result<Map<String, Value>, Failure> {
+    let text = wd.read_args().map_err(|e| Failure {
         step: Step::SubprocessSpawnEnvSetupperBeforeShell,
         category: Category::FileSystem,
         summary: format!(
             "Cannot read the spawn arguments in {}: {e}",
-            work_dir.display()
+            wd.path().display()
         ),
         solution: None,
     })?;
@@ -89,25 +103,21 @@ fn read_args(work_dir: &Path) -> Result<Map<String, Value>, Failure> {
 }
 
 fn run_before(
-    work_dir: &Path,
+    wd: &mut Writer,
     args: &Map<String, Value>,
     env: &mut Env,
 ) -> Result<std::convert::Infallible, Failure> {
     die_with_ferry(args);
-    workdir::record_step(
-        work_dir,
-        Step::SubprocessBeforeFirstExec,
-        StepState::Performed,
-    );
+    wd.record_step(Step::SubprocessBeforeFirstExec, StepState::Performed);
     let step = Step::SubprocessSpawnEnvSetupperBeforeShell;
-    workdir::record_step(work_dir, step, StepState::InProgress);
-    set_default_env(args, work_dir, env);
+    wd.record_step(step, StepState::InProgress);
+    set_default_env(args, wd.path(), env);
     apply_ulimits(args)?;
     // Known before switching users: afterwards /proc/self/exe may not be readable.
     let setupper = setupper_command(args);
     let account = account(args);
     if account.switch {
-        switch_user(work_dir, &account)?;
+        switch_user(wd, &account)?;
         // A change of credentials clears the parent-death signal: set it again.
         die_with_ferry(args);
     }
@@ -118,27 +128,27 @@ fn run_before(
         set_user_env(passwd.as_ref(), env);
     }
     enter_app_root(args, &account, env)?;
-    workdir::record_step(work_dir, step, StepState::Performed);
+    wd.record_step(step, StepState::Performed);
 
     let shell = passwd.map(|p| p.shell);
     match shell.filter(|s| bool_arg(args, "load_shell_envvars") && is_login_shell(s)) {
-        Some(shell) => exec_through_shell(work_dir, &shell, &setupper, env),
-        None => run_after(work_dir, args, env, false),
+        Some(shell) => exec_through_shell(wd, &shell, &setupper, env),
+        None => run_after(wd, args, env, false),
     }
 }
 
 fn run_after(
-    work_dir: &Path,
+    wd: &Writer,
     args: &Map<String, Value>,
     env: &mut Env,
     through_shell: bool,
 ) -> Result<std::convert::Infallible, Failure> {
     if through_shell {
-        workdir::record_step(work_dir, Step::SubprocessOsShell, StepState::Performed);
+        wd.record_step(Step::SubprocessOsShell, StepState::Performed);
     }
     let step = Step::SubprocessSpawnEnvSetupperAfterShell;
-    workdir::record_step(work_dir, step, StepState::InProgress);
-    set_default_env(args, work_dir, env);
+    wd.record_step(step, StepState::InProgress);
+    set_default_env(args, wd.path(), env);
     if let Some(Value::Object(vars)) = args.get("environment_variables") {
         for (name, value) in vars {
             let value = value
@@ -149,9 +159,9 @@ fn run_after(
     }
     let account = account(args);
     enter_app_root(args, &account, env).map_err(|f| Failure { step, ..f })?;
-    workdir::write_envdump(work_dir, &dump(env));
-    workdir::record_step(work_dir, step, StepState::Performed);
-    exec_app(work_dir, args, env)
+    wd.write_envdump(&dump(env));
+    wd.record_step(step, StepState::Performed);
+    exec_app(wd, args, env)
 }
 
 /// The variables every app process gets (reference §11.2).
@@ -254,10 +264,22 @@ fn account(args: &Map<String, Value>) -> Account {
     }
 }
 
-fn switch_user(work_dir: &Path, account: &Account) -> Result<(), Failure> {
-    // Files this process wrote as root must stay writable for the app's loader.
+/// Hands the work directory to the app's user, then becomes that user. Until the hand-over the
+/// directory is Ferry's alone; after it, this process writes there only through [`Writer`].
+fn switch_user(wd: &mut Writer, account: &Account) -> Result<(), Failure> {
     if account.uid != nix::unistd::getuid().as_raw() {
-        let _ = workdir::chown_tree(work_dir, account.uid, account.gid);
+        wd.hand_over(account.uid, account.gid)
+            .map_err(|e| Failure {
+                step: Step::SubprocessSpawnEnvSetupperBeforeShell,
+                category: Category::of_io_error(&e),
+                summary: format!(
+                    "Unable to hand the work directory {} to user {} (uid {}): {e}",
+                    wd.path().display(),
+                    account.user,
+                    account.uid
+                ),
+                solution: None,
+            })?;
     }
     user::become_account(account).map_err(|e| Failure {
         step: Step::SubprocessSpawnEnvSetupperBeforeShell,
@@ -333,13 +355,13 @@ fn setupper_command(args: &Map<String, Value>) -> Vec<OsString> {
 }
 
 fn exec_through_shell(
-    work_dir: &Path,
+    wd: &Writer,
     shell: &Path,
     setupper: &[OsString],
     env: &Env,
 ) -> Result<std::convert::Infallible, Failure> {
-    workdir::record_step(work_dir, Step::SubprocessOsShell, StepState::InProgress);
-    let _ = std::fs::write(work_dir.join("execute_through_os_shell"), "");
+    wd.record_step(Step::SubprocessOsShell, StepState::InProgress);
+    let _ = wd.write(Path::new(""), "execute_through_os_shell", b"");
     let program = Path::new(&setupper[0]);
     if nix::unistd::access(program, nix::unistd::AccessFlags::X_OK).is_err() {
         return Err(Failure {
@@ -364,7 +386,7 @@ fn exec_through_shell(
         .arg("exec \"$@\"")
         .arg("SpawnEnvSetupperShell")
         .args(setupper)
-        .arg(work_dir)
+        .arg(wd.path())
         .arg("--after")
         .env_clear()
         .envs(env)
@@ -381,7 +403,7 @@ fn exec_through_shell(
 }
 
 fn exec_app(
-    work_dir: &Path,
+    wd: &Writer,
     args: &Map<String, Value>,
     env: &Env,
 ) -> Result<std::convert::Infallible, Failure> {
@@ -391,7 +413,7 @@ fn exec_app(
     } else {
         Step::SubprocessAppLoadOrExec
     };
-    workdir::record_step(work_dir, step, StepState::InProgress);
+    wd.record_step(step, StepState::InProgress);
     let command = str_arg(args, "start_command").unwrap_or_default();
     let error = std::process::Command::new("/bin/sh")
         .arg("-c")
@@ -437,19 +459,18 @@ fn is_compound(command: &str) -> bool {
 }
 
 /// Records the failure in the work directory and on stderr; returns the exit status.
-fn report(work_dir: &Path, failure: Failure) -> i32 {
+fn report(wd: &Writer, failure: Failure) -> i32 {
     eprintln!("ferry spawn-env-setupper: {}", failure.summary);
-    workdir::record_step(work_dir, failure.step, StepState::Errored);
-    workdir::write_error(
-        work_dir,
-        failure.category,
-        &failure.summary,
-        None,
-        failure.solution.as_deref(),
-        None,
-    );
+    wd.record_step(failure.step, StepState::Errored);
+    wd.write_error(&ErrorReport {
+        category: failure.category,
+        summary: &failure.summary,
+        problem: None,
+        solution: failure.solution.as_deref(),
+        advanced: None,
+    });
     let env: Env = std::env::vars_os().collect();
-    workdir::write_envdump(work_dir, &dump(&env));
+    wd.write_envdump(&dump(&env));
     1
 }
 

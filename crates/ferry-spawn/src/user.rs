@@ -21,11 +21,21 @@
 //! the link. Generic apps have no startup file; their caller passes the app root instead. The
 //! group value [`STARTUP_FILE_GROUP`] (`!STARTUP_FILE!`) means the startup file's own group.
 //!
-//! **Ferry never runs an app as root by accident.** Rule 2 exists so a root-owned startup file
-//! never leads to root; only an explicit `user root` or `default_user root` does. Such a
-//! configuration is honoured (unlike Passenger, which then falls back to the default user), but
-//! the resolved [`Account`] has [`explicit_root`](Account::explicit_root) set so that the caller
-//! logs a warning.
+//! **No app runs as uid 0 or gid 0 unless root's own command line allows it**
+//! ([`UserSwitching::allow_root`]: `ferry start --allow-root-apps`, or `passenger_allow_root_apps
+//! on` in a root-owned configuration file). Rule 2 exists so a root-owned startup file never
+//! leads to root. Without the permission:
+//!
+//! * a user or group that is root's *by name in the configuration* (`user`, `default_user`,
+//!   `group`, `default_group` naming uid or gid 0) is refused: [`UserError::Root`] names the
+//!   option and the flag that would allow it (Passenger instead falls back to the default user;
+//!   Ferry says so, since running as someone else than configured would surprise too);
+//! * a group that is gid 0 *by the file system or the user database* (the startup file's group
+//!   under [`STARTUP_FILE_GROUP`], a user's primary group) is replaced by the fallback group:
+//!   `default_group` when set, else `nobody`'s primary group, else `nogroup`.
+//!
+//! With the permission, root is honoured, and the resolved [`Account`] has
+//! [`explicit_root`](Account::explicit_root) set so that the caller logs a warning.
 //!
 //! [`resolve`] runs in Ferry's own process and only reads the user database and the file
 //! system. [`become_account`] runs in the freshly exec'ed helper that becomes the app.
@@ -44,6 +54,8 @@ const USER_OPTION: &str = "--user / passenger_user";
 const GROUP_OPTION: &str = "--group / passenger_group";
 const DEFAULT_USER_OPTION: &str = "--default-user / passenger_default_user";
 const DEFAULT_GROUP_OPTION: &str = "--default-group / passenger_default_group";
+/// Who chose the user or group when no option named it.
+const RULES: &str = "the user-switching rules";
 
 /// The user-switching options as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +72,9 @@ pub struct UserSwitching {
     pub default_user: String,
     /// The group going with `default_user`; `None` means `default_user`'s primary group.
     pub default_group: Option<String>,
+    /// Whether an app may run as uid 0 or gid 0 (`--allow-root-apps`; default `false`). Only
+    /// root's own command line, or a root-owned configuration file, may set it.
+    pub allow_root: bool,
 }
 
 /// The account an app process runs as.
@@ -85,7 +100,8 @@ pub struct Account {
     /// /srv/app/config.ru", "--user", "default user (owner of /srv/app/config.ru is root)",
     /// "Ferry's own user (Ferry does not run as root)".
     pub reason: String,
-    /// True when the account is root, which only explicit configuration can cause.
+    /// True when the account is root (uid 0), which only explicit configuration with
+    /// [`UserSwitching::allow_root`] can cause.
     pub explicit_root: bool,
 }
 
@@ -116,6 +132,18 @@ pub enum UserError {
         /// The `lstat` error.
         #[source]
         source: io::Error,
+    },
+    /// The configuration asks for root's user or group, and root apps are not allowed.
+    #[error(
+        "{option} names {what}; Ferry does not run apps as root (uid 0 or gid 0) unless it is \
+         started with --allow-root-apps (or passenger_allow_root_apps on, in a root-owned \
+         configuration file)"
+    )]
+    Root {
+        /// The option that named root's user or group, e.g. `--user / passenger_user`.
+        option: &'static str,
+        /// What it named, e.g. "user `root` (uid 0)".
+        what: String,
     },
     /// The user or group database could not be read.
     #[error("could not look up {what} in the user database")]
@@ -183,10 +211,18 @@ pub fn resolve(
     let account = if rules.enabled {
         switched_account(rules, owner_path)?
     } else {
-        let user = require_user(&rules.default_user, DEFAULT_USER_OPTION)?;
+        let user = checked_user(rules, &rules.default_user, DEFAULT_USER_OPTION)?;
         let reason = "default user (user switching is off)".to_owned();
         with_default_group(rules, UserChoice { user, reason })?
     };
+    // Each rule above checks its own choice; this states the invariant once more.
+    if !rules.allow_root && (account.uid == 0 || account.gid == 0) {
+        let what = format!("uid {} and gid {}", account.uid, account.gid);
+        return Err(UserError::Root {
+            option: RULES,
+            what,
+        });
+    }
     Ok(account)
 }
 
@@ -242,23 +278,25 @@ impl Default for UserSwitching {
             group: None,
             default_user: "nobody".to_owned(),
             default_group: None,
+            allow_root: false,
         }
     }
 }
 
 impl UserSwitching {
-    /// Checks that every user and group named by the options exists, so that a typo is
-    /// reported when the configuration is loaded rather than at the first spawn.
+    /// Checks that every user and group named by the options exists (and is not root's unless
+    /// allowed), so that a typo is reported when the configuration is loaded rather than at the
+    /// first spawn.
     pub fn validate(&self) -> Result<(), UserError> {
         if let Some(user) = &self.user {
-            require_user(user, USER_OPTION)?;
+            checked_user(self, user, USER_OPTION)?;
         }
         if let Some(group) = self.group.as_deref().filter(|g| *g != STARTUP_FILE_GROUP) {
-            require_group(group, GROUP_OPTION)?;
+            checked_group(self, group, GROUP_OPTION)?;
         }
-        require_user(&self.default_user, DEFAULT_USER_OPTION)?;
+        checked_user(self, &self.default_user, DEFAULT_USER_OPTION)?;
         if let Some(group) = &self.default_group {
-            require_group(group, DEFAULT_GROUP_OPTION)?;
+            checked_group(self, group, DEFAULT_GROUP_OPTION)?;
         }
         Ok(())
     }
@@ -325,27 +363,27 @@ fn own_account(uid: u32) -> Result<Account, UserError> {
 fn switched_account(rules: &UserSwitching, owner_path: &Path) -> Result<Account, UserError> {
     let mut stat = OwnerStat::new(owner_path);
     let (choice, is_default) = match &rules.user {
-        Some(name) => (explicit_user(name)?, false),
+        Some(name) => (explicit_user(rules, name)?, false),
         None => user_from_owner(rules, &mut stat)?,
     };
-    match rules.group.as_deref() {
+    let (gid, reason) = match rules.group.as_deref() {
         Some(STARTUP_FILE_GROUP) => {
             let gid = Gid::from_raw(stat.get()?.gid());
             let reason = format!("{}; group of {}", choice.reason, owner_path.display());
-            Account::switched(&choice.user, gid, reason)
+            implicit_gid(rules, gid, reason)?
         }
         Some(name) => {
-            let group = require_group(name, GROUP_OPTION)?;
-            let reason = format!("{}; group from --group", choice.reason);
-            Account::switched(&choice.user, group.gid, reason)
+            let group = checked_group(rules, name, GROUP_OPTION)?;
+            (group.gid, format!("{}; group from --group", choice.reason))
         }
-        None if is_default => with_default_group(rules, choice),
-        None => Account::switched(&choice.user, choice.user.gid, choice.reason),
-    }
+        None if is_default => return with_default_group(rules, choice),
+        None => implicit_gid(rules, choice.user.gid, choice.reason.clone())?,
+    };
+    Account::switched(&choice.user, gid, reason)
 }
 
-fn explicit_user(name: &str) -> Result<UserChoice, UserError> {
-    let user = require_user(name, USER_OPTION)?;
+fn explicit_user(rules: &UserSwitching, name: &str) -> Result<UserChoice, UserError> {
+    let user = checked_user(rules, name, USER_OPTION)?;
     Ok(UserChoice {
         user,
         reason: "--user".to_owned(),
@@ -374,7 +412,7 @@ fn user_from_owner(
             None => format!("owner of {path} is uid {uid}, which has no passwd entry"),
         }
     };
-    let user = require_user(&rules.default_user, DEFAULT_USER_OPTION)?;
+    let user = checked_user(rules, &rules.default_user, DEFAULT_USER_OPTION)?;
     let reason = format!("default user ({why})");
     Ok((UserChoice { user, reason }, true))
 }
@@ -383,12 +421,73 @@ fn user_from_owner(
 fn with_default_group(rules: &UserSwitching, choice: UserChoice) -> Result<Account, UserError> {
     match &rules.default_group {
         Some(name) => {
-            let group = require_group(name, DEFAULT_GROUP_OPTION)?;
+            let group = checked_group(rules, name, DEFAULT_GROUP_OPTION)?;
             let reason = format!("{}; group from --default-group", choice.reason);
             Account::switched(&choice.user, group.gid, reason)
         }
-        None => Account::switched(&choice.user, choice.user.gid, choice.reason),
+        None => {
+            let (gid, reason) = implicit_gid(rules, choice.user.gid, choice.reason)?;
+            Account::switched(&choice.user, gid, reason)
+        }
     }
+}
+
+/// `gid`, a group no option named (the startup file's, a user's primary group), unless it is
+/// root's and root apps are not allowed: then the fallback group (see the module doc).
+fn implicit_gid(
+    rules: &UserSwitching,
+    gid: Gid,
+    reason: String,
+) -> Result<(Gid, String), UserError> {
+    if gid.as_raw() != 0 || rules.allow_root {
+        return Ok((gid, reason));
+    }
+    if let Some(name) = &rules.default_group {
+        let group = checked_group(rules, name, DEFAULT_GROUP_OPTION)?;
+        return Ok((
+            group.gid,
+            format!("{reason}; gid 0 replaced by --default-group"),
+        ));
+    }
+    let nobody = lookup_user("nobody")?.map(|u| u.gid);
+    let nogroup = || Ok::<_, UserError>(lookup_group("nogroup")?.map(|g| g.gid));
+    let fallback = match nobody.filter(|g| g.as_raw() != 0) {
+        Some(gid) => Some(gid),
+        None => nogroup()?.filter(|g| g.as_raw() != 0),
+    };
+    let gid = fallback.ok_or_else(|| UserError::NoSuchGroup {
+        option: "the fallback for gid 0 (nobody's group, nogroup)",
+        name: "nogroup".to_owned(),
+    })?;
+    Ok((gid, format!("{reason}; gid 0 replaced by nobody's group")))
+}
+
+/// The user `name` named by `option`: it must exist, and be root only when allowed.
+fn checked_user(
+    rules: &UserSwitching,
+    name: &str,
+    option: &'static str,
+) -> Result<User, UserError> {
+    let user = require_user(name, option)?;
+    if user.uid.is_root() && !rules.allow_root {
+        let what = format!("user `{name}` (uid 0)");
+        return Err(UserError::Root { option, what });
+    }
+    Ok(user)
+}
+
+/// The group `name` named by `option`: it must exist, and be gid 0 only when allowed.
+fn checked_group(
+    rules: &UserSwitching,
+    name: &str,
+    option: &'static str,
+) -> Result<Group, UserError> {
+    let group = require_group(name, option)?;
+    if group.gid.as_raw() == 0 && !rules.allow_root {
+        let what = format!("group `{name}` (gid 0)");
+        return Err(UserError::Root { option, what });
+    }
+    Ok(group)
 }
 
 fn require_user(name: &str, option: &'static str) -> Result<User, UserError> {
@@ -440,341 +539,4 @@ impl<'a> OwnerStat<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ferry_test_support::require::require;
-    use ferry_test_support::Requirement;
-    use std::os::unix::fs::lchown;
-
-    const ROOT: u32 = 0;
-    const DAEMON: u32 = 1;
-    const NOBODY: u32 = 65534;
-    const NOGROUP: u32 = 65534;
-    const UNKNOWN_UID: u32 = 54321;
-
-    /// A file in a fresh tempdir, owned by `uid:gid`; `None` (the test skips; it fails under CI)
-    /// when not root, as chown needs.
-    fn owned_file(uid: u32, gid: u32) -> Option<(tempfile::TempDir, PathBuf)> {
-        if !require(&[Requirement::Root]) {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.ru");
-        std::fs::write(&path, "run App\n").unwrap();
-        lchown(&path, Some(uid), Some(gid)).unwrap();
-        Some((dir, path))
-    }
-
-    /// Whether [`UNKNOWN_UID`] really has no passwd entry (the test skips if it has one; it fails
-    /// under CI).
-    fn unknown_uid_is_unused() -> bool {
-        let unused = User::from_uid(Uid::from_raw(UNKNOWN_UID))
-            .unwrap()
-            .is_none();
-        require(&[Requirement::Holds {
-            holds: unused,
-            what: format!("uid {UNKNOWN_UID} has a passwd entry on this system"),
-            fix: "the test needs a uid without one",
-        }])
-    }
-
-    fn rules() -> UserSwitching {
-        UserSwitching::default()
-    }
-
-    #[test]
-    fn explicit_user_wins_over_owner() {
-        let Some((_dir, path)) = owned_file(NOBODY, NOGROUP) else {
-            return;
-        };
-        let rules = UserSwitching {
-            user: Some("daemon".into()),
-            ..rules()
-        };
-        let account = resolve(&rules, &path, ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (DAEMON, DAEMON));
-        assert_eq!(
-            (account.user.as_str(), account.group.as_str()),
-            ("daemon", "daemon")
-        );
-        assert!(account.switch);
-        assert!(!account.explicit_root);
-        assert_eq!(account.reason, "--user");
-    }
-
-    #[test]
-    fn explicit_user_does_not_need_the_startup_file() {
-        let rules = UserSwitching {
-            user: Some("daemon".into()),
-            ..rules()
-        };
-        let account = resolve(&rules, Path::new("/nonexistent/config.ru"), ROOT).unwrap();
-        assert_eq!(account.uid, DAEMON);
-    }
-
-    #[test]
-    fn explicit_group_with_owner() {
-        let Some((_dir, path)) = owned_file(DAEMON, DAEMON) else {
-            return;
-        };
-        let rules = UserSwitching {
-            group: Some("nogroup".into()),
-            ..rules()
-        };
-        let account = resolve(&rules, &path, ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (DAEMON, NOGROUP));
-        assert_eq!(account.group, "nogroup");
-        assert!(account.reason.contains("--group"), "{}", account.reason);
-    }
-
-    #[test]
-    fn startup_file_group() {
-        let Some((_dir, path)) = owned_file(DAEMON, NOGROUP) else {
-            return;
-        };
-        let rules = UserSwitching {
-            group: Some(STARTUP_FILE_GROUP.into()),
-            ..rules()
-        };
-        let account = resolve(&rules, &path, ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (DAEMON, NOGROUP));
-        assert_eq!(account.group, "nogroup");
-    }
-
-    #[test]
-    fn root_owned_file_runs_as_default_user() {
-        let Some((_dir, path)) = owned_file(ROOT, ROOT) else {
-            return;
-        };
-        let account = resolve(&rules(), &path, ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (NOBODY, NOGROUP));
-        assert_eq!(
-            (account.user.as_str(), account.group.as_str()),
-            ("nobody", "nogroup")
-        );
-        assert!(
-            account.reason.starts_with("default user"),
-            "{}",
-            account.reason
-        );
-        assert!(account.reason.contains("is root"), "{}", account.reason);
-        assert!(!account.explicit_root);
-    }
-
-    #[test]
-    fn owner_with_primary_group() {
-        let Some((_dir, path)) = owned_file(DAEMON, NOGROUP) else {
-            return;
-        };
-        let account = resolve(&rules(), &path, ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (DAEMON, DAEMON));
-        assert_eq!(
-            (account.user.as_str(), account.group.as_str()),
-            ("daemon", "daemon")
-        );
-        assert_eq!(account.home.as_deref(), Some(Path::new("/usr/sbin")));
-        assert_eq!(account.reason, format!("owner of {}", path.display()));
-    }
-
-    #[test]
-    fn symlink_owner_counts_not_target_owner() {
-        let Some((dir, target)) = owned_file(ROOT, ROOT) else {
-            return;
-        };
-        let link = dir.path().join("link.ru");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        lchown(&link, Some(DAEMON), Some(DAEMON)).unwrap();
-        let account = resolve(&rules(), &link, ROOT).unwrap();
-        assert_eq!(account.uid, DAEMON);
-    }
-
-    #[test]
-    fn unknown_owner_runs_as_default_user() {
-        if !unknown_uid_is_unused() {
-            return;
-        }
-        let Some((_dir, path)) = owned_file(UNKNOWN_UID, UNKNOWN_UID) else {
-            return;
-        };
-        let account = resolve(&rules(), &path, ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (NOBODY, NOGROUP));
-        assert!(
-            account.reason.contains("no passwd entry"),
-            "{}",
-            account.reason
-        );
-    }
-
-    #[test]
-    fn default_group_overrides_primary_group() {
-        let Some((_dir, path)) = owned_file(ROOT, ROOT) else {
-            return;
-        };
-        let rules = UserSwitching {
-            default_group: Some("daemon".into()),
-            ..rules()
-        };
-        let account = resolve(&rules, &path, ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (NOBODY, DAEMON));
-        assert_eq!(account.group, "daemon");
-    }
-
-    #[test]
-    fn default_group_ignored_for_owner() {
-        let Some((_dir, path)) = owned_file(DAEMON, DAEMON) else {
-            return;
-        };
-        let rules = UserSwitching {
-            default_group: Some("nogroup".into()),
-            ..rules()
-        };
-        let account = resolve(&rules, &path, ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (DAEMON, DAEMON));
-    }
-
-    #[test]
-    fn switching_off_as_root_runs_as_default_user() {
-        let rules = UserSwitching {
-            enabled: false,
-            user: Some("daemon".into()),
-            ..rules()
-        };
-        let account = resolve(&rules, Path::new("/nonexistent"), ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (NOBODY, NOGROUP));
-        assert!(account.switch);
-        assert_eq!(account.reason, "default user (user switching is off)");
-    }
-
-    #[test]
-    fn not_root_runs_as_own_user_and_ignores_options() {
-        let rules = UserSwitching {
-            user: Some("no-such-user-ferry".into()),
-            default_user: "no-such-user-ferry".into(),
-            ..rules()
-        };
-        let account = resolve(&rules, Path::new("/nonexistent"), DAEMON).unwrap();
-        assert_eq!(account.uid, DAEMON);
-        assert_eq!(account.user, "daemon");
-        assert_eq!(account.gid, nix::unistd::getegid().as_raw());
-        assert!(!account.switch);
-        assert_eq!(
-            account.reason,
-            "Ferry's own user (Ferry does not run as root)"
-        );
-    }
-
-    #[test]
-    fn not_root_without_passwd_entry() {
-        if !unknown_uid_is_unused() {
-            return;
-        }
-        let account = resolve(&rules(), Path::new("/nonexistent"), UNKNOWN_UID).unwrap();
-        assert_eq!(account.user, format!("#{UNKNOWN_UID}"));
-        assert_eq!(account.home, None);
-    }
-
-    #[test]
-    fn nonexistent_user_names_the_option() {
-        let rules = UserSwitching {
-            user: Some("no-such-user-ferry".into()),
-            ..rules()
-        };
-        let err = resolve(&rules, Path::new("/nonexistent"), ROOT).unwrap_err();
-        assert!(
-            matches!(&err, UserError::NoSuchUser { option, name }
-                if *option == USER_OPTION && name == "no-such-user-ferry"),
-            "{err:?}"
-        );
-        assert_eq!(
-            err.to_string(),
-            "the user `no-such-user-ferry` given by --user / passenger_user does not exist"
-        );
-    }
-
-    #[test]
-    fn nonexistent_default_user_and_groups_name_their_options() {
-        let bad_default_user = UserSwitching {
-            enabled: false,
-            default_user: "no-such-user-ferry".into(),
-            ..rules()
-        };
-        let err = resolve(&bad_default_user, Path::new("/"), ROOT).unwrap_err();
-        assert!(matches!(
-            err,
-            UserError::NoSuchUser {
-                option: DEFAULT_USER_OPTION,
-                ..
-            }
-        ));
-
-        let bad_group = UserSwitching {
-            user: Some("daemon".into()),
-            group: Some("no-such-group-ferry".into()),
-            ..rules()
-        };
-        let err = resolve(&bad_group, Path::new("/"), ROOT).unwrap_err();
-        assert!(matches!(
-            err,
-            UserError::NoSuchGroup {
-                option: GROUP_OPTION,
-                ..
-            }
-        ));
-
-        let bad_default_group = UserSwitching {
-            enabled: false,
-            default_group: Some("no-such-group-ferry".into()),
-            ..rules()
-        };
-        let err = resolve(&bad_default_group, Path::new("/"), ROOT).unwrap_err();
-        assert!(matches!(
-            err,
-            UserError::NoSuchGroup {
-                option: DEFAULT_GROUP_OPTION,
-                ..
-            }
-        ));
-        assert!(bad_default_group.validate().is_err());
-        assert!(rules().validate().is_ok());
-    }
-
-    #[test]
-    fn missing_startup_file_is_a_stat_error() {
-        let path = Path::new("/nonexistent/config.ru");
-        let err = resolve(&rules(), path, ROOT).unwrap_err();
-        let UserError::Stat { path: p, source } = &err else {
-            panic!("expected Stat, got {err:?}");
-        };
-        assert_eq!(p, path);
-        assert_eq!(source.kind(), io::ErrorKind::NotFound);
-        assert!(std::error::Error::source(&err).is_some());
-    }
-
-    #[test]
-    fn explicit_root_is_flagged() {
-        let rules = UserSwitching {
-            user: Some("root".into()),
-            ..rules()
-        };
-        let account = resolve(&rules, Path::new("/nonexistent"), ROOT).unwrap();
-        assert_eq!((account.uid, account.gid), (ROOT, ROOT));
-        assert!(account.explicit_root);
-
-        let default_root = UserSwitching {
-            enabled: false,
-            default_user: "root".into(),
-            ..UserSwitching::default()
-        };
-        let account = resolve(&default_root, Path::new("/nonexistent"), ROOT).unwrap();
-        assert!(account.explicit_root);
-    }
-
-    #[test]
-    fn become_account_is_a_no_op_without_switch() {
-        let before = (nix::unistd::geteuid(), nix::unistd::getegid());
-        let account = resolve(&rules(), Path::new("/nonexistent"), DAEMON).unwrap();
-        assert!(!account.switch);
-        become_account(&account).unwrap();
-        assert_eq!((nix::unistd::geteuid(), nix::unistd::getegid()), before);
-    }
-}
+mod tests;

@@ -201,6 +201,8 @@ fn options(lang: Lang, root: &Path) -> SpawnOptions {
         .map(|u| u.name)
         .expect("current user");
     options.user_switching.user = Some(user);
+    // The current user may be root, which an app may be only when allowed.
+    options.user_switching.allow_root = true;
     // One request per connection, so a test client can read a response until end-of-file.
     options
         .extra_args

@@ -108,9 +108,10 @@ impl FerryBuilder {
     /// The full argument list: `start APP_DIR [--address 127.0.0.1] [--port 0] ARGS...`.
     ///
     /// `--address 127.0.0.1` and `--port 0` are added unless the test passed them itself or
-    /// asked for `--socket`. Apps run as the test's own user (`--user`) unless the test passed a
-    /// user-switching flag: fixture apps live in private temporary directories, which the
-    /// `nobody` account that user switching would pick cannot enter.
+    /// asked for `--socket`. Apps run as the test's own user (`--user`, with `--allow-root-apps`
+    /// since that user is root in CI) unless the test passed a user-switching flag: fixture apps
+    /// live in private temporary directories, which the `nobody` account that user switching
+    /// would pick cannot enter.
     pub fn command_line(&self) -> Vec<OsString> {
         if let Some(file) = &self.config {
             let mut line = vec![OsString::from("start"), "--config".into(), file.into()];
@@ -122,6 +123,7 @@ impl FerryBuilder {
         let users = ["--user", "--user-switching", "--default-user", "--group"];
         if !users.iter().any(|f| has(f)) {
             line.extend([OsString::from("--user"), current_user().into()]);
+            line.push("--allow-root-apps".into());
         }
         if !has("--socket") {
             if !has("--address") {
@@ -178,13 +180,14 @@ impl FerryBuilder {
 }
 
 /// Directives for a configuration's `http` block that run apps as the test's own user (the
-/// fixtures live in private temporary directories that `nobody` cannot enter), without going
-/// through that user's login shell (`passenger_load_shell_envvars` is on by default in a file,
-/// and a developer's profile can take seconds: pyenv, nvm...), as `ferry start` does.
+/// fixtures live in private temporary directories that `nobody` cannot enter; that user is
+/// root in CI, hence `passenger_allow_root_apps`), without going through that user's login shell
+/// (`passenger_load_shell_envvars` is on by default in a file, and a developer's profile can
+/// take seconds: pyenv, nvm...), as `ferry start` does.
 pub fn config_user_directives() -> String {
     format!(
         "passenger_user_switching off; passenger_default_user {}; \
-         passenger_load_shell_envvars off;",
+         passenger_allow_root_apps on; passenger_load_shell_envvars off;",
         current_user()
     )
 }
@@ -529,6 +532,7 @@ mod tests {
                 "/app",
                 "--user",
                 &current_user(),
+                "--allow-root-apps",
                 "--address",
                 "127.0.0.1",
                 "--port",
@@ -538,6 +542,6 @@ mod tests {
             ]
         );
         let b = Ferry::new("/bin/ferry", "/app").args(["--socket", "/s"]);
-        assert_eq!(b.command_line().len(), 6);
+        assert_eq!(b.command_line().len(), 7);
     }
 }

@@ -127,6 +127,8 @@ impl Builder {
             || o.group.is_some();
         if !users {
             o.user = Some(current_user());
+            // That user is root in CI.
+            o.allow_root_apps = Some(true);
         }
         if o.socket.is_none() {
             o.address.get_or_insert_with(|| "127.0.0.1".into());

@@ -150,6 +150,10 @@ pub(crate) struct StartArgs {
     /// Run each app as the owner of its startup file (when Ferry runs as root) [default: on]
     #[arg(long, value_name = "on|off", value_parser = on_off, help_heading = "Users")]
     user_switching: Option<bool>,
+    /// Let apps run as root (uid 0 or gid 0), e.g. with `--user root`. Without it such a user
+    /// or group is refused. Only this command line (or a root-owned configuration file) sets it.
+    #[arg(long, help_heading = "Users")]
+    allow_root_apps: bool,
     /// Start apps through the user's login shell (bash -l) so its profile's variables apply.
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off)]
@@ -321,6 +325,7 @@ impl From<StartArgs> for StartOptions {
             default_user: args.default_user,
             default_group: args.default_group,
             user_switching: args.user_switching,
+            allow_root_apps: args.allow_root_apps.then_some(true),
             load_shell_envvars: args.load_shell_envvars,
             friendly_error_pages: args.friendly_error_pages,
             app_file_descriptor_ulimit: args.app_file_descriptor_ulimit,

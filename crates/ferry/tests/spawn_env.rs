@@ -222,7 +222,13 @@ async fn load_shell_envvars_brings_the_profiles_variables() {
         .unwrap();
         let dir = env_app(None);
         // root's login shell is bash; run as root explicitly so the shell is a login shell.
-        let args = ["--user", "root", "--environment", &environment];
+        let args = [
+            "--user",
+            "root",
+            "--allow-root-apps",
+            "--environment",
+            &environment,
+        ];
         let without = app_view(dir.path(), &args).await;
         assert!(without["env"]["FERRY_FROM_PROFILE"].is_null());
         let mut args = args.to_vec();

@@ -29,6 +29,8 @@ fn options(root: &Path, cmd: &str, timeout: Duration) -> SpawnOptions {
     options.start_timeout = timeout;
     options.env.push(("FERRY_TEST_VAR".into(), "yes".into()));
     options.user_switching.user = Some(current_user());
+    // The current user may be root, which an app may be only when allowed.
+    options.user_switching.allow_root = true;
     options
 }
 

@@ -94,7 +94,9 @@ fn create_writes_everything_and_drop_removes_it() {
     assert_eq!(properties.pid, std::process::id());
     assert_eq!(properties.uid, me);
     assert_eq!(properties.listeners, ["http://127.0.0.1:3000"]);
-    assert!(lock_is_held(&path.join(LOCK_FILE)));
+    let me_dir = open_trusted(&path, me).unwrap().expect("ours");
+    assert_eq!(lock_is_held(&me_dir), Some(true));
+    assert!(!path.join(LOCK_TMP).exists());
 
     let listing = list_instances(&registry).expect("list");
     assert_eq!(listing.instances.len(), 1);
@@ -255,4 +257,100 @@ fn selecting_an_instance() {
     );
     let message = no_instance_message(&["/run/ferry".into(), "/tmp".into()]);
     assert!(message.contains("\n  /run/ferry\n  /tmp\n"), "{message}");
+}
+
+/// A directory `name` in `registry` owned by `uid`, with its files planted as an attacker would:
+/// a lock that is a FIFO, properties that are a link, passwords that are links to `target`.
+fn planted(registry: &Path, name: &str, uid: u32, target: &Path) -> PathBuf {
+    let path = registry.join(format!("{DIR_PREFIX}{name}"));
+    fs::create_dir(&path).unwrap();
+    nix::unistd::mkfifo(
+        &path.join(LOCK_FILE),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    for file in [PROPERTIES_FILE, FULL_PASSWORD_FILE, READ_ONLY_PASSWORD_FILE] {
+        std::os::unix::fs::symlink(target, path.join(file)).unwrap();
+    }
+    let chown = |p: &Path| std::os::unix::fs::lchown(p, Some(uid), Some(uid));
+    for entry in fs::read_dir(&path).unwrap() {
+        chown(&entry.unwrap().path()).unwrap();
+    }
+    chown(&path).unwrap();
+    path
+}
+
+#[test]
+fn a_directory_being_created_is_private_and_its_lock_is_locked_before_it_has_its_name() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("ferry.fresh");
+    let (_, lock) = try_claim(&path).unwrap().expect("claimed");
+    // Until `create` has written everything, only Ferry's user gets in.
+    assert_eq!(mode(&path), 0o700);
+    assert!(path.join(LOCK_FILE).exists() && !path.join(LOCK_TMP).exists());
+    let me = nix::unistd::geteuid().as_raw();
+    let dir = open_trusted(&path, me).unwrap().expect("ours");
+    assert_eq!(lock_is_held(&dir), Some(true));
+    drop(lock);
+    assert_eq!(lock_is_held(&dir), Some(false));
+    // A name that exists is never reused.
+    assert!(try_claim(&path).unwrap().is_none());
+}
+
+#[test]
+fn a_registry_others_may_rename_in_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let err = InstanceDir::create(&options(tmp.path()), &env(0)).expect_err("refused");
+    assert!(
+        matches!(&err, RegistryError::UnsafeRegistry { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not sticky"), "{err}");
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    InstanceDir::create(&options(tmp.path()), &env(0)).expect("sticky is fine");
+}
+
+#[test]
+fn directories_ferry_did_not_make_are_ignored_never_read_nor_removed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let secret = tmp.path().join("secret");
+    fs::write(&secret, "SECRET-5150").unwrap();
+    // A Ferry's runtime directory (`ferry.<pid>.<n>`, no lock): not an instance, even when old.
+    let runtime = tmp.path().join("ferry.123.abc");
+    fs::create_dir(&runtime).unwrap();
+    File::open(&runtime)
+        .unwrap()
+        .set_modified(SystemTime::now() - 2 * UNFINISHED_GRACE)
+        .unwrap();
+    let listing = list_instances(tmp.path()).expect("list");
+    assert!(listing.instances.is_empty() && listing.cleaned.is_empty());
+    assert!(runtime.exists());
+
+    if !ferry_test_support::require::require(&[ferry_test_support::Requirement::Root]) {
+        return;
+    }
+    let foreign = planted(tmp.path(), "planted", 1, &secret);
+    // Root's listing ignores another user's directory: no hang on its FIFO, nothing removed.
+    let listing = list_instances_as(tmp.path(), 0).expect("list");
+    assert!(listing.instances.is_empty() && listing.cleaned.is_empty());
+    assert!(foreign.exists());
+    // A name another user took is never reused, nor removed.
+    let named = InstanceOptions {
+        name: Some("planted".into()),
+        ..options(tmp.path())
+    };
+    let err = InstanceDir::create(&named, &env(0)).expect_err("not ours");
+    assert!(
+        matches!(&err, RegistryError::NotOurs { owner: 1, .. }),
+        "{err}"
+    );
+    assert!(foreign.exists());
+    // Root's own planted-looking directory: its FIFO lock is not waited on, its linked files
+    // are not read.
+    let own = planted(tmp.path(), "own", 0, &secret);
+    let dir = open_trusted(&own, 0).unwrap().expect("root's");
+    assert_eq!(lock_is_held(&dir), Some(true));
+    let listing = list_instances_as(tmp.path(), 0).expect("list");
+    assert!(listing.instances.is_empty());
 }

@@ -45,7 +45,9 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
         by_group: HashMap::new(),
         errors: Vec::new(),
         warnings: Vec::new(),
+        allow_root: false,
     };
+    planner.allow_root = planner.allow_root_apps();
     let (listens, servers) = planner.servers(&config.servers);
     let pool = pool(http);
     let hooks = hooks(http);
@@ -79,6 +81,8 @@ struct Planner<'a> {
     by_group: HashMap<String, usize>,
     errors: Vec<Problem>,
     warnings: Vec<Problem>,
+    /// `passenger_allow_root_apps on`, from a file root owns (see [`Planner::allow_root_apps`]).
+    allow_root: bool,
 }
 
 /// The pool-wide limits, from the `http` block.
@@ -130,6 +134,42 @@ fn observability(http: &Settings) -> Observability {
 // === impl Planner ===
 
 impl Planner<'_> {
+    /// Whether apps may run as root: `passenger_allow_root_apps on` (a Ferry extension), taken
+    /// only from a file root owns when Ferry runs as root. A file another user may write (an
+    /// `include`d one, say) may name `passenger_user root`, which is then refused at spawn; it
+    /// may not lift that refusal. The directive in such a file is an error.
+    fn allow_root_apps(&mut self) -> bool {
+        const NAME: &str = "passenger_allow_root_apps";
+        if !flag(self.http, NAME) {
+            return false;
+        }
+        let Some(span) = self.http.get(NAME).and_then(|s| s.span()).cloned() else {
+            return false;
+        };
+        if !rustix::process::geteuid().is_root() {
+            return true;
+        }
+        let owner = std::fs::metadata(&*span.file).map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.uid()
+        });
+        match owner {
+            Ok(0) => true,
+            Ok(uid) => {
+                let message = format!(
+                    "{NAME} on is in a file that belongs to uid {uid}, not to root: only root's \
+                     own configuration may let apps run as root"
+                );
+                self.error(&span, message);
+                false
+            }
+            Err(e) => {
+                self.error(&span, format!("{NAME}: cannot tell who owns the file: {e}"));
+                false
+            }
+        }
+    }
+
     fn error(&mut self, span: &Span, message: String) {
         self.errors.push(Problem {
             span: span.clone(),

@@ -228,6 +228,8 @@ pub(super) enum Source {
     Passenger6,
     /// Nginx's own documentation.
     Nginx,
+    /// Ferry's own: neither Passenger nor Nginx has it (docs/config.md lists these).
+    Ferry,
 }
 
 /// Why a directive's arguments or block do not fit its [`Spec`]. The message names the
@@ -379,6 +381,9 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     .default("off"),
     passenger("passenger_user_switching", "8.4.1", HTTP, Flag)
         .default(on_off(defaults::USER_SWITCHING)),
+    // Ferry's own (issue 17): without it, no app runs as uid 0 or gid 0. Taken only from a file
+    // root owns (`deploy`).
+    ferry("passenger_allow_root_apps", HTTP, Flag).default("off"),
     passenger("passenger_user", "8.4.2", ALL_HTTP, Text),
     passenger("passenger_group", "8.4.3", ALL_HTTP, Text),
     passenger("passenger_default_user", "8.4.4", HTTP, Text).default(defaults::DEFAULT_USER),
@@ -1269,6 +1274,13 @@ const fn passenger(
 const fn passenger6(name: &'static str, contexts: &'static [Context], value: ValueKind) -> Spec {
     let mut spec = passenger(name, "", contexts, value);
     spec.source = Source::Passenger6;
+    spec
+}
+
+/// A directive of Ferry's own, with a Passenger-style name.
+const fn ferry(name: &'static str, contexts: &'static [Context], value: ValueKind) -> Spec {
+    let mut spec = passenger(name, "", contexts, value);
+    spec.source = Source::Ferry;
     spec
 }
 

@@ -125,6 +125,7 @@ fn every_key_sets_its_option() {
         access_log: None,
         log_format: None,
         disable_metrics: None,
+        allow_root_apps: None,
     };
     assert_eq!(layer.options, expected);
 }
@@ -309,4 +310,120 @@ fn read_resolves_paths_against_the_real_directory() {
 fn a_missing_app_dir_has_no_file() {
     let layer = read(Path::new("/nonexistent/ferry-app")).expect("no file");
     assert_eq!(layer.options, StartOptions::default());
+}
+
+/// A file of every privileged key and two others, in `dir`.
+fn write_privileged(dir: &Path) -> PathBuf {
+    let path = dir.join("Passengerfile.json");
+    std::fs::write(
+        &path,
+        r#"{"user": "root", "group": "root", "default_user": "root", "default_group": "root",
+            "user_switching": false, "socket_file": "s.sock", "log_file": "/etc/cron.d/x",
+            "instance_registry_dir": "/etc", "ruby": "/tmp/ruby", "python": "py",
+            "nodejs": "node", "app_start_command": "./run", "envvars": {"A": "1"}}"#,
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_file_not_owned_by_root_cannot_choose_what_runs_as_root_or_where_root_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_privileged(dir.path());
+    // A file owned by Ferry's own user is trusted whole.
+    let me = rustix::process::geteuid().as_raw();
+    let mut layer = read_as(dir.path(), me).unwrap();
+    assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
+    assert_eq!(layer.options.user.as_deref(), Some("root"));
+
+    // The same file owned by another user: every privileged key is dropped, with a warning
+    // naming the file and the key; the others stay.
+    let path = dir.path().join("Passengerfile.json");
+    restrict(&mut layer, &path, 1000);
+    let o = &layer.options;
+    assert_eq!(
+        (&o.user, &o.group, &o.default_user, &o.default_group),
+        (&None, &None, &None, &None)
+    );
+    assert_eq!(
+        (o.user_switching, &o.socket, &o.log_file),
+        (None, &None, &None)
+    );
+    assert_eq!(o.instance_registry_dir, None);
+    assert_eq!((&o.ruby, &o.python, &o.nodejs), (&None, &None, &None));
+    assert_eq!(o.app_start_command.as_deref(), Some("./run"));
+    assert_eq!(o.envvars, ["A=1"]);
+    assert_eq!(layer.warnings.len(), PRIVILEGED.len());
+    for (key, _) in PRIVILEGED {
+        let prefix = format!(
+            "{}: {key} is ignored: the file belongs to uid 1000",
+            path.display()
+        );
+        assert!(
+            layer.warnings.iter().any(|w| w.starts_with(&prefix)),
+            "{key}: {:?}",
+            layer.warnings
+        );
+    }
+}
+
+#[test]
+fn a_file_not_owned_by_root_is_restricted_when_ferry_runs_as_root() {
+    if !ferry_test_support::require::require(&[ferry_test_support::Requirement::Root]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_privileged(dir.path());
+    std::os::unix::fs::chown(&path, Some(1), Some(1)).unwrap();
+    let layer = read_as(dir.path(), 0).unwrap();
+    assert_eq!(layer.options.user, None);
+    assert_eq!(layer.options.app_start_command.as_deref(), Some("./run"));
+    assert!(
+        layer.warnings[0].contains("belongs to uid 1"),
+        "{:?}",
+        layer.warnings
+    );
+    // Not root: nothing to protect, the file is read whole.
+    let layer = read_as(dir.path(), 1).unwrap();
+    assert_eq!(layer.options.user.as_deref(), Some("root"));
+}
+
+#[test]
+fn a_fifo_a_link_or_a_huge_file_is_an_error_naming_the_file_never_a_wait() {
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), r#"{"port": 1234}"#).unwrap();
+    let fifo = tempfile::tempdir().unwrap();
+    let path = fifo.path().join("Passengerfile.json");
+    nix_mkfifo(&path);
+    let link = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(secret.path(), link.path().join("Passengerfile.json")).unwrap();
+    let huge = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(huge.path().join("passenger-standalone.json")).unwrap();
+    file.set_len(MAX_FILE + 1).unwrap();
+    for (dir, says) in [
+        (fifo.path(), "Passengerfile.json is a FIFO"),
+        (link.path(), "Passengerfile.json is a symbolic link"),
+        (
+            huge.path(),
+            "passenger-standalone.json is larger than 1 MiB",
+        ),
+    ] {
+        let err = read(dir).unwrap_err();
+        let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(chain.starts_with("cannot read "), "{chain}");
+        assert!(chain.contains(says), "{chain}");
+        assert!(!chain.contains("1234"), "{chain}");
+    }
+}
+
+fn nix_mkfifo(path: &Path) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        c.as_c_str(),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
 }

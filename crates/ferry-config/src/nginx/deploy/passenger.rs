@@ -282,6 +282,7 @@ impl Planner<'_> {
             default_user: http.value("passenger_default_user").map(str::to_owned),
             default_group: http.value("passenger_default_group").map(str::to_owned),
             user_switching: Some(flag(http, "passenger_user_switching")),
+            allow_root_apps: Some(self.allow_root),
             load_shell_envvars: Some(flag(s, "passenger_load_shell_envvars")),
             friendly_error_pages: s.value("passenger_friendly_error_pages").map(is_on),
             envvars,

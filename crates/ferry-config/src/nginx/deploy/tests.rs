@@ -361,3 +361,31 @@ fn logs_are_the_http_blocks() {
          set in the http block"
     ));
 }
+
+#[test]
+fn root_apps_are_allowed_only_by_a_file_root_owns() {
+    let dir = tree(&["a/config.ru", "a/public/"]);
+    let text = "http { passenger_allow_root_apps on; server { listen 127.0.0.1:0; \
+                root $DIR/a/public; passenger_enabled on; } }";
+    // The file exists and belongs to whoever runs the test.
+    std::fs::write(dir.path().join("ferry.conf"), "").unwrap();
+    let d = good(dir.path(), text);
+    assert!(d.apps[0].user_switching.allow_root);
+    let off = good(
+        dir.path(),
+        &text.replace(" passenger_allow_root_apps on;", ""),
+    );
+    assert!(!off.apps[0].user_switching.allow_root);
+
+    if !ferry_test_support::require::require(&[ferry_test_support::Requirement::Root]) {
+        return;
+    }
+    std::os::unix::fs::chown(dir.path().join("ferry.conf"), Some(1), None).unwrap();
+    assert_eq!(
+        errors(dir.path(), text),
+        [
+            "$DIR/ferry.conf:1: passenger_allow_root_apps on is in a file that belongs to uid 1, \
+          not to root: only root's own configuration may let apps run as root"
+        ]
+    );
+}
