@@ -20,10 +20,12 @@
 //! # A file the app's owner wrote
 //!
 //! The file sits in the app directory, which usually belongs to the app's owner, while Ferry
-//! usually runs as root. So it is read as [`ferry_sys::fs::UntrustedDir`] reads what an app
-//! writes: opened without following a link and without blocking (a FIFO there must not hang
-//! startup), a regular file only, at most [`MAX_FILE`] bytes; anything else is an error naming
-//! the file. And when Ferry runs as root and the file is **not owned by root**, nothing in it may
+//! usually runs as root. So it is opened through [`ferry_sys::fs::Root`] without blocking (a
+//! FIFO there must not hang startup), a regular file only, at most [`MAX_FILE`] bytes, its owner
+//! taken from the descriptor it is read from; anything else is an error naming the file. When
+//! Ferry runs as root a link is followed only when the link and its target have the same owner
+//! (nginx's `disable_symlinks if_not_owner`: a Passengerfile linked from a Capistrano `shared/`
+//! directory works, a link to another user's file does not). And when Ferry runs as root and the file is **not owned by root**, nothing in it may
 //! choose what runs as root or where root writes: the keys of [`PRIVILEGED`] (who the app runs
 //! as, where Ferry's log, instance directory and listening socket go, which interpreters the
 //! server uses) are ignored, each with a warning naming the file and the key. The other keys
@@ -31,10 +33,9 @@
 //! app's user after privileges are dropped, as the app's own code (which the same owner
 //! controls) does; the pool and request settings choose nothing on the machine.
 
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use ferry_sys::fs::{Reason, UntrustedDir};
+use ferry_sys::fs::{DisableSymlinks, Found, Root, SymlinkPolicy};
 use serde_json::Value as Json;
 
 use crate::{AppType, Error, StartOptions};
@@ -278,10 +279,9 @@ pub fn restrict(layer: &mut Layer, path: &Path, owner: u32) {
 
 /// The first of [`FILE_NAMES`] in `app_dir`: its path, text and owner.
 fn find(app_dir: &Path, ferry_uid: u32) -> Result<Option<(PathBuf, String, u32)>, Error> {
-    let dir: OwnedFd = match std::fs::File::open(app_dir) {
-        Ok(dir) => dir.into(),
+    let Ok(dir) = std::path::absolute(app_dir) else {
         // A missing app directory is reported where the directory is checked.
-        Err(_) => return Ok(None),
+        return Ok(None);
     };
     for name in FILE_NAMES {
         let path = app_dir.join(name);
@@ -289,36 +289,66 @@ fn find(app_dir: &Path, ferry_uid: u32) -> Result<Option<(PathBuf, String, u32)>
             path: path.clone(),
             source,
         };
-        let dir = dir.try_clone().map_err(fail)?;
-        if let Some((text, owner)) = read_untrusted(dir, name, ferry_uid).map_err(fail)? {
+        if let Some((text, owner)) = read_untrusted(&dir, name, ferry_uid).map_err(fail)? {
             return Ok(Some((path, text, owner)));
         }
     }
     Ok(None)
 }
 
-/// Reads `name` in `dir` as [`UntrustedDir`] does, with its owner: first expecting Ferry's own
-/// user, then, if another user owns it, that user. Either way the text comes from a file whose
-/// owner was checked on the same descriptor it was read from, so a file swapped between two
-/// looks cannot lend its owner to another's text.
+/// Reads `name` in `dir` (absolute), with the owner of what was read.
+///
+/// The file is opened without blocking (a FIFO is refused, never waited on) and must be a
+/// regular file of at most [`MAX_FILE`] bytes; its owner comes from the descriptor it is read
+/// from, so a file swapped between two looks cannot lend its owner to another's text. When Ferry
+/// runs as root a link is followed only when the link and what it leads to have the same owner
+/// (nginx's `disable_symlinks if_not_owner`), so a Passengerfile linked from a Capistrano
+/// `shared/` directory of the same owner works and a link to another user's file does not;
+/// otherwise links are followed as the kernel does (Ferry can only read what its own user may).
 fn read_untrusted(
-    dir: OwnedFd,
+    dir: &Path,
     name: &str,
     ferry_uid: u32,
 ) -> std::io::Result<Option<(String, u32)>> {
-    let first = UntrustedDir::from_fd(dir.try_clone()?, Some(ferry_uid))?;
-    let other = match first.read_string(name, MAX_FILE) {
-        Ok(text) => return Ok(text.map(|t| (t, ferry_uid))),
-        Err(e) => match e.reason() {
-            Reason::Owner { actual, .. } => *actual,
-            _ => return Err(std::io::Error::other(e)),
-        },
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let disable = match ferry_uid {
+        0 => DisableSymlinks::IfNotOwner,
+        _ => DisableSymlinks::Off,
     };
-    let second = UntrustedDir::from_fd(dir, Some(other))?;
-    match second.read_string(name, MAX_FILE) {
-        Ok(text) => Ok(text.map(|t| (t, other))),
-        Err(e) => Err(std::io::Error::other(e)),
+    let root = Root::new(dir, SymlinkPolicy::new(disable, Some(dir.to_owned())))
+        .map_err(std::io::Error::other)?;
+    let file = match root.open(&[name]) {
+        Ok(Found::File(file)) => file,
+        Ok(Found::Dir(_)) => {
+            return Err(std::io::Error::other(format!(
+                "{name} is a directory, not a regular file"
+            )))
+        }
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(std::io::Error::other(e)),
+    };
+    if file.metadata.len() > MAX_FILE {
+        return Err(std::io::Error::other(format!(
+            "{name} is larger than {} MiB",
+            MAX_FILE >> 20
+        )));
     }
+    let mut bytes = Vec::new();
+    file.file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(std::io::Error::other(format!(
+            "{name} is larger than {} MiB",
+            MAX_FILE >> 20
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{name} is not UTF-8"),
+        )
+    })?;
+    Ok(Some((text, file.metadata.uid())))
 }
 
 /// Parses the text of the file `path`; relative paths in it are relative to `dir`.

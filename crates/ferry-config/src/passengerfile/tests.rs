@@ -395,24 +395,52 @@ fn a_fifo_a_link_or_a_huge_file_is_an_error_naming_the_file_never_a_wait() {
     let fifo = tempfile::tempdir().unwrap();
     let path = fifo.path().join("Passengerfile.json");
     nix_mkfifo(&path);
-    let link = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(secret.path(), link.path().join("Passengerfile.json")).unwrap();
     let huge = tempfile::tempdir().unwrap();
     let file = std::fs::File::create(huge.path().join("passenger-standalone.json")).unwrap();
     file.set_len(MAX_FILE + 1).unwrap();
-    for (dir, says) in [
-        (fifo.path(), "Passengerfile.json is a FIFO"),
-        (link.path(), "Passengerfile.json is a symbolic link"),
+    let mut cases = vec![
+        (fifo.path().to_owned(), "Passengerfile.json is a FIFO"),
         (
-            huge.path(),
+            huge.path().to_owned(),
             "passenger-standalone.json is larger than 1 MiB",
         ),
-    ] {
-        let err = read(dir).unwrap_err();
+    ];
+    // As root, a link to another user's file is refused (`disable_symlinks if_not_owner`).
+    let foreign = tempfile::tempdir().unwrap();
+    if ferry_test_support::require::require_for(
+        "a link to another user's file",
+        &[ferry_test_support::Requirement::Root],
+    ) {
+        let target = foreign.path().join("theirs.json");
+        std::fs::write(&target, r#"{"port": 1234}"#).unwrap();
+        std::os::unix::fs::chown(&target, Some(54321), Some(54321)).unwrap();
+        let link = foreign.path().join("Passengerfile.json");
+        std::os::unix::fs::symlink(&target, link).unwrap();
+        cases.push((
+            foreign.path().to_owned(),
+            "Passengerfile.json is a symbolic link",
+        ));
+    }
+    for (dir, says) in &cases {
+        let err = read_as(dir, 0).unwrap_err();
         let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
         assert!(chain.starts_with("cannot read "), "{chain}");
         assert!(chain.contains(says), "{chain}");
         assert!(!chain.contains("1234"), "{chain}");
+    }
+}
+
+#[test]
+fn a_link_to_a_file_of_the_same_owner_is_read_as_capistrano_shares_it() {
+    let shared = tempfile::tempdir().unwrap();
+    let target = shared.path().join("Passengerfile.json");
+    std::fs::write(&target, r#"{"port": 1234}"#).unwrap();
+    let app = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&target, app.path().join("Passengerfile.json")).unwrap();
+    let uid = rustix::process::geteuid().as_raw();
+    for ferry_uid in [0, uid] {
+        let layer = read_as(app.path(), ferry_uid).unwrap();
+        assert_eq!(layer.options.port, Some(1234));
     }
 }
 
