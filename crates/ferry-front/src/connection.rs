@@ -54,8 +54,10 @@ pub(crate) async fn connect(
         }
     }
     let kind = match protocol {
-        Protocol::Http => Conn::Http(connect_http(session.endpoint()).await?),
-        Protocol::Session => Conn::Session(AppStream::connect(session.endpoint()).await?),
+        Protocol::Http => Conn::Http(connect_http(session.endpoint(), session.peer_uid()).await?),
+        Protocol::Session => {
+            Conn::Session(AppStream::connect(session.endpoint(), session.peer_uid()).await?)
+        }
     };
     Ok((AppConnection::new(kind), false))
 }
@@ -73,8 +75,11 @@ fn reusable(conn: &AppConnection, protocol: Protocol) -> bool {
 }
 
 /// A new HTTP/1.1 connection, its driver on a task of its own (upgrades allowed).
-async fn connect_http(endpoint: &Endpoint) -> std::io::Result<SendRequest<Body>> {
-    let stream = AppStream::connect(endpoint).await?;
+async fn connect_http(
+    endpoint: &Endpoint,
+    peer_uid: Option<u32>,
+) -> std::io::Result<SendRequest<Body>> {
+    let stream = AppStream::connect(endpoint, peer_uid).await?;
     let (sender, connection) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await

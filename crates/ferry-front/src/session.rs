@@ -40,14 +40,36 @@ pub(crate) enum AppStream {
 }
 
 impl AppStream {
-    pub(crate) async fn connect(endpoint: &Endpoint) -> io::Result<AppStream> {
+    /// Connects to `endpoint`. A unix socket must be served by `peer_uid` when given (the
+    /// app's user): its path lies where the app's user can write, and a path swapped for another
+    /// service's socket (`/run/docker.sock`, ...) must never receive a client's request.
+    pub(crate) async fn connect(
+        endpoint: &Endpoint,
+        peer_uid: Option<u32>,
+    ) -> io::Result<AppStream> {
         Ok(match endpoint {
             Endpoint::Tcp(addr) => {
                 let stream = TcpStream::connect(addr).await?;
                 stream.set_nodelay(true)?;
                 AppStream::Tcp(stream)
             }
-            Endpoint::Unix(path) => AppStream::Unix(UnixStream::connect(path).await?),
+            Endpoint::Unix(path) => {
+                let stream = UnixStream::connect(path).await?;
+                if let Some(expected) = peer_uid {
+                    let served_by = stream.peer_cred()?.uid();
+                    if served_by != expected {
+                        return Err(io::Error::new(
+                            io::ErrorKind::PermissionDenied,
+                            format!(
+                                "{} is served by uid {served_by}, not by the app's user (uid \
+                                 {expected})",
+                                path.display()
+                            ),
+                        ));
+                    }
+                }
+                AppStream::Unix(stream)
+            }
         })
     }
 }
@@ -259,9 +281,10 @@ async fn send_body<W: AsyncWrite + Unpin>(
 /// says it is done or closes.
 pub(crate) async fn out_of_band_work(
     endpoint: &Endpoint,
+    peer_uid: Option<u32>,
     connect_password: &str,
 ) -> io::Result<()> {
-    let mut stream = AppStream::connect(endpoint).await?;
+    let mut stream = AppStream::connect(endpoint, peer_uid).await?;
     let frame = ferry_protocol::session::oobw_frame(connect_password);
     stream.write_all(&frame).await?;
     let mut sink = Vec::new();

@@ -20,6 +20,8 @@ pub(crate) struct Process<C> {
     pub(crate) endpoint: Endpoint,
     pub(crate) protocol: Protocol,
     pub(crate) connect_password: String,
+    /// The uid that must serve a unix-socket endpoint (`Spawned::peer_uid`).
+    pub(crate) peer_uid: Option<u32>,
     pub(crate) concurrency: Concurrency,
     pub(crate) handle: ProcessHandle,
     pub(crate) idle: Mutex<Vec<C>>,
@@ -51,6 +53,7 @@ impl<C> Process<C> {
             endpoint: spawned.endpoint,
             protocol: spawned.protocol,
             connect_password: spawned.connect_password,
+            peer_uid: spawned.peer_uid,
             concurrency: spawned.concurrency,
             handle: spawned.handle,
             idle: Mutex::new(Vec::new()),

@@ -170,6 +170,7 @@ impl Spawner for Fake {
             protocol: ferry_spawn::Protocol::Http,
             concurrency: self.0.concurrency,
             connect_password: "test".into(),
+            peer_uid: None,
             handle,
             journey: Journey::spawn_directly(),
         })

@@ -104,6 +104,11 @@ impl<C> Session<C> {
         &self.process.endpoint
     }
 
+    /// The uid that must be serving the endpoint when it is a unix socket (`None`: unchecked).
+    pub fn peer_uid(&self) -> Option<u32> {
+        self.process.peer_uid
+    }
+
     /// What the process speaks on its endpoint.
     pub fn protocol(&self) -> ferry_spawn::Protocol {
         self.process.protocol

@@ -93,6 +93,7 @@ impl Spawner for FakeSpawner {
             protocol: ferry_spawn::Protocol::Http,
             concurrency: self.concurrency,
             connect_password: "test".into(),
+            peer_uid: None,
             handle,
             journey: Journey::spawn_directly(),
         })

@@ -63,6 +63,7 @@ impl DirectSpawner {
             endpoint: socket.endpoint,
             protocol: socket.protocol,
             concurrency: socket.concurrency,
+            peer_uid: Some(attempt.app_uid()),
             connect_password: attempt.connect_password,
             handle: started.handle,
             journey: started.journey,

@@ -207,6 +207,11 @@ pub struct Spawned {
     /// The secret the process expects in every request (`PASSENGER_CONNECT_PASSWORD` in the
     /// `session` protocol, `X-Passenger-Connect-Password` for direct access).
     pub connect_password: String,
+    /// The uid that must be serving a unix-socket endpoint (the app's account): checked
+    /// (`SO_PEERCRED`) on every new connection, because the socket's path lies in a directory the
+    /// app's user can write, and a path swapped for another service's socket must never receive
+    /// a client's request. `None`: not checked (TCP endpoints; fakes in tests).
+    pub peer_uid: Option<u32>,
     /// Controls the process: stop it, learn when it exits.
     pub handle: ProcessHandle,
     /// The journey it walked, with step timings.

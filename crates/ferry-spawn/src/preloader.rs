@@ -298,6 +298,7 @@ impl Preloaders {
                     endpoint: socket.endpoint,
                     protocol: socket.protocol,
                     concurrency: socket.concurrency,
+                    peer_uid: Some(attempt.app_uid()),
                     connect_password: std::mem::take(&mut attempt.connect_password),
                     journey,
                     handle,

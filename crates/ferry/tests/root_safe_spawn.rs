@@ -314,3 +314,107 @@ async fn fifos_in_more_work_directories_than_cores_freeze_nothing() {
     })
     .await;
 }
+
+/// An app that does SpawningKit's handshake itself: it serves HTTP on a unix socket of its own,
+/// reports it in `properties.json`, says it is up, waits until Ferry has removed the work
+/// directory (the socket was checked by then), and swaps its socket's path for a link to
+/// `$OTHER`, a socket root serves.
+const SWAPPER: &str = r#"#!/bin/sh
+W="$PASSENGER_SPAWN_WORK_DIR"
+S="$PWD/app.sock"
+rm -f "$S"
+python3 - "$S" <<'PY' &
+import http.server, socketserver, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "3"); self.end_headers()
+        self.wfile.write(b"app")
+    def log_message(self, *a): pass
+class S(socketserver.UnixStreamServer):
+    def get_request(self):
+        conn, _ = super().get_request(); return conn, ("app", 0)
+S(sys.argv[1], H).serve_forever()
+PY
+while [ ! -S "$S" ]; do sleep 0.02; done
+printf '{"sockets":[{"name":"main","address":"unix:%s","protocol":"http","concurrency":0,"accept_http_requests":true}]}' "$S" > "$W/response/properties.json"
+printf 1 > "$W/response/finish"
+while [ -e "$W" ]; do sleep 0.02; done
+ln -sf "$OTHER" "$S.swap" && mv -f "$S.swap" "$S"
+echo swapped
+wait
+"#;
+
+#[tokio::test]
+async fn an_app_socket_swapped_for_another_services_socket_never_gets_a_request() {
+    trace_init();
+    require!(Requirement::Root);
+    require_program!("python3");
+    bounded(LIMIT, async {
+        let user = TestUser::create();
+        let app = user.app_dir();
+        user.script(&app.path().join("app.sh"), SWAPPER);
+        // Another service's socket, served by root: it must never read a byte of a request.
+        let other_dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(other_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let other = other_dir.path().join("service.sock");
+        let listener = tokio::net::UnixListener::bind(&other).unwrap();
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&received);
+        let service = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let seen = std::sync::Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        seen.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), app.path())
+            .args(["--user-switching", "on", "--app-start-command", "./app.sh"])
+            .args(["--app-supports-kuria-protocol", "--start-timeout", "30"])
+            .args(["--max-pool-size", "1"])
+            .args(["--envvar", &format!("OTHER={}", other.display())])
+            .spawn()
+            .await
+            .expect("ferry starts");
+        let client = Client::new();
+        // The first request starts the app, which may answer before it has swapped its socket;
+        // after the swap every new connection is refused, and the process is detached.
+        let first = client.get(&ferry.url_for("/")).await.unwrap();
+        assert!(first.status == StatusCode::OK || first.status.is_server_error());
+        ferry
+            .wait_for_log("swapped", PROMPT)
+            .await
+            .expect("the app swaps its socket");
+        for _ in 0..5 {
+            let reply = client.get(&ferry.url_for("/")).await.unwrap();
+            assert!(
+                reply.status == StatusCode::OK && reply.text() == "app"
+                    || reply.status.is_server_error(),
+                "{} {}",
+                reply.status,
+                reply.text()
+            );
+        }
+        ferry
+            .wait_for_log("not by the app's user", PROMPT)
+            .await
+            .expect("the refused socket is logged");
+        assert_eq!(
+            received.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "the other service's socket got a request"
+        );
+        service.abort();
+    })
+    .await;
+}

@@ -21,7 +21,9 @@ pub(super) fn start(session: Session<AppConnection>) {
         // A loader thread waiting on a kept connection would not see the new one.
         while session.take_connection().is_some() {}
         let endpoint = session.endpoint().clone();
-        match session::out_of_band_work(&endpoint, session.connect_password()).await {
+        let oobw =
+            session::out_of_band_work(&endpoint, session.peer_uid(), session.connect_password());
+        match oobw.await {
             Ok(()) => tracing::debug!(pid, "out-of-band work done"),
             Err(e) => tracing::warn!(pid, error = %e, "out-of-band work failed"),
         }

@@ -95,14 +95,19 @@ pub(super) async fn send_request(
     }
 }
 
-/// The error of a failed connect. Refused: nothing listens there any more, and the process
-/// leaves the pool. Other errors (out of descriptors, ...) say nothing about the process, which
-/// stays in rotation.
+/// The error of a failed connect. Refused: nothing listens there any more; permission denied:
+/// the socket is not the app's (or not served by the app's user: `AppStream::connect`); either
+/// way the process leaves the pool. Other errors (out of descriptors, ...) say nothing about the
+/// process, which stays in rotation.
 fn connect_failed(session: &mut Session<AppConnection>, source: std::io::Error) -> Error {
+    use std::io::ErrorKind::{ConnectionRefused, NotFound, PermissionDenied};
     if matches!(
         source.kind(),
-        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+        ConnectionRefused | NotFound | PermissionDenied
     ) {
+        if source.kind() == PermissionDenied {
+            tracing::warn!(pid = session.pid(), error = %source, "app socket refused; detaching the process");
+        }
         session.process_failed();
     }
     Error::Connect {
