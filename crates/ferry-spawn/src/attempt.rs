@@ -95,7 +95,6 @@ impl<'a> Attempt<'a> {
         SpawnError::new(category, step, summary, self.journey.clone())
             .with_advanced(details)
             .with_config(report::config_snapshot(self.options, self.account.as_ref()))
-            .with_ferry_env(report::ferry_env())
     }
 
     /// Builds the report of a failed handshake, once the process is gone and its output read.

@@ -51,7 +51,6 @@ pub struct SpawnError {
     output: String,
     journey: Journey,
     subprocess: Option<EnvDump>,
-    ferry: EnvDump,
     config: Vec<(String, String)>,
 }
 
@@ -71,7 +70,6 @@ impl SpawnError {
             output: String::new(),
             journey,
             subprocess: None,
-            ferry: EnvDump::default(),
             config: Vec::new(),
         }
     }
@@ -98,11 +96,6 @@ impl SpawnError {
 
     pub(crate) fn with_subprocess_env(mut self, dump: EnvDump) -> Self {
         self.subprocess = Some(dump);
-        self
-    }
-
-    pub(crate) fn with_ferry_env(mut self, dump: EnvDump) -> Self {
-        self.ferry = dump;
         self
     }
 
@@ -188,11 +181,6 @@ impl SpawnError {
     /// What the subprocess reported about its environment, if it got that far.
     pub fn subprocess_env(&self) -> Option<&EnvDump> {
         self.subprocess.as_ref()
-    }
-
-    /// Ferry's own process environment at the time of the failure.
-    pub fn ferry_env(&self) -> &EnvDump {
-        &self.ferry
     }
 
     /// The spawn's configuration (app root, type, user, start command, ...), as name/value pairs.

@@ -50,7 +50,7 @@ pub fn render_friendly(error: &SpawnError, program: &str) -> String {
         card("solution", "How to fix it", &error.solution_html()),
         journey_section(error, &name),
         output_section(error.output()),
-        diagnostics_section(error, &name),
+        diagnostics_section(error),
         friendly_footer(error, &name),
     ]
     .concat();
@@ -276,15 +276,17 @@ fn output_section(output: &str) -> String {
     card("output", "Application output", &format!("{intro}{pre}"))
 }
 
-/// Environment dumps and configuration, each collapsible. `program` is escaped.
-fn diagnostics_section(error: &SpawnError, program: &str) -> String {
+/// The app process's environment dump and the spawn's configuration, each collapsible. Only
+/// what the app's own process reported and the app's own settings: the page may be seen by the
+/// app's visitors and its owner, so Ferry's environment, user and limits and other apps'
+/// settings never appear on it (nor in the saved report, the same page).
+fn diagnostics_section(error: &SpawnError) -> String {
     let subprocess = match error.subprocess_env() {
         Some(dump) => envdump_group("Application process", dump),
         None => "<h3>Application process</h3>\n<p class=\"muted\">The application process did \
                  not report its environment.</p>\n"
             .to_owned(),
     };
-    let own = envdump_group(&format!("{program} process"), error.ferry_env());
     let config = format!(
         "<h3>Configuration</h3>\n<div class=\"group\">{}</div>\n",
         details("Spawn configuration", &config_table(error.config()), true)
@@ -292,7 +294,7 @@ fn diagnostics_section(error: &SpawnError, program: &str) -> String {
     card(
         "diagnostics",
         "Diagnostics",
-        &format!("{subprocess}{own}{config}"),
+        &format!("{subprocess}{config}"),
     )
 }
 

@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::error::{EnvDump, SpawnError};
+use crate::error::SpawnError;
 use crate::user::Account;
-use crate::{page, setupper, SpawnOptions, SpawnerConfig};
+use crate::{page, SpawnOptions, SpawnerConfig};
 
 /// Logs `error`, saves its page and fires the `spawn_failed` hook.
 pub(crate) fn spawn_failed(error: &SpawnError, options: &SpawnOptions, config: &SpawnerConfig) {
@@ -114,15 +114,4 @@ pub(crate) fn config_snapshot(
         config.push(("user_reason", account.reason.clone()));
     }
     config.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-/// Ferry's own process, for the error page's diagnostics.
-pub(crate) fn ferry_env() -> EnvDump {
-    EnvDump {
-        pid: Some(std::process::id()),
-        envvars: None,
-        user_info: Some(setupper::user_info()),
-        ulimits: Some(setupper::ulimits()),
-        annotations: Vec::new(),
-    }
 }

@@ -111,11 +111,14 @@ fn run_before(
     wd.record_step(Step::SubprocessBeforeFirstExec, StepState::Performed);
     let step = Step::SubprocessSpawnEnvSetupperBeforeShell;
     wd.record_step(step, StepState::InProgress);
+    let account = account(args);
+    if account.switch {
+        keep_inherited(env);
+    }
     set_default_env(args, wd.path(), env);
     apply_ulimits(args)?;
     // Known before switching users: afterwards /proc/self/exe may not be readable.
     let setupper = setupper_command(args);
-    let account = account(args);
     if account.switch {
         switch_user(wd, &account)?;
         // A change of credentials clears the parent-death signal: set it again.
@@ -290,6 +293,19 @@ fn switch_user(wd: &mut Writer, account: &Account) -> Result<(), Failure> {
         ),
         solution: None,
     })
+}
+
+/// What an app run as another user keeps of Ferry's own environment: the search path, the
+/// locale and the time zone. Nothing else of a (usually root) Ferry's environment reaches another
+/// user's process, where its owner could read it (secrets an init system or an operator's shell
+/// exported for Ferry). The app's own variables (`--envvar`, `passenger_env_var`, its user's
+/// `HOME`, `USER`, `SHELL`, `LOGNAME`, Passenger's variables) are added after this.
+fn keep_inherited(env: &mut Env) {
+    const KEPT: [&str; 4] = ["PATH", "LANG", "LANGUAGE", "TZ"];
+    env.retain(|name, _| {
+        let name = name.to_string_lossy();
+        KEPT.contains(&name.as_ref()) || name.starts_with("LC_")
+    });
 }
 
 fn set_user_env(passwd: Option<&nix::unistd::User>, env: &mut Env) {
@@ -559,6 +575,28 @@ mod tests {
         assert_eq!(shell_script("exec node app.js"), "exec node app.js");
         assert_eq!(shell_script("cd x && node app.js"), "cd x && node app.js");
         assert_eq!(shell_script("echo 'a;b'"), "exec echo 'a;b'");
+    }
+
+    #[test]
+    fn an_app_of_another_user_keeps_only_the_path_locale_and_time_zone_of_ferrys_environment() {
+        let mut env = Env::new();
+        for (k, v) in [
+            ("PATH", "/usr/bin"),
+            ("LANG", "C.UTF-8"),
+            ("LC_ALL", "C"),
+            ("TZ", "UTC"),
+            ("AWS_SECRET_ACCESS_KEY", "hush"),
+            ("SUDO_USER", "admin"),
+            ("HOME", "/root"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+        keep_inherited(&mut env);
+        let names: Vec<_> = env
+            .keys()
+            .map(|k| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["LANG", "LC_ALL", "PATH", "TZ"]);
     }
 
     #[test]

@@ -240,3 +240,37 @@ async fn load_shell_envvars_brings_the_profiles_variables() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_app_run_as_another_user_sees_none_of_ferrys_own_environment() {
+    trace_init();
+    require_program!("python3");
+    // User switching only happens when Ferry runs as root.
+    require!(Requirement::Root);
+    bounded(LIMIT, async {
+        let dir = env_app(Some("daemon"));
+        let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), dir.path())
+            .args(["--app-start-command", "python3 app.py"])
+            .args(["--startup-file", "app.py", "--user-switching", "on"])
+            .args(["--envvar", "CONFIGURED=yes"])
+            .env("FERRYS_OWN_SECRET", "hush")
+            .env("LC_TIME", "C")
+            .spawn()
+            .await
+            .expect("ferry starts");
+        let reply = Client::new().get(&ferry.url_for("/")).await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", ferry.log());
+        let view: Value = serde_json::from_str(&reply.text()).expect("json");
+        let env = &view["env"];
+        assert_eq!(
+            env["FERRYS_OWN_SECRET"],
+            Value::Null,
+            "Ferry's variable leaked"
+        );
+        assert_eq!(env["CONFIGURED"], "yes", "--envvar still applies");
+        assert_eq!(env["LC_TIME"], "C", "the locale is kept");
+        assert!(env["PATH"].as_str().is_some_and(|p| !p.is_empty()));
+        assert_eq!(env["USER"], "daemon");
+    })
+    .await;
+}

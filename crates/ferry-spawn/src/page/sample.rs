@@ -18,7 +18,6 @@ pub fn sample_error() -> SpawnError {
     )
     .with_output(SAMPLE_OUTPUT.to_owned())
     .with_subprocess_env(sample_subprocess_env())
-    .with_ferry_env(sample_ferry_env())
     .with_config(pairs(&SAMPLE_CONFIG))
 }
 
@@ -65,17 +64,6 @@ fn sample_subprocess_env() -> EnvDump {
             ("node_version", "v20.12.2"),
             ("loader", "node-loader.js (SpawningKit-enabled wrapper)"),
         ]),
-    }
-}
-
-/// What Ferry's own process looked like.
-fn sample_ferry_env() -> EnvDump {
-    EnvDump {
-        pid: Some(48190),
-        envvars: Some(SAMPLE_FERRY_ENVVARS.to_owned()),
-        user_info: Some("uid=0(root) gid=0(root) groups=0(root)".to_owned()),
-        ulimits: Some(SAMPLE_ULIMITS.to_owned()),
-        annotations: Vec::new(),
     }
 }
 
@@ -135,14 +123,6 @@ RACK_ENV=development
 WSGI_ENV=development
 PASSENGER_BASE_URI=/
 IN_PASSENGER=1
-";
-
-const SAMPLE_FERRY_ENVVARS: &str = "\
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-HOME=/root
-USER=root
-LANG=C.UTF-8
-RUST_LOG=info
 ";
 
 const SAMPLE_ULIMITS: &str = "\
