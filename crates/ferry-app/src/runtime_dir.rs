@@ -16,7 +16,11 @@ impl RuntimeDir {
             dir: tmp.display().to_string(),
             source,
         };
-        let path = tmp.join(format!("ferry.{}.{}", std::process::id(), unique_suffix()));
+        // A name no local user can guess ahead, so nobody can take it first (mkdir fails on a
+        // name that exists: a directory is never reused).
+        let suffix = ferry_sys::secret::string(ferry_sys::secret::LOWER_ALNUM, 12)
+            .map_err(|e| fail(e.into()))?;
+        let path = tmp.join(format!("ferry.{}.{suffix}", std::process::id()));
         std::fs::DirBuilder::new()
             .mode(0o755)
             .create(&path)
@@ -38,12 +42,4 @@ impl Drop for RuntimeDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
-}
-
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("{nanos:08x}")
 }
