@@ -125,6 +125,7 @@ fn every_key_sets_its_option() {
         access_log: None,
         log_format: None,
         disable_metrics: None,
+        disable_symlinks: None,
     };
     assert_eq!(layer.options, expected);
 }
