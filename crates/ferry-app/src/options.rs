@@ -87,11 +87,7 @@ pub(crate) fn site_config(app: &AppConfig, mount: &Mount, route: &PassengerRoute
         server_software: server_software(),
         queue_overflow_status: app.queue_overflow_status,
         max_request_time: route.max_request_time,
-        // Until the front end takes the policy: follow what `off` would.
-        follow_symlinks: mount
-            .disable_symlinks
-            .as_ref()
-            .is_some_and(|s| s.mode == ferry_config::deployment::SymlinkMode::Off),
+        disable_symlinks: mount.disable_symlinks.clone(),
         metrics: Arc::new(Metrics::disabled()),
         metrics_app: AppId::NONE,
         app_name: app.group_name.clone(),
