@@ -202,11 +202,22 @@ enum Selection {
 
 impl StaticFiles {
     /// `None` when `public_dir` is not a directory that `policy` lets a lookup reach (it does
-    /// not exist, is a file, or is a link the policy refuses). A relative `public_dir` is taken
-    /// against the current directory.
+    /// not exist, is a file, or a link on its path is refused: that one is logged, since every
+    /// request then goes to the app). A relative `public_dir` is taken against the current
+    /// directory.
     pub(crate) fn new(public_dir: &Path, policy: SymlinkPolicy) -> Option<StaticFiles> {
         let root = Root::new(symlinks::absolute(public_dir), policy).ok()?;
-        root.open_dir::<&str>(&[]).ok()?;
+        if let Err(error) = root.open_dir::<&str>(&[]) {
+            if !error.is_not_found() {
+                tracing::warn!(
+                    %error,
+                    dir = %public_dir.display(),
+                    "the public directory cannot be served (its requests go to the app); \
+                     disable_symlinks from= exempts the part of its path that root trusts"
+                );
+            }
+            return None;
+        }
         Some(StaticFiles { root })
     }
 
