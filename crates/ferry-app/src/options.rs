@@ -87,7 +87,7 @@ pub(crate) fn site_config(app: &AppConfig, mount: &Mount, route: &PassengerRoute
         server_software: server_software(),
         queue_overflow_status: app.queue_overflow_status,
         max_request_time: route.max_request_time,
-        follow_symlinks: mount.follow_symlinks,
+        disable_symlinks: mount.disable_symlinks.clone(),
         metrics: Arc::new(Metrics::disabled()),
         metrics_app: AppId::NONE,
         app_name: app.group_name.clone(),

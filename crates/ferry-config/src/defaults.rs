@@ -10,6 +10,7 @@
 //! `memory_limit`, `max_request_time`, `max_request_queue_time`) have no constant: 0 is what
 //! turns them off, not a value to tune.
 
+use crate::deployment::SymlinkMode;
 use crate::SpawnMethod;
 
 /// `ferry start --address`: every IPv4 address.
@@ -48,5 +49,16 @@ pub const SHOW_VERSION_IN_HEADER: bool = true;
 pub const STICKY_SESSIONS_COOKIE_NAME: &str = "_passenger_route";
 /// `passenger_sticky_sessions_cookie_attributes`: what follows `Path=...;` in `Set-Cookie`.
 pub const STICKY_SESSIONS_COOKIE_ATTRIBUTES: &str = "SameSite=Lax; Secure;";
+/// `disable_symlinks` when none is written and Ferry does not run as root: nginx's default,
+/// every link followed.
+pub const DISABLE_SYMLINKS: SymlinkMode = SymlinkMode::Off;
+/// `disable_symlinks` when none is written and Ferry runs as root: a link is followed only when
+/// it and what it leads to have the same owner, so that no link an app's owner writes makes root
+/// serve a file that owner could not read. A deliberate difference from nginx, whose default is
+/// `off` whoever it runs as.
+pub const DISABLE_SYMLINKS_AS_ROOT: SymlinkMode = SymlinkMode::IfNotOwner;
+/// `ferry start --disable-symlinks`: the links in the app's `public/` that are followed, whoever
+/// Ferry runs as (a Capistrano `public/system -> shared/system` of the same owner is).
+pub const START_DISABLE_SYMLINKS: SymlinkMode = SymlinkMode::IfNotOwner;
 /// `--max-parallel-spawns` (Ferry's own): Passenger's one spawn at a time per app.
 pub const MAX_PARALLEL_SPAWNS: usize = 1;

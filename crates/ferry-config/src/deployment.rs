@@ -92,6 +92,10 @@ pub struct Route {
     pub error_pages: Vec<ErrorPage>,
     /// Largest request body (`client_max_body_size`); `None`: no limit.
     pub client_max_body_size: Option<u64>,
+    /// `disable_symlinks`: which links a lookup of its files (`root`, `alias`, `index`,
+    /// `X-Accel-Redirect` and `error_page` targets) follows. `None`: not written; the default is
+    /// decided at start ([`Symlinks::in_force`]).
+    pub disable_symlinks: Option<Symlinks>,
     /// `Server` and `X-Powered-By` name Ferry's version (`passenger_show_version_in_header`).
     pub show_version_in_header: bool,
     /// Passenger, when it is on here.
@@ -160,9 +164,41 @@ pub struct Mount {
     pub app: usize,
     /// The app's public directory, whose files are served without the app.
     pub public_dir: Option<PathBuf>,
-    /// Whether a static file may be a symlink leading out of `public_dir` (Nginx follows
-    /// symlinks; `ferry start`'s single app keeps `public/` to itself).
-    pub follow_symlinks: bool,
+    /// `disable_symlinks` for the files of `public_dir`. `None`: not written; the default is
+    /// decided at start ([`Symlinks::in_force`]). `ferry start` always writes one
+    /// (`--disable-symlinks`, default `if_not_owner`).
+    pub disable_symlinks: Option<Symlinks>,
+}
+
+/// nginx's `disable_symlinks MODE [from=PREFIX]`: which symbolic links a lookup of a file to
+/// serve follows. `ferry_sys::fs` states the rules and implements them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symlinks {
+    /// The mode.
+    pub mode: SymlinkMode,
+    /// `from=`: the part of a file's path opened without checks (only with `on` and
+    /// `if_not_owner`).
+    pub from: Option<SymlinkFrom>,
+}
+
+/// nginx's `disable_symlinks` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SymlinkMode {
+    /// `off`: every link is followed.
+    Off,
+    /// `on`: no link is followed, anywhere on the path.
+    On,
+    /// `if_not_owner`: a link is followed only when it and what it leads to have the same owner.
+    IfNotOwner,
+}
+
+/// What `from=` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SymlinkFrom {
+    /// An absolute path.
+    Path(PathBuf),
+    /// `$document_root`: the place's `root`, or its `alias` as expanded for the request.
+    DocumentRoot,
 }
 
 // === impl Config ===
@@ -188,7 +224,10 @@ impl Config {
             base_uri: (app.base_uri != "/").then(|| app.base_uri.clone()),
             app: 0,
             public_dir: Some(app.root.join("public")),
-            follow_symlinks: false,
+            disable_symlinks: Some(Symlinks {
+                mode: self.disable_symlinks,
+                from: None,
+            }),
         };
         let (mounts, fallback) = if mount.base_uri.is_some() {
             (vec![mount], None)
@@ -202,6 +241,7 @@ impl Config {
             default_type: "application/octet-stream".to_owned(),
             error_pages: Vec::new(),
             client_max_body_size: None,
+            disable_symlinks: None,
             show_version_in_header: defaults::SHOW_VERSION_IN_HEADER,
             passenger: Some(PassengerRoute {
                 mounts,
@@ -243,7 +283,7 @@ impl Mount {
             base_uri: None,
             app: 0,
             public_dir: None,
-            follow_symlinks: false,
+            disable_symlinks: None,
         }
     }
 }
@@ -260,6 +300,59 @@ impl PassengerRoute {
             ignore_headers: Vec::new(),
             max_request_time: None,
         }
+    }
+}
+
+// === impl Symlinks ===
+
+impl Symlinks {
+    /// The setting in force where `written` is what the configuration says (`None`: nothing):
+    /// when nothing is written, `if_not_owner` if Ferry runs as root (`as_root`), else nginx's
+    /// `off` ([`defaults::DISABLE_SYMLINKS_AS_ROOT`], [`defaults::DISABLE_SYMLINKS`]).
+    pub fn in_force(written: Option<&Symlinks>, as_root: bool) -> Symlinks {
+        match written {
+            Some(symlinks) => symlinks.clone(),
+            None => Symlinks {
+                mode: if as_root {
+                    defaults::DISABLE_SYMLINKS_AS_ROOT
+                } else {
+                    defaults::DISABLE_SYMLINKS
+                },
+                from: None,
+            },
+        }
+    }
+}
+
+// === impl SymlinkMode ===
+
+impl SymlinkMode {
+    /// The mode as nginx writes it: `off`, `on`, `if_not_owner`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SymlinkMode::Off => "off",
+            SymlinkMode::On => "on",
+            SymlinkMode::IfNotOwner => "if_not_owner",
+        }
+    }
+}
+
+impl std::str::FromStr for SymlinkMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SymlinkMode, String> {
+        match text {
+            "off" => Ok(SymlinkMode::Off),
+            "on" => Ok(SymlinkMode::On),
+            "if_not_owner" => Ok(SymlinkMode::IfNotOwner),
+            other => Err(format!("expected off, on or if_not_owner, not {other:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for SymlinkMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

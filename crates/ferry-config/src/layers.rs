@@ -188,6 +188,7 @@ impl StartOptions {
             access_log: or,
             log_format: or,
             disable_metrics: or,
+            disable_symlinks: or,
         } }
     }
 }

@@ -255,6 +255,10 @@ pub struct StartOptions {
     pub log_format: Option<String>,
     /// `--disable-metrics`: no request counting (`/metrics` is empty).
     pub disable_metrics: Option<bool>,
+    /// `--disable-symlinks`: which links in the app's `public/` are followed (default
+    /// `if_not_owner`). Only from the command line: the Passengerfile is the app owner's to
+    /// write, and the environment layer reads the Passengerfile's keys.
+    pub disable_symlinks: Option<deployment::SymlinkMode>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -274,6 +278,8 @@ pub struct Config {
     pub pre_start: Vec<PreStart>,
     /// Logs, the instance registry and metrics.
     pub observability: Observability,
+    /// Which links in the app's `public/` are followed (`--disable-symlinks`).
+    pub disable_symlinks: deployment::SymlinkMode,
 }
 
 /// Where Ferry reports what it does: its log, the access log, the instance directory that

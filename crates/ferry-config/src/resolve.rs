@@ -70,6 +70,9 @@ impl StartOptions {
                 hooks: self.hooks.clone(),
                 pre_start,
                 observability,
+                disable_symlinks: self
+                    .disable_symlinks
+                    .unwrap_or(defaults::START_DISABLE_SYMLINKS),
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),

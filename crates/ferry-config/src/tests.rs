@@ -392,3 +392,33 @@ fn bad_pre_start_urls_are_all_reported() {
     assert!(text.contains("--pre-start=foo.com is not valid"), "{text}");
     assert!(!text.contains("/ok"), "{text}");
 }
+
+#[test]
+fn public_links_are_followed_if_not_owner_unless_the_command_line_says() {
+    use deployment::{SymlinkMode, Symlinks};
+    let dir = app_dir(&["app.js"]);
+    let mount_symlinks = |options: StartOptions| {
+        let deployment = options.resolve().expect("valid").deployment();
+        let route = &deployment.servers[0].route;
+        let fallback = route.passenger.as_ref().and_then(|p| p.fallback.clone());
+        fallback.expect("the app").disable_symlinks
+    };
+    let with = |mode| Symlinks { mode, from: None };
+    assert_eq!(
+        mount_symlinks(opts(&dir)),
+        Some(with(SymlinkMode::IfNotOwner)),
+        "whoever Ferry runs as"
+    );
+    let on = StartOptions {
+        disable_symlinks: Some(SymlinkMode::On),
+        ..opts(&dir)
+    };
+    assert_eq!(mount_symlinks(on), Some(with(SymlinkMode::On)));
+    assert_eq!(
+        Symlinks::in_force(None, true),
+        with(SymlinkMode::IfNotOwner)
+    );
+    assert_eq!(Symlinks::in_force(None, false), with(SymlinkMode::Off));
+    let written = with(SymlinkMode::On);
+    assert_eq!(Symlinks::in_force(Some(&written), false), written);
+}

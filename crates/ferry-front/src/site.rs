@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ferry_config::deployment::Symlinks;
 use ferry_metrics::{AppId, Metrics};
 use ferry_pool::{GroupId, Pool};
 
@@ -30,9 +31,10 @@ pub struct SiteConfig {
     /// Sticky sessions (`sticky_sessions`): route a client back to the process that served it,
     /// through a cookie. `None`: off.
     pub sticky_sessions: Option<StickyCookie>,
-    /// Serve files through symlinks that lead out of `public_dir` (Nginx's way); otherwise
-    /// such a request goes to the app.
-    pub follow_symlinks: bool,
+    /// `disable_symlinks` for `public_dir`: which links a static file lookup follows; a request
+    /// for a file behind a refused link goes to the app. `None`: the default, `if_not_owner`
+    /// when Ferry runs as root, `off` otherwise. `from=$document_root` is `public_dir`.
+    pub disable_symlinks: Option<Symlinks>,
     /// Where this app's request counts and queue waits go.
     pub metrics: Arc<Metrics>,
     /// The app's id in `metrics`.
@@ -88,10 +90,11 @@ pub struct Site {
 impl Site {
     /// A site that sends requests to `group` of `pool`.
     pub fn new(pool: Pool<AppConnection>, group: GroupId, config: &SiteConfig) -> Arc<Self> {
-        let statics = config
-            .public_dir
-            .as_deref()
-            .and_then(|dir| static_files::StaticFiles::new(dir, config.follow_symlinks));
+        let statics = config.public_dir.as_deref().and_then(|dir| {
+            let symlinks = static_files::symlinks::in_force(config.disable_symlinks.as_ref());
+            let policy = static_files::symlinks::policy(&symlinks, Some(dir));
+            static_files::StaticFiles::new(dir, policy)
+        });
         Arc::new(Site {
             span: pool.app_span(group),
             pool,

@@ -3,11 +3,12 @@
 //! Passenger serves any GET or HEAD request whose path names a regular file under the app's
 //! `public/` directory itself, and it does "page caching": `/foo` may be answered by
 //! `public/foo.html` and `/docs/` by `public/docs/index.html` (users guide §12.1). This module
-//! does the same. It owns the mapping from a request path to a file, the safety rules that
-//! keep that mapping inside `public/`, and the HTTP semantics of a file response
-//! (validators, conditional requests, single byte ranges, HEAD). Everything it does not
-//! serve it hands back as [`Outcome::NotStatic`], and the caller forwards the request to
-//! the app, which is what Passenger does too.
+//! does the same. It owns the mapping from a request path to a file, the rules that keep that
+//! mapping inside `public/` and away from files the app's owner could not read, and the HTTP
+//! semantics of a file response (validators, conditional requests, single byte ranges, HEAD).
+//! Everything it does not serve it hands back as [`Outcome::NotStatic`], and the caller forwards
+//! the request to the app, which is what Passenger does too. [`serve_file`] is the same HTTP
+//! semantics for the files `root`, `alias` and `X-Accel-Redirect` find (`router::files`).
 //!
 //! # From a request path to a file
 //!
@@ -16,12 +17,13 @@
 //!                                 not UTF-8? ───────► NotStatic
 //!                                 backslash? ───────► NotStatic
 //!             ──split on '/'────► `..` above root? ─► 400 Bad Request
-//!             ──candidates──────► public/a/b, public/a/b.html     (path `/a/b`)
-//!                                 public/a/index.html             (path `/a/`, `/a/.`)
-//!             ──canonicalize────► outside public/? ─► NotStatic
-//!                                 directory? ───────► next candidate
-//!                                 FIFO, socket…? ───► NotStatic
-//!                                 regular file ─────► 200 / 206 / 304 / 416
+//!             ──candidates──────► public/a/ then b, b.html         (path `/a/b`)
+//!                                 public/a/ then index.html        (path `/a/`, `/a/.`)
+//!             ──Root lookup─────► the directory: not found? ──────► NotStatic
+//!                                 a link the policy refuses? ─────► NotStatic
+//!                                 each name: not found, directory ► next candidate
+//!                                 refused, FIFO, socket…? ────────► NotStatic
+//!                                 regular file ───────────────────► 200 / 206 / 304 / 416
 //! ```
 //!
 //! # Traversal
@@ -46,17 +48,18 @@
 //!
 //! # Symlinks
 //!
-//! Lexical checks are not enough once symlinks exist, so each candidate is canonicalized
-//! (all symlinks resolved) and served only if the result is still inside the canonical
-//! `public/` directory, compared component by component (`public2/` is not inside
-//! `public/`). A symlink that stays inside is served as usual; one that leads outside is
-//! not served, and the request goes to the app, since the app may know what the link is for.
-//! The `public/` directory itself is canonicalized once, in [`StaticFiles::new`].
+//! Files are opened through [`ferry_sys::fs::Root`], which walks the path one component at a
+//! time from directory descriptors under nginx's `disable_symlinks` rules (its module docs state
+//! them): no `canonicalize`, no open by path, so nothing swapped in between a check and the open
+//! can redirect the read. The policy is the site's: `ferry start` uses `if_not_owner` unless
+//! `--disable-symlinks` says otherwise, so a link is followed only when it and what it leads to
+//! have the same owner (a Capistrano `public/system -> /srv/app/shared/system` is served; a link
+//! to `/etc/shadow` or to another user's files is not); a configuration file's `disable_symlinks`
+//! decides for its places. A link the policy refuses sends the request to the app, which may
+//! know what the link is for. The lookups run inline, as a local-disk `stat` did: a thread hop
+//! per request would cost more than the system calls.
 //!
-//! The file is opened by its canonical path, and the size and validators come from the
-//! opened handle. Whoever can write to `public/` can still swap a directory for a symlink
-//! between the check and the open; such a person can already publish any file they like, so
-//! the race gains them nothing worth the complexity of `openat`-style walking.
+//! The size and validators come from the opened descriptor, so they describe the bytes sent.
 //!
 //! # Hidden files
 //!
@@ -67,10 +70,10 @@
 //! # What is not a static file
 //!
 //! Only GET and HEAD are served. Directories never are (an index is only found through a
-//! trailing `/`), nor are FIFOs, sockets or devices: opening a FIFO would block until a
-//! writer appears. Any file-system error other than "not found" on a candidate (permission
-//! denied, not a directory, name too long) sends the request to the app with a debug log;
-//! the app is the one that knows how to answer with a proper error page.
+//! trailing `/`), nor are FIFOs, sockets or devices (opened without blocking, then refused).
+//! Any failure other than "not found" on a candidate (a refused link, permission denied, an I/O
+//! error) sends the request to the app with a debug log; the app is the one that knows how to
+//! answer with a proper error page.
 //!
 //! # HTTP semantics
 //!
@@ -91,9 +94,10 @@
 //!   and hyper closes the connection because the promised `Content-Length` was not met.
 
 use std::io::{self, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ferry_sys::fs::{Found, OpenError, OpenFile, Root, SymlinkPolicy};
 use futures_util::TryStreamExt;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Uri};
@@ -108,6 +112,7 @@ use tracing::debug;
 
 use crate::body::{self, Body, BoxError};
 
+pub(crate) mod symlinks;
 #[cfg(test)]
 mod tests;
 
@@ -118,13 +123,14 @@ const CHUNK_SIZE: usize = 64 * 1024;
 /// The last second HTTP dates can express (9999-12-31T23:59:59Z); `httpdate` panics beyond it.
 const LAST_HTTP_DATE_SECS: u64 = 253_402_300_799;
 
+/// The index file of a directory in `public/` (Passenger's page caching).
+const INDEX: &str = "index.html";
+
 /// Static files under one app's `public/` directory.
 #[derive(Debug, Clone)]
 pub(crate) struct StaticFiles {
-    /// The canonical `public/` directory; every served file's canonical path starts with it.
-    root: PathBuf,
-    /// Whether symlinks leading out of `root` are followed.
-    follow_symlinks: bool,
+    /// `public/` (absolute, links not resolved) and the policy of every lookup under it.
+    root: Root,
 }
 
 /// What [`StaticFiles::serve`] decided.
@@ -154,17 +160,17 @@ struct CleanPath {
     directory: bool,
 }
 
-/// What looking at one candidate path found.
-enum Lookup {
-    /// A regular file inside `public/`, opened.
-    Found(StaticFile),
-    /// Nothing servable under this name; try the next candidate.
-    Missing,
-    /// Stop looking and let the app have the request.
-    Refused,
+/// The files that may answer a request, in order: names tried in one directory below
+/// `public/` (Passenger's page caching).
+#[derive(Debug, PartialEq, Eq)]
+struct Candidates<'a> {
+    /// The directory, as segments below `public/`.
+    dir: &'a [String],
+    /// The names tried in it, in order.
+    names: Vec<String>,
 }
 
-/// An opened regular file inside `public/`, ready to be sent.
+/// An opened regular file, ready to be sent.
 struct StaticFile {
     file: File,
     len: u64,
@@ -195,15 +201,24 @@ enum Selection {
 // === impl StaticFiles ===
 
 impl StaticFiles {
-    /// `None` when `public_dir` does not exist or is not a directory. With `follow_symlinks`
-    /// (Nginx's default, for `ferry start --config`), a symlink leading out of `public_dir` is
-    /// served like any file; the path itself still cannot climb out.
-    pub(crate) fn new(public_dir: &Path, follow_symlinks: bool) -> Option<StaticFiles> {
-        let root = std::fs::canonicalize(public_dir).ok()?;
-        root.is_dir().then_some(StaticFiles {
-            root,
-            follow_symlinks,
-        })
+    /// `None` when `public_dir` is not a directory that `policy` lets a lookup reach (it does
+    /// not exist, is a file, or a link on its path is refused: that one is logged, since every
+    /// request then goes to the app). A relative `public_dir` is taken against the current
+    /// directory.
+    pub(crate) fn new(public_dir: &Path, policy: SymlinkPolicy) -> Option<StaticFiles> {
+        let root = Root::new(symlinks::absolute(public_dir), policy).ok()?;
+        if let Err(error) = root.open_dir::<&str>(&[]) {
+            if !error.is_not_found() {
+                tracing::warn!(
+                    %error,
+                    dir = %public_dir.display(),
+                    "the public directory cannot be served (its requests go to the app); \
+                     disable_symlinks from= exempts the part of its path that root trusts"
+                );
+            }
+            return None;
+        }
+        Some(StaticFiles { root })
     }
 
     /// Serve the request if it names a static file; otherwise say so, so the caller forwards
@@ -217,7 +232,7 @@ impl StaticFiles {
             Err(Rejection::BadRequest) => return Outcome::Response(bad_request()),
             Err(Rejection::NotStatic) => return Outcome::NotStatic,
         };
-        let Some(found) = self.find(&clean).await else {
+        let Some(found) = self.find(&clean) else {
             return Outcome::NotStatic;
         };
         match respond(method, headers, found).await {
@@ -229,114 +244,60 @@ impl StaticFiles {
         }
     }
 
-    /// The first candidate for `clean` that is a regular file inside `public/`.
-    async fn find(&self, clean: &CleanPath) -> Option<StaticFile> {
-        for candidate in candidates(&self.root, clean) {
-            match self.lookup(&candidate).await {
-                Lookup::Found(file) => return Some(file),
-                Lookup::Missing => {}
-                Lookup::Refused => return None,
+    /// The first candidate for `clean` that is a regular file the policy lets us open. Most
+    /// requests name no static file, so a miss must be cheap: the lookups' system calls run
+    /// inline, blocking this worker for local-disk `openat`s as nginx does; the thread hop of an
+    /// async call would cost more than the calls themselves.
+    fn find(&self, clean: &CleanPath) -> Option<StaticFile> {
+        let candidates = candidates(clean);
+        let dir = match self.root.open_dir(candidates.dir) {
+            Ok(dir) => dir,
+            Err(error) => return not_static(&error),
+        };
+        for name in &candidates.names {
+            match dir.open_at(std::slice::from_ref(name)) {
+                Ok(Found::File(file)) => return Some(StaticFile::new(file, Path::new(name))),
+                Ok(Found::Dir(_)) | Err(OpenError::NotFound) => {}
+                Err(error) => return not_static(&error),
             }
         }
         None
     }
-
-    async fn lookup(&self, candidate: &Path) -> Lookup {
-        // Most requests name no static file, so the miss must be cheap: one `stat`, made inline.
-        // It blocks this worker for a local-disk `stat` (as nginx does); the thread hop of an
-        // async `stat` would cost more than the call itself.
-        if let Err(error) = std::fs::metadata(candidate) {
-            return lookup_error(candidate, &error);
-        }
-        let canonical = match tokio::fs::canonicalize(candidate).await {
-            Ok(canonical) => canonical,
-            Err(error) => return lookup_error(candidate, &error),
-        };
-        if !self.follow_symlinks && !canonical.starts_with(&self.root) {
-            debug!(
-                path = %candidate.display(),
-                target = %canonical.display(),
-                "symlink leads outside public/; forwarding to the app"
-            );
-            return Lookup::Refused;
-        }
-        // Checked before opening, because opening a FIFO blocks until a writer appears.
-        match tokio::fs::metadata(&canonical).await {
-            Ok(meta) if meta.is_file() => {}
-            Ok(meta) if meta.is_dir() => return Lookup::Missing,
-            Ok(_) => {
-                debug!(path = %candidate.display(), "not a regular file; forwarding to the app");
-                return Lookup::Refused;
-            }
-            Err(error) => return lookup_error(candidate, &error),
-        }
-        match open(candidate, &canonical).await {
-            Ok(file) => Lookup::Found(file),
-            Err(error) => lookup_error(candidate, &error),
-        }
-    }
 }
 
-/// What Nginx's static module makes of a file path (where Passenger is off).
-pub(crate) enum FileOutcome {
-    /// The file's response (200, 206, 304, 416).
-    Response(Response<Body>),
-    /// It is a directory.
-    Directory,
-    /// Nothing there.
-    Missing,
-    /// There, but not to be served (not a regular file, no permission).
-    Forbidden,
+/// Answers with `file` (found by a lookup) as `method` and `headers` ask: 200, 206, 304 or
+/// 416; HEAD gets the headers only. The content type comes from `name`, the name requested, not
+/// a link's target, so that `latest.tar.gz -> v1.2` is still served as a gzip file.
+pub(crate) async fn serve_file(
+    method: &Method,
+    headers: &HeaderMap,
+    file: OpenFile,
+    name: &Path,
+) -> io::Result<Response<Body>> {
+    respond(method, headers, StaticFile::new(file, name)).await
 }
 
-/// Serves the file at `path` as Nginx's static module would (GET and HEAD; the caller checks).
-pub(crate) async fn serve_path(method: &Method, path: &Path, headers: &HeaderMap) -> FileOutcome {
-    // Inline, as in `StaticFiles::lookup`: a local-disk `stat` costs less than the hop to the
-    // blocking pool.
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => return FileOutcome::Directory,
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => return FileOutcome::Forbidden,
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
-            return FileOutcome::Missing
+/// "Not found" means nothing here; anything else is the app's business (logged).
+fn not_static<T>(error: &OpenError) -> Option<T> {
+    if !error.is_not_found() {
+        debug!(%error, "static file lookup failed; forwarding to the app");
+    }
+    None
+}
+
+// === impl StaticFile ===
+
+impl StaticFile {
+    /// `file`, with its length and validators from the opened descriptor (so they describe the
+    /// bytes sent) and the content type of `name`.
+    fn new(file: OpenFile, name: &Path) -> StaticFile {
+        StaticFile {
+            len: file.metadata.len(),
+            content_type: content_type(name),
+            validators: Validators::of(&file.metadata),
+            file: File::from_std(file.file),
         }
-        Err(_) => return FileOutcome::Forbidden,
     }
-    let found = match open(path, path).await {
-        Ok(found) => found,
-        Err(_) => return FileOutcome::Forbidden,
-    };
-    match respond(method, headers, found).await {
-        Ok(response) => FileOutcome::Response(response),
-        Err(_) => FileOutcome::Forbidden,
-    }
-}
-
-/// "Not found" means try the next candidate; anything else is the app's business.
-fn lookup_error(candidate: &Path, error: &io::Error) -> Lookup {
-    if error.kind() == io::ErrorKind::NotFound {
-        return Lookup::Missing;
-    }
-    debug!(path = %candidate.display(), %error, "static file lookup failed; forwarding to the app");
-    Lookup::Refused
-}
-
-/// Opens `canonical`. The content type comes from the requested name (`candidate`), not the
-/// symlink target, so that `latest.tar.gz -> v1.2` is still served as a gzip file.
-async fn open(candidate: &Path, canonical: &Path) -> io::Result<StaticFile> {
-    let file = File::open(canonical).await?;
-    // From the handle, so the length and validators describe the bytes we will send even if
-    // the name was replaced after the check above.
-    let meta = file.metadata().await?;
-    if !meta.is_file() {
-        return Err(io::Error::other("no longer a regular file"));
-    }
-    Ok(StaticFile {
-        file,
-        len: meta.len(),
-        content_type: content_type(candidate),
-        validators: Validators::of(&meta),
-    })
 }
 
 // === request path ===
@@ -374,16 +335,19 @@ fn clean_path(raw: &str) -> Result<CleanPath, Rejection> {
     })
 }
 
-/// The files that may answer `clean`, in order (Passenger's page caching).
-fn candidates(root: &Path, clean: &CleanPath) -> Vec<PathBuf> {
-    let mut path = root.to_path_buf();
-    path.extend(&clean.segments);
-    if clean.directory {
-        return vec![path.join("index.html")];
+/// The files that may answer `clean`, in order (Passenger's page caching): `a/` then `b` and
+/// `b.html` for `/a/b`; `a/` then `index.html` for `/a/`.
+fn candidates(clean: &CleanPath) -> Candidates<'_> {
+    match clean.segments.split_last() {
+        Some((last, dir)) if !clean.directory => Candidates {
+            dir,
+            names: vec![last.clone(), format!("{last}.html")],
+        },
+        _ => Candidates {
+            dir: &clean.segments,
+            names: vec![INDEX.to_owned()],
+        },
     }
-    let mut html = path.clone().into_os_string();
-    html.push(".html");
-    vec![path, PathBuf::from(html)]
 }
 
 // === response ===
@@ -676,7 +640,13 @@ pub(crate) fn check_invariants(raw: &str, range: &str, len: u64) {
             assert!(!segment.contains(['/', '\\', '\0']), "{segment:?}");
         }
         let root = Path::new("/public");
-        for candidate in candidates(root, &clean) {
+        let candidates = candidates(&clean);
+        for name in &candidates.names {
+            assert!(!name.is_empty() && name != "." && name != "..");
+            assert!(!name.contains(['/', '\\', '\0']), "{name:?}");
+            let mut candidate = root.to_path_buf();
+            candidate.extend(candidates.dir);
+            candidate.push(name);
             assert!(
                 candidate.starts_with(root),
                 "{candidate:?} escapes the root"

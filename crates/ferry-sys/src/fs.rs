@@ -45,6 +45,15 @@
 //!
 //! ## The walk
 //!
+//! The checked part is first opened whole by one `openat2(.., RESOLVE_NO_SYMLINKS)` (with the
+//! flags below for what is wanted): when no component is a link there is nothing for the mode to
+//! decide, and the kernel, which fails on any link it meets, opens what the walk would in one
+//! system call. Its result is kept only when it opened something, or said `ENOENT` (the
+//! components before the missing one were no links). Anything else (a link, `ELOOP`; a last
+//! component that must be a directory and is a link, `ENOTDIR`; any other failure; a kernel
+//! without `openat2`) leaves the lookup to the walk, which decides by the rules below. A single
+//! name below a [`Dir`] is one `openat` either way and goes to the walk directly.
+//!
 //! The checked part is walked one component at a time from a directory file descriptor, never
 //! by name from the top, so no component can be swapped between a check and an open:
 //!
@@ -105,12 +114,14 @@
 //! | mode                                  | calls | which                                         |
 //! |---------------------------------------|-------|-----------------------------------------------|
 //! | `off`                                 | 2     | `openat` of the full path, `statx`            |
-//! | `on` or `if_not_owner`, `from=` root  | 6     | `openat` of the prefix, of `assets` and of the file, `statx`, 2 `close` |
-//! | `on`, no `from=` (refused)            | 8     | `openat` of `/`, `srv`, `app`, `current` (`ENOTDIR`), `newfstatat` (a link), 3 `close` |
-//! | `if_not_owner`, no `from=`            | 22    | `openat` of `/`, `srv`, `app`, `current` (`ENOTDIR`); the link: `openat`, `fstat`, `readlinkat`, `close`; `openat` of `releases`, `1`, `fstat`; `openat` of `public`, `assets`, the file, `statx`; 7 `close` |
+//! | `on` or `if_not_owner`, no link on the path (`/srv/app/releases/1/public/...`) | 2 | `openat2` of the full path, `statx` |
+//! | `on` or `if_not_owner`, `from=` root  | 4     | `openat` of the prefix, `openat2` of `assets/app.css`, `statx`, `close` |
+//! | `on`, no `from=` (refused)            | 9     | `openat2` (`ELOOP`); `openat` of `/`, `srv`, `app`, `current` (`ENOTDIR`), `newfstatat` (a link), 3 `close` |
+//! | `if_not_owner`, no `from=`            | 23    | `openat2` (`ELOOP`); `openat` of `/`, `srv`, `app`, `current` (`ENOTDIR`); the link: `openat`, `fstat`, `readlinkat`, `close`; `openat` of `releases`, `1`, `fstat`; `openat` of `public`, `assets`, the file, `statx`; 7 `close` |
 //!
-//! A miss costs the same walk up to the missing name. `from=$document_root` is the cheap way
-//! to run with links checked.
+//! A miss costs the same up to the missing name (one `openat2` when no link comes before it).
+//! With a link on the document root's path, `from=$document_root` is the cheap way to run with
+//! links checked.
 //!
 //! # Reading what an app wrote: [`UntrustedDir`]
 //!

@@ -13,6 +13,7 @@
 //!   checks JSON against the admin API's documented schema.
 //! - [`require`](mod@require) is the one skip policy: a test that needs what this machine lacks (an
 //!   interpreter, root, a package) fails under CI and says plainly that it skipped elsewhere.
+//! - [`users`] makes a real unprivileged user for a test run as root, removed when dropped.
 //!
 //! Everything here waits with a bounded deadline: tests poll a condition, never sleep to
 //! synchronise (STYLE.md §7).
@@ -28,6 +29,7 @@ pub mod prometheus;
 pub mod raw;
 pub mod require;
 pub mod schema;
+pub mod users;
 
 use std::future::Future;
 use std::time::Duration;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferry_config::deployment::SymlinkMode;
 use ferry_config::{AppType, StartOptions};
 
 /// Ferry: an application server for Ruby, Python, Node.js and any web app.
@@ -278,6 +279,11 @@ pub(crate) struct StartArgs {
     /// Do not count requests for the admin API's /metrics.
     #[arg(long, help_heading = "Logs and administration")]
     disable_metrics: bool,
+    /// Which symbolic links under the app's public/ are followed for static files: none (on),
+    /// all (off), or only those whose owner owns what they lead to (if_not_owner)
+    /// [default: if_not_owner]
+    #[arg(long, value_name = "off|on|if_not_owner")]
+    disable_symlinks: Option<SymlinkMode>,
     /// Send each client back to the process that served it, through a cookie.
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off, help_heading = "Sticky sessions")]
@@ -363,6 +369,7 @@ impl From<StartArgs> for StartOptions {
             access_log: args.access_log,
             log_format: args.log_format,
             disable_metrics: args.disable_metrics.then_some(true),
+            disable_symlinks: args.disable_symlinks,
         }
     }
 }
@@ -523,6 +530,22 @@ mod tests {
     }
 
     #[test]
+    fn disable_symlinks_takes_nginx_modes() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args)?;
+            let Command::Start(args) = cli.command else {
+                panic!("not start")
+            };
+            Ok::<_, clap::Error>(StartOptions::from(args).disable_symlinks)
+        };
+        let on = ["ferry", "start", "--disable-symlinks", "on"];
+        assert_eq!(parse(&on).unwrap(), Some(SymlinkMode::On));
+        let if_not_owner = ["ferry", "start", "--disable-symlinks=if_not_owner"];
+        assert_eq!(parse(&if_not_owner).unwrap(), Some(SymlinkMode::IfNotOwner));
+        assert!(parse(&["ferry", "start", "--disable-symlinks", "yes"]).is_err());
+    }
+
+    #[test]
     fn kuria_protocol_flag_is_on_off() {
         let parse = |args: &[&str]| {
             let cli = Cli::try_parse_from(args).expect("parses");
@@ -601,6 +624,7 @@ mod tests {
                 "sticky_sessions_cookie_attributes",
                 format!("{:?}", d::STICKY_SESSIONS_COOKIE_ATTRIBUTES),
             ),
+            ("disable_symlinks", d::START_DISABLE_SYMLINKS.to_string()),
         ];
         for (id, default) in expected {
             let help = start_help(id);

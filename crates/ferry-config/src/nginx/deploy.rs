@@ -26,8 +26,8 @@ use super::ast::Span;
 use super::directives;
 use super::resolve::{LocationConfig, Problem, Rejected, ResolvedConfig, ServerConfig, Settings};
 use crate::deployment::{
-    Deployment, ErrorPage, ErrorPageStatus, Files, ListenAddress, Route, Template, VirtualLocation,
-    VirtualServer,
+    Deployment, ErrorPage, ErrorPageStatus, Files, ListenAddress, Route, Symlinks, Template,
+    VirtualLocation, VirtualServer,
 };
 use crate::{defaults, AppConfig, Observability, PoolConfig, PreStart};
 
@@ -292,6 +292,7 @@ impl Planner<'_> {
             default_type,
             error_pages,
             client_max_body_size,
+            disable_symlinks: symlinks(settings),
             show_version_in_header: flag(settings, "passenger_show_version_in_header"),
             passenger,
         }
@@ -370,6 +371,13 @@ fn error_page(args: &[String]) -> ErrorPage {
         response,
         target,
     }
+}
+
+/// The `disable_symlinks` written (here or in an enclosing block); `None` leaves the default to
+/// be decided at start (it depends on whether Ferry runs as root), so not [`in_force`].
+fn symlinks(settings: &Settings) -> Option<Symlinks> {
+    let entry = settings.get("disable_symlinks")?.entries().first()?;
+    directives::disable_symlinks(&entry.args).ok()
 }
 
 /// The directive table's default for `name` (one of [`crate::defaults`], written out).

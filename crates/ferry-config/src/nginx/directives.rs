@@ -37,6 +37,7 @@ use std::net::Ipv6Addr;
 
 use super::ast::Context::{self, Events, Http, If, Location, Main, Server};
 use crate::defaults;
+use crate::deployment::{SymlinkFrom, SymlinkMode, Symlinks};
 // The table names value kinds bare; none of them shadows a prelude name.
 use ValueKind::*;
 
@@ -77,6 +78,9 @@ pub(super) struct Spec {
     /// it. `None`: no fixed default (unset, or computed from other settings; the table's
     /// comment says which).
     pub default: Option<&'static str>,
+    /// When the default depends on how Ferry runs, what `ferry config show` says of it after
+    /// `default` (`disable_symlinks`: `if_not_owner as root, off otherwise`).
+    pub default_note: Option<&'static str>,
     /// What Ferry does with it.
     pub role: Role,
     /// Where its definition comes from.
@@ -153,6 +157,8 @@ pub(super) enum ValueKind {
     LocationMatch,
     /// `error_page CODE... [=[RESPONSE]] URI`.
     ErrorPage,
+    /// `disable_symlinks off|on|if_not_owner [from=PATH|from=$document_root]`.
+    DisableSymlinks,
     /// `access_log PATH [FORMAT [PARAMS...]]` or `access_log off`.
     AccessLog,
     /// `error_log PATH [LEVEL]`.
@@ -317,6 +323,8 @@ const OWN_BUFFERS: &str = "Ferry sizes its own buffers";
 const OWN_TABLES: &str = "Ferry sizes its own lookup tables";
 const NO_FILE_CACHE: &str = "Ferry does not cache open files";
 const NO_GZIP: &str = "Ferry does not compress responses";
+/// What `ferry config show` says of `disable_symlinks`' default.
+const DISABLE_SYMLINKS_DEFAULT: &str = "if_not_owner as root, off otherwise";
 
 // Where directives may appear. Passenger's usual set is "http, server, location and if".
 const MAIN: &[Context] = &[Main];
@@ -544,6 +552,17 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     // No default: Nginx's `html` is relative to Nginx's install prefix, which Ferry has not.
     core("root", ALL_HTTP, Arity::Exactly(1), Path),
     core("alias", LOCATION, Arity::Exactly(1), Path),
+    // Inherited whole, mode and `from=` together, as nginx does (a block that writes a mode
+    // without `from=` has none). Default: `if_not_owner` when Ferry runs as root, nginx's `off`
+    // otherwise, decided at start; the table writes the root case.
+    core(
+        "disable_symlinks",
+        HTTP_SERVER_LOCATION,
+        Arity::Range(1, 2),
+        DisableSymlinks,
+    )
+    .default(defaults::DISABLE_SYMLINKS_AS_ROOT.name())
+    .default_note(DISABLE_SYMLINKS_DEFAULT),
     core("index", HTTP_SERVER_LOCATION, Arity::AtLeast(1), Path)
         .many()
         .default("index.html"),
@@ -778,6 +797,11 @@ impl Spec {
         self
     }
 
+    const fn default_note(mut self, note: &'static str) -> Spec {
+        self.default_note = Some(note);
+        self
+    }
+
     const fn many(mut self) -> Spec {
         self.repeatable = true;
         self
@@ -841,7 +865,7 @@ impl fmt::Display for Arity {
 // === impl ValueKind ===
 
 /// An argument that does not fit, by position, with what would be right.
-struct Bad {
+pub(super) struct Bad {
     index: usize,
     expected: String,
     detail: Option<&'static str>,
@@ -899,6 +923,11 @@ impl ValueKind {
             ValueKind::ServerName => SERVER_NAME.to_owned(),
             ValueKind::LocationMatch => "[= | ~ | ~* | ^~] URI, or @name".to_owned(),
             ValueKind::ErrorPage => "status codes from 300 to 599, then [=[CODE]] URI".to_owned(),
+            ValueKind::DisableSymlinks => {
+                "off, on or if_not_owner, then optionally from=PATH (absolute) or \
+                 from=$document_root"
+                    .to_owned()
+            }
             ValueKind::AccessLog => "a path or off".to_owned(),
             ValueKind::ErrorLog => "a path, then optionally a level".to_owned(),
             ValueKind::MimeTypes => "MIME/TYPE ext...; entries".to_owned(),
@@ -920,6 +949,7 @@ impl ValueKind {
             ValueKind::Listen => check_listen(args),
             ValueKind::LocationMatch => check_location(args),
             ValueKind::ErrorPage => check_error_page(args),
+            ValueKind::DisableSymlinks => disable_symlinks(args).map(|_| ()),
             ValueKind::AccessLog => check_access_log(args),
             ValueKind::ErrorLog => check_error_log(args),
             single => args.iter().enumerate().try_for_each(|(index, value)| {
@@ -1142,6 +1172,44 @@ fn check_error_page(args: &[&str]) -> Result<(), Bad> {
     }
 }
 
+/// `disable_symlinks`' arguments as the setting they make: a mode and an optional `from=`, in
+/// either order (as nginx reads them). `from=` takes an absolute path or `$document_root` (nginx
+/// takes any variables), and not with `off`.
+pub(super) fn disable_symlinks<S: AsRef<str>>(args: &[S]) -> Result<Symlinks, Bad> {
+    let mut mode = None;
+    let mut from = None;
+    for (index, arg) in args.iter().map(AsRef::as_ref).enumerate() {
+        if let Some(prefix) = arg.strip_prefix("from=") {
+            if from.is_some() {
+                return Err(Bad::at(index, "one from= at most"));
+            }
+            from = Some(match prefix {
+                "$document_root" => SymlinkFrom::DocumentRoot,
+                path if path.starts_with('/') => SymlinkFrom::Path(path.into()),
+                _ => {
+                    return Err(Bad::at(
+                        index,
+                        "from=PATH (absolute) or from=$document_root",
+                    ))
+                }
+            });
+            continue;
+        }
+        match (arg.parse::<SymlinkMode>(), mode) {
+            (Ok(parsed), None) => mode = Some(parsed),
+            (Ok(_), Some(_)) => return Err(Bad::at(index, "one mode at most")),
+            (Err(_), _) => return Err(Bad::at(index, ValueKind::DisableSymlinks.expected())),
+        }
+    }
+    match (mode, from) {
+        (None, _) => Err(Bad::at(0, ValueKind::DisableSymlinks.expected())),
+        (Some(SymlinkMode::Off), Some(_)) => {
+            Err(Bad::at(0, "on or if_not_owner").because("from= cannot be used with off"))
+        }
+        (Some(mode), from) => Ok(Symlinks { mode, from }),
+    }
+}
+
 fn check_access_log(args: &[&str]) -> Result<(), Bad> {
     if args[0].is_empty() {
         return Err(Bad::at(0, "a path or off"));
@@ -1266,6 +1334,7 @@ const fn passenger(
         repeatable: false,
         inherit: Inherit::Yes,
         default: None,
+        default_note: None,
         role: Role::Passenger,
         source: Source::Seed(section),
     }

@@ -65,9 +65,11 @@ fn settings(out: &mut String, settings: &Settings, context: Context, depth: usiz
             continue;
         }
         let value = join(setting.args.iter().map(|a| quote(a)), " ");
-        let origin = match setting.origin {
-            Origin::Written(span) => span.to_string(),
-            Origin::Default => "default".to_owned(),
+        let note = directives::lookup(setting.name).and_then(|s| s.default_note);
+        let origin = match (setting.origin, note) {
+            (Origin::Written(span), _) => span.to_string(),
+            (Origin::Default, None) => "default".to_owned(),
+            (Origin::Default, Some(note)) => format!("default ({note})"),
         };
         let _ = writeln!(out, "{indent}{} {value}    # {origin}", setting.name);
     }
@@ -123,6 +125,13 @@ mod tests {
         let location = position("  location /a    # t.conf:5");
         let env_var = position("    passenger_env_var K \"two words\"    # t.conf:6");
         assert!(pool < server && log_level < server && server < location && location < env_var);
+        // A default that depends on how Ferry runs says so.
+        assert!(
+            lines[server..].contains(
+                &"  disable_symlinks if_not_owner    # default (if_not_owner as root, off otherwise)"
+            ),
+            "{shown}"
+        );
         // The http block lists only what servers and locations cannot set.
         assert!(!lines[..server].iter().any(|l| l.contains("passenger_ruby")));
         assert!(lines[server..].iter().any(|l| l.contains("passenger_ruby")));

@@ -126,6 +126,7 @@ fn every_key_sets_its_option() {
         log_format: None,
         disable_metrics: None,
         allow_root_apps: None,
+        disable_symlinks: None,
     };
     assert_eq!(layer.options, expected);
 }

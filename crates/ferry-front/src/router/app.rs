@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use http::{header, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderName, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -16,7 +16,7 @@ use crate::site::Site;
 
 use super::cgi::expand_cgi;
 use super::error_page::error_page;
-use super::files::internal_redirect;
+use super::files::{internal_redirect, Redirected};
 use super::locations::{Found, Passenger, Server};
 use super::request::RequestInfo;
 
@@ -64,8 +64,8 @@ pub(super) async fn serve_app(
     if let Some(target) = accel.as_ref().and_then(|v| v.to_str().ok()) {
         // The app answered with a file for Ferry to send (Nginx's X-Accel-Redirect).
         return match internal_redirect(server, target, &info).await {
-            Some(file) => file,
-            None => status_page(StatusCode::NOT_FOUND),
+            Redirected::File(file) => file,
+            Redirected::Failed(status) => status_page(status),
         };
     }
     if passenger.config.intercept_errors && response.status().as_u16() >= 400 {

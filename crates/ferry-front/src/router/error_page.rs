@@ -7,7 +7,7 @@ use http::{Response, StatusCode};
 use crate::body::Body;
 use crate::error::redirect;
 
-use super::files::internal_redirect;
+use super::files::{internal_redirect, Redirected};
 use super::locations::{Route, Server};
 use super::request::RequestInfo;
 
@@ -42,7 +42,7 @@ pub(super) async fn error_page(
         tracing::warn!(%target, "error_page to a named location is not supported; sending the original response");
         return response;
     }
-    let Some(mut page_response) = internal_redirect(server, target, info).await else {
+    let Redirected::File(mut page_response) = internal_redirect(server, target, info).await else {
         tracing::warn!(%target, status, "error_page target not found; sending the original response");
         return response;
     };

@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferry_config::deployment::{
-    LocationMatch, Modifier, Mount, PassengerRoute, Route as RouteConfig, VirtualLocation,
-    VirtualServer,
+    LocationMatch, Modifier, Mount, PassengerRoute, Route as RouteConfig, Symlinks,
+    VirtualLocation, VirtualServer,
 };
 
 use crate::session::under_base;
 use crate::site::Site;
+use crate::static_files::symlinks;
 
 /// One virtual server: its own route and its locations.
 pub(super) struct Server {
@@ -46,6 +47,8 @@ pub(super) struct Route {
     pub(super) config: RouteConfig,
     /// For `alias` in a prefix location: the prefix it replaces.
     pub(super) alias_prefix: Option<String>,
+    /// The `disable_symlinks` in force for its files (the default decided).
+    pub(super) symlinks: Symlinks,
     pub(super) passenger: Option<Passenger>,
 }
 
@@ -205,6 +208,7 @@ impl Route {
         Route {
             config: config.clone(),
             alias_prefix,
+            symlinks: symlinks::in_force(config.disable_symlinks.as_ref()),
             passenger,
         }
     }

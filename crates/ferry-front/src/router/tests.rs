@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ferry_config::deployment::Files;
 
-use super::files::file_path;
+use super::files::{file_path, lookup_status};
 use super::*;
 
 fn deployment(text: &str) -> Deployment {
@@ -136,6 +136,34 @@ fn alias_paths() {
     assert_eq!(path("/files/a/b.txt"), PathBuf::from("/srv/data/a/b.txt"));
     assert_eq!(path("/sub/x.css"), PathBuf::from("/srv/public/x.css"));
     assert_eq!(path("/sub"), PathBuf::from("/srv/public"));
+}
+
+#[test]
+fn failed_lookups_get_nginxs_statuses() {
+    use ferry_sys::fs::{DisableSymlinks, Root, SymlinkPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let top = std::fs::canonicalize(dir.path()).unwrap();
+    nix::unistd::mkfifo(&top.join("pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::fs::write(top.join("file"), "x").unwrap();
+    std::os::unix::fs::symlink("file", top.join("link")).unwrap();
+    let status = |mode, name: &str| {
+        let root = Root::new(&top, SymlinkPolicy::new(mode, None)).unwrap();
+        lookup_status(&root.open(&[name]).unwrap_err())
+    };
+    assert_eq!(
+        status(DisableSymlinks::On, "missing"),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(DisableSymlinks::Off, "pipe"),
+        StatusCode::NOT_FOUND,
+        "not a regular file: 404, as nginx"
+    );
+    assert_eq!(
+        status(DisableSymlinks::On, "link"),
+        StatusCode::FORBIDDEN,
+        "a refused link: 403, as nginx answers ELOOP"
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! Tests against a real `public/` tree in a temporary directory.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use ferry_sys::fs::DisableSymlinks;
 use http::Request;
 use tempfile::TempDir;
 
@@ -12,7 +13,12 @@ use super::*;
 const HELLO: &str = "Hello, world!\n";
 const SECRET: &str = "TOP SECRET";
 
-/// A temporary app directory: `public/` plus a `secret` file next to it.
+/// Another user, whose files the app's owner must not reach through a link (no such user needs
+/// to exist).
+const OTHER: u32 = 54321;
+
+/// A temporary app directory: `public/` plus a `secret` file next to it, served under
+/// `if_not_owner` (`ferry start`'s default).
 struct Site {
     dir: TempDir,
     files: StaticFiles,
@@ -47,8 +53,32 @@ fn site() -> Site {
     }
     set_mtime(&public.join("hello.txt"), hello_mtime());
     fs::write(dir.path().join("secret"), SECRET).expect("write secret");
-    let files = StaticFiles::new(&public, false).expect("public is a directory");
+    let files = StaticFiles::new(&public, policy(DisableSymlinks::IfNotOwner))
+        .expect("public is a directory");
     Site { dir, files }
+}
+
+fn policy(disable: DisableSymlinks) -> SymlinkPolicy {
+    SymlinkPolicy::new(disable, None)
+}
+
+/// Whether this test runs as root (to give files to another uid). When it does not: under
+/// `CI=true` the test fails; otherwise it says plainly that it skipped that part.
+fn as_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    assert!(
+        !ci,
+        "{test} needs root (to give files to another uid), and CI=true"
+    );
+    // Straight to stderr, past the test harness's capture: a skip must show.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("SKIPPED: {test}: not running as root\n").as_bytes(),
+    );
+    false
 }
 
 fn set_mtime(path: &Path, mtime: SystemTime) {
@@ -59,6 +89,15 @@ fn set_mtime(path: &Path, mtime: SystemTime) {
 impl Site {
     fn public(&self) -> PathBuf {
         self.dir.path().join("public")
+    }
+
+    /// The same `public/` under another `disable_symlinks` mode.
+    fn with(&self, disable: DisableSymlinks) -> Site {
+        let files = StaticFiles::new(&self.public(), policy(disable)).expect("public/");
+        Site {
+            dir: tempfile::tempdir().expect("an unused tempdir"),
+            files,
+        }
     }
 
     async fn get(&self, path: &str) -> Outcome {
@@ -461,8 +500,9 @@ fn serve_can_run_on_a_multi_threaded_runtime() {
 #[test]
 fn new_refuses_missing_or_non_directory() {
     let site = site();
-    assert!(StaticFiles::new(&site.dir.path().join("missing"), false).is_none());
-    assert!(StaticFiles::new(&site.dir.path().join("secret"), false).is_none());
+    let if_not_owner = || policy(DisableSymlinks::IfNotOwner);
+    assert!(StaticFiles::new(&site.dir.path().join("missing"), if_not_owner()).is_none());
+    assert!(StaticFiles::new(&site.dir.path().join("secret"), if_not_owner()).is_none());
 }
 
 // === safety ===
@@ -515,7 +555,6 @@ async fn non_utf8_path_is_not_static() {
     assert!(is_not_static(&site.get("/%ff%fe").await));
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn symlink_to_a_file_outside_is_not_static() {
     let site = site();
@@ -523,19 +562,89 @@ async fn symlink_to_a_file_outside_is_not_static() {
     std::os::unix::fs::symlink(site.dir.path().join("secret"), public.join("leak"))
         .expect("symlink");
     std::os::unix::fs::symlink("../secret", public.join("leak.txt")).expect("symlink");
-    assert!(is_not_static(&site.get("/leak").await));
-    assert!(is_not_static(&site.get("/leak.txt").await));
+    let on = site.with(DisableSymlinks::On);
+    assert!(is_not_static(&on.get("/leak").await));
+    assert!(is_not_static(&on.get("/leak.txt").await));
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn symlinked_directory_outside_is_not_static() {
     let site = site();
     std::os::unix::fs::symlink(site.dir.path(), site.public().join("up")).expect("symlink");
-    assert!(is_not_static(&site.get("/up/secret").await));
+    let on = site.with(DisableSymlinks::On);
+    assert!(is_not_static(&on.get("/up/secret").await));
 }
 
-#[cfg(unix)]
+/// `if_not_owner` (`ferry start`'s default): the app's owner links to a file or a directory of
+/// someone else (root's `/etc/shadow`, another app's files); the app gets the request.
+#[tokio::test]
+async fn links_to_another_owners_files_are_not_static() {
+    if !as_root("links_to_another_owners_files_are_not_static") {
+        return;
+    }
+    let site = site();
+    let public = site.public();
+    let links = [
+        (site.dir.path().join("secret"), "leak"),
+        (PathBuf::from("../secret"), "leak.txt"),
+        (site.dir.path().to_path_buf(), "up"),
+    ];
+    for (target, name) in links {
+        std::os::unix::fs::symlink(target, public.join(name)).expect("symlink");
+        std::os::unix::fs::lchown(public.join(name), Some(OTHER), None).expect("lchown");
+    }
+    for path in ["/leak", "/leak.txt", "/up/secret", "/up/public/hello.txt"] {
+        assert!(is_not_static(&site.get(path).await), "{path}");
+    }
+}
+
+/// `if_not_owner`: a link and what it leads to have the same owner, inside `public/` or out of
+/// it (Capistrano's `public/system -> /srv/app/shared/system`): served.
+#[tokio::test]
+async fn links_of_the_owner_are_served_inside_public_and_out_of_it() {
+    let site = site();
+    let public = site.public();
+    let shared = site.dir.path().join("shared/system");
+    fs::create_dir_all(&shared).expect("mkdir");
+    fs::write(shared.join("upload.txt"), "uploaded").expect("write");
+    std::os::unix::fs::symlink(&shared, public.join("system")).expect("symlink");
+    std::os::unix::fs::symlink("../shared/system", public.join("system-rel")).expect("symlink");
+    std::os::unix::fs::symlink("../secret", public.join("own.txt")).expect("symlink");
+    for path in ["/system/upload.txt", "/system-rel/upload.txt"] {
+        let response = site.response(path, &[]).await;
+        assert_eq!(body_of(response).await, "uploaded", "{path}");
+    }
+    assert_eq!(body_of(site.response("/own.txt", &[]).await).await, SECRET);
+    assert!(is_not_static(
+        &site
+            .with(DisableSymlinks::On)
+            .get("/system/upload.txt")
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn off_follows_every_link() {
+    let site = site();
+    std::os::unix::fs::symlink("../secret", site.public().join("leak.txt")).expect("symlink");
+    let off = site.with(DisableSymlinks::Off);
+    assert_eq!(body_of(off.response("/leak.txt", &[]).await).await, SECRET);
+}
+
+#[tokio::test]
+async fn a_fifo_is_not_static_and_does_not_block() {
+    let site = site();
+    let fifo = site.public().join("pipe.txt");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    // Opening a FIFO for reading without O_NONBLOCK would wait for a writer forever.
+    for mode in [DisableSymlinks::Off, DisableSymlinks::IfNotOwner] {
+        assert!(
+            is_not_static(&site.with(mode).get("/pipe.txt").await),
+            "{mode}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn symlink_inside_public_is_served() {
     let site = site();
@@ -553,13 +662,12 @@ async fn symlink_inside_public_is_served() {
     assert_eq!(body_of(index).await, "<p>d</p>");
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn public_dir_reached_through_a_symlink_works() {
     let site = site();
     let link = site.dir.path().join("public-link");
     std::os::unix::fs::symlink(site.public(), &link).expect("symlink");
-    let files = StaticFiles::new(&link, false).expect("directory");
+    let files = StaticFiles::new(&link, policy(DisableSymlinks::IfNotOwner)).expect("directory");
     let uri = Uri::from_static("/hello.txt");
     let outcome = files.serve(&Method::GET, &uri, &HeaderMap::new()).await;
     assert_eq!(body_of(served(outcome)).await, HELLO);

@@ -5,14 +5,16 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use rustix::fs::{Mode, OFlags, CWD};
+use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
+use rustix::io::Errno;
 
 use super::error::OpenError;
 use super::kind::FileKind;
 use super::policy::{Plan, SymlinkPolicy};
-use super::walk::{Cursor, OpenFile, Reached, Step, Walk, Want};
+use super::walk::{Cursor, OpenFile, Reached, Step, Walk, Want, DIR_FLAGS, LAST_FLAGS};
 
 #[cfg(test)]
 mod proptests;
@@ -186,7 +188,12 @@ fn lookup(
     };
     let (head, tail) = steps.split_at(unchecked.min(steps.len()));
     let start = match (head.is_empty(), base) {
-        (true, Base::Slash) => Cursor::root()?,
+        (true, Base::Slash) => {
+            if let Some(reached) = without_links(None, tail, full, want) {
+                return reached;
+            }
+            Cursor::root()?
+        }
         (true, Base::Dir(dir)) => dir.cursor.clone(),
         (false, _) => {
             let path = base_path.join(joined(head));
@@ -195,7 +202,58 @@ fn lookup(
             Cursor::opened(fd, path)
         }
     };
+    if let Some(reached) = without_links(Some(start.fd()), tail, full, want) {
+        return reached;
+    }
     Walk::new(mode).walk(start, tail, want, false)
+}
+
+/// Whether `openat2` may be tried; cleared the first time the kernel says it has none.
+static OPENAT2: AtomicBool = AtomicBool::new(true);
+
+/// The checked part, `steps` below `from` (`None`: below `/`), opened by one
+/// `openat2(RESOLVE_NO_SYMLINKS)`. When no component is a link the mode has nothing to decide,
+/// and the kernel opens in one system call what the walk would open one component at a time;
+/// it fails with `ENOENT` only where the walk finds nothing either (the components before the
+/// missing one were no links). `None` leaves it to the walk: a link somewhere (`ELOOP`, or
+/// `ENOTDIR` for a last component that must be a directory), any other failure (reported by
+/// the walk as its rules say), a `..`, a single name below a directory (one `openat` either
+/// way), or a kernel without `openat2`.
+fn without_links(
+    from: Option<BorrowedFd<'_>>,
+    steps: &[Step<'_>],
+    full: &Path,
+    want: Want,
+) -> Option<Result<Reached, OpenError>> {
+    let single_name = from.is_some() && steps.len() < 2;
+    let has_up = steps.iter().any(|step| matches!(step, Step::Up));
+    if steps.is_empty() || single_name || has_up || !OPENAT2.load(Ordering::Relaxed) {
+        return None;
+    }
+    let flags = match want {
+        Want::Dir => DIR_FLAGS,
+        Want::Any => LAST_FLAGS,
+    };
+    let (mode, resolve) = (Mode::empty(), ResolveFlags::NO_SYMLINKS);
+    let opened = match from {
+        Some(dir) => rustix::fs::openat2(dir, joined(steps), flags, mode, resolve),
+        None => rustix::fs::openat2(
+            CWD,
+            Path::new("/").join(joined(steps)),
+            flags,
+            mode,
+            resolve,
+        ),
+    };
+    match opened {
+        Ok(fd) => Some(classify(fd, full, want)),
+        Err(Errno::NOENT) => Some(Err(OpenError::NotFound)),
+        Err(Errno::NOSYS) => {
+            OPENAT2.store(false, Ordering::Relaxed);
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// The kernel opens all of `steps`, following links (mode `off`, or the full path is `from=`).
@@ -207,6 +265,11 @@ fn kernel_open(
 ) -> Result<Reached, OpenError> {
     let fd = kernel_openat(base, steps, kernel_flags(want))
         .map_err(|e| OpenError::from_errno(e, || full.to_owned()))?;
+    classify(fd, full, want)
+}
+
+/// What the kernel opened as `fd` for `full`: a directory, a regular file, or not servable.
+fn classify(fd: OwnedFd, full: &Path, want: Want) -> Result<Reached, OpenError> {
     if want == Want::Dir {
         return Ok(Reached::Dir(Cursor::opened(fd, full.to_owned())));
     }

@@ -20,12 +20,12 @@ use super::policy::DisableSymlinks;
 pub(super) const MAX_LINKS: u32 = 40;
 
 /// Opening a directory component: no link followed, no `open` code run, no inheritance.
-const DIR_FLAGS: OFlags = OFlags::PATH
+pub(super) const DIR_FLAGS: OFlags = OFlags::PATH
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
     .union(OFlags::CLOEXEC);
 /// Opening the last component: readable, no link followed, a FIFO does not block.
-const LAST_FLAGS: OFlags = OFlags::RDONLY
+pub(super) const LAST_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NOFOLLOW)
     .union(OFlags::NONBLOCK)
     .union(OFlags::CLOEXEC);
@@ -59,8 +59,9 @@ struct Held {
 /// Invariant: `above` then `top` is the physical path down to `top`, as walked. Each directory
 /// was opened from the one before by a name that was not a link (or by `..`), so `..` from one
 /// is the one before it. The first is `/` when `rooted`; otherwise it is a directory the kernel
-/// opened (a `from=` prefix, a [`Dir`](super::Dir) found in `off` mode) or the deepest held of
-/// a longer walk, and its parent is `openat(fd, "..")`, which the kernel keeps at `/` too.
+/// opened (a `from=` prefix, a [`Dir`](super::Dir) found in `off` mode or by a lookup that met no
+/// link) or the deepest held of a longer walk, and its parent is `openat(fd, "..")`, which the
+/// kernel keeps at `/` too.
 #[derive(Clone)]
 pub(super) struct Cursor {
     top: Arc<Held>,

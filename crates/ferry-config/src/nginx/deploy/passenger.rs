@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::{flag, is_on, number, seconds, Planner};
-use crate::deployment::{Files, Mount, PassengerRoute, Template};
+use super::{flag, is_on, number, seconds, symlinks, Planner};
+use crate::deployment::{Files, Mount, PassengerRoute, SymlinkFrom, Symlinks, Template};
 use crate::nginx::ast::Span;
 use crate::nginx::resolve::{Problem, Settings};
 use crate::{lexical, AppType, StartOptions};
@@ -97,7 +97,7 @@ impl Planner<'_> {
                     base_uri: Some(base.to_owned()),
                     app,
                     public_dir: public,
-                    follow_symlinks: true,
+                    disable_symlinks: mount_symlinks(place),
                 })
             }
             Err(message) => {
@@ -138,7 +138,7 @@ impl Planner<'_> {
                     base_uri: None,
                     app,
                     public_dir: public,
-                    follow_symlinks: true,
+                    disable_symlinks: mount_symlinks(place),
                 }),
             None => {
                 if !matches!(place.files, Files::None) {
@@ -359,6 +359,25 @@ fn holds_app(settings: &Settings, root: &Path, at: &Span) -> bool {
         .iter()
         .any(|name| settings.value(name).is_some())
         || AppType::detect(&root, startup_file).is_some()
+}
+
+/// The place's `disable_symlinks` for its apps' public directories, with `from=$document_root`
+/// made the place's `root` (or literal `alias`), which is nginx's `$document_root`: for an app
+/// under a base URI, the directory above the link to its public directory, so that the link is
+/// checked. Without either, `$document_root` stays, and means the public directory itself.
+fn mount_symlinks(place: &Place<'_>) -> Option<Symlinks> {
+    let mut written = symlinks(place.settings)?;
+    if written.from == Some(SymlinkFrom::DocumentRoot) {
+        let document_root = match place.files {
+            Files::Root(root) => Some(root.clone()),
+            Files::Alias(alias) => alias.as_literal().map(PathBuf::from),
+            Files::None => None,
+        };
+        if let Some(root) = document_root {
+            written.from = Some(SymlinkFrom::Path(root));
+        }
+    }
+    Some(written)
 }
 
 /// The parent directory of `public`, lexically.

@@ -126,6 +126,73 @@ fn a_base_uri_under_root_follows_its_symlink() {
 }
 
 #[test]
+fn disable_symlinks_reaches_routes_and_mounts_inherited_whole() {
+    use crate::deployment::{SymlinkFrom, SymlinkMode, Symlinks};
+    let dir = tree(&["site/", "blog/app.js", "blog/public/"]);
+    std::os::unix::fs::symlink(dir.path().join("blog/public"), dir.path().join("site/blog"))
+        .unwrap();
+    let d = good(
+        dir.path(),
+        "http { disable_symlinks if_not_owner from=$document_root; \
+         server { root $DIR/site; \
+           location /files/ { } \
+           location /strict/ { disable_symlinks on; } \
+           location /blog { passenger_enabled on; passenger_base_uri /blog; \
+             passenger_app_root $DIR/blog; } \
+           location ~ ^/a(.*)$ { alias $DIR/site$1; } } \
+         server { listen 8081; root $DIR/site; } }",
+    );
+    let server = &d.servers[0];
+    let from_root = Some(Symlinks {
+        mode: SymlinkMode::IfNotOwner,
+        from: Some(SymlinkFrom::DocumentRoot),
+    });
+    assert_eq!(server.route.disable_symlinks, from_root);
+    let route = |pattern: &str| {
+        let location = server
+            .locations
+            .iter()
+            .find(|l| l.matcher.pattern == pattern);
+        location.expect(pattern).route.disable_symlinks.clone()
+    };
+    assert_eq!(route("/files/"), from_root, "inherited");
+    assert_eq!(
+        route("/strict/"),
+        Some(Symlinks {
+            mode: SymlinkMode::On,
+            from: None,
+        }),
+        "a mode without from= has none: inherited whole, as nginx"
+    );
+    assert_eq!(route("^/a(.*)$"), from_root, "resolved per request");
+    let blog = server
+        .locations
+        .iter()
+        .find(|l| l.matcher.pattern == "/blog");
+    let mount = &passenger(&blog.unwrap().route).mounts[0];
+    assert_eq!(
+        mount.disable_symlinks,
+        Some(Symlinks {
+            mode: SymlinkMode::IfNotOwner,
+            from: Some(SymlinkFrom::Path(dir.path().join("site"))),
+        }),
+        "$document_root is root, above the link to the app's public directory"
+    );
+}
+
+#[test]
+fn without_disable_symlinks_the_default_is_left_to_the_start() {
+    let dir = tree(&["a/app.js", "a/public/"]);
+    let d = good(
+        dir.path(),
+        "http { server { root $DIR/a/public; passenger_enabled on; } }",
+    );
+    assert_eq!(d.servers[0].route.disable_symlinks, None);
+    let fallback = passenger(&d.servers[0].route).fallback.as_ref().unwrap();
+    assert_eq!(fallback.disable_symlinks, None);
+}
+
+#[test]
 fn group_names_and_sharing() {
     let dir = tree(&["a/app.js", "a/public/"]);
     let d = good(

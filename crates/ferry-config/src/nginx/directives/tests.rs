@@ -805,6 +805,59 @@ fn error_pages() {
 }
 
 #[test]
+fn disable_symlinks_takes_a_mode_and_an_optional_from() {
+    for good in [
+        &["off"][..],
+        &["on"],
+        &["if_not_owner"],
+        &["on", "from=/srv/www"],
+        &["if_not_owner", "from=$document_root"],
+        &["from=$document_root", "on"],
+    ] {
+        assert_eq!(check("disable_symlinks", good), "ok", "{good:?}");
+    }
+    let modes = "off, on or if_not_owner, then optionally from=PATH (absolute) or \
+                 from=$document_root";
+    assert_eq!(
+        check("disable_symlinks", &["yes"]),
+        format!("disable_symlinks expects {modes}, got \"yes\"")
+    );
+    assert_eq!(
+        check("disable_symlinks", &["from=/srv"]),
+        format!("disable_symlinks expects {modes}, got \"from=/srv\"")
+    );
+    assert_eq!(
+        check("disable_symlinks", &["off", "from=/srv"]),
+        "disable_symlinks expects on or if_not_owner, got \"off\"; from= cannot be used with off"
+    );
+    assert_eq!(
+        check("disable_symlinks", &["on", "from=srv"]),
+        "disable_symlinks expects from=PATH (absolute) or from=$document_root, got \"from=srv\""
+    );
+    assert_eq!(
+        check("disable_symlinks", &["on", "if_not_owner"]),
+        "disable_symlinks expects one mode at most, got \"if_not_owner\""
+    );
+    assert_eq!(
+        check("disable_symlinks", &["on", "from=/a", "from=/b"]),
+        "disable_symlinks takes 1 or 2 arguments, got 3"
+    );
+    let spec = lookup("disable_symlinks").unwrap();
+    assert_eq!(spec.role, Role::Core);
+    assert_eq!(spec.inherit, Inherit::Yes);
+    assert_eq!(spec.contexts, &[Http, Server, Location]);
+    assert_eq!(
+        spec.default,
+        Some(defaults::DISABLE_SYMLINKS_AS_ROOT.name()),
+        "the root case, with a note for the rest"
+    );
+    assert_eq!(
+        spec.default_note,
+        Some("if_not_owner as root, off otherwise")
+    );
+}
+
+#[test]
 fn logs() {
     assert_eq!(
         check(

@@ -594,3 +594,44 @@ fn lookups_and_their_results_cross_threads() {
     send_sync::<crate::fs::UntrustedDir>();
     send_sync::<crate::fs::UntrustedError>();
 }
+
+#[test]
+fn a_path_without_links_is_opened_at_once_and_one_with_a_link_is_walked() {
+    let tree = Tree::new();
+    tree.file("public/a/b.txt", "b");
+    tree.link("public/l", "a");
+    let at_once = |rel: &str, want| {
+        let full = tree.path(rel);
+        let steps: Vec<Step<'_>> = full
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(Step::Name(name)),
+                _ => None,
+            })
+            .collect();
+        // The steps borrow `full`: the result is classified before it goes.
+        without_links(None, &steps, &full, want).map(|r| match r {
+            Ok(Reached::File(mut open)) => {
+                let mut text = String::new();
+                open.file.read_to_string(&mut text).expect("read");
+                format!("file {text}")
+            }
+            Ok(Reached::Dir(_)) => "dir".to_owned(),
+            Err(error) => format!("error {error}"),
+        })
+    };
+    assert_eq!(
+        at_once("public/a/b.txt", Want::Any).as_deref(),
+        Some("file b")
+    );
+    assert_eq!(at_once("public/a", Want::Dir).as_deref(), Some("dir"));
+    assert_eq!(
+        at_once("public/a/missing", Want::Any).as_deref(),
+        Some("error not found"),
+        "nothing there, and no link on the way"
+    );
+    assert_eq!(at_once("public/l/b.txt", Want::Any), None, "a link: walked");
+    assert_eq!(at_once("public/l", Want::Dir), None, "a last link: walked");
+    assert_eq!(at_once("public/l", Want::Any), None);
+    assert_eq!(at_once("public/l/missing", Want::Any), None);
+}
