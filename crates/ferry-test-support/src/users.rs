@@ -92,6 +92,19 @@ impl TestUser {
             .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
     }
 
+    /// Writes an executable script (mode 0755) owned by this user.
+    ///
+    /// # Panics
+    ///
+    /// When the file cannot be written or given away.
+    pub fn script(&self, path: &Path, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, body).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+        self.chown(path);
+    }
+
     /// Gives `path` and everything below it to this user, links themselves included (never
     /// followed).
     ///

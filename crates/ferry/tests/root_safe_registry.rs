@@ -6,11 +6,6 @@
 //! time, and root's `ferry status` finds only Ferry's instance: it reads none of the planted
 //! files and never connects to the planted socket.
 
-// Each test binary uses a part of it.
-#[allow(dead_code)]
-#[path = "support/user.rs"]
-mod user;
-
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -21,8 +16,8 @@ use ferry_admin::registry::{
     Properties, ADMIN_SOCKET, FULL_PASSWORD_FILE, LAYOUT_VERSION, LOCK_FILE, PROPERTIES_FILE,
     READ_ONLY_PASSWORD_FILE,
 };
+use ferry_test_support::users::TestUser;
 use ferry_test_support::{bounded, require, require_program, trace_init, Ferry, Requirement};
-use user::TestUser;
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// How long one `ferry status` may take.

@@ -5,20 +5,15 @@
 //! and nothing hangs: while one FIFO per CPU core plus one is planted, another app and `ferry
 //! status` keep answering.
 
-// Each test binary uses a part of it.
-#[allow(dead_code)]
-#[path = "support/user.rs"]
-mod user;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ferry_test_support::client::Client;
 use ferry_test_support::http::StatusCode;
+use ferry_test_support::users::TestUser;
 use ferry_test_support::{bounded, require, require_program, trace_init, Ferry, Requirement};
 use tempfile::TempDir;
-use user::TestUser;
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// How long anything that must not hang may take.

@@ -3,18 +3,13 @@
 //! run as root; a startup file of group root does not give gid 0; `--user root` is refused unless
 //! `--allow-root-apps` says otherwise.
 
-// Each test binary uses a part of it.
-#[allow(dead_code)]
-#[path = "support/user.rs"]
-mod user;
-
 use std::path::Path;
 use std::time::Duration;
 
 use ferry_test_support::client::Client;
 use ferry_test_support::http::StatusCode;
+use ferry_test_support::users::TestUser;
 use ferry_test_support::{bounded, require, require_program, trace_init, Ferry, Requirement};
-use user::TestUser;
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -156,6 +151,10 @@ async fn a_worker_forked_by_a_preloader_runs_as_the_apps_owner_in_a_directory_ha
         let fixture = ferry_test_support::apps::fixtures_dir().join("wsgi-stub");
         for entry in std::fs::read_dir(&fixture).unwrap() {
             let entry = entry.unwrap();
+            // Only the fixture's files (a `__pycache__/` left by a run in place is not).
+            if !entry.file_type().unwrap().is_file() {
+                continue;
+            }
             let to = app.path().join(entry.file_name());
             std::fs::copy(entry.path(), &to).unwrap();
             user.chown(&to);
