@@ -16,9 +16,9 @@ use crate::error::Error;
 use crate::runtime_dir::RuntimeDir;
 
 /// How long an app process may take to exit after SIGTERM before it is killed.
-pub const STOP_GRACE: Duration = Duration::from_secs(10);
+pub const STOP_GRACE: Duration = ferry_pool::DEFAULT_STOP_GRACE;
 /// How often, at most, `tmp/restart.txt` is looked at.
-pub const RESTART_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+pub const RESTART_CHECK_INTERVAL: Duration = ferry_pool::DEFAULT_RESTART_CHECK_INTERVAL;
 
 /// The programs the spawner runs besides the apps: the SpawnEnvSetupper and the loaders.
 ///

@@ -3,7 +3,13 @@
 
 use std::time::Duration;
 
+use ferry_config::defaults;
 use ferry_spawn::SpawnOptions;
+
+/// How long a stopping process may take after SIGTERM before it is killed.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often, at most, `tmp/restart.txt` is looked at.
+pub const DEFAULT_RESTART_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Pool-wide settings.
 #[derive(Debug, Clone)]
@@ -32,9 +38,9 @@ impl PoolConfig {
     pub fn new(max_pool_size: usize) -> Self {
         PoolConfig {
             max_pool_size,
-            stop_grace: Duration::from_secs(10),
-            idle_time: Some(Duration::from_secs(300)),
-            max_parallel_spawns: 1,
+            stop_grace: DEFAULT_STOP_GRACE,
+            idle_time: Some(Duration::from_secs(defaults::POOL_IDLE_TIME_SECS)),
+            max_parallel_spawns: defaults::MAX_PARALLEL_SPAWNS,
             memory_check_interval: Duration::from_secs(1),
             hooks: ferry_spawn::Hooks::default(),
         }
@@ -84,8 +90,8 @@ impl GroupConfig {
         GroupConfig {
             name: spawn.app_group_name.clone(),
             spawn,
-            min_instances: 1,
-            max_queue: 100,
+            min_instances: defaults::MIN_INSTANCES,
+            max_queue: defaults::MAX_REQUEST_QUEUE_SIZE,
             max_queue_time: None,
             max_instances: None,
             max_requests: None,
@@ -94,7 +100,7 @@ impl GroupConfig {
             rolling_restarts: false,
             resist_deployment_errors: false,
             restart_dir: None,
-            restart_check_interval: Duration::from_secs(1),
+            restart_check_interval: DEFAULT_RESTART_CHECK_INTERVAL,
         }
     }
 }

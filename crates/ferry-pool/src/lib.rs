@@ -37,7 +37,9 @@ use std::sync::Arc;
 use ferry_spawn::{SpawnService, StopMode};
 use tokio::time::Instant;
 
-pub use config::{GroupConfig, GroupId, PoolConfig};
+pub use config::{
+    GroupConfig, GroupId, PoolConfig, DEFAULT_RESTART_CHECK_INTERVAL, DEFAULT_STOP_GRACE,
+};
 pub use error::CheckoutError;
 pub use group::{GroupSnapshot, ProcessSnapshot};
 pub use session::{AbortHandle, Session};

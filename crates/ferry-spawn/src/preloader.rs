@@ -527,14 +527,6 @@ async fn read_answer(stream: &mut UnixStream) -> Result<String, String> {
     answer_line(&bytes)
 }
 
-/// The parent pid of `pid`, from `/proc/<pid>/stat`.
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
 // === impl WorkerPipes ===
 
 impl WorkerPipes {
@@ -564,7 +556,7 @@ impl WorkerPipes {
         let tail = output::capture(self.output, pid, app);
         let worker = pidfd::Worker::open(pid)
             .ok()
-            .filter(|_| parent_of(pid) == Some(preloader));
+            .filter(|_| ferry_sys::proc::parent_pid(pid) == Some(preloader));
         let handle = match worker {
             Some(worker) => handle::supervise_process(
                 worker,
@@ -705,7 +697,7 @@ mod tests {
     #[test]
     fn the_parent_of_this_process_is_known() {
         assert_eq!(
-            parent_of(std::process::id()),
+            ferry_sys::proc::parent_pid(std::process::id()),
             Some(nix::unistd::getppid().as_raw() as u32)
         );
     }

@@ -175,7 +175,7 @@ fn set_default_env(args: &Map<String, Value>, work_dir: &Path, env: &mut Env) {
     set("IN_PASSENGER", "1");
     set("PYTHONUNBUFFERED", "1");
     set("PASSENGER_SPAWN_WORK_DIR", &work_dir.to_string_lossy());
-    let app_env = str_arg(args, "app_env").unwrap_or("production");
+    let app_env = str_arg(args, "app_env").unwrap_or(ferry_config::defaults::APP_ENV);
     for name in [
         "PASSENGER_APP_ENV",
         "RAILS_ENV",

@@ -276,7 +276,7 @@ impl Default for UserSwitching {
             enabled: true,
             user: None,
             group: None,
-            default_user: "nobody".to_owned(),
+            default_user: ferry_config::defaults::DEFAULT_USER.to_owned(),
             default_group: None,
             allow_root: false,
         }
