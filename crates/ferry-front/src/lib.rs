@@ -16,10 +16,13 @@
 //! **Spans** (STYLE §4). The pool gives each app an `app{name}` span and each process a
 //! `process{pid}` span below it (info level, created once per app and per process). A request
 //! sent to a process runs in `request{method, path}` below that process's span, at debug level:
-//! one per request, so it costs a level check and nothing more at the default level. The
-//! phases' spans are at trace level: `serve_static` and `checkout_session` (below `app`, before
-//! a process is chosen), `send_request` and `forward_response` (below `request`), and the
-//! router's `serve_files`, `serve_app` and `error_page`.
+//! one per request, so it costs a level check and nothing more at the default level.
+//! `send_request` runs inside it. The synchronous phases have trace-level spans of their own
+//! (`forward_response`, and the router's `serve_files` and `error_page`); the asynchronous
+//! phases on every request's path (`serve_static`, `checkout_session`, `send_request`,
+//! `serve_app`) do not wrap their futures in spans: a wrapper moves the whole future once more
+//! per request even when the span is disabled (measured: 2 % of a proxied request's
+//! instructions). Their events carry the enclosing span.
 
 mod access_log;
 pub mod body;

@@ -80,9 +80,6 @@ pub struct Site {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) metrics_app: AppId,
     pub(crate) app_name: Arc<str>,
-    /// The app's span (`app{name}`, from the pool): the parent of the phases before a process
-    /// is chosen.
-    pub(crate) span: tracing::Span,
 }
 
 // === impl Site ===
@@ -96,7 +93,6 @@ impl Site {
             static_files::StaticFiles::new(dir, policy)
         });
         Arc::new(Site {
-            span: pool.app_span(group),
             pool,
             group,
             statics,

@@ -250,16 +250,18 @@ impl StaticFiles {
     /// async call would cost more than the calls themselves.
     fn find(&self, clean: &CleanPath) -> Option<StaticFile> {
         let candidates = candidates(clean);
-        let dir = match self.root.open_dir(candidates.dir) {
-            Ok(dir) => dir,
-            Err(error) => return not_static(&error),
-        };
+        // Each candidate is looked up whole from the root: a path without links is one
+        // `openat2` (a miss costs one system call per candidate, as the `stat` it replaces),
+        // and only a path that meets a link is walked.
+        let mut path: Vec<&str> = candidates.dir.iter().map(String::as_str).collect();
         for name in &candidates.names {
-            match dir.open_at(std::slice::from_ref(name)) {
+            path.push(name);
+            match self.root.open(&path) {
                 Ok(Found::File(file)) => return Some(StaticFile::new(file, Path::new(name))),
                 Ok(Found::Dir(_)) | Err(OpenError::NotFound) => {}
                 Err(error) => return not_static(&error),
             }
+            path.pop();
         }
         None
     }

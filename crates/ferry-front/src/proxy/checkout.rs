@@ -25,7 +25,6 @@ pub(super) fn sticky_id(site: &Site, only: Option<(u64, u32)>, headers: &HeaderM
 /// Checks out a session on the site's app (`Pool::checkout_sticky`), waiting in its queue if
 /// every process is busy; the wait is measured, and `tracked` learns the process. With `only`
 /// (sticky id, pid), another process than the one named is refused (503).
-#[tracing::instrument(level = "trace", parent = &site.span, skip_all, fields(sticky = ?sticky))]
 pub(super) async fn checkout_session(
     site: &Site,
     sticky: Option<u64>,

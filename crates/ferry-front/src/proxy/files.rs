@@ -11,7 +11,6 @@ use crate::static_files::Outcome;
 
 /// The file the request names under the site's public directory (its base URI taken off), if
 /// there is one to answer with; `None`: the app answers.
-#[tracing::instrument(level = "trace", parent = &site.span, skip_all)]
 pub(super) async fn serve_static(
     site: &Site,
     request: &Request<Incoming>,

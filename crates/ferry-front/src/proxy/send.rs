@@ -67,7 +67,6 @@ impl Answer {
 
 /// Sends `pending` to the session's process and reads the answer's head, within the site's
 /// `max_request_time` (past it, the process is aborted: 504).
-#[tracing::instrument(level = "trace", skip_all)]
 pub(super) async fn send_request(
     site: &Site,
     pending: &mut Pending,

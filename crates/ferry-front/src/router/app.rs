@@ -35,7 +35,6 @@ const POWERED_BY: &str = concat!("Ferry ", env!("CARGO_PKG_VERSION"));
 
 /// The app's answer, with Ferry's headers, `X-Accel-Redirect` and intercepted errors. The
 /// request is listed among the requests in progress until its response body has been sent.
-#[tracing::instrument(level = "trace", skip_all, fields(uri = %info.uri))]
 pub(super) async fn serve_app(
     server: &Server,
     passenger: &Passenger,
