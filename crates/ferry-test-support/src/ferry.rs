@@ -281,13 +281,7 @@ impl Ferry {
     ///
     /// When Ferry announced no TCP listener (it was started with `--socket`).
     pub fn addr(&self) -> SocketAddr {
-        self.listeners
-            .iter()
-            .find_map(|l| match l {
-                Listener::Tcp(a) => Some(*a),
-                Listener::Unix(_) => None,
-            })
-            .expect("ferry announced no TCP listener")
+        Listener::first_tcp(&self.listeners)
     }
 
     /// `http://ADDR` of the first TCP listener, without a trailing slash.
@@ -488,6 +482,21 @@ pub fn parse_listeners(stdout: &str) -> Vec<Listener> {
 // === impl Listener ===
 
 impl Listener {
+    /// The first TCP address among `listeners`.
+    ///
+    /// # Panics
+    ///
+    /// When there is none (Ferry was started with a unix socket only).
+    pub fn first_tcp(listeners: &[Listener]) -> SocketAddr {
+        listeners
+            .iter()
+            .find_map(|l| match l {
+                Listener::Tcp(a) => Some(*a),
+                Listener::Unix(_) => None,
+            })
+            .expect("ferry listens on no TCP address")
+    }
+
     /// The listener a URL as Ferry prints it names: `http://ADDR` or `unix:PATH`.
     pub fn from_url(url: &str) -> Option<Listener> {
         if let Some(addr) = url.strip_prefix("http://") {

@@ -361,13 +361,7 @@ impl Ferry {
     ///
     /// When Ferry listens on no TCP address (it was started with a unix socket).
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.listeners
-            .iter()
-            .find_map(|l| match l {
-                Listener::Tcp(a) => Some(*a),
-                Listener::Unix(_) => None,
-            })
-            .expect("ferry listens on no TCP address")
+        Listener::first_tcp(&self.listeners)
     }
 
     /// `http://ADDR` of the first TCP listener, without a trailing slash.
