@@ -10,7 +10,7 @@
 //! `memory_limit`, `max_request_time`, `max_request_queue_time`) have no constant: 0 is what
 //! turns them off, not a value to tune.
 
-use crate::deployment::SymlinkMode;
+use crate::deployment::symlinks::SymlinkMode;
 use crate::SpawnMethod;
 
 /// `ferry start --address`: every IPv4 address.
