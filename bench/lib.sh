@@ -639,7 +639,7 @@ raise_nofile() {
     return 0
   fi
   ulimit -Sn "$hard"
-  NOFILE_NOTE="open files: only $hard allowed (hard limit; $want wanted: run as root, or raise it)"
+  NOFILE_NOTE="open files: only $hard allowed (the hard limit; $want wanted: raise it, as root with CAP_SYS_RESOURCE)"
   return 1
 }
 
