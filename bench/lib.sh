@@ -1,5 +1,6 @@
 # Process bookkeeping, cleanup, package installs and server runs shared by the bench/ scripts
-# (run.sh, loaders.sh, pool.sh; parallel-spawn.sh uses the bookkeeping only).
+# (run.sh, loaders.sh, pool.sh, admin.sh, routing.sh, slow-clients.sh; parallel-spawn.sh uses the
+# bookkeeping only).
 #
 # Sourced, not run. Top-level code only defines variables and functions and installs the traps.
 #
@@ -23,7 +24,9 @@
 # - process trees: `tree_pids`, `tree_rss`, CLK_TCK, `cpu_ticks`, `tree_cpu`;
 # - servers: `save_raw`, `last_lines`, `app_copy`, `start_bg` (sets SERVER_PID), `stop_bg`,
 #   `stop_term`, `ferry_port`, `run_ferry`, `run_plain`, `passenger_flags` (sets PASSENGER_FLAGS),
-#   `start_passenger`, `passenger_why`, `stop_passenger`, `run_passenger`.
+#   `start_passenger`, `passenger_why`, `stop_passenger`, `run_passenger`;
+# - limits, flags and figures: `raise_nofile` (sets NOFILE_NOTE), `ferry_has_flag`, `loaders_root`,
+#   `median_of`, `kv`.
 # shellcheck shell=bash
 
 # PIDs of process-group leaders we started with setsid (one per server).
@@ -611,3 +614,59 @@ run_passenger() {
   stop_passenger "$target" "$pid"
   save_raw "$target" "$dir/passenger.out" "$dir/passenger.log"
 }
+
+# ---------------------------------------------------------------------------
+# Limits, flags and small figures (bench/slow-clients.sh)
+# ---------------------------------------------------------------------------
+NOFILE_NOTE=""
+# raise_nofile WANT: raise this shell's RLIMIT_NOFILE (inherited by everything started after it) to
+# at least WANT open files: the soft limit up to the hard one, and as root the hard one too (never
+# above /proc/sys/fs/nr_open). Sets NOFILE_NOTE to what was done, or why WANT is out of reach;
+# returns 1 then.
+# shellcheck disable=SC2034 # NOFILE_NOTE: read by the sourcing scripts
+raise_nofile() {
+  local want="$1" soft hard max
+  soft="$(ulimit -Sn)"; hard="$(ulimit -Hn)"
+  [[ "$soft" == unlimited ]] && { NOFILE_NOTE="open files: unlimited"; return 0; }
+  if (( soft >= want )); then NOFILE_NOTE="open files: $soft (enough for $want)"; return 0; fi
+  if [[ "$hard" != unlimited ]] && (( hard < want )) && [[ "$(id -u)" == "0" ]]; then
+    max="$(cat /proc/sys/fs/nr_open 2>/dev/null || echo 1048576)"
+    (( want <= max )) && ulimit -Hn "$want" 2>/dev/null && hard="$want"
+  fi
+  if [[ "$hard" == unlimited ]] || (( hard >= want )); then
+    ulimit -Sn "$want"
+    NOFILE_NOTE="open files: soft limit raised from $soft to $want (hard $hard)"
+    return 0
+  fi
+  ulimit -Sn "$hard"
+  NOFILE_NOTE="open files: only $hard allowed (the hard limit; $want wanted: raise it, as root with CAP_SYS_RESOURCE)"
+  return 1
+}
+
+# ferry_has_flag BIN FLAG: `BIN start --help` lists FLAG (so an older binary can run without it).
+ferry_has_flag() { "$1" start --help 2>/dev/null | grep -qE -- "(^|[ ,])$2([ =<\[]|$)"; }
+
+# loaders_root BIN: the nearest directory above BIN that holds loaders/ (where that ferry finds its
+# loaders when FERRY_ROOT is unset), or nothing.
+loaders_root() {
+  local d
+  d="$(cd "$(dirname "$1")" 2>/dev/null && pwd -P)" || return 0
+  while [[ -n "$d" ]]; do
+    [[ -d "$d/loaders" ]] && { echo "$d"; return 0; }
+    [[ "$d" == / ]] && return 0
+    d="$(dirname "$d")"
+  done
+}
+
+# median_of VALUE... -> the median of the numbers among the VALUEs (mean of the two middle ones for
+# an even count, 2 decimals), or n/a.
+median_of() {
+  printf '%s\n' "$@" | { grep -E '^[0-9]+(\.[0-9]+)?$' || true; } | sort -g | awk '
+    { v[NR] = $1 } END {
+      if (NR == 0) { printf "n/a"; exit }
+      if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}
+
+# kv FILE KEY: the value of the last KEY=VALUE line of FILE (empty if none).
+kv() { { sed -n "s/^$2=//p" "$1" 2>/dev/null || true; } | tail -n1; }
