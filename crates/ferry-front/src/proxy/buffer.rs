@@ -5,7 +5,7 @@
 //! ```text
 //!  read_whole ── each read within client_body_timeout (408), under client_max_body_size (413),
 //!    │           a bad chunk or a cut body: 400 (nothing reaches an app)
-//!    ├─ up to client_body_buffer_size ──── in memory (Bytes, zero-copy for one frame)
+//!    ├─ up to client_body_buffer_size ──── in memory
 //!    └─ beyond ─────────────────────────── whole to an unlinked temp file in the temp dir,
 //!                                          written in WRITE_BATCH pieces on the blocking pool
 //!  Buffered::body ── a fresh body for each try (a retry on another process replays it), with
@@ -13,9 +13,11 @@
 //! ```
 //!
 //! Memory per upload is bounded by `client_body_buffer_size` plus one write batch, whatever the
-//! body's size: bodies beyond the buffer live in the page cache and on disk, so 1,000
-//! concurrent 10 MiB uploads cost Ferry a few tens of MiB. The temp file has no name once made
-//! (`O_TMPFILE`, else created and unlinked at once): nothing is left behind, even after a crash.
+//! body's size: bodies beyond the buffer live in the page cache and on disk. What comes from the
+//! connection is copied into Ferry's own buffers rather than kept: a piece of hyper's read buffer
+//! kept alive would pin the whole buffer (up to hyper's `max_buf_size`) for as long as the body
+//! waits for a process. The temp file has no name once made (`O_TMPFILE`, else created and
+//! unlinked at once): nothing is left behind, even after a crash.
 
 use std::fs::File;
 use std::future::Future;
@@ -44,6 +46,11 @@ use super::body::{BodyError, BodySettings};
 const WRITE_BATCH: usize = 64 * 1024;
 /// Bytes read back from the temp file at a time while the body goes to the app.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Temp-file opens and writes in progress at once, over every upload: enough to keep a disk
+/// busy, few enough that a thousand uploads do not each hold a blocking-pool thread (each one
+/// costs its stack and its share of the allocator's arenas).
+static SPILL_WRITERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
 
 /// A complete request body, in memory or in its temp file.
 #[derive(Debug, Clone)]
@@ -95,7 +102,7 @@ where
     B: http_body::Body<Data = Bytes> + Unpin,
     BodyError: From<B::Error>,
 {
-    let mut memory = Memory::default();
+    let mut memory = BytesMut::new();
     let mut spill = match announced {
         Some(n) if n > settings.buffer_size => Some(Spill::open(&settings.temp_dir).await?),
         _ => None,
@@ -107,19 +114,26 @@ where
             return Err(BodyError::TooLarge { limit });
         }
         match spill.as_mut() {
-            Some(spill) => spill.push(data).await?,
-            None if total <= settings.buffer_size => memory.push(data),
+            Some(spill) => spill.push(&data).await?,
+            None if total <= settings.buffer_size => {
+                if memory.capacity() == 0 {
+                    // The whole body when its length is known, else one buffer's worth.
+                    let expected = announced.unwrap_or(settings.buffer_size);
+                    memory.reserve(expected.min(settings.buffer_size) as usize);
+                }
+                memory.extend_from_slice(&data);
+            }
             None => {
                 let mut opened = Spill::open(&settings.temp_dir).await?;
-                opened.push(memory.take()).await?;
-                opened.push(data).await?;
+                opened.push(&std::mem::take(&mut memory)).await?;
+                opened.push(&data).await?;
                 spill = Some(opened);
             }
         }
     }
     match spill {
         Some(spill) => spill.finish().await,
-        None => Ok(Buffered::Memory(memory.take())),
+        None => Ok(Buffered::Memory(memory.freeze())),
     }
 }
 
@@ -148,42 +162,11 @@ where
     }
 }
 
-/// The part of a body held in memory: one frame as it came, more copied into one buffer.
-#[derive(Default)]
-struct Memory {
-    first: Option<Bytes>,
-    more: Option<BytesMut>,
-}
-
-impl Memory {
-    fn push(&mut self, data: Bytes) {
-        match (&mut self.more, self.first.take()) {
-            (Some(more), _) => more.extend_from_slice(&data),
-            (None, None) => self.first = Some(data),
-            (None, Some(first)) => {
-                let mut more = BytesMut::with_capacity(first.len() + data.len());
-                more.extend_from_slice(&first);
-                more.extend_from_slice(&data);
-                self.more = Some(more);
-            }
-        }
-    }
-
-    fn take(&mut self) -> Bytes {
-        match (self.more.take(), self.first.take()) {
-            (Some(more), _) => more.freeze(),
-            (None, Some(first)) => first,
-            (None, None) => Bytes::new(),
-        }
-    }
-}
-
-/// A body on its way to its temp file: pieces gathered up to [`WRITE_BATCH`], then written on
-/// the blocking pool (the runtime's threads never wait for the disk).
+/// A body on its way to its temp file: copied into a batch of [`WRITE_BATCH`] bytes, each full
+/// batch written on the blocking pool (the runtime's threads never wait for the disk).
 struct Spill {
     file: Arc<File>,
-    batch: Vec<Bytes>,
-    batched: usize,
+    batch: BytesMut,
     written: u64,
 }
 
@@ -206,20 +189,22 @@ impl Spill {
         .await?;
         Ok(Spill {
             file: Arc::new(file),
-            batch: Vec::new(),
-            batched: 0,
+            batch: BytesMut::new(),
             written: 0,
         })
     }
 
-    async fn push(&mut self, data: Bytes) -> Result<(), BodyError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        self.batched += data.len();
-        self.batch.push(data);
-        if self.batched >= WRITE_BATCH {
-            self.flush().await?;
+    async fn push(&mut self, mut data: &[u8]) -> Result<(), BodyError> {
+        while !data.is_empty() {
+            if self.batch.capacity() == 0 {
+                self.batch.reserve(WRITE_BATCH);
+            }
+            let take = (WRITE_BATCH - self.batch.len()).min(data.len());
+            self.batch.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.batch.len() >= WRITE_BATCH {
+                self.flush().await?;
+            }
         }
         Ok(())
     }
@@ -228,11 +213,10 @@ impl Spill {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let batch = self.batch.split().freeze();
         let file = Arc::clone(&self.file);
-        self.written += self.batched as u64;
-        self.batched = 0;
-        blocking(move || batch.iter().try_for_each(|piece| (&*file).write_all(piece))).await
+        self.written += batch.len() as u64;
+        blocking(move || (&*file).write_all(&batch)).await
     }
 
     async fn finish(mut self) -> Result<Buffered, BodyError> {
@@ -244,10 +228,12 @@ impl Spill {
     }
 }
 
-/// `work` on the blocking pool.
+/// `work` on the blocking pool, at most [`SPILL_WRITERS`] at once.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, BodyError> {
+    // The semaphore is never closed, so a permit always comes.
+    let _permit = SPILL_WRITERS.acquire().await;
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(BodyError::Spill),
         Err(e) => Err(BodyError::Spill(std::io::Error::other(e))),
@@ -294,14 +280,15 @@ impl FileBody {
         let file = Arc::clone(&self.file);
         let offset = self.offset;
         let want = (self.len - offset).min(READ_CHUNK as u64) as usize;
+        // Allocated here, on the runtime's thread, rather than in the blocking pool's.
+        let mut buf = BytesMut::zeroed(want);
         tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0; want];
             let n = file.read_at(&mut buf, offset)?;
             if n == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
             buf.truncate(n);
-            Ok(Bytes::from(buf))
+            Ok(buf.freeze())
         })
     }
 }
