@@ -2,7 +2,9 @@
 //! §2, reference §3).
 //!
 //! A request goes out as a length-prefixed frame of `KEY\0VALUE\0` CGI variables followed by the
-//! body (chunked when its length is unknown), with a write half-close at its end. The response
+//! body (chunked when its length is unknown), with a write half-close at its end; a body that
+//! fails on its way (its client left, timed out or passed its limit) resets the connection
+//! instead, so the app never takes a cut body for a whole one. The response
 //! comes back as an HTTP/1.x head and a body that is re-framed for the client as it streams. A
 //! connection that carried no request body and got a length-delimited response goes back to the
 //! process's idle list for the next request.
@@ -77,21 +79,35 @@ impl AppStream {
 
 // Issue 16, request side:
 impl AppStream {
-    /// Closes the connection both ways at once, so the app sees its request end early (a read
-    /// error or an end of input in the middle of the body), never a complete body: a TCP
-    /// connection is reset (`SO_LINGER` 0), a unix socket shut down both ways.
-    pub(crate) fn reset(self) {
-        match self {
-            AppStream::Tcp(stream) => {
-                if let Err(e) = stream.set_zero_linger() {
-                    tracing::debug!(error = %e, "cannot set SO_LINGER on an app connection");
-                }
-            }
-            AppStream::Unix(stream) => {
-                if let Ok(stream) = stream.into_std() {
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                }
-            }
+    /// A second handle on the connection's socket, with which the task writing the request body
+    /// can reset it ([`Resetter::reset`]) whatever holds the other half.
+    fn resetter(&self) -> io::Result<Resetter> {
+        use std::os::fd::AsFd;
+        Ok(match self {
+            AppStream::Tcp(s) => Resetter::Tcp(s.as_fd().try_clone_to_owned()?.into()),
+            AppStream::Unix(s) => Resetter::Unix(s.as_fd().try_clone_to_owned()?.into()),
+        })
+    }
+}
+
+/// A duplicate of an app connection's socket, kept to reset the connection.
+#[derive(Debug)]
+enum Resetter {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Resetter {
+    /// Shuts the connection down both ways at once, so the app sees its request end early (an
+    /// end of input, or a read error, in the middle of the body), never a complete body; and
+    /// its writes fail.
+    fn reset(&self) {
+        let shut = match self {
+            Resetter::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Resetter::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+        if let Err(e) = shut {
+            tracing::debug!(error = %e, "could not reset an app connection");
         }
     }
 }
@@ -189,23 +205,15 @@ pub(crate) enum Reader {
 }
 
 /// The read half of a connection whose other half writes the request body on a task of its
-/// own ([`write_body`]). While it lives the body is written; dropped (the response is over, or
+/// own ([`Writer::write_body`]). While it lives the body is written; dropped (the response is over, or
 /// the client went away), the writer stops, so the connection closes without the half-close
 /// that would tell the app its body ended.
 #[derive(Debug)]
 pub(crate) struct HalfReader {
     read: ReadHalf<AppStream>,
-    /// The writer's report of a request body that failed (with its half of the connection, to
-    /// reset it). `None` once the writer has finished.
-    body_failed: Option<oneshot::Receiver<BodyFailure>>,
-}
-
-/// A request body that failed while the writer sent it: the client's error, and the writer's
-/// half of the connection.
-#[derive(Debug)]
-struct BodyFailure {
-    error: crate::body::BoxError,
-    write: WriteHalf<AppStream>,
+    /// The writer's report of a request body that failed (the connection is reset by then).
+    /// `None` once the writer has finished.
+    body_failed: Option<oneshot::Receiver<crate::body::BoxError>>,
 }
 
 impl AsyncRead for Reader {
@@ -250,16 +258,18 @@ pub(crate) async fn exchange(
             Reader::Whole(stream)
         }
         RequestBody::Length(_) | RequestBody::Chunked => {
+            let resetter = stream.resetter();
             let (read, mut write) = tokio::io::split(stream);
             write.write_all(&frame).await.map_err(ExchangeError::Send)?;
             let body = body.take().unwrap_or_else(crate::body::empty);
             let (failed, body_failed) = oneshot::channel();
-            tokio::spawn(write_body(
+            let writer = Writer {
                 write,
-                body,
-                kind == RequestBody::Chunked,
+                resetter: resetter.ok(),
+                chunked: kind == RequestBody::Chunked,
                 failed,
-            ));
+            };
+            tokio::spawn(writer.write_body(body));
             Reader::Half(HalfReader {
                 read,
                 body_failed: Some(body_failed),
@@ -290,7 +300,7 @@ async fn read_head(mut reader: Reader, head_request: bool) -> Result<Exchange, E
         let got_bytes = !buffered.is_empty();
         let read = match read_or_fail(&mut reader, &mut buffered).await {
             Ok(read) => read,
-            Err(failure) => return Err(reset(reader, failure)),
+            Err(failure) => return Err(ExchangeError::Body(failure)),
         };
         match read {
             Ok(0) => {
@@ -314,7 +324,7 @@ async fn read_head(mut reader: Reader, head_request: bool) -> Result<Exchange, E
 async fn read_or_fail(
     reader: &mut Reader,
     buffered: &mut BytesMut,
-) -> Result<io::Result<usize>, BodyFailure> {
+) -> Result<io::Result<usize>, crate::body::BoxError> {
     let Reader::Half(half) = reader else {
         return Ok(tokio::io::AsyncReadExt::read_buf(reader, buffered).await);
     };
@@ -334,44 +344,44 @@ async fn read_or_fail(
     }
 }
 
-/// Resets the connection whose request body failed, and says why the exchange ended.
-fn reset(reader: Reader, failure: BodyFailure) -> ExchangeError {
-    if let Reader::Half(half) = reader {
-        half.read.unsplit(failure.write).reset();
-    }
-    ExchangeError::Body(failure.error)
+/// The task that writes a request body to the app, with what it needs to end it.
+struct Writer {
+    write: WriteHalf<AppStream>,
+    /// `None` if the socket could not be duplicated (out of descriptors): a failed body then
+    /// only closes the writer's half, without the half-close that would end the body.
+    resetter: Option<Resetter>,
+    chunked: bool,
+    /// To the reader: the body failed.
+    failed: oneshot::Sender<crate::body::BoxError>,
 }
 
-/// Writes the request body on a task of its own, then half-closes the connection: the end of
-/// the body for the app. A body that fails (the client's error) is reported to the reader,
-/// which resets the connection: never a half-close, which would read as a complete body. The
-/// writer stops at once when the reader is dropped (the client went away, or the response is
-/// over).
-async fn write_body(
-    mut write: WriteHalf<AppStream>,
-    body: crate::body::Body,
-    chunked: bool,
-    mut failed: oneshot::Sender<BodyFailure>,
-) {
-    let sent = tokio::select! {
-        sent = send_body(&mut write, body, chunked) => sent,
-        () = failed.closed() => return,
-    };
-    match sent {
-        Ok(()) => {
-            let _ = write.shutdown().await;
-        }
-        Err(SendBodyError::Body(error)) => {
-            tracing::debug!(%error, "request body failed; resetting the app's connection");
-            if let Err(unreported) = failed.send(BodyFailure { error, write }) {
-                // The head is in and the response streams: closing is all that is left.
-                drop(unreported);
+impl Writer {
+    /// Writes the body, then half-closes the connection: the end of the body for the app. A
+    /// body that fails (the client's error) resets the connection instead, never a half-close,
+    /// which would read as a complete body, and is reported to the reader. The writer stops at
+    /// once when the reader is dropped (the client went away, or the response is over).
+    async fn write_body(mut self, body: crate::body::Body) {
+        let sent = tokio::select! {
+            sent = send_body(&mut self.write, body, self.chunked) => sent,
+            () = self.failed.closed() => return,
+        };
+        match sent {
+            Ok(()) => {
+                let _ = self.write.shutdown().await;
             }
-        }
-        // The app stopped reading the body (it answered early, or failed): its response, or
-        // the end of the connection, tells the rest.
-        Err(SendBodyError::Write(e)) => {
-            tracing::debug!(error = %e, "request body not sent in full");
+            Err(SendBodyError::Body(error)) => {
+                tracing::debug!(%error, "request body failed; resetting the app's connection");
+                if let Some(resetter) = &self.resetter {
+                    resetter.reset();
+                }
+                // Unreported when the head is already in: the reset ends the response too.
+                let _ = self.failed.send(error);
+            }
+            // The app stopped reading the body (it answered early, or failed): its response, or
+            // the end of the connection, tells the rest.
+            Err(SendBodyError::Write(e)) => {
+                tracing::debug!(error = %e, "request body not sent in full");
+            }
         }
     }
 }
