@@ -3,7 +3,7 @@
 //!
 //! When a client goes away before its response is complete, hyper drops the request's future,
 //! then its response body. Off (the default), that is the end of it: the app's connection is
-//! closed at once (a request body that was still streaming resets it, `session::write_body`),
+//! closed at once (a request body that was still streaming resets it, `session::Writer`),
 //! the session ends, and the app's next write fails. On, as in Passenger, the app's work is not
 //! cut short and its process stays busy until the app is done:
 //!
