@@ -309,6 +309,11 @@ class BodyError(OSError):
     """The request body is malformed or ended early."""
 
 
+class ClientDisconnected(BodyError):
+    """The request body ended before its end: the client went away in the middle of its upload
+    (Ferry resets the connection then), never to be mistaken for a complete body."""
+
+
 class ProtocolError(Exception):
     pass
 
@@ -498,12 +503,23 @@ class InputBase(object):
 
 
 class LengthInput(InputBase):
-    """wsgi.input for a body of known length (or, with a huge length, up to EOF)."""
-    __slots__ = ('_conn', '_left')
+    """wsgi.input for a body of known length, which raises ClientDisconnected when the
+    connection ends first (or, with until_eof, a body that ends where the connection does)."""
+    __slots__ = ('_conn', '_left', '_length', '_until_eof')
 
-    def __init__(self, conn, length):
+    def __init__(self, conn, length, until_eof=False):
         self._conn = conn
         self._left = length
+        self._length = length
+        self._until_eof = until_eof
+
+    def _cut(self, left):
+        """The connection ended with `left` bytes of the body still to come."""
+        self._left = 0
+        if not self._until_eof:
+            raise ClientDisconnected(
+                'the client went away before the request body was complete (%d of %d bytes)'
+                % (self._length - left, self._length))
 
     def read(self, size=-1):
         left = self._left
@@ -513,9 +529,12 @@ class LengthInput(InputBase):
             size = left
         elif size == 0:
             return b''
-        data = self._conn.read_upto(size)
+        try:
+            data = self._conn.read_upto(size)
+        except ConnectionResetError:
+            data = b''
         if len(data) < size:
-            self._left = 0
+            self._cut(left - len(data))
         else:
             self._left = left - size
         return data
@@ -529,8 +548,14 @@ class LengthInput(InputBase):
             mv = mv[:left]
         if not len(mv):
             return 0
-        n = self._conn.readinto_some(mv)
-        self._left = left - n if n else 0
+        try:
+            n = self._conn.readinto_some(mv)
+        except ConnectionResetError:
+            n = 0
+        if not n:
+            self._cut(left)
+        else:
+            self._left = left - n
         return n
 
     def readline(self, size=-1):
@@ -541,8 +566,14 @@ class LengthInput(InputBase):
             size = left
         elif size == 0:
             return b''
-        line = self._conn.readline(size)
-        self._left = left - len(line) if line else 0
+        try:
+            line = self._conn.readline(size)
+        except ConnectionResetError:
+            line = b''
+        if len(line) < size and not line.endswith(b'\n'):
+            self._cut(left - len(line))   # the connection ended in the middle of the line
+        else:
+            self._left = left - len(line)
         return line
 
     def unread(self):
@@ -596,7 +627,8 @@ class ChunkedInput(InputBase):
     def _bad(self, line):
         self._done = True
         if not line:
-            return BodyError('the chunked request body ended before its last chunk')
+            return ClientDisconnected('the client went away before the request body was complete '
+                                      '(the chunked request body ended before its last chunk)')
         return BodyError('malformed chunked request body near %r' % line[:40])
 
     def read(self, size=-1):
@@ -1084,7 +1116,7 @@ class Server(object):
             if env.pop('HTTP_TRANSFER_ENCODING').strip().lower() == 'chunked':
                 inp = ChunkedInput(conn)
             else:
-                inp = LengthInput(conn, sys.maxsize)   # up to end of file
+                inp = LengthInput(conn, sys.maxsize, until_eof=True)   # up to end of file
         else:
             inp = EMPTY_INPUT
         env.update(self.base_env)
@@ -1109,6 +1141,10 @@ class Server(object):
                     close = getattr(result, 'close', None)
                     if close is not None:
                         close()
+        except ClientDisconnected as e:
+            # The client left mid-upload and Ferry reset the connection: nobody reads an answer.
+            resp.keep = False
+            log('%s %s: %s' % (env.get('REQUEST_METHOD'), env.get('REQUEST_URI'), e))
         except ClientGone as e:
             resp.keep = False
             if _debug:

@@ -102,6 +102,8 @@ struct Apps {
     pool: FerryPool,
     /// The pool group of each of the deployment's apps, in order.
     groups: Vec<GroupId>,
+    /// Where request bodies beyond the memory buffer go by default (the instance's `tmp/`).
+    body_temp_dir: PathBuf,
 }
 
 /// The serving tasks, and how to stop them.
@@ -266,6 +268,7 @@ fn start_pool(
         spawner,
         pool,
         groups,
+        body_temp_dir: options::body_temp_dir(instance.path()),
     })
 }
 
@@ -283,7 +286,7 @@ fn build_router(
         observers,
         |mount, route| {
             let app = &deployment.apps[mount.app];
-            let mut config = options::site_config(app, mount, route);
+            let mut config = options::site_config(app, mount, route, &apps.body_temp_dir);
             config.metrics = Arc::clone(metrics);
             config.metrics_app = metrics.app(&app.group_name);
             Site::new(apps.pool.clone(), apps.groups[mount.app], &config)
@@ -323,7 +326,9 @@ fn direct_sites(deployment: &Deployment, apps: &Apps) -> HashMap<String, Arc<Sit
         .iter()
         .zip(&apps.groups)
         .map(|(app, &group)| {
-            let mut config = options::site_config(app, &Mount::direct(), &PassengerRoute::direct());
+            let direct = PassengerRoute::direct();
+            let mut config =
+                options::site_config(app, &Mount::direct(), &direct, &apps.body_temp_dir);
             config.public_dir = None;
             let site = Site::new(apps.pool.clone(), group, &config);
             (app.group_name.clone(), site)

@@ -78,8 +78,15 @@ pub(crate) fn group_config(app: &AppConfig, spawn: SpawnOptions) -> GroupConfig 
     }
 }
 
-/// The front end's settings for `app` mounted at `mount` in a route.
-pub(crate) fn site_config(app: &AppConfig, mount: &Mount, route: &PassengerRoute) -> SiteConfig {
+/// The front end's settings for `app` mounted at `mount` in a route. Request bodies beyond the
+/// memory buffer go to `body_temp_dir` unless the route names a directory.
+pub(crate) fn site_config(
+    app: &AppConfig,
+    mount: &Mount,
+    route: &PassengerRoute,
+    body_temp_dir: &std::path::Path,
+) -> SiteConfig {
+    let body = &route.request_body;
     SiteConfig {
         public_dir: mount.public_dir.clone(),
         friendly_error_pages: app.friendly_error_pages,
@@ -95,7 +102,22 @@ pub(crate) fn site_config(app: &AppConfig, mount: &Mount, route: &PassengerRoute
             name: sticky.cookie_name.clone(),
             attributes: sticky.cookie_attributes.clone(),
         }),
+        // Issue 16, request side:
+        request_buffering: body.buffering,
+        client_body_buffer_size: body.buffer_size,
+        client_body_timeout: body.timeout,
+        client_body_temp_dir: body
+            .temp_dir
+            .clone()
+            .unwrap_or_else(|| body_temp_dir.to_owned()),
+        ignore_client_abort: route.ignore_client_abort,
     }
+}
+
+/// Where request bodies beyond the memory buffer go by default: `tmp/` in the instance
+/// directory (Ferry's own, not writable by others), made when the first body needs it.
+pub(crate) fn body_temp_dir(instance: &std::path::Path) -> std::path::PathBuf {
+    instance.join("tmp")
 }
 
 /// `SERVER_SOFTWARE` for the apps.

@@ -62,3 +62,23 @@ pub const DISABLE_SYMLINKS_AS_ROOT: SymlinkMode = SymlinkMode::IfNotOwner;
 pub const START_DISABLE_SYMLINKS: SymlinkMode = SymlinkMode::IfNotOwner;
 /// `--max-parallel-spawns` (Ferry's own): Passenger's one spawn at a time per app.
 pub const MAX_PARALLEL_SPAWNS: usize = 1;
+
+// Issue 16, request side: request bodies.
+
+/// `client_max_body_size` in a configuration file: nginx's 1 MiB. A body over it gets 413
+/// before any app sees it.
+pub const CLIENT_MAX_BODY_SIZE: &str = "1m";
+/// `ferry start --client-max-body-size`: 1024m, what Passenger Standalone's Nginx template
+/// writes (its builtin engine has no limit). Nginx's 1m would refuse the uploads people make
+/// through `passenger start` today; no limit at all would let one client fill the disk with a
+/// buffered body.
+pub const START_CLIENT_MAX_BODY_SIZE: &str = "1024m";
+/// `client_body_buffer_size`: how much of a request body is held in memory; a longer body goes
+/// whole to an unlinked temp file. Nginx's 16k (on 64-bit platforms).
+pub const CLIENT_BODY_BUFFER_SIZE: &str = "16k";
+/// `client_body_timeout`, in seconds: the longest wait between two reads of a request body
+/// (not for the whole body). Nginx's.
+pub const CLIENT_BODY_TIMEOUT_SECS: u64 = 60;
+/// `passenger_request_buffering`: a request body is read whole before a process is chosen, as
+/// in Passenger 5+ and nginx.
+pub const REQUEST_BUFFERING: bool = true;

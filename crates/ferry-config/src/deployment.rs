@@ -155,6 +155,31 @@ pub struct PassengerRoute {
     pub ignore_headers: Vec<String>,
     /// Longest time a request may take (`passenger_max_request_time`).
     pub max_request_time: Option<Duration>,
+    // Issue 16, request side:
+    /// How request bodies are read before they go to the app.
+    pub request_body: BodySettings,
+    /// A request whose client goes away runs to its end: the app's response is read and dropped
+    /// (`passenger_ignore_client_abort`). Off: the app's connection is closed at once.
+    pub ignore_client_abort: bool,
+}
+
+/// How a place reads request bodies before an app gets them (issue 16). The largest body
+/// allowed is the route's ([`Route::client_max_body_size`]): it is checked wherever the request
+/// goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodySettings {
+    /// Read the whole body before a process is chosen, so that a slow or broken upload never
+    /// holds one (`passenger_request_buffering`). Off: the body streams to the app as it comes.
+    pub buffering: bool,
+    /// The most of a body held in memory (`client_body_buffer_size`); a longer body goes whole
+    /// to an unlinked temp file.
+    pub buffer_size: u64,
+    /// The longest wait between two reads of a body (`client_body_timeout`): past it the client
+    /// gets 408 and its connection is closed. `None`: no limit (written as 0).
+    pub timeout: Option<Duration>,
+    /// Where a body longer than `buffer_size` is kept (`client_body_temp_path`, or `ferry start
+    /// --data-buffer-dir`). `None`: the instance directory's `tmp/`.
+    pub temp_dir: Option<PathBuf>,
 }
 
 /// An app mounted at a base URI.
@@ -211,7 +236,7 @@ impl Config {
             mime_types: Vec::new(),
             default_type: "application/octet-stream".to_owned(),
             error_pages: Vec::new(),
-            client_max_body_size: None,
+            client_max_body_size: self.client_max_body_size,
             disable_symlinks: None,
             show_version_in_header: defaults::SHOW_VERSION_IN_HEADER,
             passenger: Some(PassengerRoute {
@@ -222,6 +247,8 @@ impl Config {
                 pass_headers: Vec::new(),
                 ignore_headers: Vec::new(),
                 max_request_time: app.max_request_time,
+                request_body: self.request_body.clone(),
+                ignore_client_abort: self.ignore_client_abort,
             }),
         };
         Deployment {
@@ -270,6 +297,24 @@ impl PassengerRoute {
             pass_headers: Vec::new(),
             ignore_headers: Vec::new(),
             max_request_time: None,
+            request_body: BodySettings::default(),
+            ignore_client_abort: false,
+        }
+    }
+}
+
+// === impl BodySettings ===
+
+impl Default for BodySettings {
+    /// The defaults of [`crate::defaults`]: buffering on, 16k in memory, 60 s between reads, the
+    /// instance directory's `tmp/`.
+    fn default() -> Self {
+        BodySettings {
+            buffering: defaults::REQUEST_BUFFERING,
+            // The defaults parse (a unit test says so).
+            buffer_size: crate::units::size(defaults::CLIENT_BODY_BUFFER_SIZE).unwrap_or(0),
+            timeout: Some(Duration::from_secs(defaults::CLIENT_BODY_TIMEOUT_SECS)),
+            temp_dir: None,
         }
     }
 }

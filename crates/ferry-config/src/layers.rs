@@ -95,6 +95,7 @@ fn parse_env(kind: Kind, text: &str) -> Result<Value, String> {
             .map(Value::Int),
         Kind::AppType => text.parse().ok().map(Value::AppType),
         Kind::Map | Kind::List => None,
+        Kind::Size => crate::units::size(text).map(Value::Int),
     };
     value.ok_or_else(|| match kind {
         Kind::Bool => "true, yes, on, 1, false, no, off or 0".to_owned(),
@@ -189,6 +190,13 @@ impl StartOptions {
             log_format: or,
             disable_metrics: or,
             disable_symlinks: or,
+            // Issue 16, request side:
+            client_max_body_size: or,
+            client_body_buffer_size: or,
+            client_body_timeout: or,
+            request_buffering: or,
+            ignore_client_abort: or,
+            data_buffer_dir: or,
         } }
     }
 }

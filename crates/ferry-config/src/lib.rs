@@ -20,6 +20,7 @@ mod pre_start;
 mod resolve;
 mod spawn_method;
 mod sticky;
+pub mod units;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -259,6 +260,26 @@ pub struct StartOptions {
     /// `if_not_owner`). Only from the command line: the Passengerfile is the app owner's to
     /// write, and the environment layer reads the Passengerfile's keys.
     pub disable_symlinks: Option<deployment::SymlinkMode>,
+    // Issue 16, request side:
+    /// `--client-max-body-size`, bytes: a larger request body gets 413 (default 1024m, as
+    /// Passenger Standalone; 0 = no limit).
+    pub client_max_body_size: Option<u64>,
+    /// `--client-body-buffer-size`, bytes: the part of a request body held in memory; a longer
+    /// body goes to an unlinked temp file (default 16k).
+    pub client_body_buffer_size: Option<u64>,
+    /// `--client-body-timeout`, seconds between two reads of a request body (default 60; 0 =
+    /// no limit).
+    pub client_body_timeout: Option<u64>,
+    /// `--request-buffering` (`passenger_request_buffering`): read a request body whole before
+    /// a process is chosen (default on).
+    pub request_buffering: Option<bool>,
+    /// `--ignore-client-abort` (`passenger_ignore_client_abort`): a request whose client goes
+    /// away runs to its end (default off).
+    pub ignore_client_abort: Option<bool>,
+    /// `--data-buffer-dir` (Passenger Standalone's name): where request bodies longer than the
+    /// buffer are kept (default: the instance directory's `tmp/`). It chooses where Ferry
+    /// writes, so a Passengerfile not owned by root may not set it when Ferry runs as root.
+    pub data_buffer_dir: Option<PathBuf>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -280,6 +301,13 @@ pub struct Config {
     pub observability: Observability,
     /// Which links in the app's `public/` are followed (`--disable-symlinks`).
     pub disable_symlinks: deployment::SymlinkMode,
+    // Issue 16, request side:
+    /// Largest request body (`--client-max-body-size`); `None`: no limit.
+    pub client_max_body_size: Option<u64>,
+    /// How request bodies are read before they go to the app.
+    pub request_body: deployment::BodySettings,
+    /// A request whose client goes away runs to its end (`--ignore-client-abort`).
+    pub ignore_client_abort: bool,
 }
 
 /// Where Ferry reports what it does: its log, the access log, the instance directory that

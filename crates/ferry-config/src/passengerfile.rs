@@ -64,6 +64,8 @@ pub const PRIVILEGED: &[(&str, Clear)] = &[
     ("ruby", |o| o.ruby.take().is_some()),
     ("python", |o| o.python.take().is_some()),
     ("nodejs", |o| o.nodejs.take().is_some()),
+    // Issue 16, request side: where request bodies are written.
+    ("data_buffer_dir", |o| o.data_buffer_dir.take().is_some()),
 ];
 
 /// The options one source gave, and the warnings to log once logging is up.
@@ -94,6 +96,9 @@ pub(crate) enum Kind {
     Map,
     /// An array of strings. Not read from the environment.
     List,
+    // Issue 16, request side:
+    /// A size in bytes: a JSON number, or a string in nginx's syntax (`"10m"`).
+    Size,
 }
 
 /// A value that passed its [`Kind`]'s check.
@@ -196,6 +201,13 @@ pub(crate) static KEYS: &[Key] = &[
     // Logs and the instance registry.
     key("instance_registry_dir", Kind::Path, |o, v| o.instance_registry_dir = v.path()),
     key("log_file", Kind::Path, |o, v| o.log_file = v.path()),
+    // Issue 16, request side: request bodies.
+    key("client_max_body_size", Kind::Size, |o, v| o.client_max_body_size = v.int()),
+    key("client_body_buffer_size", Kind::Size, |o, v| o.client_body_buffer_size = v.int()),
+    key("client_body_timeout", U64, |o, v| o.client_body_timeout = v.int()),
+    key("request_buffering", Kind::Bool, |o, v| o.request_buffering = v.bool()),
+    key("ignore_client_abort", Kind::Bool, |o, v| o.ignore_client_abort = v.bool()),
+    key("data_buffer_dir", Kind::Path, |o, v| o.data_buffer_dir = v.path()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an
@@ -208,7 +220,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "ssl_port",
     "daemonize",
     "pid_file",
-    "data_buffer_dir",
     "core_file_descriptor_ulimit",
     "meteor_app_settings",
     "rackup",
@@ -422,6 +433,13 @@ fn check(key: &Key, json: &Json, dir: &Path) -> Result<Value, Mismatch> {
             .map_err(|_| mismatch(key.kind.expected())),
         (Kind::Map, Json::Object(map)) => map_items(key.name, map),
         (Kind::List, Json::Array(items)) => list_items(key.name, items),
+        (Kind::Size, Json::Number(n)) => n
+            .as_u64()
+            .map(Value::Int)
+            .ok_or_else(|| mismatch(key.kind.expected())),
+        (Kind::Size, Json::String(s)) => crate::units::size(s)
+            .map(Value::Int)
+            .ok_or_else(|| mismatch(key.kind.expected())),
         _ => Err(mismatch(key.kind.expected())),
     }
 }
@@ -483,6 +501,7 @@ impl Kind {
             Kind::AppType => "one of node, ruby, python, generic".into(),
             Kind::Map => "an object".into(),
             Kind::List => "an array of strings".into(),
+            Kind::Size => "a number of bytes or a size such as \"64k\" or \"10m\"".into(),
         }
     }
 

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::deployment::BodySettings;
 use crate::{
     defaults, invalid, lexical, sticky, AppConfig, AppType, Config, Error, Listen, Observability,
     PoolConfig, PreStart, Start, StartOptions, StickySessions, UserSwitchingConfig,
@@ -73,6 +74,10 @@ impl StartOptions {
                 disable_symlinks: self
                     .disable_symlinks
                     .unwrap_or(defaults::START_DISABLE_SYMLINKS),
+                // Issue 16, request side:
+                client_max_body_size: self.client_max_body_size(),
+                request_body: self.request_body(),
+                ignore_client_abort: self.ignore_client_abort.unwrap_or(false),
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
@@ -452,4 +457,30 @@ fn pairs(name: &'static str, items: &[String], problems: &mut Vec<Error>) -> Vec
         }
     }
     out
+}
+
+// Issue 16, request side: request bodies.
+impl StartOptions {
+    /// `--client-max-body-size` (default [`defaults::START_CLIENT_MAX_BODY_SIZE`]); `None` for
+    /// 0, nginx's "no limit".
+    fn client_max_body_size(&self) -> Option<u64> {
+        self.client_max_body_size
+            .or_else(|| crate::units::size(defaults::START_CLIENT_MAX_BODY_SIZE))
+            .filter(|&n| n > 0)
+    }
+
+    /// How request bodies are read: buffering, the memory part, the timeout between reads and
+    /// where longer bodies go.
+    fn request_body(&self) -> BodySettings {
+        let default = BodySettings::default();
+        BodySettings {
+            buffering: self.request_buffering.unwrap_or(default.buffering),
+            buffer_size: self.client_body_buffer_size.unwrap_or(default.buffer_size),
+            timeout: match self.client_body_timeout {
+                Some(secs) => seconds(secs),
+                None => default.timeout,
+            },
+            temp_dir: self.data_buffer_dir.clone(),
+        }
+    }
 }

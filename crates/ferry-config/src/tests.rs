@@ -422,3 +422,35 @@ fn public_links_are_followed_if_not_owner_unless_the_command_line_says() {
     let written = with(SymlinkMode::On);
     assert_eq!(Symlinks::in_force(Some(&written), false), written);
 }
+
+// Issue 16, request side:
+
+#[test]
+fn request_body_options_become_the_routes_settings() {
+    let dir = app_dir(&["app.js"]);
+    let cfg = StartOptions {
+        client_max_body_size: Some(0),
+        client_body_buffer_size: Some(4096),
+        client_body_timeout: Some(0),
+        request_buffering: Some(false),
+        ignore_client_abort: Some(true),
+        data_buffer_dir: Some("/var/tmp/ferry".into()),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(cfg.client_max_body_size, None, "0 = no limit");
+    let expected = deployment::BodySettings {
+        buffering: false,
+        buffer_size: 4096,
+        timeout: None,
+        temp_dir: Some("/var/tmp/ferry".into()),
+    };
+    assert_eq!(cfg.request_body, expected);
+    let deployment = cfg.deployment();
+    let route = &deployment.servers[0].route;
+    assert_eq!(route.client_max_body_size, None);
+    let passenger = route.passenger.as_ref().unwrap();
+    assert_eq!(passenger.request_body, expected);
+    assert!(passenger.ignore_client_abort);
+}

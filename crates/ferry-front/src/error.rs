@@ -54,6 +54,21 @@ pub enum Error {
         #[source]
         source: crate::body::BoxError,
     },
+    // Issue 16, request side:
+    /// The client sent nothing for `client_body_timeout` while sending the request body.
+    #[error("the client sent no request body for {limit:?} (client_body_timeout)")]
+    ClientBodyTimeout {
+        /// The limit.
+        limit: std::time::Duration,
+    },
+    /// A request body longer than `client_body_buffer_size` could not be kept in its temp file
+    /// (the directory is missing and cannot be made, the disk is full).
+    #[error("could not keep the request body in a temp file")]
+    BodyBuffer {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -72,6 +87,8 @@ impl Error {
             }
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::ClientBody { .. } => StatusCode::BAD_REQUEST,
+            Error::ClientBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Error::BodyBuffer { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -108,6 +125,14 @@ pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
         Error::ClientBody { .. } => page(
             "Bad request",
             "<p>The request body did not arrive whole.</p>",
+        ),
+        Error::ClientBodyTimeout { .. } => page(
+            "Request timeout",
+            "<p>The request body did not arrive in time.</p>",
+        ),
+        Error::BodyBuffer { .. } => page(
+            "Internal server error",
+            "<p>The request body could not be kept. Please try again later.</p>",
         ),
     };
     html(status, page)

@@ -168,6 +168,11 @@ async fn serve_connection<H: Handler>(
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Issue 16, request side: hyper's read buffer grows to its max_buf_size (~400 KiB) on a
+        // fast upload and is kept while the body waits for a process; bounded, 1,000
+        // concurrent uploads stay under 200 MiB. (The connection side bounds it by the header
+        // limits instead.)
+        .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);

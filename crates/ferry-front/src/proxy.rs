@@ -5,7 +5,9 @@
 //!  handle ── outside the base URI: 404
 //!    ├─ files::serve_static ──────────── a file under public/: answered here
 //!    └─ forward, up to MAX_TRIES times while the request has not reached an app:
-//!         pending::Pending::read ─────── the body under client_max_body_size (body.rs)
+//!         pending::Pending::read ─────── the body read whole first (buffer.rs: memory, then an
+//!                                        unlinked temp file; 413/408/400 before any app sees
+//!                                        it), or streamed under its limit and timeout (body.rs)
 //!         checkout::checkout_session ─── a session on a process (pool), sticky or not
 //!         send::send_request ─────────── a kept or new connection (connection.rs), the request
 //!                                        sent over HTTP or the `session` protocol, the answer's
@@ -13,6 +15,8 @@
 //!         respond::forward_response ──── the client's response, its body streamed from the app
 //!                                        (the session ends with it), an upgrade relayed
 //!                                        (upgrade.rs), out-of-band work started (oob.rs)
+//!         (passenger_ignore_client_abort on: the last two on a task of their own, and the
+//!          response read to its end if the client leaves: abort.rs)
 //! ```
 //!
 //! A process speaks one of two protocols on its socket: plain HTTP/1.1 (Node and generic apps),
@@ -21,7 +25,9 @@
 //! response body has been read to its end, the connection goes back to the process's idle list in
 //! the pool. Upgraded connections (WebSocket) are relayed byte for byte until either side closes.
 
+mod abort;
 mod body;
+mod buffer;
 mod checkout;
 mod files;
 mod oob;
@@ -45,7 +51,7 @@ use crate::listener::ClientInfo;
 use crate::session::under_base;
 use crate::site::Site;
 
-pub(crate) use body::BodyLimit;
+pub(crate) use body::{BodyLimit, BodySettings};
 
 use pending::Pending;
 use send::Sent;
@@ -89,6 +95,7 @@ pub(crate) async fn handle_direct(
     let only = Some((sticky_id, pid));
     match forward(&site, client, request, Vec::new(), only, None).await {
         Ok(response) => response,
+        Err(error) if body::is_client_body(&error) => client_body_answer(&error),
         Err(error) => {
             log_error(&error);
             error_response(&error, site.friendly_error_pages)
@@ -100,31 +107,64 @@ pub(crate) async fn handle_direct(
 /// request has not reached an app; only to the process `only` names (sticky id, pid) when
 /// given.
 async fn forward(
-    site: &Site,
+    site: &Arc<Site>,
     client: ClientInfo,
     request: Request<Incoming>,
     cgi: Vec<(String, String)>,
     only: Option<(u64, u32)>,
     tracked: Option<&Tracked>,
 ) -> Result<Response<Body>, Error> {
-    let mut pending = Pending::read(request, cgi).await?;
+    let mut pending = Pending::read(request, cgi, &site.body).await?;
     let sticky = checkout::sticky_id(site, only, &pending.parts.headers);
     let mut last_error = None;
     for _ in 0..MAX_TRIES {
         let session = checkout::checkout_session(site, sticky, only, tracked).await?;
-        let span = request_span(&session, &pending);
-        let sent = send::send_request(site, &mut pending, client, session);
-        match sent.instrument(span.clone()).await? {
-            Sent::Answered(answer) => {
-                let upgrade = pending.upgrade.take();
-                return Ok(span.in_scope(|| respond::forward_response(site, answer, upgrade)));
-            }
-            Sent::Again(error) => last_error = Some(error),
+        let (back, tried) = try_process(site, pending, client, session).await?;
+        match tried {
+            Tried::Answered(response) => return Ok(response),
+            Tried::Again(error) => last_error = Some(error),
         }
+        pending = back;
     }
     Err(last_error.unwrap_or(Error::Retries {
         endpoint: "(none)".into(),
     }))
+}
+
+/// What one try on a process came to.
+enum Tried {
+    /// The client's response.
+    Answered(Response<Body>),
+    /// The request did not reach the app (or may be sent again): try another connection.
+    Again(Error),
+}
+
+/// send_request → forward_response on the session's process; `pending` comes back for another
+/// try. With `passenger_ignore_client_abort`, both run on a task the client's going away does
+/// not stop ([`abort::send_detached`]).
+async fn try_process(
+    site: &Arc<Site>,
+    mut pending: Pending,
+    client: ClientInfo,
+    session: Session<AppConnection>,
+) -> Result<(Pending, Tried), Error> {
+    let span = request_span(&session, &pending);
+    if site.ignore_client_abort {
+        let (pending, tried) = abort::send_detached(site, pending, client, session, span).await?;
+        return Ok(match tried {
+            Tried::Answered(response) => (pending, Tried::Answered(abort::keep_reading(response))),
+            again => (pending, again),
+        });
+    }
+    let sent = send::send_request(site, &mut pending, client, session);
+    let tried = match sent.instrument(span.clone()).await? {
+        Sent::Answered(answer) => {
+            let upgrade = pending.upgrade.take();
+            Tried::Answered(span.in_scope(|| respond::forward_response(site, answer, upgrade)))
+        }
+        Sent::Again(error) => Tried::Again(error),
+    };
+    Ok((pending, tried))
 }
 
 /// The request's span on the session's process: `request{method, path}` under
@@ -139,18 +179,32 @@ fn request_span(session: &Session<AppConnection>, pending: &Pending) -> tracing:
     )
 }
 
-/// The client's answer when the app could not give one: 413 for a body cut at its limit, the
-/// site's status for a full queue, else the error's own page.
+/// The client's answer when the app could not give one: 413, 408 or 400 for its request body,
+/// the site's status for a full queue, else the error's own page.
 fn error_answer(site: &Site, error: &Error) -> Response<Body> {
-    if body::too_large(error) {
-        tracing::info!("request body larger than client_max_body_size: 413");
-        return error_response(&Error::BodyTooLarge { limit: 0 }, false);
+    if body::is_client_body(error) {
+        return client_body_answer(error);
     }
     log_error(error);
     let mut response = error_response(error, site.friendly_error_pages);
     if matches!(error, Error::Checkout(CheckoutError::QueueFull { .. })) {
         *response.status_mut() = site.queue_overflow_status;
     }
+    response
+}
+
+/// The answer to a request body the client broke (over its limit, too slow, malformed or cut):
+/// its status, logged, and the connection closed, since the rest of the body is not read.
+fn client_body_answer(error: &Error) -> Response<Body> {
+    tracing::info!(
+        status = error.status().as_u16(),
+        "request body refused: {error}"
+    );
+    let mut response = error_response(error, false);
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
     response
 }
 

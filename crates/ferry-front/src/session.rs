@@ -2,7 +2,9 @@
 //! §2, reference §3).
 //!
 //! A request goes out as a length-prefixed frame of `KEY\0VALUE\0` CGI variables followed by the
-//! body (chunked when its length is unknown), with a write half-close at its end. The response
+//! body (chunked when its length is unknown), with a write half-close at its end; a body that
+//! fails on its way (its client left, timed out or passed its limit) resets the connection
+//! instead, so the app never takes a cut body for a whole one. The response
 //! comes back as an HTTP/1.x head and a body that is re-framed for the client as it streams. A
 //! connection that carried no request body and got a length-delimited response goes back to the
 //! process's idle list for the next request.
@@ -22,8 +24,9 @@ use ferry_protocol::Endpoint;
 use http::request;
 use http_body::Body as _;
 use hyper::body::Incoming;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::oneshot;
 
 pub(crate) use ferry_protocol::session::{
     frame, is_upgrade_request, split_base, under_base, FrameContext, RequestBody,
@@ -71,6 +74,41 @@ impl AppStream {
                 AppStream::Unix(stream)
             }
         })
+    }
+}
+
+// Issue 16, request side:
+impl AppStream {
+    /// A second handle on the connection's socket, with which the task writing the request body
+    /// can reset it ([`Resetter::reset`]) whatever holds the other half.
+    fn resetter(&self) -> io::Result<Resetter> {
+        use std::os::fd::AsFd;
+        Ok(match self {
+            AppStream::Tcp(s) => Resetter::Tcp(s.as_fd().try_clone_to_owned()?.into()),
+            AppStream::Unix(s) => Resetter::Unix(s.as_fd().try_clone_to_owned()?.into()),
+        })
+    }
+}
+
+/// A duplicate of an app connection's socket, kept to reset the connection.
+#[derive(Debug)]
+enum Resetter {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Resetter {
+    /// Shuts the connection down both ways at once, so the app sees its request end early (an
+    /// end of input, or a read error, in the middle of the body), never a complete body; and
+    /// its writes fail.
+    fn reset(&self) {
+        let shut = match self {
+            Resetter::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Resetter::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+        if let Err(e) = shut {
+            tracing::debug!(error = %e, "could not reset an app connection");
+        }
     }
 }
 
@@ -151,6 +189,11 @@ pub(crate) enum ExchangeError {
     /// The response head could not be parsed.
     #[error(transparent)]
     BadHead(#[from] HeadError),
+    // Issue 16, request side:
+    /// The request body, streaming from the client, failed before the response head came: the
+    /// connection was reset.
+    #[error("the request body could not be read from the client")]
+    Body(#[source] crate::body::BoxError),
 }
 
 /// Reads a response from the app: either the whole connection (no request body) or its read
@@ -158,7 +201,19 @@ pub(crate) enum ExchangeError {
 #[derive(Debug)]
 pub(crate) enum Reader {
     Whole(AppStream),
-    Half(ReadHalf<AppStream>),
+    Half(HalfReader),
+}
+
+/// The read half of a connection whose other half writes the request body on a task of its
+/// own ([`Writer::write_body`]). While it lives the body is written; dropped (the response is over, or
+/// the client went away), the writer stops, so the connection closes without the half-close
+/// that would tell the app its body ended.
+#[derive(Debug)]
+pub(crate) struct HalfReader {
+    read: ReadHalf<AppStream>,
+    /// The writer's report of a request body that failed (the connection is reset by then).
+    /// `None` once the writer has finished.
+    body_failed: Option<oneshot::Receiver<crate::body::BoxError>>,
 }
 
 impl AsyncRead for Reader {
@@ -169,7 +224,7 @@ impl AsyncRead for Reader {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Reader::Whole(s) => Pin::new(s).poll_read(cx, buf),
-            Reader::Half(s) => Pin::new(s).poll_read(cx, buf),
+            Reader::Half(s) => Pin::new(&mut s.read).poll_read(cx, buf),
         }
     }
 }
@@ -194,7 +249,7 @@ pub(crate) async fn exchange(
     kind: RequestBody,
     head_request: bool,
 ) -> Result<Exchange, ExchangeError> {
-    let mut reader = match kind {
+    let reader = match kind {
         RequestBody::None => {
             stream
                 .write_all(&frame)
@@ -203,19 +258,30 @@ pub(crate) async fn exchange(
             Reader::Whole(stream)
         }
         RequestBody::Length(_) | RequestBody::Chunked => {
+            let resetter = stream.resetter();
             let (read, mut write) = tokio::io::split(stream);
             write.write_all(&frame).await.map_err(ExchangeError::Send)?;
             let body = body.take().unwrap_or_else(crate::body::empty);
-            tokio::spawn(async move {
-                if let Err(e) = send_body(&mut write, body, kind == RequestBody::Chunked).await {
-                    tracing::debug!(error = %e, "request body not sent in full");
-                }
-                // End of the body for the app, in every case: a short body reads as truncated.
-                let _ = write.shutdown().await;
-            });
-            Reader::Half(read)
+            let (failed, body_failed) = oneshot::channel();
+            let writer = Writer {
+                write,
+                resetter: resetter.ok(),
+                chunked: kind == RequestBody::Chunked,
+                failed,
+            };
+            tokio::spawn(writer.write_body(body));
+            Reader::Half(HalfReader {
+                read,
+                body_failed: Some(body_failed),
+            })
         }
     };
+    read_head(reader, head_request).await
+}
+
+/// Reads the response head off `reader`; a request body that fails meanwhile resets the
+/// connection and ends the exchange with [`ExchangeError::Body`].
+async fn read_head(mut reader: Reader, head_request: bool) -> Result<Exchange, ExchangeError> {
     let mut buffered = BytesMut::with_capacity(READ_SIZE);
     loop {
         if let Some(head) = response_head::parse(&buffered, head_request)? {
@@ -232,7 +298,11 @@ pub(crate) async fn exchange(
         }
         buffered.reserve(READ_SIZE);
         let got_bytes = !buffered.is_empty();
-        match tokio::io::AsyncReadExt::read_buf(&mut reader, &mut buffered).await {
+        let read = match read_or_fail(&mut reader, &mut buffered).await {
+            Ok(read) => read,
+            Err(failure) => return Err(ExchangeError::Body(failure)),
+        };
+        match read {
             Ok(0) => {
                 return Err(ExchangeError::Incomplete {
                     got_bytes,
@@ -250,31 +320,119 @@ pub(crate) async fn exchange(
     }
 }
 
+/// One read into `buffered`, or the writer's report that the request body failed first.
+async fn read_or_fail(
+    reader: &mut Reader,
+    buffered: &mut BytesMut,
+) -> Result<io::Result<usize>, crate::body::BoxError> {
+    let Reader::Half(half) = reader else {
+        return Ok(tokio::io::AsyncReadExt::read_buf(reader, buffered).await);
+    };
+    let Some(body_failed) = half.body_failed.as_mut() else {
+        return Ok(tokio::io::AsyncReadExt::read_buf(&mut half.read, buffered).await);
+    };
+    tokio::select! {
+        read = tokio::io::AsyncReadExt::read_buf(&mut half.read, buffered) => Ok(read),
+        failed = body_failed => match failed {
+            Ok(failure) => Err(failure),
+            // The writer finished (the body is sent): wait for the head alone.
+            Err(_) => {
+                half.body_failed = None;
+                Ok(tokio::io::AsyncReadExt::read_buf(&mut half.read, buffered).await)
+            }
+        },
+    }
+}
+
+/// The task that writes a request body to the app, with what it needs to end it.
+struct Writer {
+    write: WriteHalf<AppStream>,
+    /// `None` if the socket could not be duplicated (out of descriptors): a failed body then
+    /// only closes the writer's half, without the half-close that would end the body.
+    resetter: Option<Resetter>,
+    chunked: bool,
+    /// To the reader: the body failed.
+    failed: oneshot::Sender<crate::body::BoxError>,
+}
+
+impl Writer {
+    /// Writes the body, then half-closes the connection: the end of the body for the app. A
+    /// body that fails (the client's error) resets the connection instead, never a half-close,
+    /// which would read as a complete body, and is reported to the reader. The writer stops at
+    /// once when the reader is dropped (the client went away, or the response is over).
+    async fn write_body(mut self, body: crate::body::Body) {
+        let sent = tokio::select! {
+            sent = send_body(&mut self.write, body, self.chunked) => sent,
+            () = self.failed.closed() => return,
+        };
+        match sent {
+            Ok(()) => {
+                let _ = self.write.shutdown().await;
+            }
+            Err(SendBodyError::Body(error)) => {
+                tracing::debug!(%error, "request body failed; resetting the app's connection");
+                if let Some(resetter) = &self.resetter {
+                    resetter.reset();
+                }
+                // Unreported when the head is already in: the reset ends the response too.
+                let _ = self.failed.send(error);
+            }
+            // The app stopped reading the body (it answered early, or failed): its response, or
+            // the end of the connection, tells the rest.
+            Err(SendBodyError::Write(e)) => {
+                tracing::debug!(error = %e, "request body not sent in full");
+            }
+        }
+    }
+}
+
+/// Why sending a request body stopped.
+enum SendBodyError {
+    /// The body itself failed (the client's error).
+    Body(crate::body::BoxError),
+    /// Writing to the app failed.
+    Write(io::Error),
+}
+
 async fn send_body<W: AsyncWrite + Unpin>(
     write: &mut W,
     mut body: crate::body::Body,
     chunked: bool,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), SendBodyError> {
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let Ok(data) = frame?.into_data() else {
+        let Ok(data) = frame.map_err(SendBodyError::Body)?.into_data() else {
             continue; // trailers are not forwarded
         };
         if data.is_empty() {
             continue;
         }
-        if chunked {
-            let size = format!("{:x}\r\n", data.len());
-            write.write_all(size.as_bytes()).await?;
-            write.write_all(&data).await?;
-            write.write_all(b"\r\n").await?;
-        } else {
-            write.write_all(&data).await?;
-        }
+        write_piece(write, &data, chunked)
+            .await
+            .map_err(SendBodyError::Write)?;
     }
     if chunked {
-        write.write_all(b"0\r\n\r\n").await?;
+        write
+            .write_all(b"0\r\n\r\n")
+            .await
+            .map_err(SendBodyError::Write)?;
     }
     Ok(())
+}
+
+/// One piece of the body, in chunked framing when the body's length is unknown.
+async fn write_piece<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    data: &[u8],
+    chunked: bool,
+) -> io::Result<()> {
+    if chunked {
+        let size = format!("{:x}\r\n", data.len());
+        write.write_all(size.as_bytes()).await?;
+        write.write_all(data).await?;
+        write.write_all(b"\r\n").await
+    } else {
+        write.write_all(data).await
+    }
 }
 
 /// Sends an out-of-band-work request on a fresh connection and waits (bounded) until the process

@@ -9,6 +9,7 @@ use ferry_metrics::{AppId, Metrics};
 use ferry_pool::{GroupId, Pool};
 
 use crate::connection::AppConnection;
+use crate::proxy::BodySettings;
 use crate::static_files;
 
 /// The front end's settings for one app.
@@ -41,6 +42,22 @@ pub struct SiteConfig {
     pub metrics_app: AppId,
     /// The app's group name, for the access log.
     pub app_name: String,
+    // Issue 16, request side:
+    /// Read a request body whole before a process is chosen (`passenger_request_buffering`);
+    /// off: the body streams to the app as it comes.
+    pub request_buffering: bool,
+    /// The most of a request body held in memory (`client_body_buffer_size`); a longer body goes
+    /// whole to an unlinked temp file in `client_body_temp_dir`.
+    pub client_body_buffer_size: u64,
+    /// The longest wait between two reads of a request body (`client_body_timeout`): past it
+    /// the client gets 408. `None`: no limit.
+    pub client_body_timeout: Option<std::time::Duration>,
+    /// Where request bodies longer than `client_body_buffer_size` are kept (created, mode 0700,
+    /// when missing).
+    pub client_body_temp_dir: PathBuf,
+    /// A request whose client goes away runs to its end, its response read and dropped
+    /// (`passenger_ignore_client_abort`); off: the app's connection is closed at once.
+    pub ignore_client_abort: bool,
 }
 
 /// The cookie that carries a sticky session's process id.
@@ -80,6 +97,9 @@ pub struct Site {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) metrics_app: AppId,
     pub(crate) app_name: Arc<str>,
+    // Issue 16, request side:
+    pub(crate) body: BodySettings,
+    pub(crate) ignore_client_abort: bool,
 }
 
 // === impl Site ===
@@ -112,6 +132,8 @@ impl Site {
             metrics_app: config.metrics_app,
             app_name: config.app_name.as_str().into(),
             metrics: Arc::clone(&config.metrics),
+            body: BodySettings::of(config),
+            ignore_client_abort: config.ignore_client_abort,
         })
     }
 }

@@ -300,6 +300,38 @@ pub(crate) struct StartArgs {
     /// http:// only.
     #[arg(long = "pre-start", value_name = "URL")]
     pre_start: Vec<String>,
+    // Issue 16, request side:
+    /// Largest request body: a larger one gets 413 before the app sees any of it (0 = no
+    /// limit) [default: 1024m]
+    #[arg(long, value_name = "SIZE", value_parser = size, help_heading = "Request bodies")]
+    client_max_body_size: Option<u64>,
+    /// How much of a request body is held in memory; a longer body goes to an unlinked temp
+    /// file [default: 16k]
+    #[arg(long, value_name = "SIZE", value_parser = size, help_heading = "Request bodies")]
+    client_body_buffer_size: Option<u64>,
+    /// Seconds a client may pause between two reads of its request body before it gets 408
+    /// and is disconnected (0 = no limit) [default: 60]
+    #[arg(long, value_name = "SECS", help_heading = "Request bodies")]
+    client_body_timeout: Option<u64>,
+    /// Read each request body whole before a process is chosen, so that slow uploads never
+    /// hold one; off streams bodies to the app as they arrive [default: on]
+    #[arg(long, value_name = "on|off", value_parser = on_off, help_heading = "Request bodies")]
+    request_buffering: Option<bool>,
+    /// When a client goes away before its response is complete, let the request run to its
+    /// end (the app's response is read and dropped) instead of closing the app's connection.
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off, help_heading = "Request bodies")]
+    ignore_client_abort: Option<bool>,
+    /// Where request bodies longer than --client-body-buffer-size are kept, in files unlinked
+    /// as soon as they are created [default: the instance directory's tmp/]
+    #[arg(long, value_name = "DIR", help_heading = "Request bodies")]
+    data_buffer_dir: Option<PathBuf>,
+}
+
+/// A size in nginx's syntax: `1024`, `64k`, `10m`, `1g`.
+fn size(value: &str) -> Result<u64, String> {
+    ferry_config::units::size(value)
+        .ok_or_else(|| format!("expected a size such as 1024, 64k, 10m or 1g, not {value:?}"))
 }
 
 fn on_off(value: &str) -> Result<bool, String> {
@@ -370,6 +402,13 @@ impl From<StartArgs> for StartOptions {
             log_format: args.log_format,
             disable_metrics: args.disable_metrics.then_some(true),
             disable_symlinks: args.disable_symlinks,
+            // Issue 16, request side:
+            client_max_body_size: args.client_max_body_size,
+            client_body_buffer_size: args.client_body_buffer_size,
+            client_body_timeout: args.client_body_timeout,
+            request_buffering: args.request_buffering,
+            ignore_client_abort: args.ignore_client_abort,
+            data_buffer_dir: args.data_buffer_dir,
         }
     }
 }
@@ -625,6 +664,20 @@ mod tests {
                 format!("{:?}", d::STICKY_SESSIONS_COOKIE_ATTRIBUTES),
             ),
             ("disable_symlinks", d::START_DISABLE_SYMLINKS.to_string()),
+            // Issue 16, request side:
+            (
+                "client_max_body_size",
+                d::START_CLIENT_MAX_BODY_SIZE.to_string(),
+            ),
+            (
+                "client_body_buffer_size",
+                d::CLIENT_BODY_BUFFER_SIZE.to_string(),
+            ),
+            (
+                "client_body_timeout",
+                d::CLIENT_BODY_TIMEOUT_SECS.to_string(),
+            ),
+            ("request_buffering", on_off(d::REQUEST_BUFFERING)),
         ];
         for (id, default) in expected {
             let help = start_help(id);
@@ -663,5 +716,42 @@ mod tests {
             })
         ));
         assert!(Cli::try_parse_from(["ferry", "config", "check"]).is_err());
+    }
+
+    // Issue 16, request side:
+    #[test]
+    fn request_body_flags_parse() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args)?;
+            let Command::Start(args) = cli.command else {
+                panic!("not start")
+            };
+            Ok::<_, clap::Error>(StartOptions::from(args))
+        };
+        let opts = parse(&[
+            "ferry",
+            "start",
+            "--client-max-body-size",
+            "20m",
+            "--client-body-buffer-size=64k",
+            "--client-body-timeout",
+            "5",
+            "--request-buffering",
+            "off",
+            "--ignore-client-abort",
+            "--data-buffer-dir",
+            "/var/tmp/ferry",
+        ])
+        .unwrap();
+        assert_eq!(opts.client_max_body_size, Some(20 << 20));
+        assert_eq!(opts.client_body_buffer_size, Some(64 << 10));
+        assert_eq!(opts.client_body_timeout, Some(5));
+        assert_eq!(opts.request_buffering, Some(false));
+        assert_eq!(opts.ignore_client_abort, Some(true));
+        assert_eq!(opts.data_buffer_dir, Some(PathBuf::from("/var/tmp/ferry")));
+        let off = parse(&["ferry", "start", "--ignore-client-abort=off"]).unwrap();
+        assert_eq!(off.ignore_client_abort, Some(false));
+        assert!(parse(&["ferry", "start", "--client-max-body-size", "10mb"]).is_err());
+        assert!(parse(&["ferry", "start", "--request-buffering", "maybe"]).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Large bodies stream through Ferry in both directions without being buffered: 100 MB up and
-//! 100 MB down arrive intact while Ferry's peak resident memory stays under 64 MB.
+//! Large bodies go through Ferry in both directions without being held in memory: 100 MB up (read
+//! whole before the app gets it, into an unlinked temp file beyond `client_body_buffer_size`)
+//! and 100 MB down arrive intact while Ferry's peak resident memory stays under 64 MB.
 
 use std::time::Duration;
 

@@ -23,6 +23,7 @@ const {
 const { testRequiring } = require('./support/require.js');
 
 const STUB = path.join(FIXTURE_APPS, 'node-stub');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('node-stub', () => {
   let app;
@@ -101,6 +102,28 @@ describe('node-stub', () => {
     } finally {
       fs.rmSync(gate, { force: true });
       sock.destroy();
+    }
+  });
+
+  // Issue 16: when its client leaves mid-upload Ferry resets the app's connection; the loader
+  // adds nothing, so the app sees Node's own abort (req.complete false at 'close'), not 'end'.
+  test('POST /consume: a body cut short is an abort, not an end', async () => {
+    const record = path.join(os.tmpdir(), `ferry-record-${process.pid}-${Date.now()}`);
+    const sock = await connect(app.socketPath);
+    sock.write(
+      `POST /sub/consume?record=${encodeURIComponent(record)} HTTP/1.1\r\nHost: x\r\n` +
+        'Content-Length: 1000\r\n\r\n' +
+        'x'.repeat(500)
+    );
+    const read = () => (fs.existsSync(record) ? fs.readFileSync(record, 'utf8') : '');
+    try {
+      for (let i = 0; i < 500 && !read().includes('first-byte'); i++) await sleep(10);
+      sock.destroy();
+      for (let i = 0; i < 500 && !/^(error|complete)/m.test(read()); i++) await sleep(10);
+      const lines = read().trim().split('\n');
+      assert.deepStrictEqual(lines, ['arrived', 'first-byte', 'error aborted']);
+    } finally {
+      fs.rmSync(record, { force: true });
     }
   });
 

@@ -250,6 +250,43 @@ class RequestTests(SharedLoader):
         self.assertEqual(r.status, 500)
         self.assertTrue(self.loader.wait_output('malformed chunked request body'))
 
+    def test_a_body_cut_short_raises_client_disconnected(self):
+        # Issue 16: Ferry resets the connection when its client leaves mid-upload; wsgi.input
+        # raises (an OSError, as mod_wsgi and gunicorn do), never returns a short body that
+        # looks complete.
+        for i, mode in enumerate(('read', 'read64', 'readline', 'readinto')):
+            length = 1000 + i
+            c = Client(self.loader.socket_path)
+            c.send_request('POST', '/echo', query='mode=' + mode,
+                           headers={'CONTENT_LENGTH': str(length)}, half_close=False)
+            c.sock.sendall(b'x' * 500)
+            c.sock.shutdown(socket.SHUT_RDWR)
+            c.close()
+            needle = 'went away before the request body was complete (500 of %d bytes)' % length
+            self.assertTrue(self.loader.wait_output(needle), (mode, self.loader.read_output()))
+        self.assertEqual(self.get('/hello').body, b'hello')
+
+    def test_a_chunked_body_cut_short_raises_client_disconnected(self):
+        c = Client(self.loader.socket_path)
+        c.send_request('POST', '/echo', query='mode=read',
+                       headers={'HTTP_TRANSFER_ENCODING': 'chunked'}, half_close=False)
+        c.sock.sendall(b'5\r\nhello\r\n3\r\nab')
+        c.sock.shutdown(socket.SHUT_RDWR)
+        c.close()
+        self.assertTrue(self.loader.wait_output('chunked request body ended before its last chunk'))
+
+    def test_a_body_of_unknown_length_ends_at_end_of_input(self):
+        # A transfer coding other than chunked: the body is what comes before the end of input,
+        # which is then no error.
+        c = Client(self.loader.socket_path)
+        c.send_request('POST', '/echo', query='mode=read',
+                       headers={'HTTP_TRANSFER_ENCODING': 'identity'}, half_close=False)
+        c.sock.sendall(b'abc')
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        c.close()
+        self.assertEqual(r.json()['length'], 3)
+
     def test_streaming_response(self):
         gate = self.gate_path('stream-gate')
         c = Client(self.loader.socket_path)

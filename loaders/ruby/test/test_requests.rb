@@ -218,6 +218,38 @@ class RequestsTest < Minitest::Test
     assert_equal "hello world", stub.get("/hello").body
   end
 
+  # Issue 16, request side: Ferry resets the connection when its client leaves mid-upload; the
+  # app must get an exception (an EOFError, as from Unicorn or Puma), never a short body that
+  # looks complete.
+  def test_a_body_cut_short_raises_in_the_app
+    record = File.join(stub.socket_dir, "record-#{rand(1 << 32)}")
+    client = stub.connect
+    client.send_request("POST", "/consume?record=#{record}", body: "",
+                                                             extra: { "CONTENT_LENGTH" => "1000" }, half_close: false)
+    client.write("x" * 500)
+    client.socket.close
+    lines = wait_for_record(record, /\A(error|complete)/)
+    error = lines.find { |l| l.start_with?("error") }
+    assert_match(/\Aerror FerryLoader::ClientDisconnected: .*\(500 of 1000 bytes\)/, error)
+    require_relative "../lib/ferry_loader/input"
+    assert FerryLoader::ClientDisconnected < EOFError
+    refute(lines.any? { |l| l.start_with?("complete") })
+    assert stub.wait_output(/went away before the request body was complete \(500 of 1000/)
+    assert_equal "hello world", stub.get("/hello").body
+  end
+
+  def test_a_chunked_body_cut_short_raises_in_the_app
+    record = File.join(stub.socket_dir, "record-#{rand(1 << 32)}")
+    client = stub.connect
+    client.send_request("POST", "/consume?record=#{record}", extra: { "HTTP_TRANSFER_ENCODING" => "chunked" },
+                                                             half_close: false)
+    client.write("5\r\nhello\r\n3\r\nab")
+    client.socket.close
+    lines = wait_for_record(record, /\A(error|complete)/)
+    error = lines.find { |l| l.start_with?("error") }
+    assert_match(/\Aerror FerryLoader::ClientDisconnected: .*before its last chunk/, error)
+  end
+
   def test_large_response_header
     r = stub.get("/large-header?size=60000")
     assert_equal 60_000, r["X-Large"].bytesize
@@ -255,6 +287,19 @@ class RequestsTest < Minitest::Test
                              ["PATH_INFO", "/hello"], ["PASSENGER_CONNECT_PASSWORD", stub.password]])
     client.write(frame)
     assert_equal "hello world", client.read_response.body
+  end
+
+  private
+
+  # The lines of the record file once one matches `done` (within 10 s).
+  def wait_for_record(path, done)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+    loop do
+      lines = File.exist?(path) ? File.read(path).lines.map(&:chomp) : []
+      return lines if lines.any? { |l| done.match?(l) }
+      flunk "no #{done.inspect} in #{path}: #{lines.inspect}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      sleep 0.01
+    end
   end
 end
 

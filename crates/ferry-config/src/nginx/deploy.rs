@@ -413,13 +413,7 @@ fn seconds(settings: &Settings, name: &str) -> Option<Duration> {
 
 /// An Nginx size: bytes, or with `k`, `m` or `g`.
 fn size(value: &str) -> Option<u64> {
-    let (digits, unit) = match value.as_bytes().last()? {
-        b'k' | b'K' => (&value[..value.len() - 1], 1 << 10),
-        b'm' | b'M' => (&value[..value.len() - 1], 1 << 20),
-        b'g' | b'G' => (&value[..value.len() - 1], 1 << 30),
-        _ => (value, 1),
-    };
-    digits.parse::<u64>().ok()?.checked_mul(unit)
+    crate::units::size(value)
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@
 //!   Passenger 6 names that users already write (issue 6 item 4).
 //! - **The Nginx core directives Ferry implements**: blocks, `listen`, `server_name`, `root`,
 //!   `alias`, `index`, `error_page`, `client_max_body_size`, `default_type`, `types`, the logs,
-//!   `include`.
+//!   `include`; and for request bodies `client_body_buffer_size`, `client_body_timeout`,
+//!   `client_body_temp_path`.
 //! - **Nginx directives Ferry accepts and ignores with a warning**, so that existing files
 //!   load. Only directives whose loss changes how fast Ferry is or how a response is encoded
 //!   or cached, never which response is sent or who may see it: worker and connection counts,
@@ -168,6 +169,9 @@ pub(super) enum ValueKind {
     MimeTypes,
     /// Anything (directives that are ignored or refused).
     Any,
+    // Issue 16, request side:
+    /// An nginx time: `60`, `60s`, `1m30s`, `500ms` ([`crate::units::time`]).
+    Time,
 }
 
 /// How a block that does not give a directive gets its value.
@@ -345,7 +349,8 @@ const APP_ENV: Spec =
     passenger("passenger_app_env", "8.3.4", ALL_HTTP, Text).default(defaults::APP_ENV);
 
 /// Every directive Ferry accepts. Order: seed 000 §8 in section order (aliases beside their
-/// directive), `passenger_ctl`, the Passenger 6 names, Nginx core, ignored, refused.
+/// directive), `passenger_ctl`, the Passenger 6 names, Nginx core, refused, ignored; then the
+/// blocks issue 16 added (request bodies, ...).
 pub(super) static DIRECTIVES: &[Spec] = &[
     // --- Seed 000 §8 ---
     passenger("passenger_root", "8.1", HTTP, Path).role(Role::NoEffect {
@@ -463,12 +468,7 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         CookieName,
     )
     .default(defaults::STICKY_SESSIONS_COOKIE_NAME),
-    passenger("passenger_ignore_client_abort", "8.6.6", ALL_HTTP, Flag)
-        .default("off")
-        .role(Role::NoEffect {
-            why: "Ferry always closes the app's connection when the client goes away (this \
-                  directive's off)",
-        }),
+    passenger("passenger_ignore_client_abort", "8.6.6", ALL_HTTP, Flag).default("off"),
     passenger("passenger_intercept_errors", "8.6.7", ALL_HTTP, Flag).default("off"),
     passenger("passenger_pass_header", "8.6.8", ALL_HTTP, HeaderName).many(),
     passenger(
@@ -573,7 +573,7 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         Arity::Exactly(1),
         Size,
     )
-    .default("1m"),
+    .default(defaults::CLIENT_MAX_BODY_SIZE),
     core(
         "default_type",
         HTTP_SERVER_LOCATION,
@@ -685,11 +685,9 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     ignored("keepalive_timeout", HTTP_SERVER_LOCATION, OWN_TIMEOUTS),
     ignored("keepalive_requests", HTTP_SERVER_LOCATION, OWN_TIMEOUTS),
     ignored("client_header_timeout", HTTP_SERVER, OWN_TIMEOUTS),
-    ignored("client_body_timeout", HTTP_SERVER_LOCATION, OWN_TIMEOUTS),
     ignored("send_timeout", HTTP_SERVER_LOCATION, OWN_TIMEOUTS),
     ignored("client_header_buffer_size", HTTP_SERVER, OWN_BUFFERS),
     ignored("large_client_header_buffers", HTTP_SERVER, OWN_BUFFERS),
-    ignored("client_body_buffer_size", HTTP_SERVER_LOCATION, OWN_BUFFERS),
     ignored("server_tokens", HTTP_SERVER_LOCATION, SERVER_HEADER),
     ignored(
         "charset",
@@ -735,6 +733,34 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         "expires",
         ALL_HTTP,
         "Ferry does not add Expires or Cache-Control headers",
+    ),
+    // --- Issue 16, request side: request bodies ---
+    // Passenger 6's places: http, server, location and if.
+    passenger6("passenger_request_buffering", ALL_HTTP, Flag)
+        .default(on_off(defaults::REQUEST_BUFFERING)),
+    core(
+        "client_body_buffer_size",
+        HTTP_SERVER_LOCATION,
+        Arity::Exactly(1),
+        Size,
+    )
+    .default(defaults::CLIENT_BODY_BUFFER_SIZE),
+    // Ferry reads 0 as "no timeout".
+    core(
+        "client_body_timeout",
+        HTTP_SERVER_LOCATION,
+        Arity::Exactly(1),
+        Time,
+    )
+    .default(decimal!(defaults::CLIENT_BODY_TIMEOUT_SECS)),
+    // The directory, then nginx's up to three subdirectory levels, which Ferry accepts and
+    // ignores: its temp files are unlinked as soon as they are created. No default: the
+    // instance directory's tmp/, decided at start.
+    core(
+        "client_body_temp_path",
+        HTTP_SERVER_LOCATION,
+        Arity::Range(1, 4),
+        Path,
     ),
 ];
 
@@ -932,6 +958,7 @@ impl ValueKind {
             ValueKind::ErrorLog => "a path, then optionally a level".to_owned(),
             ValueKind::MimeTypes => "MIME/TYPE ext...; entries".to_owned(),
             ValueKind::Any => "anything".to_owned(),
+            ValueKind::Time => "a time such as 60, 60s, 1m or 500ms".to_owned(),
         }
     }
 
@@ -991,6 +1018,7 @@ impl ValueKind {
             ValueKind::CookieName => crate::sticky::check_cookie_name(value).is_ok(),
             ValueKind::CookieAttributes => crate::sticky::check_cookie_attributes(value).is_ok(),
             ValueKind::ServerName => is_server_name(value),
+            ValueKind::Time => crate::units::time(value).is_some(),
             _ => true,
         };
         if ok {

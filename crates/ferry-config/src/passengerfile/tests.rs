@@ -65,7 +65,13 @@ fn every_key_sets_its_option() {
             "smart_fallback_to_direct": true,
             "instance_registry_dir": "/srv/run",
             "log_file": "/srv/app/log/ferry.log",
-            "pre_start": ["/", "/status"]
+            "pre_start": ["/", "/status"],
+            "client_max_body_size": "20m",
+            "client_body_buffer_size": 65536,
+            "client_body_timeout": 5,
+            "request_buffering": false,
+            "ignore_client_abort": true,
+            "data_buffer_dir": "tmp/bodies"
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -127,6 +133,12 @@ fn every_key_sets_its_option() {
         disable_metrics: None,
         allow_root_apps: None,
         disable_symlinks: None,
+        client_max_body_size: Some(20 << 20),
+        client_body_buffer_size: Some(65536),
+        client_body_timeout: Some(5),
+        request_buffering: Some(false),
+        ignore_client_abort: Some(true),
+        data_buffer_dir: Some("/srv/app/tmp/bodies".into()),
     };
     assert_eq!(layer.options, expected);
 }
@@ -135,7 +147,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 50, "{names:?}");
+    assert_eq!(names.len(), 56, "{names:?}");
 }
 
 #[test]
@@ -194,6 +206,10 @@ fn wrong_types_name_the_file_key_and_expected_type() {
         (
             r#"{"envvars": {"A": {"b": 1}}}"#,
             "/srv/app/Passengerfile.json: envvars.A must be a string, number or boolean, not an object",
+        ),
+        (
+            r#"{"client_max_body_size": "10mb"}"#,
+            r#"/srv/app/Passengerfile.json: client_max_body_size must be a number of bytes or a size such as "64k" or "10m", not "10mb""#,
         ),
         (
             r#"{"pre_start": "/"}"#,
@@ -321,7 +337,8 @@ fn write_privileged(dir: &Path) -> PathBuf {
         r#"{"user": "root", "group": "root", "default_user": "root", "default_group": "root",
             "user_switching": false, "socket_file": "s.sock", "log_file": "/etc/cron.d/x",
             "instance_registry_dir": "/etc", "ruby": "/tmp/ruby", "python": "py",
-            "nodejs": "node", "app_start_command": "./run", "envvars": {"A": "1"}}"#,
+            "nodejs": "node", "app_start_command": "./run", "envvars": {"A": "1"},
+            "data_buffer_dir": "/etc"}"#,
     )
     .unwrap();
     path
@@ -352,6 +369,7 @@ fn a_file_not_owned_by_root_cannot_choose_what_runs_as_root_or_where_root_writes
     );
     assert_eq!(o.instance_registry_dir, None);
     assert_eq!((&o.ruby, &o.python, &o.nodejs), (&None, &None, &None));
+    assert_eq!(o.data_buffer_dir, None);
     assert_eq!(o.app_start_command.as_deref(), Some("./run"));
     assert_eq!(o.envvars, ["A=1"]);
     assert_eq!(layer.warnings.len(), PRIVILEGED.len());

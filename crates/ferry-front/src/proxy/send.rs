@@ -6,8 +6,8 @@
 //! * `session` (Ruby, Python): the frame of CGI variables, then the body
 //!   ([`crate::session::exchange`]), then the response head.
 //!
-//! A request that never left Ferry, or a bodiless idempotent one sent on a kept connection the
-//! app had just closed, can be sent again: [`Sent::Again`].
+//! A request that never left Ferry, or an idempotent one (bodiless, or with a buffered body) sent
+//! on a kept connection the app had just closed, can be sent again: [`Sent::Again`].
 
 use std::time::Duration;
 
@@ -146,7 +146,10 @@ async fn send_http(
     reused: bool,
 ) -> Result<Sent, Error> {
     rewrite_for_http(pending, client);
-    let body = pending.body.take().unwrap_or_else(crate::body::empty);
+    let body = pending
+        .body_for_try()
+        .take()
+        .unwrap_or_else(crate::body::empty);
     // The head is moved into the request; a copy is kept only when the request could have to be
     // sent again after it left (a bodiless idempotent request on a kept connection).
     let replay = (reused && pending.replayable()).then(|| pending.parts.clone());
@@ -167,16 +170,17 @@ async fn send_http(
                     pending.parts = parts;
                     pending.body = Some(body);
                 }
-                // Sent on a kept connection the app had just closed; no body, idempotent.
+                // Sent on a kept connection the app had just closed; idempotent, with no body or
+                // a buffered one (made again for the next try).
                 (None, Some(parts)) => {
                     pending.parts = parts;
-                    pending.body = Some(crate::body::empty());
+                    pending.body = None;
                 }
+                // A body streamed from the client failed (its error is the client's answer), or
+                // the app did.
                 (None, None) => {
-                    return Err(Error::Upstream {
-                        endpoint,
-                        source: failed.into_error().into(),
-                    })
+                    return Err(super::body::classify(failed.into_error().into())
+                        .unwrap_or_else(|source| Error::Upstream { endpoint, source }))
                 }
             }
             tracing::debug!(%endpoint, "retrying request on a new connection");
@@ -258,7 +262,8 @@ async fn send_session(
         },
     );
     let head_request = pending.parts.method == Method::HEAD;
-    let sent = session::exchange(stream, frame, &mut pending.body, pending.kind, head_request);
+    let kind = pending.kind;
+    let sent = session::exchange(stream, frame, pending.body_for_try(), kind, head_request);
     match sent.await {
         Ok(exchange) => Ok(Sent::Answered(Answer::Session {
             exchange,
@@ -293,6 +298,10 @@ fn exchange_failed(
             tracing::debug!(%endpoint, "kept connection was closed; retrying");
             Ok(Sent::Again(Error::Retries { endpoint }))
         }
+        // The body streamed from the client failed: the connection was reset (the app sees a
+        // cut body), and the client gets the answer to its error.
+        ExchangeError::Body(source) => Err(super::body::classify(source)
+            .unwrap_or_else(|source| Error::Upstream { endpoint, source })),
         error => Err(Error::Upstream {
             endpoint,
             source: error.into(),

@@ -17,6 +17,11 @@
 //                                   always does; Ferry would then start a new one)
 //   GET  /ws                     -> WebSocket echo of text frames (upgrade handled by the server)
 //   GET  /pid                    -> the process id
+//   POST /consume?record=/abs/p  -> appends to the record file: "arrived" on entry, "first-byte" at
+//                                   the first body byte, then "complete N SHA256" at 'end', or
+//                                   "error aborted" when the request ends before its body does
+//                                   (Node's 'close' with req.complete === false); answers JSON
+//                                   {length, sha256}
 //   anything else                -> 404 "not found"
 'use strict';
 
@@ -55,6 +60,31 @@ function upload(req, res) {
     console.error(`upload failed: ${e.message}`);
     if (!res.headersSent) send(res, 400, 'upload failed');
   });
+}
+
+// Appends `line` to the file `record` (nothing without one).
+function recordTo(record, line) {
+  if (record) fs.appendFileSync(record, `${line}\n`);
+}
+
+function consume(req, res, record) {
+  recordTo(record, 'arrived');
+  const hash = crypto.createHash('sha256');
+  let length = 0;
+  req.on('data', (chunk) => {
+    if (length === 0 && chunk.length > 0) recordTo(record, 'first-byte');
+    length += chunk.length;
+    hash.update(chunk);
+  });
+  req.on('end', () => {
+    const sha256 = hash.digest('hex');
+    recordTo(record, `complete ${length} ${sha256}`);
+    send(res, 200, JSON.stringify({ length, sha256 }), 'application/json');
+  });
+  req.on('close', () => {
+    if (!req.complete) recordTo(record, 'error aborted');
+  });
+  req.on('error', () => {}); // 'close' records it; an unhandled 'error' would end the process
 }
 
 function stream(res, gate) {
@@ -102,6 +132,9 @@ function route(req, res) {
   }
   if (p === '/error') throw new Error('ferry-test-boom (node-stub: deliberate error in a request handler)');
   if (p === '/pid') return send(res, 200, String(process.pid));
+  if (p === '/consume' && (req.method === 'POST' || req.method === 'PUT')) {
+    return consume(req, res, url.searchParams.get('record'));
+  }
   return send(res, 404, 'not found');
 }
 

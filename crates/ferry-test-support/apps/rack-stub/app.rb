@@ -28,6 +28,13 @@
 #                                    the gate file *before* answering, then "released"
 #   ANY  /grow?mb=N               -> allocates N MB of written (private dirty) memory, kept for the
 #                                    process's life; answers with the process id
+#   POST /consume?record=/abs/p   -> appends to the record file: "arrived" on entry, "first-byte" once
+#                                    the first body byte is read, then "complete N SHA256" or
+#                                    "error CLASS: MESSAGE" if reading rack.input raises (a body
+#                                    cut short); answers JSON {"length": N, "sha256": hex}
+#   GET  /stream-record?gate=/abs/p&record=/abs/r
+#                                 -> like /stream, and appends "finished" to the record once "last\n"
+#                                    has been written, "closed" when the loader closes the body
 #
 # The :oob_work event handler records "oob_work" in /events. When FERRY_TEST_OOB_DIR is set, it
 # also creates "$FERRY_TEST_OOB_DIR/oob-started-<pid>" and then waits (<= 20 s) for
@@ -82,6 +89,12 @@ module RackStub
       RackStub.wait_for_file(@gate)
       yield "last\n"
     end
+  end
+
+  # Appends `line` to the file `path` (nothing without a path).
+  def self.record_to(path, line)
+    return if path.nil? || path.empty?
+    File.open(path, "a") { |f| f.write("#{line}\n") }
   end
 
   def self.wait_for_file(path)
@@ -187,6 +200,8 @@ module RackStub
       when "/whoami" then json("pid" => Process.pid, "events" => EVENTS_LOCK.synchronize { EVENTS.dup })
       when "/hang" then hang(param(env, "gate"))
       when "/grow" then grow(param(env, "mb").to_i)
+      when "/consume" then consume(env, param(env, "record"))
+      when "/stream-record" then stream_record(param(env, "gate"), param(env, "record"))
       else [404, { "content-type" => "text/plain", "content-length" => "10" }, ["not found\n"]]
       end
     end
@@ -279,6 +294,48 @@ module RackStub
       File.write("#{gate}.started", Process.pid.to_s)
       RackStub.wait_for_file(gate)
       text("released")
+    end
+
+    # Reads the body, writing down how it went (see the header comment).
+    def consume(env, record)
+      RackStub.record_to(record, "arrived")
+      input = env["rack.input"]
+      digest = Digest::SHA256.new
+      total = 0
+      buffer = String.new
+      begin
+        while (piece = input.read(65_536, buffer))
+          RackStub.record_to(record, "first-byte") if total.zero? && !piece.empty?
+          total += piece.bytesize
+          digest.update(piece)
+        end
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        RackStub.record_to(record, "error #{e.class}: #{e.message}")
+        raise
+      end
+      RackStub.record_to(record, "complete #{total} #{digest.hexdigest}")
+      json("length" => total, "sha256" => digest.hexdigest)
+    end
+
+    # The body of /stream-record: /stream's, and a record of how far it got.
+    class RecordedBody < GatedBody
+      def initialize(gate, record)
+        super(gate)
+        @record = record
+      end
+
+      def each(&block)
+        super
+        RackStub.record_to(@record, "finished")
+      end
+
+      def close
+        RackStub.record_to(@record, "closed")
+      end
+    end
+
+    def stream_record(gate, record)
+      [200, { "content-type" => "text/plain" }, RecordedBody.new(gate, record)]
     end
 
     # Each MB is a fresh string: "x" * n writes all n bytes, so the pages are private and dirty.

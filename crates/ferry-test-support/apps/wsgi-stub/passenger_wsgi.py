@@ -17,6 +17,10 @@
 #   GET  /large-header?size=N  -> header X-Large of N 'x', body "ok"
 #   GET  /error                -> raises RuntimeError("ferry-test-boom")
 #   GET  /pid                  -> the process id, as text
+#   POST /consume?record=/abs/p -> appends to the record file: "arrived" on entry, "first-byte" once
+#                                 the first body byte is read, then "complete N SHA256" or
+#                                 "error CLASS: MESSAGE" if reading wsgi.input raises (a body cut
+#                                 short); answers JSON {"length": N, "sha256": "<hex>"}
 #   anything else              -> 404 "not found"
 #
 # With FERRY_TEST_LINT=1 in the environment the app is wrapped in wsgiref.validate.validator
@@ -71,6 +75,37 @@ def upload(environ, start_response):
                 break
             digest.update(data)
             total += len(data)
+    body = json.dumps({'length': total, 'sha256': digest.hexdigest()})
+    return text(start_response, body, content_type='application/json')
+
+
+def record_to(path, line):
+    """Appends `line` to the file `path` (nothing without a path)."""
+    if path:
+        with open(path, 'a') as f:
+            f.write(line + '\n')
+
+
+def consume(environ, start_response):
+    record = query(environ, 'record')
+    record_to(record, 'arrived')
+    stream = environ['wsgi.input']
+    digest = hashlib.sha256()
+    total = 0
+    length = int(environ.get('CONTENT_LENGTH') or 0)
+    try:
+        while total < length:
+            data = stream.read(min(PIECE, length - total))
+            if not data:
+                break
+            if not total:
+                record_to(record, 'first-byte')
+            digest.update(data)
+            total += len(data)
+    except Exception as e:
+        record_to(record, 'error %s: %s' % (type(e).__name__, e))
+        raise
+    record_to(record, 'complete %d %s' % (total, digest.hexdigest()))
     body = json.dumps({'length': total, 'sha256': digest.hexdigest()})
     return text(start_response, body, content_type='application/json')
 
@@ -144,6 +179,8 @@ def app(environ, start_response):
         raise RuntimeError('ferry-test-boom')
     if path == '/pid':
         return text(start_response, str(os.getpid()))
+    if path == '/consume' and method in ('POST', 'PUT'):
+        return consume(environ, start_response)
     return text(start_response, 'not found', status='404 Not Found')
 
 

@@ -253,6 +253,11 @@ module FerryLoader
       rescue ClientGone => e
         error = e
         false
+      rescue ClientDisconnected => e
+        # The client left mid-upload and Ferry reset the connection: nobody reads an answer.
+        error = e
+        warn "[ferry rack-loader] #{env['REQUEST_METHOD']} #{env['REQUEST_URI']}: #{e.message}"
+        false
       rescue Exception => e # rubocop:disable Lint/RescueException
         error = e
         forward_fatal(e)

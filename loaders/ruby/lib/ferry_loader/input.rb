@@ -5,7 +5,9 @@
 #
 # * LengthBody / ChunkedBody read the raw body from the connection: exactly CONTENT_LENGTH bytes,
 #   or HTTP/1.1 chunked encoding decoded on the fly. Both stream: nothing is read before the app
-#   asks for it.
+#   asks for it. A body that ends early (Ferry resets the connection when its client goes away
+#   mid-upload) raises ClientDisconnected, an EOFError, as Unicorn and Puma signal it: the app
+#   never mistakes a cut body for a complete one.
 # * StreamInput is the Rack 3 `rack.input` (not rewindable, no copy kept).
 # * RewindableInput is the Rack 2 `rack.input`: what has been read is kept, in memory up to
 #   MEMORY_LIMIT and in an unlinked temporary file beyond, so `rewind` works.
@@ -15,29 +17,45 @@ module FerryLoader
   # A malformed request body (bad chunk framing).
   class BadRequestBody < IOError; end
 
+  # The request body ended before its end: the client went away in the middle of its upload.
+  class ClientDisconnected < EOFError; end
+
   READ_SIZE = 64 * 1024
 
   # Exactly `length` bytes of the connection.
   class LengthBody
     def initialize(conn, length)
       @conn = conn
+      @length = length
       @remaining = length
     end
 
-    # Up to `max` bytes (in `into` when given), or nil at the end of the body.
+    # Up to `max` bytes (in `into` when given), or nil at the end of the body. Raises
+    # ClientDisconnected when the connection ends first.
     def read_some(max, into = nil)
       return nil if @remaining <= 0
-      data = @conn.read_some(max < @remaining ? max : @remaining, into)
-      if data
-        @remaining -= data.bytesize
-      else
-        @remaining = 0 # the peer closed early: end of input
+      data = read_conn(max < @remaining ? max : @remaining, into)
+      unless data
+        got = @length - @remaining
+        @remaining = 0
+        raise ClientDisconnected, "the client went away before the request body was complete " \
+                                  "(#{got} of #{@length} bytes)"
       end
+      @remaining -= data.bytesize
       data
+    end
+
+    private
+
+    def read_conn(max, into)
+      @conn.read_some(max, into)
+    rescue Errno::ECONNRESET, Errno::EPIPE
+      nil
     end
   end
 
-  # An HTTP/1.1 chunked body, decoded.
+  # An HTTP/1.1 chunked body, decoded. Raises ClientDisconnected when the connection ends before
+  # the last chunk.
   class ChunkedBody
     MAX_LINE = 4096
 
@@ -48,6 +66,14 @@ module FerryLoader
     end
 
     def read_some(max, into = nil)
+      read_chunked(max, into)
+    rescue Errno::ECONNRESET, Errno::EPIPE
+      finish
+    end
+
+    private
+
+    def read_chunked(max, into)
       loop do
         case @state
         when :data
@@ -77,11 +103,11 @@ module FerryLoader
       end
     end
 
-    private
-
+    # The connection ended before the last chunk.
     def finish
       @state = :done
-      nil
+      raise ClientDisconnected, "the client went away before the request body was complete " \
+                                "(the chunked body ended before its last chunk)"
     end
   end
 

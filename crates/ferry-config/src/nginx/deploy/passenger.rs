@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::{flag, is_on, number, seconds, symlinks, Planner};
+// Issue 16, request side:
+use super::in_force;
+use crate::deployment::BodySettings;
 use crate::deployment::{Files, Mount, PassengerRoute, SymlinkFrom, Symlinks, Template};
 use crate::nginx::ast::Span;
 use crate::nginx::resolve::{Problem, Settings};
@@ -64,6 +67,8 @@ impl Planner<'_> {
             pass_headers: list("passenger_pass_header"),
             ignore_headers: list("passenger_ignore_headers"),
             max_request_time: seconds(settings, "passenger_max_request_time"),
+            request_body: body_settings(settings),
+            ignore_client_abort: flag(settings, "passenger_ignore_client_abort"),
         }
     }
 
@@ -383,4 +388,23 @@ fn mount_symlinks(place: &Place<'_>) -> Option<Symlinks> {
 /// The parent directory of `public`, lexically.
 fn parent(public: &Path) -> Option<PathBuf> {
     lexical(public).parent().map(Path::to_path_buf)
+}
+
+// Issue 16, request side: request bodies.
+
+/// How the place reads request bodies: `passenger_request_buffering`, `client_body_buffer_size`,
+/// `client_body_timeout` (0: no limit) and `client_body_temp_path` (its levels ignored), each
+/// in force here or the table's default.
+fn body_settings(settings: &Settings) -> BodySettings {
+    let default = BodySettings::default();
+    BodySettings {
+        buffering: flag(settings, "passenger_request_buffering"),
+        buffer_size: in_force(settings, "client_body_buffer_size")
+            .and_then(crate::units::size)
+            .unwrap_or(default.buffer_size),
+        timeout: in_force(settings, "client_body_timeout")
+            .and_then(crate::units::time)
+            .filter(|t| !t.is_zero()),
+        temp_dir: settings.value("client_body_temp_path").map(PathBuf::from),
+    }
 }

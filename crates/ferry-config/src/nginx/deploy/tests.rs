@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::deployment::PassengerRoute;
+use crate::deployment::{BodySettings, PassengerRoute};
 use crate::nginx::{parse_str, resolve};
 use crate::{AppType, StartOptions};
 
@@ -455,4 +455,68 @@ fn root_apps_are_allowed_only_by_a_file_root_owns() {
           not to root: only root's own configuration may let apps run as root"
         ]
     );
+}
+
+// Issue 16, request side:
+
+#[test]
+fn request_body_settings_are_read_per_place() {
+    let dir = tree(&["a/config.ru", "a/public/"]);
+    let d = good(
+        dir.path(),
+        r#"http {
+            client_body_timeout 1m30s;
+            server { listen 8081; root $DIR/a/public;
+                passenger_enabled on;
+                client_body_buffer_size 64k;
+                client_body_temp_path /var/spool/ferry 1 2;
+                location /stream {
+                    passenger_enabled on;
+                    passenger_request_buffering off;
+                    passenger_ignore_client_abort on;
+                    client_body_timeout 0;
+                }
+            } }"#,
+    );
+    let server = passenger(&d.servers[0].route);
+    assert_eq!(
+        server.request_body,
+        BodySettings {
+            buffering: true,
+            buffer_size: 64 * 1024,
+            timeout: Some(Duration::from_secs(90)),
+            temp_dir: Some(PathBuf::from("/var/spool/ferry")),
+        }
+    );
+    assert!(!server.ignore_client_abort);
+    let stream = passenger(&d.servers[0].locations[0].route);
+    assert!(!stream.request_body.buffering);
+    assert_eq!(stream.request_body.buffer_size, 64 * 1024, "inherited");
+    assert_eq!(stream.request_body.timeout, None, "0: no limit");
+    assert!(stream.ignore_client_abort);
+}
+
+#[test]
+fn request_body_defaults_match_ferry_start_but_for_the_limit() {
+    let dir = tree(&["a/config.ru", "a/public/"]);
+    let d = good(
+        dir.path(),
+        "http { server { root $DIR/a/public; passenger_enabled on; } }",
+    );
+    let start = StartOptions {
+        app_dir: Some(dir.path().join("a")),
+        ..StartOptions::default()
+    }
+    .resolve()
+    .unwrap();
+    let route = &d.servers[0].route;
+    let p = passenger(route);
+    assert_eq!(p.request_body, start.request_body);
+    assert_eq!(p.request_body, BodySettings::default());
+    assert_eq!(p.ignore_client_abort, start.ignore_client_abort);
+    // nginx's 1m in a file; Passenger Standalone's 1024m for `ferry start`.
+    assert_eq!(route.client_max_body_size, Some(1 << 20));
+    assert_eq!(start.client_max_body_size, Some(1 << 30));
+    let start_route = &start.deployment().servers[0].route;
+    assert_eq!(start_route.client_max_body_size, Some(1 << 30));
 }

@@ -904,3 +904,41 @@ fn numeric_defaults_are_written_out_in_decimal() {
     assert_eq!(default("passenger_user_switching"), Some("on"));
     assert_eq!(default("passenger_spawn_method"), Some("smart"));
 }
+
+// Issue 16, request side:
+
+#[test]
+fn request_body_directives_are_implemented() {
+    for good in ["60", "60s", "1m30s", "500ms", "0"] {
+        assert_eq!(check("client_body_timeout", &[good]), "ok", "{good}");
+    }
+    assert_eq!(
+        check("client_body_timeout", &["10x"]),
+        "client_body_timeout expects a time such as 60, 60s, 1m or 500ms, got \"10x\""
+    );
+    assert_eq!(check("client_body_buffer_size", &["64k"]), "ok");
+    assert_ne!(check("client_body_buffer_size", &["64kb"]), "ok");
+    assert_eq!(check("client_body_temp_path", &["/tmp/b", "1", "2"]), "ok");
+    assert_eq!(check("passenger_request_buffering", &["off"]), "ok");
+    for name in [
+        "client_body_timeout",
+        "client_body_buffer_size",
+        "client_body_temp_path",
+    ] {
+        let spec = lookup(name).unwrap();
+        assert_eq!(spec.role, Role::Core, "{name}");
+        assert_eq!(spec.contexts, HTTP_SERVER_LOCATION, "{name}");
+    }
+    let buffering = lookup("passenger_request_buffering").unwrap();
+    assert_eq!(
+        (buffering.contexts, buffering.default),
+        (ALL_HTTP, Some("on"))
+    );
+    let abort = lookup("passenger_ignore_client_abort").unwrap();
+    assert_eq!((abort.role, abort.default), (Role::Passenger, Some("off")));
+    assert_eq!(lookup("client_body_timeout").unwrap().default, Some("60"));
+    assert_eq!(
+        lookup("client_body_buffer_size").unwrap().default,
+        Some("16k")
+    );
+}
