@@ -62,3 +62,9 @@ pub const DISABLE_SYMLINKS_AS_ROOT: SymlinkMode = SymlinkMode::IfNotOwner;
 pub const START_DISABLE_SYMLINKS: SymlinkMode = SymlinkMode::IfNotOwner;
 /// `--max-parallel-spawns` (Ferry's own): Passenger's one spawn at a time per app.
 pub const MAX_PARALLEL_SPAWNS: usize = 1;
+// Issue 22, ASGI:
+/// `--asgi-concurrency` (`passenger_asgi_concurrency`, Ferry's own): requests one process of an
+/// ASGI app takes at once before the pool routes elsewhere, spawns or queues. High, because an
+/// asyncio process waits on I/O for many requests at once (Granian's default for two workers
+/// is 512 each; uvicorn has no limit); 0 lifts the limit, as for a Node app.
+pub const ASGI_CONCURRENCY: usize = 256;

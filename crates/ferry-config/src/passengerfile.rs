@@ -88,7 +88,7 @@ pub(crate) enum Kind {
     Bool,
     /// A non-negative integer, at most this.
     Int(u64),
-    /// An app type name (`node`, `nodejs`, `ruby`, `rack`, `python`, `wsgi`, `generic`).
+    /// An app type name (`node`, `nodejs`, `ruby`, `rack`, `python`, `wsgi`, `generic`, `asgi`).
     AppType,
     /// An object of `NAME: value`, taken as `NAME=value` items. Not read from the environment.
     Map,
@@ -196,6 +196,8 @@ pub(crate) static KEYS: &[Key] = &[
     // Logs and the instance registry.
     key("instance_registry_dir", Kind::Path, |o, v| o.instance_registry_dir = v.path()),
     key("log_file", Kind::Path, |o, v| o.log_file = v.path()),
+    // Issue 22, ASGI:
+    key("asgi_concurrency", USIZE, |o, v| o.asgi_concurrency = v.int()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

@@ -120,7 +120,7 @@ pub(crate) struct StartArgs {
     /// Longest queue of requests waiting for a process (0 = unbounded) [default: 100]
     #[arg(long, value_name = "N")]
     max_request_queue_size: Option<usize>,
-    /// The app's type: node, ruby, python or generic (default: detected).
+    /// The app's type: node, ruby, python, asgi or generic (default: detected).
     #[arg(long, value_name = "TYPE")]
     app_type: Option<AppType>,
     /// The app's startup file, relative to APP_DIR (default: app.js for Node).
@@ -300,6 +300,11 @@ pub(crate) struct StartArgs {
     /// http:// only.
     #[arg(long = "pre-start", value_name = "URL")]
     pre_start: Vec<String>,
+    // Issue 22, ASGI:
+    /// Requests one process of an ASGI app takes at once before Ferry routes elsewhere, starts
+    /// another process or queues (0 = no limit) [default: 256]
+    #[arg(long, value_name = "N")]
+    asgi_concurrency: Option<usize>,
 }
 
 fn on_off(value: &str) -> Result<bool, String> {
@@ -370,6 +375,8 @@ impl From<StartArgs> for StartOptions {
             log_format: args.log_format,
             disable_metrics: args.disable_metrics.then_some(true),
             disable_symlinks: args.disable_symlinks,
+            // Issue 22, ASGI:
+            asgi_concurrency: args.asgi_concurrency,
         }
     }
 }
