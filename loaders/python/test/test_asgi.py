@@ -1,6 +1,7 @@
 # test_asgi.py: asgi-loader.py against loaders/PROTOCOL.md and the ASGI 3 spec. Every event type
 # of the HTTP, WebSocket and lifespan scopes is exercised with a raw ASGI app
-# (apps/asgi_conformance.py), spoken to in the `session` protocol as Ferry speaks it.
+# (crates/ferry-test-support/apps/asgi-stub/asgi.py), spoken to in the `session` protocol as
+# Ferry speaks it.
 
 import json
 import os
@@ -11,10 +12,9 @@ import tempfile
 import time
 import unittest
 
-from harness import ASGI_LOADER, LOADER, PASSWORD, Client, Loader, frame, request_env
+from harness import APPS, ASGI_LOADER, LOADER, PASSWORD, Loader, request_env
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-with open(os.path.join(HERE, 'apps', 'asgi_conformance.py')) as f:
+with open(os.path.join(APPS, 'asgi-stub', 'asgi.py')) as f:
     CONFORMANCE = f.read()
 
 

@@ -1,6 +1,7 @@
-# asgi_conformance.py: a raw ASGI 3 app (no framework) for test_asgi.py. Each path exercises
-# some of the spec's events; what the app received is answered as JSON, or recorded as one
-# file per event in $ASGI_RECORD_DIR for what happens after the client has gone.
+# asgi-stub: a raw ASGI 3 app (no framework) for loaders/python/test/test_asgi.py and
+# crates/ferry/tests/asgi.rs. Each path exercises some of the spec's events; what the app
+# received is answered as JSON, or recorded as one file per event in $ASGI_RECORD_DIR for what
+# happens after the client has gone. $ASGI_LIFESPAN picks a lifespan that fails.
 
 import asyncio
 import json
