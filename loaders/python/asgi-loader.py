@@ -1454,6 +1454,17 @@ def open_listener(socket_dir):
     raise OSError(errno.EADDRINUSE, 'no free socket name in %s' % socket_dir)
 
 
+def await_chain(coro):
+    """Where a coroutine is suspended: its frame, then the frames of what it awaits, down."""
+    frames = []
+    while coro is not None and len(frames) < 100:
+        frame = getattr(coro, 'cr_frame', None) or getattr(coro, 'gi_frame', None)
+        if frame is not None:
+            frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, None))
+        coro = getattr(coro, 'cr_await', None) or getattr(coro, 'gi_yieldfrom', None)
+    return traceback.StackSummary.from_list(frames)
+
+
 def install_sigquit(loop):
     """SIGQUIT: the threads' stacks (faulthandler, from the C handler, so even a blocked loop
     answers) and then, when the loop runs, every task's stack."""
@@ -1463,8 +1474,8 @@ def install_sigquit(loop):
             out = sys.stderr
             out.write('Asyncio tasks (SIGQUIT): %d\n' % len(tasks))
             for task in tasks:
-                out.write('\n# %r\n' % (task,))
-                task.print_stack(file=out)
+                out.write('\n# %r (outermost call first):\n' % (task,))
+                out.write(''.join(traceback.format_list(await_chain(task.get_coro()))))
             out.flush()
         except Exception:
             pass

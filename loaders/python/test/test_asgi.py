@@ -6,6 +6,7 @@
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import tempfile
@@ -120,6 +121,20 @@ class TestHandshake(AsgiTestCase):
         client.send_request('OOBW', '/', raw_pairs=[('REQUEST_METHOD', 'OOBW'),
                                                     ('PASSENGER_CONNECT_PASSWORD', PASSWORD)])
         self.assertEqual(client.read_to_eof(), b'oobw done')
+
+    def test_sigquit_prints_the_threads_and_the_tasks_and_goes_on(self):
+        client = self.loader.connect()
+        client.send_request('GET', '/sleep', query='s=1')   # a task that waits
+        self.recorded('sleeping')
+        os.kill(self.loader.proc.pid, signal.SIGQUIT)
+        output = self.loader.read_output
+        self.assertTrue(self.loader.wait_output('most recent call first'), output())
+        self.assertTrue(self.loader.wait_output('Asyncio tasks (SIGQUIT)'), output())
+        # The sleeping request's whole await chain, down to asyncio.sleep.
+        self.assertTrue(self.loader.wait_output(', in http\n'), output())
+        self.assertTrue(self.loader.wait_output(', in sleep\n'), output())
+        self.assertEqual(client.read_response().body, b'slept')
+        self.assertEqual(self.loader.request('GET', '/hello').body, b'hello world')
 
     def test_a_frame_without_the_password_is_refused(self):
         client = self.loader.connect()
