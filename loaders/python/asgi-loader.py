@@ -233,7 +233,7 @@ class Lifespan(object):
     async def startup(self):
         scope = {'type': 'lifespan', 'asgi': {'version': '3.0', 'spec_version': ASGI_LIFESPAN},
                  'state': self.state}
-        self.task = self.loop.create_task(self.app(scope, self.receive, self.send))
+        self.task = self.loop.create_task(self.call_app(scope))
         answer = await self._exchange('lifespan.startup')
         if answer is not None and answer['type'] == 'lifespan.startup.complete':
             self.supported = True
@@ -256,6 +256,24 @@ class Lifespan(object):
         else:
             log('the app returned from the lifespan scope without answering lifespan.startup; '
                 'running without lifespan events')
+
+    def call_app(self, scope):
+        """The app's coroutine for the lifespan scope: the first call, which tells an ASGI 3 app
+        (it returns a coroutine) from anything else."""
+        try:
+            coro = self.app(scope, self.receive, self.send)
+        except Exception as e:
+            raise W.LoadError(
+                'The app cannot be called as an ASGI 3 app: %s (%s)' % (e, type(e).__name__),
+                problem='Ferry loaded the app and called it with a lifespan scope, as ASGI 3 '
+                        'servers do, but the call failed: it is not an ASGI 3 callable '
+                        'app(scope, receive, send).',
+                solution='Point Ferry at the ASGI app object (--startup-file FILE.py:NAME), or run '
+                         'a WSGI app with --app-type python.')
+        if not asyncio.iscoroutine(coro) and not hasattr(coro, '__await__'):
+            raise W.LoadError('The app is not an ASGI 3 app: calling it returned a %s, not a '
+                              'coroutine' % type(coro).__name__)
+        return coro
 
     def _task_error(self):
         if not self.task.done() or self.task.cancelled():
@@ -1360,9 +1378,11 @@ class Server(object):
         conn.cycle = cycle
         if rest:
             conn.data_received(rest)   # body bytes that came with the head
-        task = start_task(self.loop, self.app(scope, cycle.receive, cycle.send))
-        self.tasks.add(task)
-        task.add_done_callback(cycle.app_done)
+        task = self.run_app(scope, cycle)
+        if task is None:
+            cycle.complete = cycle.head_sent = True
+            conn.write(ERROR_RESPONSE + ERROR_BODY)
+            conn.finished(False)
 
     def http_scope(self, env, method):
         headers = []
@@ -1396,6 +1416,18 @@ class Server(object):
             'extensions': {'http.response.pathsend': {}},
         }
 
+    def run_app(self, scope, cycle):
+        """Starts the app's task for one scope; None (logged) when the app cannot be called."""
+        try:
+            task = start_task(self.loop, self.app(scope, cycle.receive, cycle.send))
+        except Exception:
+            log('the app could not be called for %s %s (is it an ASGI 3 app?):\n%s' % (
+                scope.get('method', 'WEBSOCKET'), scope['path'], traceback.format_exc().rstrip()))
+            return None
+        self.tasks.add(task)
+        task.add_done_callback(cycle.app_done)
+        return task
+
     def start_websocket(self, conn, env, method):
         scope = self.http_scope(env, method)
         scope['type'] = 'websocket'
@@ -1412,9 +1444,8 @@ class Server(object):
         if method != b'GET' or not key or env.get(b'HTTP_SEC_WEBSOCKET_VERSION') != b'13':
             ws.deny(400)
             return
-        task = start_task(self.loop, self.app(scope, ws.receive, ws.send))
-        self.tasks.add(task)
-        task.add_done_callback(ws.app_done)
+        if self.run_app(scope, ws) is None:
+            ws.deny(500)
 
 
 def address(host, port):

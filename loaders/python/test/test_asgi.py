@@ -486,6 +486,16 @@ class TestLoading(unittest.TestCase):
         finally:
             loader.cleanup()
 
+    def test_an_app_that_is_not_asgi_3_is_a_spawn_error(self):
+        source = 'def app(environ, start_response):\n    return [b"wsgi"]\n'
+        loader = start(source=source, startup='main.py:app')
+        try:
+            self.assertIsNone(loader.wait_finish())
+            self.assertIn('cannot be called as an ASGI 3 app', loader.error_file('summary'))
+            self.assertIn('--app-type python', loader.error_file('solution_description.txt'))
+        finally:
+            loader.cleanup()
+
     def test_missing_callable(self):
         loader = start(source='x = 1\n')
         try:
