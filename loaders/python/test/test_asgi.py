@@ -409,6 +409,18 @@ class TestLifespan(unittest.TestCase):
         finally:
             loader.cleanup()
 
+    def test_shutdown_failed_is_logged_and_the_process_still_exits(self):
+        loader = start(self.record, 'shutdown-failed').ready()
+        try:
+            self.assertEqual(loader.request('GET', '/hello').body, b'hello world')
+            self.assertEqual(loader.stop(), 0)
+            self.assertEqual(wait_for(os.path.join(self.record, 'shutdown')), loader.proc.pid)
+            output = loader.read_output()
+            self.assertIn('lifespan shutdown failed', output)
+            self.assertIn('could not flush the cache', output)
+        finally:
+            loader.cleanup()
+
     def check_spawn_error(self, lifespan, *needles):
         loader = start(self.record, lifespan)
         try:

@@ -8,7 +8,8 @@ import json
 import os
 
 RECORD = os.environ.get('ASGI_RECORD_DIR', '')
-FAIL = os.environ.get('ASGI_LIFESPAN', '')   # 'failed', 'raise', 'unsupported' or ''
+# 'failed', 'raise', 'unsupported', 'shutdown-failed' or ''
+FAIL = os.environ.get('ASGI_LIFESPAN', '')
 
 
 def record(name, value):
@@ -55,6 +56,9 @@ async def lifespan(scope, receive, send):
     event = await receive()
     assert event['type'] == 'lifespan.shutdown', event
     record('shutdown', os.getpid())
+    if FAIL == 'shutdown-failed':
+        await send({'type': 'lifespan.shutdown.failed', 'message': 'could not flush the cache'})
+        return
     await send({'type': 'lifespan.shutdown.complete'})
 
 
