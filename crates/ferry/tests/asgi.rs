@@ -1,8 +1,8 @@
 //! ASGI apps behind the real `ferry` binary (issue 22): FastAPI (found through its
 //! `passenger_wsgi.py`; JSON, a path parameter, a dependency, a streaming response, a WebSocket
 //! echo), Starlette with a lifespan that opens a resource (found as `asgi.py`), Django's ASGI
-//! handler with an async view (`--startup-file mysite/asgi.py`), the same FastAPI app in
-//! config mode (`passenger_app_type asgi`), and the raw `asgi-stub`: a lifespan startup that
+//! handler with an async view (`--startup-file mysite/asgi.py`), the three again in config mode
+//! (`passenger_app_type asgi`), and the raw `asgi-stub`: a lifespan startup that
 //! raises is a spawn error page with the traceback, a client that goes away mid-stream is an
 //! `http.disconnect` for the app, and one process serves as many requests at once as
 //! `--asgi-concurrency` says, no more.
@@ -157,23 +157,74 @@ async fn fastapi_app_in_config_mode() {
     );
     bounded(LIMIT, async {
         let dir = apps::temp_dir();
-        let file = dir.path().join("ferry.conf");
-        let config = format!(
-            "http {{\n  {users}\n  server {{\n    listen 127.0.0.1:0;\n    \
-             passenger_enabled on;\n    passenger_app_root {app};\n    \
-             passenger_app_type asgi;\n    passenger_startup_file main.py:app;\n    \
-             passenger_asgi_concurrency 16;\n  }}\n}}\n",
-            users = config_user_directives(),
-            app = fixture("fastapi").display(),
-        );
-        std::fs::write(&file, config).unwrap();
-        let ferry = Ferry::with_config(env!("CARGO_BIN_EXE_ferry"), &file)
-            .spawn()
-            .await
-            .expect("ferry starts");
+        let ferry = start_config(
+            dir.path(),
+            "fastapi",
+            "passenger_startup_file main.py:app;\n    passenger_asgi_concurrency 16;",
+        )
+        .await;
         check_fastapi(&ferry).await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn starlette_and_django_apps_in_config_mode() {
+    trace_init();
+    require!(
+        Requirement::Program("python3"),
+        Requirement::PythonModule("starlette"),
+        Requirement::PythonModule("django")
+    );
+    bounded(LIMIT, async {
+        let dir = apps::temp_dir();
+        let log = dir.path().join("lifespan.log");
+        let ferry = start_config(
+            dir.path(),
+            "starlette",
+            &format!("passenger_env_var LIFESPAN_LOG {};", log.display()),
+        )
+        .await;
+        let client = Client::new();
+        for n in 1..=2 {
+            let reply = client.get(&ferry.url_for("/visit")).await.unwrap();
+            assert_eq!(reply.status, StatusCode::OK, "{}", ferry.log());
+            let visit = json(&reply);
+            assert_eq!(visit["visits"], n, "the database the lifespan opened");
+            assert_eq!(visit["root_path"], "");
+        }
+        drop(ferry);
+
+        let ferry = start_config(
+            dir.path(),
+            "django-asgi",
+            "passenger_startup_file mysite/asgi.py;",
+        )
+        .await;
+        let reply = client.get(&ferry.url_for("/hello/config/")).await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", ferry.log());
+        assert_eq!(json(&reply)["hello"], "config");
+        assert_eq!(json(&reply)["async"], true);
+    })
+    .await;
+}
+
+/// Ferry in config mode: one server block serving the fixture `app` as `passenger_app_type
+/// asgi`, with `more` directives; the config file goes into `dir`.
+async fn start_config(dir: &Path, app: &str, more: &str) -> Ferry {
+    let file = dir.join(format!("{app}.conf"));
+    let config = format!(
+        "http {{\n  {users}\n  server {{\n    listen 127.0.0.1:0;\n    \
+         passenger_enabled on;\n    passenger_app_root {root};\n    \
+         passenger_app_type asgi;\n    {more}\n  }}\n}}\n",
+        users = config_user_directives(),
+        root = fixture(app).display(),
+    );
+    std::fs::write(&file, config).unwrap();
+    Ferry::with_config(env!("CARGO_BIN_EXE_ferry"), &file)
+        .spawn()
+        .await
+        .expect("ferry starts")
 }
 
 #[tokio::test]
