@@ -36,7 +36,7 @@ WARMUP_SECS=2
 WRK_THREADS=2
 WRK_TIMEOUT=10
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
