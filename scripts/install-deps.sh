@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building Ferry and running its tests need on Debian:
 # - interpreters for the test apps: Node.js, Python 3, Ruby with Rack;
-# - the frameworks the tests run unmodified: Sinatra (apt), Flask (pip), Express (npm, into its
-#   fixture directory);
-# - the servers the benchmarks compare with: Puma (apt), gunicorn (pip), and Debian's `passenger`
-#   package, whose own loaders the compatibility tests also run under Ferry;
+# - the frameworks the tests run unmodified: Sinatra (apt), Flask, FastAPI, Starlette and Django
+#   (pip), Express (npm, into its fixture directory);
+# - the servers the benchmarks compare with: Puma (apt), gunicorn, uvicorn and Granian (pip), and
+#   Debian's `passenger` package, whose own loaders the compatibility tests also run under Ferry;
+# - uvloop (pip, optional): the ASGI loader runs on it when it is installed;
 # - curl for the demo, a C compiler for Rust's build scripts;
 # - prometheus_client (pip) and setpriv (util-linux) for the admin tests.
 # Rust itself comes from rustup (https://rustup.rs); this script only checks for it, because
@@ -42,6 +43,20 @@ if ! python3 -c 'import flask, gunicorn, prometheus_client' >/dev/null 2>&1; the
   python3 -m pip install -q flask gunicorn prometheus_client 2>/dev/null \
     || python3 -m pip install -q --break-system-packages flask gunicorn prometheus_client
 fi
+
+# Issue 22, ASGI: the ASGI frameworks the tests run (crates/ferry/tests/asgi.rs), and uvicorn
+# (with httptools, its fastest HTTP parser) and Granian, which bench/asgi.sh compares with.
+asgi_modules='fastapi, starlette, django, uvicorn, httptools, granian'
+if ! python3 -c "import $asgi_modules" >/dev/null 2>&1; then
+  echo "installing: fastapi starlette django uvicorn[standard] granian (pip)"
+  python3 -m pip install -q fastapi starlette django 'uvicorn[standard]' granian 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages fastapi starlette django 'uvicorn[standard]' granian
+fi
+# uvloop is optional (the loader falls back on asyncio's own loop): not fatal here.
+python3 -c 'import uvloop' >/dev/null 2>&1 \
+  || python3 -m pip install -q uvloop 2>/dev/null \
+  || python3 -m pip install -q --break-system-packages uvloop \
+  || echo "warning: uvloop could not be installed; the ASGI loader will use asyncio's own event loop" >&2
 
 # Express, into the fixture that uses it (not committed).
 express=crates/ferry-test-support/apps/express

@@ -259,6 +259,8 @@ def load_app(app_root, startup_file):
         sys.modules.pop('passenger_wsgi', None)
         raise
     app = getattr(module, 'application', None)
+    if app is None and is_asgi_app(getattr(module, 'app', None)):
+        app = module.app   # FastAPI's and Starlette's name; asgi-loader.py serves it
     if app is None:
         raise LoadError(
             'The startup file %s does not define `application`: it must define the WSGI '
@@ -272,6 +274,44 @@ def load_app(app_root, startup_file):
             'The startup file %s defines `application`, but it is not callable (it is a %s); '
             'it must be the WSGI callable' % (startup_file, type(app).__name__))
     return app
+
+
+CO_COROUTINE = 0x80
+
+
+def is_asgi_app(app):
+    """Whether `app` is an ASGI 3 callable: a coroutine function, or an object whose __call__
+    is one (FastAPI, Starlette, Django's ASGIHandler). Checked without importing inspect or
+    asyncio, which a WSGI app need not pay for."""
+    if app is None or isinstance(app, type):
+        return False
+    for fn in (app, getattr(type(app), '__call__', None)):
+        while hasattr(fn, 'func') and hasattr(fn, 'args'):   # functools.partial
+            fn = fn.func
+        fn = getattr(fn, '__func__', fn)                      # bound methods
+        code = getattr(fn, '__code__', None)
+        if code is not None and code.co_flags & CO_COROUTINE:
+            return True
+        if getattr(fn, '_is_coroutine_marker', None) is not None:   # inspect.markcoroutinefunction
+            return True
+    return False
+
+
+def serve_asgi(args, wd, app_root, app):
+    """Hands an ASGI app found in the startup file over to asgi-loader.py (beside this file)."""
+    import importlib.machinery
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'asgi-loader.py')
+    loader = importlib.machinery.SourceFileLoader('_ferry_asgi_loader', path)
+    spec = importlib.util.spec_from_file_location('_ferry_asgi_loader', path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True   # no __pycache__ in the loaders' directory
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = saved
+    return module.serve_app(sys.modules[__name__], wd, args, app_root, app)
 
 
 def open_listener(socket_dir):
@@ -1394,6 +1434,8 @@ def main():
         return load_app(app_root, os.path.join(app_root, startup))
 
     app = run_step(wd, STEPS[2], load)
+    if is_asgi_app(app):
+        return serve_asgi(args, wd, app_root, app)
 
     if opt_bool(args, 'preloader', False):
         # Smart spawning: serve spawn commands; returns only in a forked worker.

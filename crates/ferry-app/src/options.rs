@@ -136,6 +136,7 @@ pub(crate) fn spawn_options(
         AppType::Ruby => ("ruby", "ruby/rack-loader.rb", "Ferry RubyApp"),
         AppType::Python => ("python", "python/wsgi-loader.py", "Ferry PythonApp"),
         AppType::Generic => ("", "", "Ferry App"),
+        AppType::Asgi => ("asgi", "python/asgi-loader.py", "Ferry PythonApp"),
     };
     let start_command = match &app.start {
         Start::Command(cmd) => cmd.clone(),
@@ -187,6 +188,17 @@ pub(crate) fn spawn_options(
         ("concurrency_model".into(), model.into()),
         ("thread_count".into(), app.threads.into()),
     ];
+    // Issue 22, ASGI: a Python app's loader serves an ASGI app it finds as the ASGI loader does.
+    if matches!(app.app_type, AppType::Asgi | AppType::Python) {
+        options
+            .extra_args
+            .push(("asgi_concurrency".into(), app.asgi_concurrency.into()));
+    }
+    if let Some(name) = &app.app_callable {
+        options
+            .extra_args
+            .push(("app_callable".into(), name.as_str().into()));
+    }
     options
         .extra_args
         .extend(app.spawn_args.iter().map(|(k, v)| {
@@ -234,4 +246,56 @@ fn ferry_root(exe: &std::path::Path) -> std::path::PathBuf {
         .find(|d| d.join("loaders").is_dir())
         .unwrap_or(dir)
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_config::StartOptions;
+
+    fn arg<'a>(options: &'a SpawnOptions, key: &str) -> Option<&'a serde_json::Value> {
+        options
+            .extra_args
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    // Issue 22, ASGI:
+    #[test]
+    fn an_asgi_app_runs_the_asgi_loader_with_its_concurrency_and_callable() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let app = StartOptions {
+            app_dir: Some(root.to_owned()),
+            startup_file: Some("main.py:app".into()),
+            asgi_concurrency: Some(12),
+            python: Some("python3".into()),
+            ..StartOptions::default()
+        }
+        .app_config(false)
+        .unwrap();
+        let options = spawn_options(&app, 3, std::path::Path::new("/opt/ferry"));
+        assert_eq!(
+            options.start_command,
+            "python3 /opt/ferry/loaders/python/asgi-loader.py"
+        );
+        assert_eq!(options.app_type, "asgi");
+        assert_eq!(options.startup_file, Some(app.root.join("main.py")));
+        assert!(options.uses_preloader());
+        assert_eq!(arg(&options, "asgi_concurrency"), Some(&12.into()));
+        assert_eq!(arg(&options, "app_callable"), Some(&"app".into()));
+        // A WSGI app's loader is told the concurrency too: it serves an ASGI app it finds.
+        let wsgi = StartOptions {
+            app_dir: Some(root.to_owned()),
+            app_type: Some(AppType::Python),
+            ..StartOptions::default()
+        }
+        .app_config(false)
+        .unwrap();
+        let options = spawn_options(&wsgi, 3, std::path::Path::new("/opt/ferry"));
+        assert!(options.start_command.ends_with("python/wsgi-loader.py"));
+        let default = ferry_config::defaults::ASGI_CONCURRENCY;
+        assert_eq!(arg(&options, "asgi_concurrency"), Some(&default.into()));
+        assert_eq!(arg(&options, "app_callable"), None);
+    }
 }

@@ -15,11 +15,18 @@ pub enum AppType {
     Python,
     /// Any app started by a shell command that listens on `$PORT`.
     Generic,
+    // Issue 22, ASGI:
+    /// An ASGI 3 app (FastAPI, Starlette, Django's ASGI handler) started from `asgi.py`, or from
+    /// `FILE.py:NAME`. An ASGI app in `passenger_wsgi.py` is a [`AppType::Python`] app whose
+    /// loader finds out and serves it as this type's loader does.
+    Asgi,
 }
 
 /// Detection order: the first type whose default startup file exists wins. Passenger's order is a
-/// hash-table order; ours is fixed so detection is predictable.
-const DETECTION_ORDER: [AppType; 3] = [AppType::Ruby, AppType::Python, AppType::Node];
+/// hash-table order; ours is fixed so detection is predictable. `asgi.py` comes after
+/// `passenger_wsgi.py`, so a Passenger app keeps its type.
+const DETECTION_ORDER: [AppType; 4] =
+    [AppType::Ruby, AppType::Python, AppType::Node, AppType::Asgi];
 
 impl AppType {
     /// The startup file Passenger looks for (`config.ru`, `passenger_wsgi.py`, `app.js`).
@@ -29,12 +36,35 @@ impl AppType {
             AppType::Ruby => Some("config.ru"),
             AppType::Python => Some("passenger_wsgi.py"),
             AppType::Generic => None,
+            AppType::Asgi => Some("asgi.py"),
+        }
+    }
+
+    /// The startup file and the callable's name of an ASGI startup file written `FILE.py:NAME`
+    /// (`main.py:app`); any other file is returned whole, without a name.
+    pub fn split_callable(file: &Path) -> (&Path, Option<&str>) {
+        let Some((path, name)) = file.to_str().and_then(|f| f.rsplit_once(':')) else {
+            return (file, None);
+        };
+        let identifier = |part: &str| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c == '_' || c.is_alphabetic())
+                && part.chars().all(|c| c == '_' || c.is_alphanumeric())
+        };
+        if path.ends_with(".py") && name.split('.').all(identifier) {
+            (Path::new(path), Some(name))
+        } else {
+            (file, None)
         }
     }
 
     /// Detects the app type of `root`. With an explicit startup file, its extension decides.
     pub fn detect(root: &Path, startup_file: Option<&Path>) -> Option<AppType> {
         if let Some(file) = startup_file {
+            if AppType::split_callable(file).1.is_some() {
+                return Some(AppType::Asgi);
+            }
             return match file.extension()?.to_str()? {
                 "js" | "mjs" | "cjs" => Some(AppType::Node),
                 "ru" => Some(AppType::Ruby),
@@ -56,13 +86,14 @@ impl fmt::Display for AppType {
             AppType::Ruby => "ruby",
             AppType::Python => "python",
             AppType::Generic => "generic",
+            AppType::Asgi => "asgi",
         })
     }
 }
 
 /// An app type name that is not known.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown app type {0:?}: expected node, ruby, python or generic")]
+#[error("unknown app type {0:?}: expected node, ruby, python, asgi or generic")]
 pub struct UnknownAppType(String);
 
 impl FromStr for AppType {
@@ -75,6 +106,7 @@ impl FromStr for AppType {
             "ruby" | "rack" => Ok(AppType::Ruby),
             "python" | "wsgi" => Ok(AppType::Python),
             "generic" => Ok(AppType::Generic),
+            "asgi" => Ok(AppType::Asgi),
             other => Err(UnknownAppType(other.to_owned())),
         }
     }

@@ -82,3 +82,9 @@ pub const CLIENT_BODY_TIMEOUT_SECS: u64 = 60;
 /// `passenger_request_buffering`: a request body is read whole before a process is chosen, as
 /// in Passenger 5+ and nginx.
 pub const REQUEST_BUFFERING: bool = true;
+// Issue 22, ASGI:
+/// `--asgi-concurrency` (`passenger_asgi_concurrency`, Ferry's own): requests one process of an
+/// ASGI app takes at once before the pool routes elsewhere, spawns or queues. High, because an
+/// asyncio process waits on I/O for many requests at once (Granian's default for two workers
+/// is 512 each; uvicorn has no limit); 0 lifts the limit, as for a Node app.
+pub const ASGI_CONCURRENCY: usize = 256;

@@ -197,6 +197,8 @@ impl StartOptions {
             request_buffering: or,
             ignore_client_abort: or,
             data_buffer_dir: or,
+            // Issue 22, ASGI:
+            asgi_concurrency: or,
         } }
     }
 }

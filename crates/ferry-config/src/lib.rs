@@ -49,8 +49,8 @@ pub enum Error {
     },
     /// No app type was given and none could be detected.
     #[error(
-        "cannot tell what kind of app {path:?} is: no app.js, config.ru or passenger_wsgi.py; \
-         pass --app-type or --app-start-command"
+        "cannot tell what kind of app {path:?} is: no app.js, config.ru, passenger_wsgi.py or \
+         asgi.py; pass --app-type or --app-start-command"
     )]
     UndetectedAppType {
         /// The app directory.
@@ -280,6 +280,10 @@ pub struct StartOptions {
     /// buffer are kept (default: the instance directory's `tmp/`). It chooses where Ferry
     /// writes, so a Passengerfile not owned by root may not set it when Ferry runs as root.
     pub data_buffer_dir: Option<PathBuf>,
+    // Issue 22, ASGI:
+    /// `--asgi-concurrency`: requests one process of an ASGI app takes at once (default 256;
+    /// 0 = no limit).
+    pub asgi_concurrency: Option<usize>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -417,6 +421,13 @@ pub struct AppConfig {
     pub max_preloader_idle_time: Duration,
     /// A failed smart spawn is retried as a direct spawn.
     pub smart_fallback_to_direct: bool,
+    // Issue 22, ASGI:
+    /// Requests one process takes at once when the app is an ASGI app (0: no limit). Also
+    /// given to a Python app's loader, which serves an ASGI app found in `passenger_wsgi.py`.
+    pub asgi_concurrency: usize,
+    /// The callable's name for an ASGI startup file written `FILE.py:NAME` (`startup_file` is
+    /// then `FILE.py`); `None`: the file's `application`, else its `app`.
+    pub app_callable: Option<String>,
 }
 
 /// How a process of an app is started.

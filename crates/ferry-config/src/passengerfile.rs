@@ -90,7 +90,7 @@ pub(crate) enum Kind {
     Bool,
     /// A non-negative integer, at most this.
     Int(u64),
-    /// An app type name (`node`, `nodejs`, `ruby`, `rack`, `python`, `wsgi`, `generic`).
+    /// An app type name (`node`, `nodejs`, `ruby`, `rack`, `python`, `wsgi`, `generic`, `asgi`).
     AppType,
     /// An object of `NAME: value`, taken as `NAME=value` items. Not read from the environment.
     Map,
@@ -208,6 +208,8 @@ pub(crate) static KEYS: &[Key] = &[
     key("request_buffering", Kind::Bool, |o, v| o.request_buffering = v.bool()),
     key("ignore_client_abort", Kind::Bool, |o, v| o.ignore_client_abort = v.bool()),
     key("data_buffer_dir", Kind::Path, |o, v| o.data_buffer_dir = v.path()),
+    // Issue 22, ASGI:
+    key("asgi_concurrency", USIZE, |o, v| o.asgi_concurrency = v.int()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

@@ -160,6 +160,14 @@ impl StartOptions {
             .startup_file
             .clone()
             .or_else(|| app_type.default_startup_file().map(PathBuf::from));
+        // Issue 22, ASGI: `main.py:app` is the file `main.py` and its callable `app`.
+        let (startup_file, app_callable) = match (&startup_file, app_type) {
+            (Some(file), AppType::Asgi) => match AppType::split_callable(file) {
+                (file, Some(name)) => (Some(file.to_path_buf()), Some(name.to_owned())),
+                (_, None) => (startup_file, None),
+            },
+            _ => (startup_file, None),
+        };
         let start = self.start(app_type)?;
         let spawn_method = self.spawn_method(app_type, &start)?;
         let (base_uri, threads) = match (self.base_uri(), self.threads()) {
@@ -213,6 +221,9 @@ impl StartOptions {
                     .unwrap_or(defaults::MAX_PRELOADER_IDLE_TIME_SECS),
             ),
             smart_fallback_to_direct: self.smart_fallback_to_direct.unwrap_or(false),
+            // Issue 22, ASGI:
+            asgi_concurrency: self.asgi_concurrency.unwrap_or(defaults::ASGI_CONCURRENCY),
+            app_callable,
         })
     }
 }
@@ -292,7 +303,7 @@ impl StartOptions {
         }
         let (given, candidates): (_, &[&str]) = match app_type {
             AppType::Ruby => (&self.ruby, &["ruby"]),
-            AppType::Python => (&self.python, &["python3", "python"]),
+            AppType::Python | AppType::Asgi => (&self.python, &["python3", "python"]),
             AppType::Node => (&self.nodejs, &["node", "nodejs"]),
             AppType::Generic => {
                 return Err(Error::Invalid {

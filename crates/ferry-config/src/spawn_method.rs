@@ -54,7 +54,7 @@ impl StartOptions {
             Some(value) => SpawnMethod::parse(value)
                 .ok_or_else(|| invalid("--spawn-method", value, "must be smart or direct"))?,
         };
-        let preloadable = matches!(app_type, AppType::Ruby | AppType::Python)
+        let preloadable = matches!(app_type, AppType::Ruby | AppType::Python | AppType::Asgi)
             && matches!(start, Start::Loader { .. });
         Ok(if preloadable {
             asked

@@ -454,3 +454,60 @@ fn request_body_options_become_the_routes_settings() {
     assert_eq!(passenger.request_body, expected);
     assert!(passenger.ignore_client_abort);
 }
+
+// Issue 22, ASGI:
+
+#[test]
+fn asgi_apps_from_asgi_py_or_file_colon_name() {
+    // asgi.py is found after passenger_wsgi.py, so a Passenger app keeps its type.
+    let dir = app_dir(&["asgi.py"]);
+    let cfg = opts(&dir).resolve().expect("valid");
+    assert_eq!(cfg.app.app_type, AppType::Asgi);
+    assert_eq!(cfg.app.startup_file, Some(PathBuf::from("asgi.py")));
+    assert_eq!(cfg.app.app_callable, None);
+    assert_eq!(cfg.app.asgi_concurrency, defaults::ASGI_CONCURRENCY);
+    assert_eq!(cfg.app.spawn_method, SpawnMethod::Smart);
+    assert!(matches!(cfg.app.start, Start::Loader { .. }));
+    let dir = app_dir(&["asgi.py", "passenger_wsgi.py"]);
+    assert_eq!(opts(&dir).resolve().unwrap().app.app_type, AppType::Python);
+    // FILE.py:NAME names the callable, and is an ASGI app whatever else is there.
+    let cfg = StartOptions {
+        startup_file: Some("main.py:app".into()),
+        asgi_concurrency: Some(32),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(cfg.app.app_type, AppType::Asgi);
+    assert_eq!(cfg.app.startup_file, Some(PathBuf::from("main.py")));
+    assert_eq!(cfg.app.app_callable.as_deref(), Some("app"));
+    assert_eq!(cfg.app.asgi_concurrency, 32);
+    let cfg = StartOptions {
+        app_type: Some(AppType::Asgi),
+        startup_file: Some("mysite/asgi.py".into()),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(cfg.app.startup_file, Some(PathBuf::from("mysite/asgi.py")));
+    assert_eq!(cfg.app.app_callable, None);
+}
+
+#[test]
+fn asgi_callable_names_are_python_names() {
+    let split = |f: &str| {
+        let (file, name) = AppType::split_callable(std::path::Path::new(f));
+        (file.display().to_string(), name.map(str::to_owned))
+    };
+    assert_eq!(split("main.py:app"), ("main.py".into(), Some("app".into())));
+    assert_eq!(
+        split("src/web.py:api.app"),
+        ("src/web.py".into(), Some("api.app".into()))
+    );
+    assert_eq!(split("main.py"), ("main.py".into(), None));
+    assert_eq!(split("main.py:"), ("main.py:".into(), None));
+    assert_eq!(split("main.py:1app"), ("main.py:1app".into(), None));
+    assert_eq!(split("app.js:x"), ("app.js:x".into(), None));
+    assert_eq!("asgi".parse::<AppType>().ok(), Some(AppType::Asgi));
+    assert_eq!(AppType::Asgi.to_string(), "asgi");
+}

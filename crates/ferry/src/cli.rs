@@ -120,7 +120,7 @@ pub(crate) struct StartArgs {
     /// Longest queue of requests waiting for a process (0 = unbounded) [default: 100]
     #[arg(long, value_name = "N")]
     max_request_queue_size: Option<usize>,
-    /// The app's type: node, ruby, python or generic (default: detected).
+    /// The app's type: node, ruby, python, asgi or generic (default: detected).
     #[arg(long, value_name = "TYPE")]
     app_type: Option<AppType>,
     /// The app's startup file, relative to APP_DIR (default: app.js for Node).
@@ -326,6 +326,11 @@ pub(crate) struct StartArgs {
     /// as soon as they are created [default: the instance directory's tmp/]
     #[arg(long, value_name = "DIR", help_heading = "Request bodies")]
     data_buffer_dir: Option<PathBuf>,
+    // Issue 22, ASGI:
+    /// Requests one process of an ASGI app takes at once before Ferry routes elsewhere, starts
+    /// another process or queues (0 = no limit) [default: 256]
+    #[arg(long, value_name = "N")]
+    asgi_concurrency: Option<usize>,
 }
 
 /// A size in nginx's syntax: `1024`, `64k`, `10m`, `1g`.
@@ -409,6 +414,8 @@ impl From<StartArgs> for StartOptions {
             request_buffering: args.request_buffering,
             ignore_client_abort: args.ignore_client_abort,
             data_buffer_dir: args.data_buffer_dir,
+            // Issue 22, ASGI:
+            asgi_concurrency: args.asgi_concurrency,
         }
     }
 }

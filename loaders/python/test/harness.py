@@ -1,4 +1,4 @@
-# harness.py: runs wsgi-loader.py the way Ferry does, for the loader's tests.
+# harness.py: runs wsgi-loader.py (or asgi-loader.py) the way Ferry does, for the loaders' tests.
 #
 # `Loader` builds an app directory and a SpawningKit work directory (args.json, args/<key>,
 # the response/finish FIFO, response/error/, response/steps/*, envdump/annotations/), starts
@@ -20,6 +20,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADER = os.path.join(os.path.dirname(HERE), 'wsgi-loader.py')
+ASGI_LOADER = os.path.join(os.path.dirname(HERE), 'asgi-loader.py')
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 APPS = os.path.join(REPO, 'crates', 'ferry-test-support', 'apps')
 PYTHON = os.environ.get('FERRY_WSGI_TEST_PYTHON') or sys.executable
@@ -63,7 +64,7 @@ def requires_module(module):
 class Loader(object):
     """One loader process, started as Ferry starts it."""
 
-    def __init__(self, source=None, app_dir=None, files=None, args=None, env=None):
+    def __init__(self, source=None, app_dir=None, files=None, args=None, env=None, loader=LOADER):
         self.tmp = tempfile.mkdtemp(prefix='ferry-wsgi-')
         self.app_root = os.path.join(self.tmp, 'app')
         if app_dir:
@@ -106,7 +107,7 @@ class Loader(object):
         environ.update(env or {})
         self.output = open(self.output_path, 'wb')
         self.proc = subprocess.Popen(
-            [PYTHON, LOADER], cwd=self.app_root, env=environ, stdin=subprocess.PIPE,
+            [PYTHON, loader], cwd=self.app_root, env=environ, stdin=subprocess.PIPE,
             stdout=self.output, stderr=subprocess.STDOUT, start_new_session=True)
         self.finished = None
 

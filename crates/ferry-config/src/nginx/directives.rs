@@ -300,7 +300,8 @@ pub(super) const IGNORABLE_HEADERS: &[&str] = &[
 /// 2.0) and `meteor`, which Ferry does not run; naming them is an error rather than a surprise
 /// at spawn time.
 const APP_TYPES: &[&str] = &[
-    "rack", "wsgi", "node", "ruby", "python", "nodejs", "generic",
+    "rack", "wsgi", "node", "ruby", "python", "nodejs", "generic", // Issue 22, ASGI:
+    "asgi",
 ];
 
 /// `error_log` levels.
@@ -762,6 +763,9 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         Arity::Range(1, 4),
         Path,
     ),
+    // Issue 22, ASGI: requests one process of an ASGI app takes at once (0: no limit).
+    ferry("passenger_asgi_concurrency", ALL_HTTP, integer(0))
+        .default(decimal!(defaults::ASGI_CONCURRENCY)),
 ];
 
 // === impl Spec ===

@@ -71,7 +71,8 @@ fn every_key_sets_its_option() {
             "client_body_timeout": 5,
             "request_buffering": false,
             "ignore_client_abort": true,
-            "data_buffer_dir": "tmp/bodies"
+            "data_buffer_dir": "tmp/bodies",
+            "asgi_concurrency": 64
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -139,6 +140,8 @@ fn every_key_sets_its_option() {
         request_buffering: Some(false),
         ignore_client_abort: Some(true),
         data_buffer_dir: Some("/srv/app/tmp/bodies".into()),
+        // Issue 22, ASGI:
+        asgi_concurrency: Some(64),
     };
     assert_eq!(layer.options, expected);
 }
@@ -147,7 +150,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 56, "{names:?}");
+    assert_eq!(names.len(), 57, "{names:?}");
 }
 
 #[test]

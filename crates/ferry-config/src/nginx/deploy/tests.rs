@@ -353,7 +353,7 @@ fn apps_that_cannot_be_served_are_errors_with_their_line() {
         ),
         [
             "$DIR/ferry.conf:4: app $DIR/empty: cannot tell what kind of app \"$DIR/empty\" \
-             is: no app.js, config.ru or passenger_wsgi.py; pass app-type or app-start-command"
+             is: no app.js, config.ru, passenger_wsgi.py or asgi.py; pass app-type or app-start-command"
         ]
     );
     assert_eq!(
@@ -363,7 +363,7 @@ fn apps_that_cannot_be_served_are_errors_with_their_line() {
              $DIR/empty;\npassenger_base_uri /nope;\n}\n}"
         )[0],
         "$DIR/ferry.conf:6: app $DIR/empty: cannot tell what kind of app \"$DIR/empty\" is: \
-         no app.js, config.ru or passenger_wsgi.py; pass app-type or app-start-command"
+         no app.js, config.ru, passenger_wsgi.py or asgi.py; pass app-type or app-start-command"
     );
     assert_eq!(
         errors(
@@ -519,4 +519,27 @@ fn request_body_defaults_match_ferry_start_but_for_the_limit() {
     assert_eq!(start.client_max_body_size, Some(1 << 30));
     let start_route = &start.deployment().servers[0].route;
     assert_eq!(start_route.client_max_body_size, Some(1 << 30));
+}
+
+// Issue 22, ASGI:
+
+#[test]
+fn asgi_apps_with_their_concurrency() {
+    let dir = tree(&["api/main.py", "api/public/", "chat/asgi.py", "chat/public/"]);
+    let d = good(
+        dir.path(),
+        "http { passenger_asgi_concurrency 40; \
+         server { listen 127.0.0.1:0; server_name api.test; root $DIR/api/public; \
+         passenger_enabled on; passenger_app_type asgi; passenger_startup_file main.py:app; } \
+         server { listen 127.0.0.1:0; server_name chat.test; root $DIR/chat/public; \
+         passenger_enabled on; passenger_asgi_concurrency 0; } }",
+    );
+    let api = d.apps.iter().find(|a| a.root.ends_with("api")).unwrap();
+    assert_eq!(api.app_type, AppType::Asgi);
+    assert_eq!(api.startup_file.as_deref(), Some(Path::new("main.py")));
+    assert_eq!(api.app_callable.as_deref(), Some("app"));
+    assert_eq!(api.asgi_concurrency, 40);
+    let chat = d.apps.iter().find(|a| a.root.ends_with("chat")).unwrap();
+    assert_eq!(chat.app_type, AppType::Asgi);
+    assert_eq!(chat.asgi_concurrency, 0);
 }

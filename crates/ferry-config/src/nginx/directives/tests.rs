@@ -594,8 +594,8 @@ fn choices() {
     assert_eq!(check("passenger_app_type", &["rack"]), "ok");
     assert_eq!(
         check("passenger_app_type", &["meteor"]),
-        "passenger_app_type expects one of rack, wsgi, node, ruby, python, nodejs or \
-         generic, got \"meteor\""
+        "passenger_app_type expects one of rack, wsgi, node, ruby, python, nodejs, generic \
+         or asgi, got \"meteor\""
     );
 }
 

@@ -144,7 +144,7 @@ const BAD: &[(&str, &[&str])] = &[
     ),
     (
         "http {\n  passenger_app_type rails;\n}",
-        &["bad.conf:2: passenger_app_type expects one of rack, wsgi, node, ruby, python, nodejs or generic, got \"rails\""],
+        &["bad.conf:2: passenger_app_type expects one of rack, wsgi, node, ruby, python, nodejs, generic or asgi, got \"rails\""],
     ),
     (
         "http {\n  passenger_spawn_method fork;\n}",
