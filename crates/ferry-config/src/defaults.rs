@@ -62,3 +62,13 @@ pub const DISABLE_SYMLINKS_AS_ROOT: SymlinkMode = SymlinkMode::IfNotOwner;
 pub const START_DISABLE_SYMLINKS: SymlinkMode = SymlinkMode::IfNotOwner;
 /// `--max-parallel-spawns` (Ferry's own): Passenger's one spawn at a time per app.
 pub const MAX_PARALLEL_SPAWNS: usize = 1;
+
+// Issue 16, response side:
+/// `passenger_websocket_idle_timeout` / `--websocket-idle-timeout` (Ferry's own), in seconds: an
+/// upgraded connection (WebSocket) with no byte either way for this long is closed. An hour: far
+/// longer than any app that pings waits (Action Cable pings every 3 s, Socket.IO every 25 s),
+/// short enough that a client that vanished without closing (a laptop lid, a NAT that forgot the
+/// connection) does not hold its process for ever. nginx closes after 60 s
+/// (`proxy_read_timeout`), Passenger under nginx after 200 minutes (`passenger_read_timeout`'s
+/// default); 0 turns it off.
+pub const WEBSOCKET_IDLE_TIMEOUT_SECS: u64 = 3600;

@@ -155,6 +155,26 @@ pub struct PassengerRoute {
     pub ignore_headers: Vec<String>,
     /// Longest time a request may take (`passenger_max_request_time`).
     pub max_request_time: Option<Duration>,
+    // Issue 16, response side:
+    /// How the app's responses reach the client.
+    pub response: ResponseSettings,
+}
+
+// Issue 16, response side:
+/// How an app's responses reach the client. Whatever these say, Ferry reads a response as fast as
+/// the app writes it and releases the process when the app has written it all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseSettings {
+    /// Send the body only once the app has sent all of it (`passenger_buffer_response`,
+    /// nginx-level buffering); off: each piece goes to the client as soon as it can take it.
+    pub buffer_response: bool,
+    /// Nothing from the app for this long while a request is in progress: 504 before the
+    /// response head, a closed connection after it, and the process is stopped
+    /// (`passenger_read_timeout`; `None`: no limit).
+    pub app_read_timeout: Option<Duration>,
+    /// An upgraded connection (WebSocket) with no byte either way for this long is closed
+    /// (`passenger_websocket_idle_timeout`; `None`: never).
+    pub websocket_idle_timeout: Option<Duration>,
 }
 
 /// An app mounted at a base URI.
@@ -222,6 +242,7 @@ impl Config {
                 pass_headers: Vec::new(),
                 ignore_headers: Vec::new(),
                 max_request_time: app.max_request_time,
+                response: app.response.clone(),
             }),
         };
         Deployment {
@@ -270,6 +291,23 @@ impl PassengerRoute {
             pass_headers: Vec::new(),
             ignore_headers: Vec::new(),
             max_request_time: None,
+            response: ResponseSettings::default(),
+        }
+    }
+}
+
+// === impl ResponseSettings ===
+
+impl Default for ResponseSettings {
+    /// Streamed, no read timeout, WebSockets closed after
+    /// [`defaults::WEBSOCKET_IDLE_TIMEOUT_SECS`].
+    fn default() -> Self {
+        ResponseSettings {
+            buffer_response: false,
+            app_read_timeout: None,
+            websocket_idle_timeout: Some(Duration::from_secs(
+                defaults::WEBSOCKET_IDLE_TIMEOUT_SECS,
+            )),
         }
     }
 }

@@ -189,6 +189,10 @@ impl StartOptions {
             log_format: or,
             disable_metrics: or,
             disable_symlinks: or,
+            // Issue 16, response side:
+            buffer_response: or,
+            app_read_timeout: or,
+            websocket_idle_timeout: or,
         } }
     }
 }

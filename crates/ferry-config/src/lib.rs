@@ -259,6 +259,16 @@ pub struct StartOptions {
     /// `if_not_owner`). Only from the command line: the Passengerfile is the app owner's to
     /// write, and the environment layer reads the Passengerfile's keys.
     pub disable_symlinks: Option<deployment::SymlinkMode>,
+    // Issue 16, response side:
+    /// `passenger_buffer_response`: the client gets a response's body only once the app has sent
+    /// all of it (default off).
+    pub buffer_response: Option<bool>,
+    /// `passenger_read_timeout`, seconds: nothing from the app for this long while a request is
+    /// in progress → 504 (or a closed connection) and the process is stopped (default 0 = none).
+    pub app_read_timeout: Option<u64>,
+    /// `passenger_websocket_idle_timeout`, seconds: a WebSocket with no byte either way for this
+    /// long is closed (default 3600; 0 = never). Ferry's own.
+    pub websocket_idle_timeout: Option<u64>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -389,6 +399,10 @@ pub struct AppConfig {
     pub max_preloader_idle_time: Duration,
     /// A failed smart spawn is retried as a direct spawn.
     pub smart_fallback_to_direct: bool,
+    // Issue 16, response side:
+    /// How its responses reach the client (`ferry start`'s; in a configuration file each place
+    /// has its own, in its `PassengerRoute`).
+    pub response: deployment::ResponseSettings,
 }
 
 /// How a process of an app is started.

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::deployment::ResponseSettings;
 use crate::{
     defaults, invalid, lexical, sticky, AppConfig, AppType, Config, Error, Listen, Observability,
     PoolConfig, PreStart, Start, StartOptions, StickySessions, UserSwitchingConfig,
@@ -208,7 +209,25 @@ impl StartOptions {
                     .unwrap_or(defaults::MAX_PRELOADER_IDLE_TIME_SECS),
             ),
             smart_fallback_to_direct: self.smart_fallback_to_direct.unwrap_or(false),
+            // Issue 16, response side:
+            response: self.response_settings(),
         })
+    }
+}
+
+// Issue 16, response side:
+impl StartOptions {
+    /// How the app's responses reach the client: `--buffer-response`, `--app-read-timeout` and
+    /// `--websocket-idle-timeout` (0: none), defaults applied.
+    fn response_settings(&self) -> ResponseSettings {
+        ResponseSettings {
+            buffer_response: self.buffer_response.unwrap_or(false),
+            app_read_timeout: seconds(self.app_read_timeout.unwrap_or(0)),
+            websocket_idle_timeout: seconds(
+                self.websocket_idle_timeout
+                    .unwrap_or(defaults::WEBSOCKET_IDLE_TIMEOUT_SECS),
+            ),
+        }
     }
 }
 

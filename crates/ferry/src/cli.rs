@@ -300,6 +300,22 @@ pub(crate) struct StartArgs {
     /// http:// only.
     #[arg(long = "pre-start", value_name = "URL")]
     pre_start: Vec<String>,
+    // Issue 16, response side:
+    /// Send a response's body to the client only once the app has sent all of it (streaming
+    /// responses then arrive at once). Off or on, Ferry reads the app's response as fast as the
+    /// app writes it, so a slow client never holds a process.
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off)]
+    buffer_response: Option<bool>,
+    /// Seconds without a byte from the app while a request is in progress before the client
+    /// gets 504 (or, once the response has begun, its connection is closed) and the process is
+    /// stopped after printing its backtrace (0 = no limit) [default: 0]
+    #[arg(long, value_name = "SECS")]
+    app_read_timeout: Option<u64>,
+    /// Seconds without a byte either way before a WebSocket (an upgraded connection) is closed
+    /// (0 = never) [default: 3600]
+    #[arg(long, value_name = "SECS")]
+    websocket_idle_timeout: Option<u64>,
 }
 
 fn on_off(value: &str) -> Result<bool, String> {
@@ -370,6 +386,10 @@ impl From<StartArgs> for StartOptions {
             log_format: args.log_format,
             disable_metrics: args.disable_metrics.then_some(true),
             disable_symlinks: args.disable_symlinks,
+            // Issue 16, response side:
+            buffer_response: args.buffer_response,
+            app_read_timeout: args.app_read_timeout,
+            websocket_idle_timeout: args.websocket_idle_timeout,
         }
     }
 }
@@ -625,6 +645,12 @@ mod tests {
                 format!("{:?}", d::STICKY_SESSIONS_COOKIE_ATTRIBUTES),
             ),
             ("disable_symlinks", d::START_DISABLE_SYMLINKS.to_string()),
+            // Issue 16, response side:
+            ("app_read_timeout", "0".into()),
+            (
+                "websocket_idle_timeout",
+                d::WEBSOCKET_IDLE_TIMEOUT_SECS.to_string(),
+            ),
         ];
         for (id, default) in expected {
             let help = start_help(id);

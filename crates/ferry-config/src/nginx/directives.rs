@@ -168,6 +168,10 @@ pub(super) enum ValueKind {
     MimeTypes,
     /// Anything (directives that are ignored or refused).
     Any,
+    // Issue 16, response side:
+    /// An Nginx time: `30`, `30s`, `500ms`, `5m`, `1h`, or several (`1m30s`), as Passenger's
+    /// `passenger_read_timeout` takes (a bare number is seconds).
+    Time,
 }
 
 /// How a block that does not give a directive gets its value.
@@ -479,12 +483,9 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     )
     .takes(Arity::AtLeast(1))
     .many(),
-    passenger("passenger_buffer_response", "8.6.10", ALL_HTTP, Flag)
-        .default("off")
-        .role(Role::NoEffect {
-            why: "Ferry streams responses to the client as the app sends them (this \
-                  directive's off)",
-        }),
+    // On: the client gets a response's body only once the app has sent all of it (nginx-level
+    // buffering). Off or on, Ferry reads the app's response as fast as the app writes it.
+    passenger("passenger_buffer_response", "8.6.10", ALL_HTTP, Flag).default("off"),
     // Passenger 6's scale and default, not the seed's (Passenger 4: 0 to 3, default 0): Ferry's
     // log levels are Passenger 6's 0 (crit) to 7 (debug3), default 3 (notice).
     passenger("passenger_log_level", "8.7.1", HTTP, range(0, 7))
@@ -736,6 +737,20 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         "Ferry does not add Expires or Cache-Control headers",
     ),
+    // --- Issue 16, response side ---
+    // Passenger's name (its Nginx module, 5.0.7+, where it is nginx's upstream read timeout):
+    // nothing from the app for this long while a request is in progress → 504 before the
+    // response head, a closed connection after it; the process is stopped. Passenger's default
+    // is 200 minutes, Ferry's off (0): long polls and slow reports stay quiet for long.
+    passenger6("passenger_read_timeout", HTTP_SERVER_LOCATION, Time).default("0"),
+    // Ferry's own: an upgraded connection (WebSocket) with no byte either way for this long is
+    // closed; 0 = never.
+    ferry(
+        "passenger_websocket_idle_timeout",
+        HTTP_SERVER_LOCATION,
+        Time,
+    )
+    .default(decimal!(defaults::WEBSOCKET_IDLE_TIMEOUT_SECS)),
 ];
 
 // === impl Spec ===
@@ -932,6 +947,8 @@ impl ValueKind {
             ValueKind::ErrorLog => "a path, then optionally a level".to_owned(),
             ValueKind::MimeTypes => "MIME/TYPE ext...; entries".to_owned(),
             ValueKind::Any => "anything".to_owned(),
+            // Issue 16, response side:
+            ValueKind::Time => "a time such as 60, 60s, 500ms, 5m or 1h".to_owned(),
         }
     }
 
@@ -991,6 +1008,8 @@ impl ValueKind {
             ValueKind::CookieName => crate::sticky::check_cookie_name(value).is_ok(),
             ValueKind::CookieAttributes => crate::sticky::check_cookie_attributes(value).is_ok(),
             ValueKind::ServerName => is_server_name(value),
+            // Issue 16, response side:
+            ValueKind::Time => nginx_time(value).is_some(),
             _ => true,
         };
         if ok {
@@ -1307,6 +1326,44 @@ fn is_size(value: &str) -> bool {
         .strip_suffix(['k', 'K', 'm', 'M', 'g', 'G'])
         .unwrap_or(value);
     parse_digits(digits).is_some()
+}
+
+// Issue 16, response side:
+/// An Nginx time (`ngx_parse_time`): one or more `DIGITS[UNIT]` parts, units `ms`, `s`, `m`, `h`,
+/// `d`, `w`, `M` (30 days) and `y` (365 days), each at most once and largest first; a part
+/// without a unit is seconds and must come last. `None` when `value` is not one, or overflows.
+pub(crate) fn nginx_time(value: &str) -> Option<std::time::Duration> {
+    const UNITS: [(&str, u64); 8] = [
+        ("y", 365 * 24 * 3_600_000),
+        ("M", 30 * 24 * 3_600_000),
+        ("w", 7 * 24 * 3_600_000),
+        ("d", 24 * 3_600_000),
+        ("h", 3_600_000),
+        ("ms", 1),
+        ("m", 60_000),
+        ("s", 1_000),
+    ];
+    let (mut rest, mut millis, mut last_scale) = (value, 0u64, u64::MAX);
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let number = parse_digits(&rest[..digits])?;
+        rest = &rest[digits..];
+        let (unit, scale) = match UNITS.iter().find(|(unit, _)| rest.starts_with(unit)) {
+            Some(&(unit, scale)) => (unit, scale),
+            None if rest.is_empty() => ("", 1_000),
+            None => return None,
+        };
+        if scale >= last_scale {
+            return None;
+        }
+        last_scale = scale;
+        rest = &rest[unit.len()..];
+        millis = millis.checked_add(number.checked_mul(scale)?)?;
+    }
+    Some(std::time::Duration::from_millis(millis))
 }
 
 /// An RFC 9110 token (header names).

@@ -65,7 +65,10 @@ fn every_key_sets_its_option() {
             "smart_fallback_to_direct": true,
             "instance_registry_dir": "/srv/run",
             "log_file": "/srv/app/log/ferry.log",
-            "pre_start": ["/", "/status"]
+            "pre_start": ["/", "/status"],
+            "buffer_response": true,
+            "app_read_timeout": 30,
+            "websocket_idle_timeout": 600
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -127,6 +130,10 @@ fn every_key_sets_its_option() {
         disable_metrics: None,
         allow_root_apps: None,
         disable_symlinks: None,
+        // Issue 16, response side:
+        buffer_response: Some(true),
+        app_read_timeout: Some(30),
+        websocket_idle_timeout: Some(600),
     };
     assert_eq!(layer.options, expected);
 }
@@ -135,7 +142,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 50, "{names:?}");
+    assert_eq!(names.len(), 53, "{names:?}");
 }
 
 #[test]

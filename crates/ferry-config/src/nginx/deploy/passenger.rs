@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::{flag, is_on, number, seconds, symlinks, Planner};
-use crate::deployment::{Files, Mount, PassengerRoute, SymlinkFrom, Symlinks, Template};
+use super::{directives, flag, in_force, is_on, number, seconds, symlinks, Planner};
+use crate::deployment::{
+    Files, Mount, PassengerRoute, ResponseSettings, SymlinkFrom, Symlinks, Template,
+};
 use crate::nginx::ast::Span;
 use crate::nginx::resolve::{Problem, Settings};
 use crate::{lexical, AppType, StartOptions};
@@ -64,6 +66,8 @@ impl Planner<'_> {
             pass_headers: list("passenger_pass_header"),
             ignore_headers: list("passenger_ignore_headers"),
             max_request_time: seconds(settings, "passenger_max_request_time"),
+            // Issue 16, response side:
+            response: response_settings(settings),
         }
     }
 
@@ -378,6 +382,22 @@ fn mount_symlinks(place: &Place<'_>) -> Option<Symlinks> {
         }
     }
     Some(written)
+}
+
+// Issue 16, response side:
+/// How the place's responses reach the client: `passenger_buffer_response`,
+/// `passenger_read_timeout` and `passenger_websocket_idle_timeout` in force (a time of 0: none).
+fn response_settings(settings: &Settings) -> ResponseSettings {
+    let time = |name| {
+        in_force(settings, name)
+            .and_then(directives::nginx_time)
+            .filter(|t| !t.is_zero())
+    };
+    ResponseSettings {
+        buffer_response: flag(settings, "passenger_buffer_response"),
+        app_read_timeout: time("passenger_read_timeout"),
+        websocket_idle_timeout: time("passenger_websocket_idle_timeout"),
+    }
 }
 
 /// The parent directory of `public`, lexically.

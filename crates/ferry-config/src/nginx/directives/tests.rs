@@ -904,3 +904,61 @@ fn numeric_defaults_are_written_out_in_decimal() {
     assert_eq!(default("passenger_user_switching"), Some("on"));
     assert_eq!(default("passenger_spawn_method"), Some("smart"));
 }
+
+// Issue 16, response side:
+#[test]
+fn times_read_as_nginx_reads_them() {
+    use std::time::Duration;
+    for (text, millis) in [
+        ("0", 0),
+        ("60", 60_000),
+        ("60s", 60_000),
+        ("500ms", 500),
+        ("3000ms", 3_000),
+        ("5m", 300_000),
+        ("1h", 3_600_000),
+        ("1m30s", 90_000),
+        ("1h30", 3_630_000),
+        ("2d", 172_800_000),
+    ] {
+        assert_eq!(
+            nginx_time(text),
+            Some(Duration::from_millis(millis)),
+            "{text}"
+        );
+        assert_eq!(check("passenger_read_timeout", &[text]), "ok", "{text}");
+    }
+    for bad in [
+        "",
+        "s",
+        "1x",
+        "30s1m",
+        "1m1m",
+        "-1",
+        "1.5s",
+        "99999999999999999999y",
+    ] {
+        assert_eq!(nginx_time(bad), None, "{bad}");
+    }
+    assert_eq!(
+        check("passenger_websocket_idle_timeout", &["soon"]),
+        "passenger_websocket_idle_timeout expects a time such as 60, 60s, 500ms, 5m or 1h, got \
+         \"soon\""
+    );
+    let spec = lookup("passenger_read_timeout").unwrap();
+    assert_eq!(
+        (spec.source, spec.contexts),
+        (Source::Passenger6, HTTP_SERVER_LOCATION)
+    );
+    let spec = lookup("passenger_websocket_idle_timeout").unwrap();
+    assert_eq!(spec.source, Source::Ferry);
+    assert_eq!(
+        spec.default,
+        Some(defaults::WEBSOCKET_IDLE_TIMEOUT_SECS.to_string().as_str())
+    );
+    let buffer = lookup("passenger_buffer_response").unwrap();
+    assert_eq!(
+        (buffer.role, buffer.default),
+        (Role::Passenger, Some("off"))
+    );
+}
