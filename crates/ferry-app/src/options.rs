@@ -95,7 +95,18 @@ pub(crate) fn site_config(app: &AppConfig, mount: &Mount, route: &PassengerRoute
             name: sticky.cookie_name.clone(),
             attributes: sticky.cookie_attributes.clone(),
         }),
+        // Issue 16, response side:
+        response: route.response.clone(),
+        response_buffer_dir: response_buffer_dir(),
     }
+}
+
+// Issue 16, response side:
+/// Where responses a client is slow to take spill over: the system temp dir (`$TMPDIR`, else
+/// `/tmp`), Passenger's default for its `data_buffer_dir`. The files are unlinked from birth, so
+/// nothing is ever left there by name.
+fn response_buffer_dir() -> std::path::PathBuf {
+    std::env::temp_dir()
 }
 
 /// `SERVER_SOFTWARE` for the apps.

@@ -10,9 +10,12 @@
 //!         send::send_request ─────────── a kept or new connection (connection.rs), the request
 //!                                        sent over HTTP or the `session` protocol, the answer's
 //!                                        head read; within max_request_time
-//!         respond::forward_response ──── the client's response, its body streamed from the app
-//!                                        (the session ends with it), an upgrade relayed
-//!                                        (upgrade.rs), out-of-band work started (oob.rs)
+//!         respond::forward_response ──── the client's response, its body read from the app as
+//!                                        fast as the app writes it and relayed to the client
+//!                                        through memory and a temp file (buffering.rs; the
+//!                                        session ends when the app has written it all), an
+//!                                        upgrade relayed (upgrade.rs), out-of-band work started
+//!                                        (oob.rs)
 //! ```
 //!
 //! A process speaks one of two protocols on its socket: plain HTTP/1.1 (Node and generic apps),
@@ -22,6 +25,7 @@
 //! the pool. Upgraded connections (WebSocket) are relayed byte for byte until either side closes.
 
 mod body;
+mod buffering;
 mod checkout;
 mod files;
 mod oob;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ferry_config::deployment::Symlinks;
+use ferry_config::deployment::{ResponseSettings, Symlinks};
 use ferry_metrics::{AppId, Metrics};
 use ferry_pool::{GroupId, Pool};
 
@@ -41,6 +41,13 @@ pub struct SiteConfig {
     pub metrics_app: AppId,
     /// The app's group name, for the access log.
     pub app_name: String,
+    // Issue 16, response side:
+    /// How the app's responses reach the client: `passenger_buffer_response`,
+    /// `passenger_read_timeout`, `passenger_websocket_idle_timeout`.
+    pub response: ResponseSettings,
+    /// Where a response goes past its first 128 KiB while its client is slower than the app:
+    /// an unlinked temp file in this directory (Passenger's `data_buffer_dir`).
+    pub response_buffer_dir: PathBuf,
 }
 
 /// The cookie that carries a sticky session's process id.
@@ -80,6 +87,9 @@ pub struct Site {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) metrics_app: AppId,
     pub(crate) app_name: Arc<str>,
+    // Issue 16, response side:
+    pub(crate) response: ResponseSettings,
+    pub(crate) response_buffer_dir: Arc<std::path::Path>,
 }
 
 // === impl Site ===
@@ -112,6 +122,9 @@ impl Site {
             metrics_app: config.metrics_app,
             app_name: config.app_name.as_str().into(),
             metrics: Arc::clone(&config.metrics),
+            // Issue 16, response side:
+            response: config.response.clone(),
+            response_buffer_dir: config.response_buffer_dir.as_path().into(),
         })
     }
 }
