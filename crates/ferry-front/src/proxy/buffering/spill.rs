@@ -2,9 +2,17 @@
 //! [`MEMORY_LIMIT`], past it in an unlinked temp file (Passenger's `FileBufferedChannel`), read
 //! back in the order they came.
 //!
-//! Invariant: every byte in memory came before every unread byte of the file. New bytes go to
-//! memory only while the file holds nothing unread; once the file has caught up (all of it read
-//! back) it is emptied and memory takes the next bytes again.
+//! ```text
+//!  push ──> front (memory) ─────────────────────────────────────────────> pop
+//!      └──> tail (memory) ──(a batch at a time)──> file ──(a chunk at a time)──┘
+//! ```
+//!
+//! Invariants: the bytes waiting are `front`, then the file's unread part, then `tail`, in that
+//! order. New bytes go to `front` only while the file and `tail` are empty, else to `tail`;
+//! `tail` goes to the file in one write once memory (`front` and `tail`) holds
+//! [`MEMORY_LIMIT`], so memory never holds more than that and a fast client makes the writes
+//! large. Once the file has been read back whole it is emptied, and `tail` is popped from
+//! memory directly: a client that catches up stops costing disk work.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -14,7 +22,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// Bytes of one response kept in memory before the rest goes to the file: Passenger's
 /// `file_buffered_channel_threshold` (128 KiB).
@@ -26,18 +34,27 @@ pub(crate) const MEMORY_LIMIT: usize = 128 * 1024;
 pub(crate) const HIGH_WATERMARK: u64 = 128 * 1024 * 1024;
 
 /// Most bytes read back from the file at a time.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 128 * 1024;
 
 /// A response's buffered bytes, in order.
 #[derive(Debug)]
 pub(super) struct Buffer {
-    memory: VecDeque<Bytes>,
-    in_memory: usize,
+    /// Before the file's unread bytes.
+    front: Pieces,
     file: Option<Spill>,
+    /// After the file's unread bytes, waiting to be written to it.
+    tail: Pieces,
     dir: Arc<Path>,
     /// No file could be made: everything stays in memory, and [`Buffer::limit`] is
     /// [`MEMORY_LIMIT`], so the app waits for the client as it would without buffering.
     memory_only: bool,
+}
+
+/// Pieces in memory, and how many bytes they hold.
+#[derive(Debug, Default)]
+struct Pieces {
+    queue: VecDeque<Bytes>,
+    len: usize,
 }
 
 /// The temp file: bytes `read..written` are waiting.
@@ -54,9 +71,9 @@ impl Buffer {
     /// An empty buffer whose file, when one is needed, goes in `dir`.
     pub(super) fn new(dir: Arc<Path>) -> Buffer {
         Buffer {
-            memory: VecDeque::new(),
-            in_memory: 0,
+            front: Pieces::default(),
             file: None,
+            tail: Pieces::default(),
             dir,
             memory_only: false,
         }
@@ -64,7 +81,7 @@ impl Buffer {
 
     /// How many bytes are waiting, in memory and in the file.
     pub(super) fn len(&self) -> u64 {
-        self.in_memory as u64 + self.on_disk()
+        (self.front.len + self.tail.len) as u64 + self.on_disk()
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -80,15 +97,43 @@ impl Buffer {
         }
     }
 
-    /// Adds `data` after everything waiting. Fails only when the file that already holds
-    /// earlier bytes cannot be written (a byte can then no longer go out in order).
+    /// Adds `data` after everything waiting. Fails only when the file cannot be written (the
+    /// bytes can then no longer go out in order).
     pub(super) async fn push(&mut self, data: Bytes) -> io::Result<()> {
-        if self.on_disk() == 0 && (self.memory_only || self.in_memory + data.len() <= MEMORY_LIMIT)
+        let in_memory = self.front.len + self.tail.len + data.len();
+        if self.on_disk() == 0
+            && self.tail.len == 0
+            && (self.memory_only || in_memory <= MEMORY_LIMIT)
         {
-            self.in_memory += data.len();
-            self.memory.push_back(data);
+            self.front.push(data);
             return Ok(());
         }
+        self.tail.push(data);
+        if self.memory_only || in_memory < MEMORY_LIMIT {
+            return Ok(());
+        }
+        self.flush_tail().await
+    }
+
+    /// The next waiting bytes, the oldest first; `None` when nothing waits.
+    pub(super) async fn pop(&mut self) -> io::Result<Option<Bytes>> {
+        if let Some(data) = self.front.pop() {
+            return Ok(Some(data));
+        }
+        match &mut self.file {
+            Some(spill) if spill.unread() > 0 => spill.read(READ_CHUNK).await.map(Some),
+            _ => Ok(self.tail.pop()),
+        }
+    }
+
+    fn on_disk(&self) -> u64 {
+        self.file.as_ref().map_or(0, Spill::unread)
+    }
+
+    /// Writes `tail` to the end of the file in one write (making the file first). Without a
+    /// file, `tail` stays in memory for good and the app is read no further than
+    /// [`MEMORY_LIMIT`].
+    async fn flush_tail(&mut self) -> io::Result<()> {
         let spill = match &mut self.file {
             Some(spill) => spill,
             None => match Spill::create(&self.dir).await {
@@ -96,29 +141,40 @@ impl Buffer {
                 Err(error) => {
                     warn_no_file(&self.dir, &error);
                     self.memory_only = true;
-                    self.in_memory += data.len();
-                    self.memory.push_back(data);
                     return Ok(());
                 }
             },
         };
-        spill.write(data).await
+        spill.write(self.tail.take()).await
+    }
+}
+
+// === impl Pieces ===
+
+impl Pieces {
+    fn push(&mut self, data: Bytes) {
+        self.len += data.len();
+        self.queue.push_back(data);
     }
 
-    /// The next waiting bytes, the oldest first; `None` when nothing waits.
-    pub(super) async fn pop(&mut self) -> io::Result<Option<Bytes>> {
-        if let Some(data) = self.memory.pop_front() {
-            self.in_memory -= data.len();
-            return Ok(Some(data));
-        }
-        match &mut self.file {
-            Some(spill) if spill.unread() > 0 => spill.read(READ_CHUNK).await.map(Some),
-            _ => Ok(None),
-        }
+    fn pop(&mut self) -> Option<Bytes> {
+        let data = self.queue.pop_front()?;
+        self.len -= data.len();
+        Some(data)
     }
 
-    fn on_disk(&self) -> u64 {
-        self.file.as_ref().map_or(0, Spill::unread)
+    /// All the pieces as one, leaving none.
+    fn take(&mut self) -> Bytes {
+        let all = match self.queue.len() {
+            1 => self.queue.pop_front().unwrap_or_default(),
+            _ => {
+                let mut all = BytesMut::with_capacity(self.len);
+                self.queue.drain(..).for_each(|p| all.extend_from_slice(&p));
+                all.freeze()
+            }
+        };
+        self.len = 0;
+        all
     }
 }
 
@@ -193,3 +249,6 @@ fn warn_no_file(dir: &Path, error: &io::Error) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;
