@@ -33,8 +33,11 @@ pub(crate) const MEMORY_LIMIT: usize = 128 * 1024;
 /// the disk one response can take.
 pub(crate) const HIGH_WATERMARK: u64 = 128 * 1024 * 1024;
 
-/// Most bytes read back from the file at a time.
-const READ_CHUNK: usize = 128 * 1024;
+/// Most bytes read back from the file at a time. A piece read back waits in the client's
+/// channel ([`super::CHANNEL`] of them) or in its connection's write, outside the buffer's
+/// bound: small enough that a slow client's response holds little more than [`MEMORY_LIMIT`]
+/// in all, large enough that a fast one costs few trips to the blocking pool.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// A response's buffered bytes, in order.
 #[derive(Debug)]
