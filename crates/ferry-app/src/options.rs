@@ -79,7 +79,8 @@ pub(crate) fn group_config(app: &AppConfig, spawn: SpawnOptions) -> GroupConfig 
 }
 
 /// The front end's settings for `app` mounted at `mount` in a route. Request bodies beyond the
-/// memory buffer go to `body_temp_dir` unless the route names a directory.
+/// memory buffer, and responses a client is slower to take than the app to write, go to unlinked
+/// files in `body_temp_dir` unless the route names a directory (`client_body_temp_path`).
 pub(crate) fn site_config(
     app: &AppConfig,
     mount: &Mount,
@@ -87,6 +88,10 @@ pub(crate) fn site_config(
     body_temp_dir: &std::path::Path,
 ) -> SiteConfig {
     let body = &route.request_body;
+    let temp_dir = body
+        .temp_dir
+        .clone()
+        .unwrap_or_else(|| body_temp_dir.to_owned());
     SiteConfig {
         public_dir: mount.public_dir.clone(),
         friendly_error_pages: app.friendly_error_pages,
@@ -106,11 +111,11 @@ pub(crate) fn site_config(
         request_buffering: body.buffering,
         client_body_buffer_size: body.buffer_size,
         client_body_timeout: body.timeout,
-        client_body_temp_dir: body
-            .temp_dir
-            .clone()
-            .unwrap_or_else(|| body_temp_dir.to_owned()),
+        client_body_temp_dir: temp_dir.clone(),
         ignore_client_abort: route.ignore_client_abort,
+        // Issue 16, response side:
+        response: route.response.clone(),
+        response_buffer_dir: temp_dir,
     }
 }
 

@@ -88,3 +88,12 @@ pub const REQUEST_BUFFERING: bool = true;
 /// asyncio process waits on I/O for many requests at once (Granian's default for two workers
 /// is 512 each; uvicorn has no limit); 0 lifts the limit, as for a Node app.
 pub const ASGI_CONCURRENCY: usize = 256;
+// Issue 16, response side:
+/// `passenger_websocket_idle_timeout` / `--websocket-idle-timeout` (Ferry's own), in seconds: an
+/// upgraded connection (WebSocket) with no byte either way for this long is closed. An hour: far
+/// longer than any app that pings waits (Action Cable pings every 3 s, Socket.IO every 25 s),
+/// short enough that a client that vanished without closing (a laptop lid, a NAT that forgot the
+/// connection) does not hold its process for ever. nginx closes after 60 s
+/// (`proxy_read_timeout`), Passenger under nginx after 200 minutes (`passenger_read_timeout`'s
+/// default); 0 turns it off.
+pub const WEBSOCKET_IDLE_TIMEOUT_SECS: u64 = 3600;

@@ -161,6 +161,9 @@ pub struct PassengerRoute {
     /// A request whose client goes away runs to its end: the app's response is read and dropped
     /// (`passenger_ignore_client_abort`). Off: the app's connection is closed at once.
     pub ignore_client_abort: bool,
+    // Issue 16, response side:
+    /// How the app's responses reach the client.
+    pub response: ResponseSettings,
 }
 
 /// How a place reads request bodies before an app gets them (issue 16). The largest body
@@ -180,6 +183,23 @@ pub struct BodySettings {
     /// Where a body longer than `buffer_size` is kept (`client_body_temp_path`, or `ferry start
     /// --data-buffer-dir`). `None`: the instance directory's `tmp/`.
     pub temp_dir: Option<PathBuf>,
+}
+
+// Issue 16, response side:
+/// How an app's responses reach the client. Whatever these say, Ferry reads a response as fast as
+/// the app writes it and releases the process when the app has written it all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseSettings {
+    /// Send the body only once the app has sent all of it (`passenger_buffer_response`,
+    /// nginx-level buffering); off: each piece goes to the client as soon as it can take it.
+    pub buffer_response: bool,
+    /// Nothing from the app for this long while a request is in progress: 504 before the
+    /// response head, a closed connection after it, and the process is stopped
+    /// (`passenger_read_timeout`; `None`: no limit).
+    pub app_read_timeout: Option<Duration>,
+    /// An upgraded connection (WebSocket) with no byte either way for this long is closed
+    /// (`passenger_websocket_idle_timeout`; `None`: never).
+    pub websocket_idle_timeout: Option<Duration>,
 }
 
 /// An app mounted at a base URI.
@@ -249,6 +269,7 @@ impl Config {
                 max_request_time: app.max_request_time,
                 request_body: self.request_body.clone(),
                 ignore_client_abort: self.ignore_client_abort,
+                response: app.response.clone(),
             }),
         };
         Deployment {
@@ -299,6 +320,7 @@ impl PassengerRoute {
             max_request_time: None,
             request_body: BodySettings::default(),
             ignore_client_abort: false,
+            response: ResponseSettings::default(),
         }
     }
 }
@@ -315,6 +337,22 @@ impl Default for BodySettings {
             buffer_size: crate::units::size(defaults::CLIENT_BODY_BUFFER_SIZE).unwrap_or(0),
             timeout: Some(Duration::from_secs(defaults::CLIENT_BODY_TIMEOUT_SECS)),
             temp_dir: None,
+        }
+    }
+}
+
+// === impl ResponseSettings ===
+
+impl Default for ResponseSettings {
+    /// Streamed, no read timeout, WebSockets closed after
+    /// [`defaults::WEBSOCKET_IDLE_TIMEOUT_SECS`].
+    fn default() -> Self {
+        ResponseSettings {
+            buffer_response: false,
+            app_read_timeout: None,
+            websocket_idle_timeout: Some(Duration::from_secs(
+                defaults::WEBSOCKET_IDLE_TIMEOUT_SECS,
+            )),
         }
     }
 }

@@ -199,6 +199,10 @@ impl StartOptions {
             data_buffer_dir: or,
             // Issue 22, ASGI:
             asgi_concurrency: or,
+            // Issue 16, response side:
+            buffer_response: or,
+            app_read_timeout: or,
+            websocket_idle_timeout: or,
         } }
     }
 }

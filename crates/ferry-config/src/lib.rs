@@ -284,6 +284,16 @@ pub struct StartOptions {
     /// `--asgi-concurrency`: requests one process of an ASGI app takes at once (default 256;
     /// 0 = no limit).
     pub asgi_concurrency: Option<usize>,
+    // Issue 16, response side:
+    /// `passenger_buffer_response`: the client gets a response's body only once the app has sent
+    /// all of it (default off).
+    pub buffer_response: Option<bool>,
+    /// `passenger_read_timeout`, seconds: nothing from the app for this long while a request is
+    /// in progress → 504 (or a closed connection) and the process is stopped (default 0 = none).
+    pub app_read_timeout: Option<u64>,
+    /// `passenger_websocket_idle_timeout`, seconds: a WebSocket with no byte either way for this
+    /// long is closed (default 3600; 0 = never). Ferry's own.
+    pub websocket_idle_timeout: Option<u64>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -428,6 +438,10 @@ pub struct AppConfig {
     /// The callable's name for an ASGI startup file written `FILE.py:NAME` (`startup_file` is
     /// then `FILE.py`); `None`: the file's `application`, else its `app`.
     pub app_callable: Option<String>,
+    // Issue 16, response side:
+    /// How its responses reach the client (`ferry start`'s; in a configuration file each place
+    /// has its own, in its `PassengerRoute`).
+    pub response: deployment::ResponseSettings,
 }
 
 /// How a process of an app is started.

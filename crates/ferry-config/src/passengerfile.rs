@@ -210,6 +210,11 @@ pub(crate) static KEYS: &[Key] = &[
     key("data_buffer_dir", Kind::Path, |o, v| o.data_buffer_dir = v.path()),
     // Issue 22, ASGI:
     key("asgi_concurrency", USIZE, |o, v| o.asgi_concurrency = v.int()),
+    // Issue 16, response side: how responses reach the client (harmless in a file the app's
+    // owner writes: they shape only that app's own responses).
+    key("buffer_response", Kind::Bool, |o, v| o.buffer_response = v.bool()),
+    key("app_read_timeout", U64, |o, v| o.app_read_timeout = v.int()),
+    key("websocket_idle_timeout", U64, |o, v| o.websocket_idle_timeout = v.int()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

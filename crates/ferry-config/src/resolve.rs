@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::deployment::BodySettings;
+use crate::deployment::ResponseSettings;
 use crate::{
     defaults, invalid, lexical, sticky, AppConfig, AppType, Config, Error, Listen, Observability,
     PoolConfig, PreStart, Start, StartOptions, StickySessions, UserSwitchingConfig,
@@ -224,7 +225,25 @@ impl StartOptions {
             // Issue 22, ASGI:
             asgi_concurrency: self.asgi_concurrency.unwrap_or(defaults::ASGI_CONCURRENCY),
             app_callable,
+            // Issue 16, response side:
+            response: self.response_settings(),
         })
+    }
+}
+
+// Issue 16, response side:
+impl StartOptions {
+    /// How the app's responses reach the client: `--buffer-response`, `--app-read-timeout` and
+    /// `--websocket-idle-timeout` (0: none), defaults applied.
+    fn response_settings(&self) -> ResponseSettings {
+        ResponseSettings {
+            buffer_response: self.buffer_response.unwrap_or(false),
+            app_read_timeout: seconds(self.app_read_timeout.unwrap_or(0)),
+            websocket_idle_timeout: seconds(
+                self.websocket_idle_timeout
+                    .unwrap_or(defaults::WEBSOCKET_IDLE_TIMEOUT_SECS),
+            ),
+        }
     }
 }
 

@@ -47,6 +47,14 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    // Issue 16, response side:
+    /// The app sent nothing for `passenger_read_timeout` before its response head; its process
+    /// was stopped.
+    #[error("the app sent nothing for {limit:?} (passenger_read_timeout)")]
+    AppReadTimeout {
+        /// The limit.
+        limit: std::time::Duration,
+    },
     /// The client stopped sending the request body.
     #[error("the client did not send the whole request body")]
     ClientBody {
@@ -78,9 +86,9 @@ impl Error {
             Error::Checkout(CheckoutError::QueueFull { .. } | CheckoutError::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Error::Checkout(CheckoutError::QueueTimeout { .. }) | Error::RequestTimeout { .. } => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
+            Error::Checkout(CheckoutError::QueueTimeout { .. })
+            | Error::RequestTimeout { .. }
+            | Error::AppReadTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::Checkout(CheckoutError::Spawn(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Connect { .. } | Error::Upstream { .. } | Error::Retries { .. } => {
                 StatusCode::BAD_GATEWAY
@@ -110,7 +118,7 @@ pub(crate) fn error_response(error: &Error, details: bool) -> Response<Body> {
             "Server shutting down",
             "<p>Please try again in a moment.</p>",
         ),
-        Error::RequestTimeout { .. } => page(
+        Error::RequestTimeout { .. } | Error::AppReadTimeout { .. } => page(
             "Gateway timeout",
             "<p>The application took too long to answer this request.</p>",
         ),

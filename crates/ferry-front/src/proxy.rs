@@ -12,9 +12,12 @@
 //!         send::send_request ─────────── a kept or new connection (connection.rs), the request
 //!                                        sent over HTTP or the `session` protocol, the answer's
 //!                                        head read; within max_request_time
-//!         respond::forward_response ──── the client's response, its body streamed from the app
-//!                                        (the session ends with it), an upgrade relayed
-//!                                        (upgrade.rs), out-of-band work started (oob.rs)
+//!         respond::forward_response ──── the client's response, its body read from the app as
+//!                                        fast as the app writes it and relayed to the client
+//!                                        through memory and a temp file (buffering.rs; the
+//!                                        session ends when the app has written it all), an
+//!                                        upgrade relayed (upgrade.rs), out-of-band work started
+//!                                        (oob.rs)
 //!         (passenger_ignore_client_abort on: the last two on a task of their own, and the
 //!          response read to its end if the client leaves: abort.rs)
 //! ```
@@ -28,12 +31,14 @@
 mod abort;
 mod body;
 mod buffer;
+mod buffering;
 mod checkout;
 mod files;
 mod oob;
 mod pending;
 mod respond;
 mod send;
+mod temp_file;
 mod upgrade;
 
 use std::sync::Arc;

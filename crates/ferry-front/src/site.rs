@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ferry_config::deployment::Symlinks;
+use ferry_config::deployment::{ResponseSettings, Symlinks};
 use ferry_metrics::{AppId, Metrics};
 use ferry_pool::{GroupId, Pool};
 
@@ -58,6 +58,13 @@ pub struct SiteConfig {
     /// A request whose client goes away runs to its end, its response read and dropped
     /// (`passenger_ignore_client_abort`); off: the app's connection is closed at once.
     pub ignore_client_abort: bool,
+    // Issue 16, response side:
+    /// How the app's responses reach the client: `passenger_buffer_response`,
+    /// `passenger_read_timeout`, `passenger_websocket_idle_timeout`.
+    pub response: ResponseSettings,
+    /// Where a response goes past its first 128 KiB while its client is slower than the app:
+    /// an unlinked temp file in this directory (Passenger's `data_buffer_dir`).
+    pub response_buffer_dir: PathBuf,
 }
 
 /// The cookie that carries a sticky session's process id.
@@ -100,6 +107,9 @@ pub struct Site {
     // Issue 16, request side:
     pub(crate) body: BodySettings,
     pub(crate) ignore_client_abort: bool,
+    // Issue 16, response side:
+    pub(crate) response: ResponseSettings,
+    pub(crate) response_buffer_dir: Arc<std::path::Path>,
 }
 
 // === impl Site ===
@@ -134,6 +144,9 @@ impl Site {
             metrics: Arc::clone(&config.metrics),
             body: BodySettings::of(config),
             ignore_client_abort: config.ignore_client_abort,
+            // Issue 16, response side:
+            response: config.response.clone(),
+            response_buffer_dir: config.response_buffer_dir.as_path().into(),
         })
     }
 }

@@ -331,6 +331,22 @@ pub(crate) struct StartArgs {
     /// another process or queues (0 = no limit) [default: 256]
     #[arg(long, value_name = "N")]
     asgi_concurrency: Option<usize>,
+    // Issue 16, response side:
+    /// Send a response's body to the client only once the app has sent all of it (streaming
+    /// responses then arrive at once). Off or on, Ferry reads the app's response as fast as the
+    /// app writes it, so a slow client never holds a process.
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off)]
+    buffer_response: Option<bool>,
+    /// Seconds without a byte from the app while a request is in progress before the client
+    /// gets 504 (or, once the response has begun, its connection is closed) and the process is
+    /// stopped after printing its backtrace (0 = no limit) [default: 0]
+    #[arg(long, value_name = "SECS")]
+    app_read_timeout: Option<u64>,
+    /// Seconds without a byte either way before a WebSocket (an upgraded connection) is closed
+    /// (0 = never) [default: 3600]
+    #[arg(long, value_name = "SECS")]
+    websocket_idle_timeout: Option<u64>,
 }
 
 /// A size in nginx's syntax: `1024`, `64k`, `10m`, `1g`.
@@ -416,6 +432,10 @@ impl From<StartArgs> for StartOptions {
             data_buffer_dir: args.data_buffer_dir,
             // Issue 22, ASGI:
             asgi_concurrency: args.asgi_concurrency,
+            // Issue 16, response side:
+            buffer_response: args.buffer_response,
+            app_read_timeout: args.app_read_timeout,
+            websocket_idle_timeout: args.websocket_idle_timeout,
         }
     }
 }
@@ -685,6 +705,12 @@ mod tests {
                 d::CLIENT_BODY_TIMEOUT_SECS.to_string(),
             ),
             ("request_buffering", on_off(d::REQUEST_BUFFERING)),
+            // Issue 16, response side:
+            ("app_read_timeout", "0".into()),
+            (
+                "websocket_idle_timeout",
+                d::WEBSOCKET_IDLE_TIMEOUT_SECS.to_string(),
+            ),
         ];
         for (id, default) in expected {
             let help = start_help(id);

@@ -480,12 +480,9 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     )
     .takes(Arity::AtLeast(1))
     .many(),
-    passenger("passenger_buffer_response", "8.6.10", ALL_HTTP, Flag)
-        .default("off")
-        .role(Role::NoEffect {
-            why: "Ferry streams responses to the client as the app sends them (this \
-                  directive's off)",
-        }),
+    // On: the client gets a response's body only once the app has sent all of it (nginx-level
+    // buffering). Off or on, Ferry reads the app's response as fast as the app writes it.
+    passenger("passenger_buffer_response", "8.6.10", ALL_HTTP, Flag).default("off"),
     // Passenger 6's scale and default, not the seed's (Passenger 4: 0 to 3, default 0): Ferry's
     // log levels are Passenger 6's 0 (crit) to 7 (debug3), default 3 (notice).
     passenger("passenger_log_level", "8.7.1", HTTP, range(0, 7))
@@ -766,6 +763,20 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     // Issue 22, ASGI: requests one process of an ASGI app takes at once (0: no limit).
     ferry("passenger_asgi_concurrency", ALL_HTTP, integer(0))
         .default(decimal!(defaults::ASGI_CONCURRENCY)),
+    // --- Issue 16, response side ---
+    // Passenger's name (its Nginx module, 5.0.7+, where it is nginx's upstream read timeout):
+    // nothing from the app for this long while a request is in progress → 504 before the
+    // response head, a closed connection after it; the process is stopped. Passenger's default
+    // is 200 minutes, Ferry's off (0): long polls and slow reports stay quiet for long.
+    passenger6("passenger_read_timeout", HTTP_SERVER_LOCATION, Time).default("0"),
+    // Ferry's own: an upgraded connection (WebSocket) with no byte either way for this long is
+    // closed; 0 = never.
+    ferry(
+        "passenger_websocket_idle_timeout",
+        HTTP_SERVER_LOCATION,
+        Time,
+    )
+    .default(decimal!(defaults::WEBSOCKET_IDLE_TIMEOUT_SECS)),
 ];
 
 // === impl Spec ===

@@ -72,7 +72,10 @@ fn every_key_sets_its_option() {
             "request_buffering": false,
             "ignore_client_abort": true,
             "data_buffer_dir": "tmp/bodies",
-            "asgi_concurrency": 64
+            "asgi_concurrency": 64,
+            "buffer_response": true,
+            "app_read_timeout": 30,
+            "websocket_idle_timeout": 600
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -142,6 +145,10 @@ fn every_key_sets_its_option() {
         data_buffer_dir: Some("/srv/app/tmp/bodies".into()),
         // Issue 22, ASGI:
         asgi_concurrency: Some(64),
+        // Issue 16, response side:
+        buffer_response: Some(true),
+        app_read_timeout: Some(30),
+        websocket_idle_timeout: Some(600),
     };
     assert_eq!(layer.options, expected);
 }
@@ -150,7 +157,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 57, "{names:?}");
+    assert_eq!(names.len(), 60, "{names:?}");
 }
 
 #[test]

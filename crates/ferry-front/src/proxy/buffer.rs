@@ -22,7 +22,7 @@
 use std::fs::File;
 use std::future::Future;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, FileExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -171,22 +171,10 @@ struct Spill {
 }
 
 impl Spill {
-    /// A new unlinked temp file in `dir` (made, mode 0700, if it does not exist).
+    /// A new unlinked temp file in `dir` ([`super::temp_file::unlinked_in`]).
     async fn open(dir: &Arc<Path>) -> Result<Spill, BodyError> {
         let dir = Arc::clone(dir);
-        let file = blocking(move || {
-            tempfile::tempfile_in(&dir).or_else(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    std::fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(&dir)?;
-                    tempfile::tempfile_in(&dir)
-                }
-                _ => Err(e),
-            })
-        })
-        .await?;
+        let file = blocking(move || super::temp_file::unlinked_in(&dir)).await?;
         Ok(Spill {
             file: Arc::new(file),
             batch: BytesMut::new(),

@@ -1,6 +1,8 @@
-//! forward_response: the client's response from the app's answer. The body streams from the
-//! app's connection and holds the session; at its clean end the connection goes back to the
-//! process's idle list and the session is released (if the client goes away, the session is
+//! forward_response: the client's response from the app's answer. The app's body (`HttpBody`,
+//! `SessionBody`) holds the session; it is read as fast as the app writes it and relayed to the
+//! client through a buffer ([`super::buffering`]), so that at its clean end, when the app has
+//! written it all, the connection goes back to the process's idle list and the session is
+//! released, however far the client has got (if the client goes away first, the session is
 //! released and the connection closed). A 101 to an upgrade request is relayed instead
 //! ([`super::upgrade`]); a response asking for out-of-band work starts it once it has ended
 //! ([`super::oob`]).
@@ -14,7 +16,6 @@ use ferry_pool::Session;
 use ferry_protocol::response_head::Framing;
 use http::{Response, StatusCode};
 use http_body::{Body as _, Frame, SizeHint};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
@@ -27,7 +28,7 @@ use crate::session::{self, BodyDecoder, BodyRead, Reader, RequestBody};
 use crate::site::Site;
 
 use super::send::Answer;
-use super::{oob, upgrade};
+use super::{buffering, oob, upgrade};
 
 /// The client's response to `answer`; `upgrade` is the client's side of an upgrade it asked
 /// for. The response says which process served it (for the access log) and, with sticky
@@ -48,12 +49,12 @@ pub(super) fn forward_response(
             response,
             session,
             conn,
-        } => http_response(response, session, conn, upgrade),
+        } => http_response(site, response, session, conn, upgrade),
         Answer::Session {
             exchange,
             session,
             sent,
-        } => session_response(exchange, session, sent, upgrade),
+        } => session_response(site, exchange, session, sent, upgrade),
     };
     response.extensions_mut().insert(served_by);
     if let Some(cookie) = &site.sticky {
@@ -64,8 +65,37 @@ pub(super) fn forward_response(
 
 // === HTTP protocol ===
 
-/// An HTTP app's response, its body streamed; a 101 to an upgrade request is relayed.
+/// What relaying a response of `session`'s needs: the site's buffering settings, and the
+/// process to stop if the app stalls mid-body (only when `passenger_read_timeout` is set).
+fn relay_settings(site: &Site, session: &Session<AppConnection>) -> buffering::Relay {
+    buffering::Relay {
+        whole: site.response.buffer_response,
+        dir: Arc::clone(&site.response_buffer_dir),
+        stall: site
+            .response
+            .app_read_timeout
+            .map(|limit| buffering::Stall {
+                limit,
+                process: session.abort_handle(),
+                app: Arc::clone(&site.app_name),
+            }),
+    }
+}
+
+/// What relaying an upgraded connection of `session`'s needs.
+fn upgrade_settings(site: &Site, session: &Session<AppConnection>) -> upgrade::Idle {
+    upgrade::Idle {
+        limit: site.response.websocket_idle_timeout,
+        app: Arc::clone(&site.app_name),
+        pid: session.pid(),
+    }
+}
+
+// === HTTP protocol ===
+
+/// An HTTP app's response, its body relayed; a 101 to an upgrade request is relayed both ways.
 fn http_response(
+    site: &Site,
     response: Response<Incoming>,
     session: Session<AppConnection>,
     conn: AppConnection,
@@ -73,16 +103,18 @@ fn http_response(
 ) -> Response<Body> {
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_side) = upgrade {
-            return upgrade::relay_http(response, client_side, session);
+            let idle = upgrade_settings(site, &session);
+            return upgrade::relay_http(response, client_side, session, idle);
         }
     }
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
+    let relay = relay_settings(site, &session);
     let body = HttpBody {
         inner: body,
         lease: Some((session, conn)),
     };
-    Response::from_parts(parts, body.boxed())
+    Response::from_parts(parts, buffering::relay(body, relay))
 }
 
 /// The HTTP app's response body, holding the session until it ends.
@@ -144,9 +176,10 @@ impl HttpBody {
 
 // === session protocol ===
 
-/// A `session` app's response from its head; the body streams from the connection, or comes
-/// from memory when it arrived whole with the head. An upgrade answered is relayed.
+/// A `session` app's response from its head; the body is relayed from the connection, or comes
+/// from memory when it arrived whole with the head. An upgrade answered is relayed both ways.
 fn session_response(
+    site: &Site,
     exchange: session::Exchange,
     session: Session<AppConnection>,
     sent: RequestBody,
@@ -154,7 +187,8 @@ fn session_response(
 ) -> Response<Body> {
     if exchange.head.upgrade {
         if let Some(client_side) = upgrade {
-            return upgrade::relay_session(exchange, client_side, session);
+            let idle = upgrade_settings(site, &session);
+            return upgrade::relay_session(exchange, client_side, session, idle);
         }
     }
     let session::Exchange {
@@ -166,31 +200,36 @@ fn session_response(
     *response.status_mut() = head.status;
     *response.headers_mut() = head.headers;
     let decoder = BodyDecoder::new(head.framing);
-    let lease = Lease {
-        session: Some(session),
-        oob: head.wants_oob_work,
-    };
     // A connection is reused only when nothing was half-closed and the app said it may be.
     let reusable = head.keep_alive && sent == RequestBody::None;
     if decoder.complete_in(&buffered) {
-        // The whole body arrived with the head (small responses): answer without streaming.
+        // The whole body arrived with the head (small responses): answer from memory, no task.
         let data = match head.framing {
             Framing::Length(n) => buffered.split_to(n as usize).freeze(),
             _ => Bytes::new(),
         };
         let leftover = !buffered.is_empty();
+        let lease = Lease {
+            session: Some(session),
+            oob: head.wants_oob_work,
+        };
         lease.finish(reader, reusable && !leftover);
         *response.body_mut() = crate::body::full(data);
         return response;
     }
-    *response.body_mut() = SessionBody {
+    let relay = relay_settings(site, &session);
+    let lease = Lease {
+        session: Some(session),
+        oob: head.wants_oob_work,
+    };
+    let body = SessionBody {
         decoder,
         reader: Some(reader),
         buffered,
         reusable,
         lease: Some(lease),
-    }
-    .boxed();
+    };
+    *response.body_mut() = buffering::relay(body, relay);
     response
 }
 

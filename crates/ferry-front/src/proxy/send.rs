@@ -8,6 +8,8 @@
 //!
 //! A request that never left Ferry, or an idempotent one (bodiless, or with a buffered body) sent
 //! on a kept connection the app had just closed, can be sent again: [`Sent::Again`].
+//! An app that sends no response head within `passenger_read_timeout` gets its process
+//! stopped, and the client 504.
 
 use std::time::Duration;
 
@@ -80,6 +82,11 @@ pub(super) async fn send_request(
     let deadline = site
         .max_request_time
         .map(|limit| (limit, session.abort_handle()));
+    // Issue 16, response side: passenger_read_timeout, until the head.
+    let silence = site
+        .response
+        .app_read_timeout
+        .map(|limit| (limit, session.abort_handle()));
     let send = async {
         match conn.kind {
             Conn::Http(sender) => send_http(pending, client, session, sender, reused).await,
@@ -88,9 +95,14 @@ pub(super) async fn send_request(
             }
         }
     };
-    match deadline {
-        None => send.await,
-        Some((limit, process)) => within(limit, process, send).await,
+    match (deadline, silence) {
+        (None, None) => send.await,
+        (Some((limit, process)), None) => within(limit, process, send).await,
+        (None, Some((limit, process))) => head_within(limit, process, &site.app_name, send).await,
+        (Some((limit, process)), Some((silence, silent))) => {
+            let send = head_within(silence, silent, &site.app_name, send);
+            within(limit, process, send).await
+        }
     }
 }
 
@@ -132,6 +144,31 @@ async fn within(
             );
             process.abort();
             Err(Error::RequestTimeout { limit })
+        }
+    }
+}
+
+// Issue 16, response side:
+/// `send`, unless the app's response head has not come after `limit` (`passenger_read_timeout`):
+/// then the process is stopped (its backtrace first) and the client gets 504. The clock runs from
+/// the moment the request is sent, its body included.
+async fn head_within(
+    limit: Duration,
+    process: AbortHandle<AppConnection>,
+    app: &str,
+    send: impl std::future::Future<Output = Result<Sent, Error>>,
+) -> Result<Sent, Error> {
+    match tokio::time::timeout(limit, send).await {
+        Ok(sent) => sent,
+        Err(_) => {
+            tracing::warn!(
+                app,
+                pid = process.pid(),
+                "no response head from the app within {limit:?} (passenger_read_timeout); \
+                 stopping its process (its backtrace follows in its output)"
+            );
+            process.abort();
+            Err(Error::AppReadTimeout { limit })
         }
     }
 }

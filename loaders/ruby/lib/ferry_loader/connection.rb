@@ -430,9 +430,17 @@ module FerryLoader
         return keep
       end
       sent = 0
+      over = false
       pending = head
       body.each do |part|
         next if part.empty?
+        if sent + part.bytesize > expected
+          # Never past the declared length: bytes after it would be read as the next response
+          # on this connection (issue 16). The excess is dropped, as the WSGI loader does.
+          over = true
+          part = part.byteslice(0, expected - sent)
+          next if part.empty?
+        end
         sent += part.bytesize
         if pending
           emit(pending, part)
@@ -442,6 +450,8 @@ module FerryLoader
         end
       end
       emit(pending) if pending
+      # Cut at its length, the response leaves the connection where the next one can start.
+      warn "[ferry rack-loader] response body is longer than its Content-Length (#{expected}); the excess is dropped" if over
       if sent != expected
         warn "[ferry rack-loader] response body has #{sent} bytes but Content-Length says #{expected}; closing the connection"
         return false

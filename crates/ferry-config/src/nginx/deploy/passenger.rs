@@ -4,11 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::{flag, is_on, number, seconds, symlinks, Planner};
-// Issue 16, request side:
-use super::in_force;
-use crate::deployment::BodySettings;
-use crate::deployment::{Files, Mount, PassengerRoute, SymlinkFrom, Symlinks, Template};
+use super::{flag, in_force, is_on, number, seconds, symlinks, Planner};
+use crate::deployment::{
+    BodySettings, Files, Mount, PassengerRoute, ResponseSettings, SymlinkFrom, Symlinks, Template,
+};
 use crate::nginx::ast::Span;
 use crate::nginx::resolve::{Problem, Settings};
 use crate::{lexical, AppType, StartOptions};
@@ -69,6 +68,8 @@ impl Planner<'_> {
             max_request_time: seconds(settings, "passenger_max_request_time"),
             request_body: body_settings(settings),
             ignore_client_abort: flag(settings, "passenger_ignore_client_abort"),
+            // Issue 16, response side:
+            response: response_settings(settings),
         }
     }
 
@@ -385,6 +386,22 @@ fn mount_symlinks(place: &Place<'_>) -> Option<Symlinks> {
         }
     }
     Some(written)
+}
+
+// Issue 16, response side:
+/// How the place's responses reach the client: `passenger_buffer_response`,
+/// `passenger_read_timeout` and `passenger_websocket_idle_timeout` in force (a time of 0: none).
+fn response_settings(settings: &Settings) -> ResponseSettings {
+    let time = |name| {
+        in_force(settings, name)
+            .and_then(crate::units::time)
+            .filter(|t| !t.is_zero())
+    };
+    ResponseSettings {
+        buffer_response: flag(settings, "passenger_buffer_response"),
+        app_read_timeout: time("passenger_read_timeout"),
+        websocket_idle_timeout: time("passenger_websocket_idle_timeout"),
+    }
 }
 
 /// The parent directory of `public`, lexically.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::deployment::{BodySettings, PassengerRoute};
+use crate::deployment::{BodySettings, PassengerRoute, ResponseSettings};
 use crate::nginx::{parse_str, resolve};
 use crate::{AppType, StartOptions};
 
@@ -542,4 +542,54 @@ fn asgi_apps_with_their_concurrency() {
     let chat = d.apps.iter().find(|a| a.root.ends_with("chat")).unwrap();
     assert_eq!(chat.app_type, AppType::Asgi);
     assert_eq!(chat.asgi_concurrency, 0);
+}
+
+// Issue 16, response side:
+#[test]
+fn response_settings_belong_to_each_place_and_default_as_ferry_start_does() {
+    let dir = tree(&["a/config.ru", "a/public/"]);
+    let d = good(
+        dir.path(),
+        r#"http { passenger_read_timeout 3000ms;
+            server { root $DIR/a/public; passenger_enabled on;
+                location /stream { passenger_enabled on; passenger_buffer_response on;
+                    passenger_read_timeout 0; passenger_websocket_idle_timeout 1m30s; }
+            } }"#,
+    );
+    let server = passenger(&d.servers[0].route);
+    assert_eq!(
+        server.response,
+        ResponseSettings {
+            buffer_response: false,
+            app_read_timeout: Some(Duration::from_secs(3)),
+            websocket_idle_timeout: Some(Duration::from_secs(3600)),
+        }
+    );
+    let stream = passenger(&d.servers[0].locations[0].route);
+    assert_eq!(
+        stream.response,
+        ResponseSettings {
+            buffer_response: true,
+            app_read_timeout: None,
+            websocket_idle_timeout: Some(Duration::from_secs(90)),
+        }
+    );
+    let start = StartOptions {
+        app_dir: Some(dir.path().join("a")),
+        ..StartOptions::default()
+    }
+    .resolve()
+    .unwrap();
+    assert_eq!(start.app.response, ResponseSettings::default());
+    let plain = good(
+        dir.path(),
+        "http { server { root $DIR/a/public; passenger_enabled on; } }",
+    );
+    assert_eq!(
+        passenger(&plain.servers[0].route).response,
+        start.app.response
+    );
+    let deployment = start.deployment();
+    let route = deployment.servers[0].route.passenger.as_ref().unwrap();
+    assert_eq!(route.response, ResponseSettings::default());
 }

@@ -942,3 +942,61 @@ fn request_body_directives_are_implemented() {
         Some("16k")
     );
 }
+
+// Issue 16, response side:
+#[test]
+fn times_read_as_nginx_reads_them() {
+    use std::time::Duration;
+    for (text, millis) in [
+        ("0", 0),
+        ("60", 60_000),
+        ("60s", 60_000),
+        ("500ms", 500),
+        ("3000ms", 3_000),
+        ("5m", 300_000),
+        ("1h", 3_600_000),
+        ("1m30s", 90_000),
+        ("1h30", 3_630_000),
+        ("2d", 172_800_000),
+    ] {
+        assert_eq!(
+            crate::units::time(text),
+            Some(Duration::from_millis(millis)),
+            "{text}"
+        );
+        assert_eq!(check("passenger_read_timeout", &[text]), "ok", "{text}");
+    }
+    for bad in [
+        "",
+        "s",
+        "1x",
+        "30s1m",
+        "1m1m",
+        "-1",
+        "1.5s",
+        "99999999999999999999y",
+    ] {
+        assert_eq!(crate::units::time(bad), None, "{bad}");
+    }
+    assert_eq!(
+        check("passenger_websocket_idle_timeout", &["soon"]),
+        "passenger_websocket_idle_timeout expects a time such as 60, 60s, 1m or 500ms, got \
+         \"soon\""
+    );
+    let spec = lookup("passenger_read_timeout").unwrap();
+    assert_eq!(
+        (spec.source, spec.contexts),
+        (Source::Passenger6, HTTP_SERVER_LOCATION)
+    );
+    let spec = lookup("passenger_websocket_idle_timeout").unwrap();
+    assert_eq!(spec.source, Source::Ferry);
+    assert_eq!(
+        spec.default,
+        Some(defaults::WEBSOCKET_IDLE_TIMEOUT_SECS.to_string().as_str())
+    );
+    let buffer = lookup("passenger_buffer_response").unwrap();
+    assert_eq!(
+        (buffer.role, buffer.default),
+        (Role::Passenger, Some("off"))
+    );
+}
