@@ -189,6 +189,12 @@ impl StartOptions {
             log_format: or,
             disable_metrics: or,
             disable_symlinks: or,
+            // Issue 16, connection side:
+            client_header_timeout: or,
+            keepalive_timeout: or,
+            send_timeout: or,
+            max_connections: or,
+            underscores_in_headers: or,
         } }
     }
 }

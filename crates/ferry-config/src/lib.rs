@@ -259,6 +259,22 @@ pub struct StartOptions {
     /// `if_not_owner`). Only from the command line: the Passengerfile is the app owner's to
     /// write, and the environment layer reads the Passengerfile's keys.
     pub disable_symlinks: Option<deployment::SymlinkMode>,
+    // Issue 16, connection side:
+    /// `--client-header-timeout` (`client_header_timeout`), seconds to receive a request head
+    /// (default 60; 0 = no limit).
+    pub client_header_timeout: Option<u64>,
+    /// `--keepalive-timeout` (`keepalive_timeout`), seconds an idle kept-alive connection stays
+    /// open (default 75; 0 = no keep-alive).
+    pub keepalive_timeout: Option<u64>,
+    /// `--send-timeout` (`send_timeout`), seconds a client may take to accept more of a
+    /// response (default 60; 0 = no limit).
+    pub send_timeout: Option<u64>,
+    /// `--max-connections` (`worker_connections`): most client connections open at once
+    /// (default: half the open-files limit).
+    pub max_connections: Option<u64>,
+    /// `--underscores-in-headers` (`underscores_in_headers`): keep request headers whose names
+    /// hold `_` (default off: they are dropped).
+    pub underscores_in_headers: Option<bool>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -280,6 +296,11 @@ pub struct Config {
     pub observability: Observability,
     /// Which links in the app's `public/` are followed (`--disable-symlinks`).
     pub disable_symlinks: deployment::SymlinkMode,
+    // Issue 16, connection side:
+    /// How client connections are read and kept.
+    pub client: deployment::ClientSettings,
+    /// Most client connections open at once (`None`: derived from the open-files limit).
+    pub max_connections: Option<u64>,
 }
 
 /// Where Ferry reports what it does: its log, the access log, the instance directory that

@@ -196,6 +196,12 @@ pub(crate) static KEYS: &[Key] = &[
     // Logs and the instance registry.
     key("instance_registry_dir", Kind::Path, |o, v| o.instance_registry_dir = v.path()),
     key("log_file", Kind::Path, |o, v| o.log_file = v.path()),
+    // Issue 16, connection side: client connections.
+    key("client_header_timeout", U64, |o, v| o.client_header_timeout = v.int()),
+    key("keepalive_timeout", U64, |o, v| o.keepalive_timeout = v.int()),
+    key("send_timeout", U64, |o, v| o.send_timeout = v.int()),
+    key("max_connections", U64, |o, v| o.max_connections = v.int()),
+    key("underscores_in_headers", Kind::Bool, |o, v| o.underscores_in_headers = v.bool()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

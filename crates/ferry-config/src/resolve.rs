@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::deployment::ClientSettings;
 use crate::{
     defaults, invalid, lexical, sticky, AppConfig, AppType, Config, Error, Listen, Observability,
     PoolConfig, PreStart, Start, StartOptions, StickySessions, UserSwitchingConfig,
@@ -43,6 +44,9 @@ impl StartOptions {
             ));
         }
         let pre_start = self.pre_start(&mut problems);
+        // Issue 16, connection side:
+        let client = self.client_settings();
+        let max_connections = self.max_connections(&mut problems);
         let observability = self.observability(&mut problems);
         let app = match self.app_config(false) {
             Ok(app) => Some(app),
@@ -73,6 +77,8 @@ impl StartOptions {
                 disable_symlinks: self
                     .disable_symlinks
                     .unwrap_or(defaults::START_DISABLE_SYMLINKS),
+                client,
+                max_connections,
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
@@ -406,6 +412,34 @@ impl StartOptions {
                 "must be process or thread",
             )),
         }
+    }
+}
+
+// Issue 16, connection side:
+impl StartOptions {
+    /// How client connections are read and kept: the three timeouts given, nginx's defaults for
+    /// the rest (a 0 timeout is no limit; a 0 keep-alive timeout turns keep-alive off).
+    fn client_settings(&self) -> ClientSettings {
+        let defaults = ClientSettings::default();
+        let given = |secs: Option<u64>, default| secs.map_or(default, seconds);
+        ClientSettings {
+            header_timeout: given(self.client_header_timeout, defaults.header_timeout),
+            keepalive_timeout: given(self.keepalive_timeout, defaults.keepalive_timeout),
+            send_timeout: given(self.send_timeout, defaults.send_timeout),
+            underscores_in_headers: self
+                .underscores_in_headers
+                .unwrap_or(defaults.underscores_in_headers),
+            ..defaults
+        }
+    }
+
+    /// `--max-connections`, at least 1.
+    fn max_connections(&self, problems: &mut Vec<Error>) -> Option<u64> {
+        let max = self.max_connections?;
+        if max == 0 {
+            problems.push(invalid("--max-connections", max, "must be at least 1"));
+        }
+        Some(max)
     }
 }
 

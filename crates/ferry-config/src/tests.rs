@@ -422,3 +422,41 @@ fn public_links_are_followed_if_not_owner_unless_the_command_line_says() {
     let written = with(SymlinkMode::On);
     assert_eq!(Symlinks::in_force(Some(&written), false), written);
 }
+
+// Issue 16, connection side:
+
+#[test]
+fn client_connection_options_reach_the_deployment() {
+    use crate::deployment::ClientSettings;
+    let dir = app_dir(&["app.js"]);
+    let cfg = opts(&dir).resolve().expect("valid");
+    assert_eq!(cfg.client, ClientSettings::default());
+    assert_eq!(cfg.max_connections, None);
+    let cfg = StartOptions {
+        client_header_timeout: Some(0),
+        keepalive_timeout: Some(0),
+        send_timeout: Some(7),
+        max_connections: Some(100),
+        underscores_in_headers: Some(true),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(cfg.client.header_timeout, None, "0: no limit");
+    assert_eq!(cfg.client.keepalive_timeout, None, "0: no keep-alive");
+    assert_eq!(cfg.client.send_timeout, Some(Duration::from_secs(7)));
+    assert!(cfg.client.underscores_in_headers);
+    let deployment = cfg.deployment();
+    assert_eq!(deployment.max_connections, Some(100));
+    assert_eq!(
+        deployment.servers[0].client.send_timeout,
+        Some(Duration::from_secs(7))
+    );
+    let err = StartOptions {
+        max_connections: Some(0),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect_err("invalid");
+    assert!(err.to_string().contains("--max-connections=0"), "{err}");
+}

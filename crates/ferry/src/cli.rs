@@ -300,6 +300,28 @@ pub(crate) struct StartArgs {
     /// http:// only.
     #[arg(long = "pre-start", value_name = "URL")]
     pre_start: Vec<String>,
+    // Issue 16, connection side:
+    /// Seconds a client may take to send a request head (the first one from the connection's
+    /// start, a later one from its first byte); past it: 408 and close. 0 = no limit
+    /// [default: 60]
+    #[arg(long, value_name = "SECS", help_heading = "Client connections")]
+    client_header_timeout: Option<u64>,
+    /// Seconds an idle kept-alive connection stays open; 0 = no keep-alive [default: 75]
+    #[arg(long, value_name = "SECS", help_heading = "Client connections")]
+    keepalive_timeout: Option<u64>,
+    /// Seconds a client may take to accept more of a response; past it the connection is
+    /// closed. 0 = no limit [default: 60]
+    #[arg(long, value_name = "SECS", help_heading = "Client connections")]
+    send_timeout: Option<u64>,
+    /// Most client connections open at once; at the limit the longest-idle one is closed for a
+    /// new one, and none is accepted while all are busy (default: half the open-files limit).
+    #[arg(long, value_name = "N", help_heading = "Client connections")]
+    max_connections: Option<u64>,
+    /// Keep request headers whose names contain `_` (off: they are dropped, as nginx does)
+    /// [default: off]
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off, help_heading = "Client connections")]
+    underscores_in_headers: Option<bool>,
 }
 
 fn on_off(value: &str) -> Result<bool, String> {
@@ -370,6 +392,12 @@ impl From<StartArgs> for StartOptions {
             log_format: args.log_format,
             disable_metrics: args.disable_metrics.then_some(true),
             disable_symlinks: args.disable_symlinks,
+            // Issue 16, connection side:
+            client_header_timeout: args.client_header_timeout,
+            keepalive_timeout: args.keepalive_timeout,
+            send_timeout: args.send_timeout,
+            max_connections: args.max_connections,
+            underscores_in_headers: args.underscores_in_headers,
         }
     }
 }
@@ -529,6 +557,34 @@ mod tests {
         assert_eq!(opts, StartOptions::default(), "every field is unset");
     }
 
+    // Issue 16, connection side:
+    #[test]
+    fn client_connection_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ferry",
+            "start",
+            "--client-header-timeout",
+            "5",
+            "--keepalive-timeout",
+            "0",
+            "--send-timeout",
+            "9",
+            "--max-connections",
+            "1000",
+            "--underscores-in-headers",
+        ])
+        .expect("parses");
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
+        let opts = StartOptions::from(args);
+        assert_eq!(opts.client_header_timeout, Some(5));
+        assert_eq!(opts.keepalive_timeout, Some(0));
+        assert_eq!(opts.send_timeout, Some(9));
+        assert_eq!(opts.max_connections, Some(1000));
+        assert_eq!(opts.underscores_in_headers, Some(true));
+    }
+
     #[test]
     fn disable_symlinks_takes_nginx_modes() {
         let parse = |args: &[&str]| {
@@ -625,6 +681,14 @@ mod tests {
                 format!("{:?}", d::STICKY_SESSIONS_COOKIE_ATTRIBUTES),
             ),
             ("disable_symlinks", d::START_DISABLE_SYMLINKS.to_string()),
+            // Issue 16, connection side:
+            (
+                "client_header_timeout",
+                d::CLIENT_HEADER_TIMEOUT_SECS.to_string(),
+            ),
+            ("keepalive_timeout", d::KEEPALIVE_TIMEOUT_SECS.to_string()),
+            ("send_timeout", d::SEND_TIMEOUT_SECS.to_string()),
+            ("underscores_in_headers", on_off(d::UNDERSCORES_IN_HEADERS)),
         ];
         for (id, default) in expected {
             let help = start_help(id);

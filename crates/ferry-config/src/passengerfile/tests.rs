@@ -65,7 +65,12 @@ fn every_key_sets_its_option() {
             "smart_fallback_to_direct": true,
             "instance_registry_dir": "/srv/run",
             "log_file": "/srv/app/log/ferry.log",
-            "pre_start": ["/", "/status"]
+            "pre_start": ["/", "/status"],
+            "client_header_timeout": 10,
+            "keepalive_timeout": 0,
+            "send_timeout": 30,
+            "max_connections": 5000,
+            "underscores_in_headers": true
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -127,6 +132,12 @@ fn every_key_sets_its_option() {
         disable_metrics: None,
         allow_root_apps: None,
         disable_symlinks: None,
+        // Issue 16, connection side:
+        client_header_timeout: Some(10),
+        keepalive_timeout: Some(0),
+        send_timeout: Some(30),
+        max_connections: Some(5000),
+        underscores_in_headers: Some(true),
     };
     assert_eq!(layer.options, expected);
 }
@@ -135,7 +146,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 50, "{names:?}");
+    assert_eq!(names.len(), 55, "{names:?}");
 }
 
 #[test]
