@@ -81,7 +81,7 @@ pub struct VirtualServer {
 /// and `ignore_invalid_headers`. They apply to a connection before its request has picked a
 /// server, so, as in nginx, a connection takes them from the default server of the address it
 /// came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientSettings {
     /// Longest time to receive a request head: the first one from the connection's start, a
     /// later one from its first byte. `None`: no limit (`0`).

@@ -1,0 +1,317 @@
+//! What hyper reads and writes a client through for one round (see [`super::connection`]):
+//! the socket, the bytes already read but not yet parsed, `send_timeout`, and the point where
+//! the connection goes idle and is handed back.
+//!
+//! **Handing back.** hyper keeps a connection's read and write buffers (8 KiB each) for as long
+//! as it serves it, idle or not. So that an idle kept-alive connection holds no buffer, the round
+//! ends at the first idle point: when hyper asks for more bytes, the socket has none, and every
+//! response it was given has been written out (hyper has dropped its body) and none asked to
+//! switch protocols. hyper is then told the client closed (a read of 0 bytes): between requests
+//! it takes that as a clean end, writes out what it holds, and "shuts down" the socket, which is
+//! not passed on. The connection loop takes the socket back (with the bytes hyper read past its
+//! last request, if any) and waits on it with no buffer. Anywhere else (a request body still
+//! coming, a pipelined request half read) hyper takes the end as an error and the connection is
+//! closed: never a desynchronised stream.
+//!
+//! **`send_timeout`.** A write the client does not accept (the socket is full) starts a timer;
+//! any progress stops it. If it fires, the write fails with [`SendTimedOut`] and hyper closes the
+//! connection.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use futures_util::task::AtomicWaker;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use super::stream::Stream;
+use crate::body::{Body, BoxError};
+
+/// What the connection's service tells its I/O: responses hyper still holds, requests started
+/// in the current round, and whether one asked to switch protocols.
+#[derive(Debug, Default)]
+pub(super) struct Requests {
+    /// Responses whose body hyper has not dropped yet.
+    in_flight: AtomicUsize,
+    /// Requests that reached the service in the current round.
+    started: AtomicUsize,
+    /// A request asked to switch protocols (an upgrade): the socket is hyper's to the end.
+    upgrade: AtomicBool,
+    /// hyper's task, when it waited for bytes while a response was in flight.
+    reader: AtomicWaker,
+}
+
+/// A response body that tells [`Requests`] when hyper is done with it.
+pub(super) struct Tracked {
+    body: Body,
+    requests: Arc<Requests>,
+}
+
+/// The socket as hyper sees it during one round.
+pub(super) struct ClientIo {
+    stream: Stream,
+    /// Read before this round and not parsed yet (a pipelined request), given to hyper first.
+    unread: Bytes,
+    requests: Arc<Requests>,
+    /// Keep-alive is on: the round may end at an idle point.
+    keep: bool,
+    /// The round ended at an idle point: reads are ends, and the shutdown is not passed on.
+    released: bool,
+    send_timeout: Option<Duration>,
+    /// Armed while a write waits for the client.
+    send_timer: Option<Pin<Box<Sleep>>>,
+    stalled: bool,
+}
+
+/// A write the client did not accept within `send_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("the client accepted nothing for send_timeout ({0:?})")]
+pub(super) struct SendTimedOut(pub(super) Duration);
+
+// === impl Requests ===
+
+impl Requests {
+    /// A request reached the service (`upgrade`: it asks to switch protocols).
+    pub(super) fn start(&self, upgrade: bool) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
+        if upgrade {
+            self.upgrade.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A new round begins: no request started in it yet.
+    pub(super) fn new_round(&self) {
+        self.started.store(0, Ordering::Relaxed);
+    }
+
+    /// How many requests reached the service in this round.
+    pub(super) fn started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// hyper dropped a response's body; when it was the last, wake hyper's task so that it asks
+    /// for the next request (and finds the idle point).
+    fn finish(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.reader.wake();
+        }
+    }
+
+    /// Every response of the round has been written, at least one request was served, and
+    /// none switched protocols.
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && self.started() > 0
+            && !self.upgrade.load(Ordering::Relaxed)
+    }
+}
+
+// === impl Tracked ===
+
+impl Tracked {
+    pub(super) fn new(body: Body, requests: Arc<Requests>) -> Tracked {
+        Tracked { body, requests }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.requests.finish();
+    }
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+// === impl ClientIo ===
+
+impl ClientIo {
+    /// hyper's view of `stream` for a round: `unread` first; `keep`: keep-alive is on.
+    pub(super) fn new(
+        stream: Stream,
+        unread: Bytes,
+        requests: Arc<Requests>,
+        keep: bool,
+        send_timeout: Option<Duration>,
+    ) -> ClientIo {
+        ClientIo {
+            stream,
+            unread,
+            requests,
+            keep,
+            released: false,
+            send_timeout,
+            send_timer: None,
+            stalled: false,
+        }
+    }
+
+    /// The socket, when the round ended at an idle point, with what hyper read past its last
+    /// request (`read_buf`) and anything it never asked for.
+    pub(super) fn into_kept(self, read_buf: Bytes) -> Option<(Stream, Bytes)> {
+        if !self.released {
+            return None;
+        }
+        let unread = match (read_buf.is_empty(), self.unread.is_empty()) {
+            (_, true) => read_buf,
+            (true, false) => self.unread,
+            (false, false) => [read_buf, self.unread].concat().into(),
+        };
+        Some((self.stream, unread))
+    }
+
+    /// The socket, to answer on after hyper gave up (408).
+    pub(super) fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Starts or checks the send timer after a write the client did not accept; `Err` once it
+    /// has run out.
+    fn stall(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let Some(limit) = self.send_timeout else {
+            return Ok(());
+        };
+        let timer = match &mut self.send_timer {
+            Some(timer) if self.stalled => timer,
+            Some(timer) => {
+                timer.as_mut().reset(Instant::now() + limit);
+                timer
+            }
+            None => self
+                .send_timer
+                .insert(Box::pin(tokio::time::sleep_until(Instant::now() + limit))),
+        };
+        self.stalled = true;
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Err(io::Error::new(io::ErrorKind::TimedOut, SendTimedOut(limit))),
+            Poll::Pending => Ok(()),
+        }
+    }
+
+    /// A write's outcome, with `send_timeout` applied.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Pending => match self.stall(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            ready => {
+                self.stalled = false;
+                ready
+            }
+        }
+    }
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.released {
+            return Poll::Ready(Ok(()));
+        }
+        if !this.unread.is_empty() {
+            let n = this.unread.len().min(buf.remaining());
+            buf.put_slice(&this.unread[..n]);
+            this.unread.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Pending if this.keep && this.requests.idle() => {
+                this.released = true;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                this.requests.reader.register(cx.waker());
+                Poll::Pending
+            }
+            ready => ready,
+        }
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.watch(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.watch(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_flush(cx);
+        this.watch(cx, polled)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.released {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_shutdown(cx)
+    }
+}
+
+/// Whether `error` (hyper's, or anything in its sources) is a [`SendTimedOut`].
+pub(super) fn is_send_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if io.get_ref().is_some_and(|inner| inner.is::<SendTimedOut>()) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    false
+}
