@@ -4,9 +4,11 @@
 //!
 //! **Handing back.** hyper keeps a connection's read and write buffers (8 KiB each) for as long
 //! as it serves it, idle or not. So that an idle kept-alive connection holds no buffer, the round
-//! ends at the first idle point: when hyper asks for more bytes, the socket has none, and every
-//! response it was given has been written out (hyper has dropped its body) and none asked to
-//! switch protocols. hyper is then told the client closed (a read of 0 bytes): between requests
+//! ends at an idle point: when hyper asks for more bytes, the socket has none, every response it
+//! was given has been written out (hyper has dropped its body) and none asked to switch
+//! protocols, and that has lasted a moment (the linger, at most [`LINGER`]: a busy connection
+//! whose next request follows at once stays with hyper, at no cost per request). hyper is then
+//! told the client closed (a read of 0 bytes): between requests
 //! it takes that as a clean end, writes out what it holds, and "shuts down" the socket, which is
 //! not passed on. The connection loop takes the socket back (with the bytes hyper read past its
 //! last request, if any) and waits on it with no buffer. Anywhere else (a request body still
@@ -33,6 +35,9 @@ use tokio::time::{Instant, Sleep};
 
 use super::stream::Stream;
 use crate::body::{Body, BoxError};
+
+/// How long a connection stays with hyper, idle, before it is handed back.
+pub(super) const LINGER: Duration = Duration::from_millis(100);
 
 /// What the connection's service tells its I/O: responses hyper still holds, requests started
 /// in the current round, and whether one asked to switch protocols.
@@ -64,6 +69,11 @@ pub(super) struct ClientIo {
     keep: bool,
     /// The round ended at an idle point: reads are ends, and the shutdown is not passed on.
     released: bool,
+    /// How long an idle point must last before the round ends.
+    linger: Duration,
+    /// Armed while the connection is idle in hyper.
+    linger_timer: Option<Pin<Box<Sleep>>>,
+    lingering: bool,
     send_timeout: Option<Duration>,
     /// Armed while a write waits for the client.
     send_timer: Option<Pin<Box<Sleep>>>,
@@ -151,12 +161,13 @@ impl HttpBody for Tracked {
 // === impl ClientIo ===
 
 impl ClientIo {
-    /// hyper's view of `stream` for a round: `unread` first; `keep`: keep-alive is on.
+    /// hyper's view of `stream` for a round: `unread` first; `keep`: keep-alive is on, and the
+    /// round ends once an idle point has lasted `linger`.
     pub(super) fn new(
         stream: Stream,
         unread: Bytes,
         requests: Arc<Requests>,
-        keep: bool,
+        (keep, linger): (bool, Duration),
         send_timeout: Option<Duration>,
     ) -> ClientIo {
         ClientIo {
@@ -165,6 +176,9 @@ impl ClientIo {
             requests,
             keep,
             released: false,
+            linger,
+            linger_timer: None,
+            lingering: false,
             send_timeout,
             send_timer: None,
             stalled: false,
@@ -177,8 +191,10 @@ impl ClientIo {
         if !self.released {
             return None;
         }
+        // Copied out: `read_buf` shares hyper's whole read buffer (8 KiB), even when empty.
         let unread = match (read_buf.is_empty(), self.unread.is_empty()) {
-            (_, true) => read_buf,
+            (true, true) => Bytes::new(),
+            (false, true) => Bytes::copy_from_slice(&read_buf),
             (true, false) => self.unread,
             (false, false) => [read_buf, self.unread].concat().into(),
         };
@@ -188,6 +204,26 @@ impl ClientIo {
     /// The socket, to answer on after hyper gave up (408).
     pub(super) fn stream(&self) -> &Stream {
         &self.stream
+    }
+
+    /// Whether the idle point has lasted the linger (starting its timer if it just began).
+    fn lingered(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.linger.is_zero() {
+            return true;
+        }
+        let deadline = Instant::now() + self.linger;
+        let timer = match &mut self.linger_timer {
+            Some(timer) if self.lingering => timer,
+            Some(timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => self
+                .linger_timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.lingering = true;
+        timer.as_mut().poll(cx).is_ready()
     }
 
     /// Starts or checks the send timer after a write the client did not accept; `Err` once it
@@ -250,14 +286,21 @@ impl AsyncRead for ClientIo {
         }
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Pending if this.keep && this.requests.idle() => {
-                this.released = true;
-                Poll::Ready(Ok(()))
+                if this.lingered(cx) {
+                    this.released = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending
             }
             Poll::Pending => {
+                this.lingering = false;
                 this.requests.reader.register(cx.waker());
                 Poll::Pending
             }
-            ready => ready,
+            ready => {
+                this.lingering = false;
+                ready
+            }
         }
     }
 }

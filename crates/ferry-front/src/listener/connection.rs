@@ -28,7 +28,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::client_io::{is_send_timeout, ClientIo, Requests, Tracked};
+use super::client_io::{is_send_timeout, ClientIo, Requests, Tracked, LINGER};
 use super::limits::ConnectionLimit;
 use super::stream::Stream;
 use super::{ClientInfo, Handler};
@@ -136,7 +136,7 @@ impl<H: Handler> Connection<H> {
             kept.stream,
             kept.unread,
             Arc::clone(requests),
-            self.settings.keepalive_timeout.is_some(),
+            (self.settings.keepalive_timeout.is_some(), self.linger()),
             self.settings.send_timeout,
         );
         let mut connection = self
@@ -163,6 +163,21 @@ impl<H: Handler> Connection<H> {
                 None
             }
         }
+    }
+
+    /// How long an idle point lasts before the round ends: [`LINGER`], and less than the
+    /// keep-alive timeout and half the head timeout (hyper's head timer runs meanwhile).
+    fn linger(&self) -> Duration {
+        let settings = &self.settings;
+        [
+            Some(LINGER),
+            settings.keepalive_timeout,
+            settings.header_timeout.map(|t| t / 2),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(LINGER)
     }
 
     /// hyper's HTTP/1.1 server for one round, with the connection's limits.
