@@ -4,7 +4,7 @@
 //! and the cap on client connections that keeps file descriptors for spawns.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_test_support::raw::{self, RawReply};
 use ferry_test_support::{
@@ -203,7 +203,7 @@ async fn client_header_and_keepalive_timeouts_close_connections() {
     require_program!("node");
     bounded(LIMIT, async {
         let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), apps::node_test())
-            .args(["--client-header-timeout", "1", "--keepalive-timeout", "2"])
+            .args(["--client-header-timeout", "1", "--keepalive-timeout", "3"])
             .spawn()
             .await
             .expect("ferry starts");
@@ -229,7 +229,8 @@ async fn client_header_and_keepalive_timeouts_close_connections() {
             .is_empty());
 
         // A kept-alive connection serves several requests (static file, then the app), then is
-        // closed once it has been idle for keepalive_timeout.
+        // closed once it has been idle for keepalive_timeout (3 s), not client_header_timeout
+        // (1 s): the two waits are distinct, as in nginx.
         let mut kept = TcpStream::connect(addr).await.unwrap();
         for path in ["/static.txt", "/hello", "/hello"] {
             let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -238,9 +239,83 @@ async fn client_header_and_keepalive_timeouts_close_connections() {
             assert!(response.starts_with("HTTP/1.1 200"), "{response}");
             assert!(!response.to_ascii_lowercase().contains("connection: close"));
         }
+        let idle = Instant::now();
         assert!(read_to_close(&mut kept, Duration::from_secs(20))
             .await
             .is_empty());
+        let waited = idle.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2900),
+            "closed after {waited:?}, before keepalive_timeout"
+        );
+
+        // A later request's head is held to client_header_timeout again once it has begun:
+        // half a head after a served request gets 408.
+        let mut later = TcpStream::connect(addr).await.unwrap();
+        later
+            .write_all(b"GET /static.txt HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_response(&mut later).await.starts_with("HTTP/1.1 200"));
+        later.write_all(b"GET /hello HTTP/1.1\r\n").await.unwrap();
+        let answer = read_to_close(&mut later, Duration::from_secs(20)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    })
+    .await;
+}
+
+/// Between two requests a kept-alive connection leaves hyper (its buffers are freed); a head
+/// that arrives in pieces across that point, or a request body still coming after its response,
+/// never puts the connection out of step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_alive_connections_stay_in_step_between_requests() {
+    trace_init();
+    require_program!("node");
+    bounded(LIMIT, async {
+        let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), apps::node_test())
+            .spawn()
+            .await
+            .expect("ferry starts");
+        // The client pauses are the slow client under test, longer than the moment a
+        // connection stays with hyper once idle.
+        let pause = Duration::from_millis(400);
+
+        // A second request's head in two pieces, a pause between them: served.
+        let mut kept = TcpStream::connect(ferry.addr()).await.unwrap();
+        kept.write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_response(&mut kept).await.starts_with("HTTP/1.1 200"));
+        kept.write_all(b"GET /hello HTTP/1.1\r\n").await.unwrap();
+        tokio::time::sleep(pause).await;
+        kept.write_all(b"Host: a\r\n\r\n").await.unwrap();
+        let second = read_response(&mut kept).await;
+        assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+        assert!(second.ends_with("hello"), "{second}");
+
+        // The app answers a POST before its body is all sent; the rest of the body, after a
+        // pause, looks like a request: it is body, never a request of its own.
+        let smuggled = b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n";
+        let length = 4096;
+        let mut rest = smuggled.to_vec();
+        rest.resize(length - 10, b'x');
+        let mut early = TcpStream::connect(ferry.addr()).await.unwrap();
+        let head = format!("POST /hello HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n");
+        early.write_all(head.as_bytes()).await.unwrap();
+        early.write_all(&[b'y'; 10]).await.unwrap();
+        let answer = read_response(&mut early).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(pause).await;
+        // The connection may have been closed meanwhile (the body was no longer wanted).
+        let _ = early.write_all(&rest).await;
+        let _ = early.write_all(&raw::get_request("/hello")).await;
+        let after = read_to_close(&mut early, Duration::from_secs(20)).await;
+        let after = String::from_utf8_lossy(&after);
+        assert!(
+            !after.contains("httpVersion"),
+            "a body became a request: {after}"
+        );
     })
     .await;
 }

@@ -4,16 +4,18 @@
 //!
 //! **Handing back.** hyper keeps a connection's read and write buffers (8 KiB each) for as long
 //! as it serves it, idle or not. So that an idle kept-alive connection holds no buffer, the round
-//! ends at an idle point: when hyper asks for more bytes, the socket has none, every response it
-//! was given has been written out (hyper has dropped its body) and none asked to switch
+//! ends at an idle point: hyper is reading a request head (its head timer, made by
+//! [`HeadTimer`], is running), the socket has no bytes for it, every response it was given has
+//! been handed over (hyper has dropped its body) and flushed to the socket, none asked to switch
 //! protocols, and that has lasted a moment (the linger, at most [`LINGER`]: a busy connection
 //! whose next request follows at once stays with hyper, at no cost per request). hyper is then
-//! told the client closed (a read of 0 bytes): between requests
-//! it takes that as a clean end, writes out what it holds, and "shuts down" the socket, which is
-//! not passed on. The connection loop takes the socket back (with the bytes hyper read past its
-//! last request, if any) and waits on it with no buffer. Anywhere else (a request body still
-//! coming, a pipelined request half read) hyper takes the end as an error and the connection is
-//! closed: never a desynchronised stream.
+//! told the client closed (a read of 0 bytes). With nothing of the next head read, it takes that
+//! as a clean end and "shuts down" the socket, which is not passed on; with part of a head read
+//! (a head arriving in pieces), it ends with an incomplete-message error and keeps the part in
+//! its read buffer. Either way the connection loop takes the socket back with the bytes hyper
+//! read past its last request and waits on it with no buffer. A request body still coming is
+//! never cut this way (hyper reads no head meanwhile), nor is a response hyper has not written
+//! out: never a desynchronised stream.
 //!
 //! **`send_timeout`.** A write the client does not accept (the socket is full) starts a timer;
 //! any progress stops it. If it fires, the write fails with [`SendTimedOut`] and hyper closes the
@@ -30,6 +32,8 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use futures_util::task::AtomicWaker;
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::rt::{Sleep as HyperSleep, Timer};
+use hyper_util::rt::TokioTimer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -51,6 +55,21 @@ pub(super) struct Requests {
     upgrade: AtomicBool,
     /// hyper's task, when it waited for bytes while a response was in flight.
     reader: AtomicWaker,
+    /// hyper's head timers alive: hyper is reading a request head (see [`HeadTimer`]).
+    heads: AtomicUsize,
+}
+
+/// hyper's timer for a round, which tells [`Requests`] when hyper reads a request head: hyper
+/// uses its timer only for the head timeout (`header_read_timeout`), from the start of each
+/// head to its end, so a sleep of this timer is alive exactly while a head is being read.
+pub(super) struct HeadTimer {
+    requests: Arc<Requests>,
+}
+
+/// A sleep of [`HeadTimer`]: counted in [`Requests::heads`] while it lives.
+struct HeadSleep {
+    inner: Pin<Box<dyn HyperSleep>>,
+    requests: Arc<Requests>,
 }
 
 /// A response body that tells [`Requests`] when hyper is done with it.
@@ -78,6 +97,9 @@ pub(super) struct ClientIo {
     /// Armed while a write waits for the client.
     send_timer: Option<Pin<Box<Sleep>>>,
     stalled: bool,
+    /// Everything hyper wrote has been flushed: hyper flushes its socket only once its own
+    /// write buffer is empty, so nothing of a response waits in hyper.
+    flushed: bool,
 }
 
 /// A write the client did not accept within `send_timeout`.
@@ -107,6 +129,11 @@ impl Requests {
         self.started.load(Ordering::Relaxed)
     }
 
+    /// How many responses hyper still holds.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// hyper dropped a response's body; when it was the last, wake hyper's task so that it asks
     /// for the next request (and finds the idle point).
     fn finish(&self) {
@@ -115,12 +142,55 @@ impl Requests {
         }
     }
 
-    /// Every response of the round has been written, at least one request was served, and
-    /// none switched protocols.
+    /// hyper reads a request head, every response of the round has been handed over, at least
+    /// one request was served, and none switched protocols.
     fn idle(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0
+        self.heads.load(Ordering::Relaxed) > 0
+            && self.in_flight() == 0
             && self.started() > 0
             && !self.upgrade.load(Ordering::Relaxed)
+    }
+}
+
+// === impl HeadTimer ===
+
+impl HeadTimer {
+    pub(super) fn new(requests: Arc<Requests>) -> HeadTimer {
+        HeadTimer { requests }
+    }
+
+    fn counted(&self, inner: Pin<Box<dyn HyperSleep>>) -> Pin<Box<dyn HyperSleep>> {
+        self.requests.heads.fetch_add(1, Ordering::Relaxed);
+        Box::pin(HeadSleep {
+            inner,
+            requests: Arc::clone(&self.requests),
+        })
+    }
+}
+
+impl Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn HyperSleep>> {
+        self.counted(TokioTimer::new().sleep(duration))
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn HyperSleep>> {
+        self.counted(TokioTimer::new().sleep_until(deadline))
+    }
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl HyperSleep for HeadSleep {}
+
+impl Drop for HeadSleep {
+    fn drop(&mut self) {
+        self.requests.heads.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -182,6 +252,7 @@ impl ClientIo {
             send_timeout,
             send_timer: None,
             stalled: false,
+            flushed: true,
         }
     }
 
@@ -204,6 +275,16 @@ impl ClientIo {
     /// The socket, to answer on after hyper gave up (408).
     pub(super) fn stream(&self) -> &Stream {
         &self.stream
+    }
+
+    /// Nothing hyper wrote waits to be flushed.
+    pub(super) fn flushed(&self) -> bool {
+        self.flushed
+    }
+
+    /// The round ended at an idle point (hyper was told the client closed).
+    pub(super) fn released(&self) -> bool {
+        self.released
     }
 
     /// Whether the idle point has lasted the linger (starting its timer if it just began).
@@ -249,6 +330,15 @@ impl ClientIo {
         }
     }
 
+    /// Notes a write that took bytes: they are flushed once hyper flushes the socket.
+    fn wrote(&mut self, polled: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = polled {
+            if *n > 0 {
+                self.flushed = false;
+            }
+        }
+    }
+
     /// A write's outcome, with `send_timeout` applied.
     fn watch<T>(
         &mut self,
@@ -285,7 +375,7 @@ impl AsyncRead for ClientIo {
             return Poll::Ready(Ok(()));
         }
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
-            Poll::Pending if this.keep && this.requests.idle() => {
+            Poll::Pending if this.keep && this.flushed && this.requests.idle() => {
                 if this.lingered(cx) {
                     this.released = true;
                     return Poll::Ready(Ok(()));
@@ -313,6 +403,7 @@ impl AsyncWrite for ClientIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.wrote(&polled);
         this.watch(cx, polled)
     }
 
@@ -323,6 +414,7 @@ impl AsyncWrite for ClientIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.wrote(&polled);
         this.watch(cx, polled)
     }
 
@@ -333,6 +425,13 @@ impl AsyncWrite for ClientIo {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.stream).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = polled {
+            if !this.flushed {
+                // hyper may have looked for the idle point before this flush: look again.
+                this.requests.reader.wake();
+            }
+            this.flushed = true;
+        }
         this.watch(cx, polled)
     }
 

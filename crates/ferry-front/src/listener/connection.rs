@@ -23,18 +23,22 @@ use bytes::Bytes;
 use ferry_config::deployment::ClientSettings;
 use http::{HeaderName, HeaderValue};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::client_io::{is_send_timeout, ClientIo, Requests, Tracked, LINGER};
+use super::client_io::{is_send_timeout, ClientIo, HeadTimer, Requests, Tracked, LINGER};
 use super::limits::ConnectionLimit;
 use super::stream::Stream;
 use super::{ClientInfo, Handler};
 
 /// hyper's smallest allowed buffer bound.
 const MIN_BUF_SIZE: u64 = 8192;
+
+/// hyper's head timeout when `client_header_timeout` sets none: hyper's head timer must run
+/// (it tells when hyper reads a head, see [`HeadTimer`]).
+const NO_HEAD_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// What nginx answers when a request head does not arrive in time.
 const REQUEST_TIMEOUT: &[u8] =
@@ -140,7 +144,7 @@ impl<H: Handler> Connection<H> {
             self.settings.send_timeout,
         );
         let mut connection = self
-            .builder(head_timeout)
+            .builder(head_timeout, requests)
             .serve_connection(TokioIo::new(io), self.service(requests))
             .with_upgrades();
         let result = tokio::select! {
@@ -158,6 +162,13 @@ impl<H: Handler> Connection<H> {
                 Some(Kept { stream, unread })
             }
             (Ok(()), None) => None,
+            // Handed back with part of the next head read: hyper keeps the part.
+            (Err(error), Some(parts))
+                if error.is_incomplete_message() && parts.io.inner().released() =>
+            {
+                let (stream, unread) = parts.io.into_inner().into_kept(parts.read_buf)?;
+                Some(Kept { stream, unread })
+            }
             (Err(error), parts) => {
                 self.ended(&error, parts.map(|p| p.io.into_inner()), requests);
                 None
@@ -181,13 +192,17 @@ impl<H: Handler> Connection<H> {
     }
 
     /// hyper's HTTP/1.1 server for one round, with the connection's limits.
-    fn builder(&self, head_timeout: Option<Duration>) -> hyper::server::conn::http1::Builder {
+    fn builder(
+        &self,
+        head_timeout: Option<Duration>,
+        requests: &Arc<Requests>,
+    ) -> hyper::server::conn::http1::Builder {
         let settings = &self.settings;
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .timer(TokioTimer::new())
+            .timer(HeadTimer::new(Arc::clone(requests)))
             .keep_alive(settings.keepalive_timeout.is_some())
-            .header_read_timeout(head_timeout)
+            .header_read_timeout(head_timeout.unwrap_or(NO_HEAD_TIMEOUT))
             .max_header_size(usize::try_from(settings.header_max).unwrap_or(usize::MAX))
             .max_buf_size(
                 usize::try_from(settings.header_max.max(MIN_BUF_SIZE)).unwrap_or(usize::MAX),
@@ -231,7 +246,7 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Logs why hyper ended the connection; a request head that did not arrive in time gets
-    /// 408, as nginx answers, when nothing else was written in the round.
+    /// 408, as nginx answers, when every response before it has been written out.
     fn ended(&self, error: &hyper::Error, io: Option<ClientIo>, requests: &Requests) {
         let peer = self.client.peer;
         if error.is_timeout() {
@@ -239,7 +254,7 @@ impl<H: Handler> Connection<H> {
                 ?peer,
                 "the client sent no complete request head within client_header_timeout: 408"
             );
-            if let (Some(io), 0) = (io, requests.started()) {
+            if let (Some(io), 0) = (io.filter(ClientIo::flushed), requests.in_flight()) {
                 let _ = io.stream().try_write(REQUEST_TIMEOUT);
             }
         } else if is_send_timeout(error) {
