@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use ferry_test_support::ferry::parse_listeners;
 use ferry_test_support::raw::{self, RawReply};
 use ferry_test_support::{
     apps, bounded, config_user_directives, require_program, trace_init, Ferry, Listener,
@@ -17,10 +18,21 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// How long a raw exchange may take.
 const EXCHANGE: Duration = Duration::from_secs(30);
 
-/// The TCP listeners of `ferry`, in the order they were written.
-fn addrs(ferry: &Ferry) -> Vec<SocketAddr> {
-    ferry
-        .listeners()
+/// The TCP listeners of `ferry`, in the order they were written, once it has printed `n` of
+/// them (`spawn` returns at the first line; the others follow on their own lines).
+async fn addrs(ferry: &Ferry, n: usize) -> Vec<SocketAddr> {
+    let printed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let listeners = parse_listeners(&ferry.stdout());
+            if listeners.len() >= n {
+                return listeners;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{n} listeners printed: {}", ferry.stdout()));
+    printed
         .iter()
         .filter_map(|l| match l {
             Listener::Tcp(addr) => Some(*addr),
@@ -125,7 +137,7 @@ async fn request_heads_are_checked_and_cleaned_before_any_app() {
             .spawn()
             .await
             .expect("ferry starts");
-        let [node_addr, wsgi_addr, open_addr] = addrs(&ferry)[..] else {
+        let [node_addr, wsgi_addr, open_addr] = addrs(&ferry, 3).await[..] else {
             panic!("three listeners: {:?}", ferry.listeners());
         };
         let headers = |host: &str| {
