@@ -90,9 +90,12 @@ pub(super) struct ClientIo {
     released: bool,
     /// How long an idle point must last before the round ends.
     linger: Duration,
-    /// Armed while the connection is idle in hyper.
+    /// Wakes hyper's task when an idle point may have lasted the linger. Reset only once it
+    /// has fired (at most once a linger), not at each idle point: a busy connection reaches
+    /// one after every response, and a timer reset costs more than a clock read.
     linger_timer: Option<Pin<Box<Sleep>>>,
-    lingering: bool,
+    /// When the present idle point began.
+    idle_since: Option<Instant>,
     send_timeout: Option<Duration>,
     /// Armed while a write waits for the client.
     send_timer: Option<Pin<Box<Sleep>>>,
@@ -248,7 +251,7 @@ impl ClientIo {
             released: false,
             linger,
             linger_timer: None,
-            lingering: false,
+            idle_since: None,
             send_timeout,
             send_timer: None,
             stalled: false,
@@ -287,24 +290,26 @@ impl ClientIo {
         self.released
     }
 
-    /// Whether the idle point has lasted the linger (starting its timer if it just began).
+    /// Whether the idle point has lasted the linger; if not, the task is woken by then.
     fn lingered(&mut self, cx: &mut Context<'_>) -> bool {
         if self.linger.is_zero() {
             return true;
         }
-        let deadline = Instant::now() + self.linger;
-        let timer = match &mut self.linger_timer {
-            Some(timer) if self.lingering => timer,
-            Some(timer) => {
-                timer.as_mut().reset(deadline);
-                timer
-            }
-            None => self
-                .linger_timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        self.lingering = true;
-        timer.as_mut().poll(cx).is_ready()
+        let now = Instant::now();
+        let deadline = *self.idle_since.get_or_insert(now) + self.linger;
+        if now >= deadline {
+            return true;
+        }
+        let timer = self
+            .linger_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        // A timer from an earlier idle point fires before `deadline`, and is reset then.
+        if timer.deadline() <= now {
+            timer.as_mut().reset(deadline);
+        }
+        // Pending (its deadline is ahead): the task is woken at it.
+        let _ = timer.as_mut().poll(cx);
+        false
     }
 
     /// Starts or checks the send timer after a write the client did not accept; `Err` once it
@@ -383,12 +388,12 @@ impl AsyncRead for ClientIo {
                 Poll::Pending
             }
             Poll::Pending => {
-                this.lingering = false;
+                this.idle_since = None;
                 this.requests.reader.register(cx.waker());
                 Poll::Pending
             }
             ready => {
-                this.lingering = false;
+                this.idle_since = None;
                 ready
             }
         }
