@@ -195,6 +195,7 @@ impl StartOptions {
             send_timeout: or,
             max_connections: or,
             underscores_in_headers: or,
+            large_client_header_buffers: or,
         } }
     }
 }

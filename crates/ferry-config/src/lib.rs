@@ -275,6 +275,10 @@ pub struct StartOptions {
     /// `--underscores-in-headers` (`underscores_in_headers`): keep request headers whose names
     /// hold `_` (default off: they are dropped).
     pub underscores_in_headers: Option<bool>,
+    /// `--large-client-header-buffers` (`large_client_header_buffers`), `NUMBER SIZE` as in
+    /// nginx: the longest request or header line is SIZE, the largest head NUMBER × SIZE
+    /// (default `4 8k`).
+    pub large_client_header_buffers: Option<String>,
 }
 
 /// Ferry's complete, validated configuration.

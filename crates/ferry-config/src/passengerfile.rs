@@ -202,6 +202,7 @@ pub(crate) static KEYS: &[Key] = &[
     key("send_timeout", U64, |o, v| o.send_timeout = v.int()),
     key("max_connections", U64, |o, v| o.max_connections = v.int()),
     key("underscores_in_headers", Kind::Bool, |o, v| o.underscores_in_headers = v.bool()),
+    key("large_client_header_buffers", Kind::Str, |o, v| o.large_client_header_buffers = v.string()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

@@ -45,7 +45,7 @@ impl StartOptions {
         }
         let pre_start = self.pre_start(&mut problems);
         // Issue 16, connection side:
-        let client = self.client_settings();
+        let client = self.client_settings(&mut problems);
         let max_connections = self.max_connections(&mut problems);
         let observability = self.observability(&mut problems);
         let app = match self.app_config(false) {
@@ -417,11 +417,14 @@ impl StartOptions {
 
 // Issue 16, connection side:
 impl StartOptions {
-    /// How client connections are read and kept: the three timeouts given, nginx's defaults for
-    /// the rest (a 0 timeout is no limit; a 0 keep-alive timeout turns keep-alive off).
-    fn client_settings(&self) -> ClientSettings {
+    /// How client connections are read and kept: the settings given, nginx's defaults for the
+    /// rest (a 0 timeout is no limit; a 0 keep-alive timeout turns keep-alive off).
+    fn client_settings(&self, problems: &mut Vec<Error>) -> ClientSettings {
         let defaults = ClientSettings::default();
         let given = |secs: Option<u64>, default| secs.map_or(default, seconds);
+        let (header_line_max, header_max) = self
+            .header_buffers(problems)
+            .unwrap_or((defaults.header_line_max, defaults.header_max));
         ClientSettings {
             header_timeout: given(self.client_header_timeout, defaults.header_timeout),
             keepalive_timeout: given(self.keepalive_timeout, defaults.keepalive_timeout),
@@ -429,7 +432,25 @@ impl StartOptions {
             underscores_in_headers: self
                 .underscores_in_headers
                 .unwrap_or(defaults.underscores_in_headers),
+            header_line_max,
+            header_max,
             ..defaults
+        }
+    }
+
+    /// `--large-client-header-buffers NUMBER SIZE`: the longest line and the largest head.
+    fn header_buffers(&self, problems: &mut Vec<Error>) -> Option<(u64, u64)> {
+        let value = self.large_client_header_buffers.as_deref()?;
+        match crate::nginx::header_buffers(value) {
+            Some((number, size)) => Some((size, number.saturating_mul(size))),
+            None => {
+                problems.push(invalid(
+                    "--large-client-header-buffers",
+                    value,
+                    "a number of buffers and a size, such as \"4 16k\"",
+                ));
+                None
+            }
         }
     }
 

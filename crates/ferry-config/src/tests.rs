@@ -438,10 +438,13 @@ fn client_connection_options_reach_the_deployment() {
         send_timeout: Some(7),
         max_connections: Some(100),
         underscores_in_headers: Some(true),
+        large_client_header_buffers: Some("2 16k".into()),
         ..opts(&dir)
     }
     .resolve()
     .expect("valid");
+    assert_eq!(cfg.client.header_line_max, 16 * 1024);
+    assert_eq!(cfg.client.header_max, 32 * 1024);
     assert_eq!(cfg.client.header_timeout, None, "0: no limit");
     assert_eq!(cfg.client.keepalive_timeout, None, "0: no keep-alive");
     assert_eq!(cfg.client.send_timeout, Some(Duration::from_secs(7)));
@@ -459,4 +462,16 @@ fn client_connection_options_reach_the_deployment() {
     .resolve()
     .expect_err("invalid");
     assert!(err.to_string().contains("--max-connections=0"), "{err}");
+    for bad in ["16k", "0 8k", "4 0", "4 8x", "4 8k 1"] {
+        let err = StartOptions {
+            large_client_header_buffers: Some(bad.into()),
+            ..opts(&dir)
+        }
+        .resolve()
+        .expect_err(bad);
+        assert!(
+            err.to_string().contains("--large-client-header-buffers"),
+            "{err}"
+        );
+    }
 }

@@ -322,6 +322,10 @@ pub(crate) struct StartArgs {
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off, help_heading = "Client connections")]
     underscores_in_headers: Option<bool>,
+    /// "NUMBER SIZE": a request line or header line may be at most SIZE (else 414 or 431), a
+    /// request head at most NUMBER × SIZE (else 431) [default: "4 8k"]
+    #[arg(long, value_name = "NUMBER SIZE", help_heading = "Client connections")]
+    large_client_header_buffers: Option<String>,
 }
 
 fn on_off(value: &str) -> Result<bool, String> {
@@ -398,6 +402,7 @@ impl From<StartArgs> for StartOptions {
             send_timeout: args.send_timeout,
             max_connections: args.max_connections,
             underscores_in_headers: args.underscores_in_headers,
+            large_client_header_buffers: args.large_client_header_buffers,
         }
     }
 }
@@ -572,6 +577,8 @@ mod tests {
             "--max-connections",
             "1000",
             "--underscores-in-headers",
+            "--large-client-header-buffers",
+            "4 16k",
         ])
         .expect("parses");
         let Command::Start(args) = cli.command else {
@@ -583,6 +590,7 @@ mod tests {
         assert_eq!(opts.send_timeout, Some(9));
         assert_eq!(opts.max_connections, Some(1000));
         assert_eq!(opts.underscores_in_headers, Some(true));
+        assert_eq!(opts.large_client_header_buffers.as_deref(), Some("4 16k"));
     }
 
     #[test]
@@ -689,6 +697,14 @@ mod tests {
             ("keepalive_timeout", d::KEEPALIVE_TIMEOUT_SECS.to_string()),
             ("send_timeout", d::SEND_TIMEOUT_SECS.to_string()),
             ("underscores_in_headers", on_off(d::UNDERSCORES_IN_HEADERS)),
+            (
+                "large_client_header_buffers",
+                format!(
+                    "\"{} {}k\"",
+                    d::LARGE_CLIENT_HEADER_BUFFERS,
+                    d::LARGE_CLIENT_HEADER_BUFFER_SIZE / 1024
+                ),
+            ),
         ];
         for (id, default) in expected {
             let help = start_help(id);

@@ -70,7 +70,8 @@ fn every_key_sets_its_option() {
             "keepalive_timeout": 0,
             "send_timeout": 30,
             "max_connections": 5000,
-            "underscores_in_headers": true
+            "underscores_in_headers": true,
+            "large_client_header_buffers": "8 16k"
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -138,6 +139,7 @@ fn every_key_sets_its_option() {
         send_timeout: Some(30),
         max_connections: Some(5000),
         underscores_in_headers: Some(true),
+        large_client_header_buffers: Some("8 16k".into()),
     };
     assert_eq!(layer.options, expected);
 }
@@ -146,7 +148,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 55, "{names:?}");
+    assert_eq!(names.len(), 56, "{names:?}");
 }
 
 #[test]
