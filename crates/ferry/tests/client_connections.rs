@@ -332,6 +332,63 @@ async fn kept_alive_connections_stay_in_step_between_requests() {
     .await;
 }
 
+/// In config mode a connection takes its settings from the default server of the address it
+/// came to, as in nginx (they are needed before a request names its server), and
+/// `worker_connections` caps client connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_mode_connections_follow_the_default_server_of_their_address() {
+    trace_init();
+    require_program!("node");
+    bounded(LIMIT, async {
+        let node = apps::copy_fixture(&apps::fixtures_dir().join("node-test")).unwrap();
+        let dir = apps::temp_dir();
+        let config = dir.path().join("ferry.conf");
+        let n = node.path().display();
+        std::fs::write(
+            &config,
+            format!(
+                "events {{ worker_connections 50; }}
+                http {{ {users}
+                    server {{ listen 127.0.0.1:0; server_name a.test; root {n}/public;
+                              passenger_enabled on; keepalive_timeout 1s; }}
+                    server {{ listen 127.0.0.1:0; server_name b.test; root {n}/public;
+                              passenger_enabled on; keepalive_timeout 60s; }}
+                }}",
+                users = config_user_directives(),
+            ),
+        )
+        .unwrap();
+        let ferry = Ferry::with_config(env!("CARGO_BIN_EXE_ferry"), &config)
+            .spawn()
+            .await
+            .expect("ferry starts");
+        ferry
+            .wait_for_log("client connections at most max=50", Duration::from_secs(5))
+            .await
+            .expect("worker_connections is the cap");
+
+        // Both servers `listen 127.0.0.1:0`: one socket, a.test its default server.
+        // A request for b.test, on a connection to the address whose default server is a.test:
+        // the idle connection closes after a.test's keepalive_timeout (1 s), not b.test's (60 s).
+        let mut kept = TcpStream::connect(ferry.addr()).await.unwrap();
+        kept.write_all(b"GET /hello HTTP/1.1\r\nHost: b.test\r\n\r\n")
+            .await
+            .unwrap();
+        let response = read_response(&mut kept).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let idle = Instant::now();
+        assert!(read_to_close(&mut kept, Duration::from_secs(20))
+            .await
+            .is_empty());
+        let waited = idle.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(20),
+            "closed after {waited:?}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalive_timeout_0_serves_one_request_per_connection() {
     trace_init();
