@@ -11,7 +11,8 @@
 //!  build_router ── every server and location, a Site per app mount
 //!  serve_direct ── direct process access on a loopback port
 //!  serve_admin ── the admin API on the instance's socket, and the instance kept fresh
-//!  serve_clients ── the client sockets served, and the --pre-start requests sent
+//!  serve_clients ── the client sockets served (at most --max-connections open at once, after
+//!                   the open-files limit was raised at start), and the --pre-start requests sent
 //! ```
 //!
 //! Shutdown order matters for "never drop a request": first stop accepting, then let every open
@@ -20,6 +21,7 @@
 
 mod admin;
 mod error;
+mod open_files;
 mod options;
 mod pre_start;
 mod runtime_dir;
@@ -33,7 +35,8 @@ use std::time::Duration;
 use ferry_admin::registry::InstanceDir;
 use ferry_config::deployment::{Deployment, ListenAddress, Mount, PassengerRoute};
 use ferry_front::{
-    AccessLog, BoundListener, DirectAccess, Inflight, Listener, Observers, Router, Site,
+    AccessLog, BoundListener, ConnectionLimit, DirectAccess, Inflight, Listener, Observers, Router,
+    Site,
 };
 use ferry_metrics::{MeteredSpawner, Metrics};
 use ferry_pool::{GroupId, Pool};
@@ -115,6 +118,8 @@ struct Serving {
     listeners: TaskTracker,
     /// The client connections (direct process access included).
     connections: TaskTracker,
+    /// The cap on client connections, shared by every client socket (issue 16).
+    limit: Arc<ConnectionLimit>,
 }
 
 // === impl Ferry ===
@@ -136,6 +141,8 @@ impl Ferry {
         for warning in &deployment.warnings {
             tracing::warn!("{warning}");
         }
+        // Issue 16, connection side: before any socket is opened.
+        let open_files = open_files::raise();
         let clients = bind_clients(&deployment).await?;
         let access_log = open_access_log(&deployment)?;
         let instance = create_instance(&deployment, &admin, &clients.urls)?;
@@ -151,6 +158,10 @@ impl Ferry {
             stop: CancellationToken::new(),
             listeners: TaskTracker::new(),
             connections: TaskTracker::new(),
+            limit: ConnectionLimit::new(open_files::max_connections(
+                open_files,
+                deployment.max_connections,
+            )),
         };
         let direct_url = serve_direct(&deployment, &apps, &serving).await?;
         let backend = admin::Backend {
@@ -315,6 +326,7 @@ async fn serve_direct(
         0,
         serving.stop.clone(),
         serving.connections.clone(),
+        Arc::clone(&serving.limit),
     ));
     Ok(url)
 }
@@ -384,6 +396,7 @@ fn serve_clients(
             index,
             serving.stop.clone(),
             serving.connections.clone(),
+            Arc::clone(&serving.limit),
         ));
     }
     match own {
@@ -468,6 +481,7 @@ impl Running {
             stop,
             listeners,
             connections,
+            limit: _,
         } = self.serving;
         stop.cancel();
         listeners.wait().await;

@@ -97,3 +97,34 @@ pub const ASGI_CONCURRENCY: usize = 256;
 /// (`proxy_read_timeout`), Passenger under nginx after 200 minutes (`passenger_read_timeout`'s
 /// default); 0 turns it off.
 pub const WEBSOCKET_IDLE_TIMEOUT_SECS: u64 = 3600;
+// Issue 16, connection side: client timeouts, header limits and hygiene, connection limits.
+
+/// `client_header_timeout`, in seconds (nginx's): how long a client may take to send a request
+/// head (the first one counted from the connection's start, a later one from its first byte).
+pub const CLIENT_HEADER_TIMEOUT_SECS: u64 = 60;
+/// `keepalive_timeout`, in seconds (nginx's): how long an idle kept-alive connection stays open.
+pub const KEEPALIVE_TIMEOUT_SECS: u64 = 75;
+/// `send_timeout`, in seconds (nginx's): longest wait for a client to accept more of a response.
+pub const SEND_TIMEOUT_SECS: u64 = 60;
+/// `client_header_buffer_size`, in bytes (nginx's 1k).
+pub const CLIENT_HEADER_BUFFER_SIZE: u64 = 1024;
+/// `large_client_header_buffers`' number (nginx's `4 8k`): a request head holds at most this
+/// many times [`LARGE_CLIENT_HEADER_BUFFER_SIZE`] bytes.
+pub const LARGE_CLIENT_HEADER_BUFFERS: u64 = 4;
+/// `large_client_header_buffers`' size, in bytes: the longest request line or header line.
+pub const LARGE_CLIENT_HEADER_BUFFER_SIZE: u64 = 8 * 1024;
+/// `underscores_in_headers` (nginx's off): request headers whose names hold `_` are dropped.
+pub const UNDERSCORES_IN_HEADERS: bool = false;
+/// `ignore_invalid_headers` (nginx's on): request headers with names nginx finds invalid are
+/// dropped.
+pub const IGNORE_INVALID_HEADERS: bool = true;
+/// File descriptors always left to Ferry's other work (app sockets, spawns, buffer files, logs)
+/// however many client connections `--max-connections` or `worker_connections` allows.
+pub const FD_RESERVE: u64 = 64;
+
+/// `--max-connections` / `worker_connections` when none is given: half of Ferry's open-files
+/// limit (after Ferry raised its soft limit to the hard one), so that the other half is left for
+/// app sockets, spawns and buffer files (nginx's 512 for the usual 1024).
+pub const fn max_connections(open_files_limit: u64) -> u64 {
+    open_files_limit / 2
+}

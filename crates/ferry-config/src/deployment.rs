@@ -50,6 +50,10 @@ pub struct Deployment {
     pub plan_warnings: Vec<Problem>,
     /// Logs, the instance registry, metrics.
     pub observability: Observability,
+    // Issue 16, connection side:
+    /// Most client connections open at once (`worker_connections`, `--max-connections`). `None`:
+    /// [`defaults::max_connections`] of the open-files limit Ferry runs with.
+    pub max_connections: Option<u64>,
 }
 
 /// One `server`: where it listens, the names it answers to, and its routes.
@@ -65,6 +69,38 @@ pub struct VirtualServer {
     pub locations: Vec<VirtualLocation>,
     /// Where it was written (`FILE:LINE`), for logs.
     pub origin: String,
+    // Issue 16, connection side:
+    /// How client connections to its addresses are read and kept, when it is the default server
+    /// of the address a connection came to.
+    pub client: ClientSettings,
+}
+
+// Issue 16, connection side:
+/// How a client connection is read and kept: nginx's `client_header_timeout`,
+/// `keepalive_timeout`, `send_timeout`, `large_client_header_buffers`, `underscores_in_headers`
+/// and `ignore_invalid_headers`. They apply to a connection before its request has picked a
+/// server, so, as in nginx, a connection takes them from the default server of the address it
+/// came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// Longest time to receive a request head: the first one from the connection's start, a
+    /// later one from its first byte. `None`: no limit (`0`).
+    pub header_timeout: Option<Duration>,
+    /// How long an idle kept-alive connection stays open. `None`: no keep-alive
+    /// (`keepalive_timeout 0`): each connection serves one request.
+    pub keepalive_timeout: Option<Duration>,
+    /// `keepalive_timeout`'s second argument: sent as `Keep-Alive: timeout=N`.
+    pub keepalive_header: Option<Duration>,
+    /// Longest wait for the client to accept more of a response. `None`: no limit (`0`).
+    pub send_timeout: Option<Duration>,
+    /// The longest request line or header line, in bytes (`large_client_header_buffers`' size).
+    pub header_line_max: u64,
+    /// The largest request head, in bytes (`large_client_header_buffers`' number × size).
+    pub header_max: u64,
+    /// Request headers whose names hold `_` are kept (`underscores_in_headers on`).
+    pub underscores_in_headers: bool,
+    /// Request headers with invalid names are dropped (`ignore_invalid_headers on`).
+    pub ignore_invalid_headers: bool,
 }
 
 /// One `location`.
@@ -280,6 +316,7 @@ impl Config {
                 route,
                 locations: Vec::new(),
                 origin: "the command line".to_owned(),
+                client: self.client,
             }],
             apps: vec![self.app],
             pool: self.pool,
@@ -289,6 +326,7 @@ impl Config {
             warnings,
             plan_warnings: Vec::new(),
             observability: self.observability,
+            max_connections: self.max_connections,
         }
     }
 }
@@ -374,6 +412,25 @@ impl Symlinks {
                 },
                 from: None,
             },
+        }
+    }
+}
+
+// === impl ClientSettings ===
+
+impl Default for ClientSettings {
+    /// nginx's defaults, written in [`defaults`].
+    fn default() -> Self {
+        ClientSettings {
+            header_timeout: Some(Duration::from_secs(defaults::CLIENT_HEADER_TIMEOUT_SECS)),
+            keepalive_timeout: Some(Duration::from_secs(defaults::KEEPALIVE_TIMEOUT_SECS)),
+            keepalive_header: None,
+            send_timeout: Some(Duration::from_secs(defaults::SEND_TIMEOUT_SECS)),
+            header_line_max: defaults::LARGE_CLIENT_HEADER_BUFFER_SIZE,
+            header_max: defaults::LARGE_CLIENT_HEADER_BUFFERS
+                * defaults::LARGE_CLIENT_HEADER_BUFFER_SIZE,
+            underscores_in_headers: defaults::UNDERSCORES_IN_HEADERS,
+            ignore_invalid_headers: defaults::IGNORE_INVALID_HEADERS,
         }
     }
 }

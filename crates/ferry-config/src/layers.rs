@@ -203,6 +203,13 @@ impl StartOptions {
             buffer_response: or,
             app_read_timeout: or,
             websocket_idle_timeout: or,
+            // Issue 16, connection side:
+            client_header_timeout: or,
+            keepalive_timeout: or,
+            send_timeout: or,
+            max_connections: or,
+            underscores_in_headers: or,
+            large_client_header_buffers: or,
         } }
     }
 }

@@ -294,6 +294,26 @@ pub struct StartOptions {
     /// `passenger_websocket_idle_timeout`, seconds: a WebSocket with no byte either way for this
     /// long is closed (default 3600; 0 = never). Ferry's own.
     pub websocket_idle_timeout: Option<u64>,
+    // Issue 16, connection side:
+    /// `--client-header-timeout` (`client_header_timeout`), seconds to receive a request head
+    /// (default 60; 0 = no limit).
+    pub client_header_timeout: Option<u64>,
+    /// `--keepalive-timeout` (`keepalive_timeout`), seconds an idle kept-alive connection stays
+    /// open (default 75; 0 = no keep-alive).
+    pub keepalive_timeout: Option<u64>,
+    /// `--send-timeout` (`send_timeout`), seconds a client may take to accept more of a
+    /// response (default 60; 0 = no limit).
+    pub send_timeout: Option<u64>,
+    /// `--max-connections` (`worker_connections`): most client connections open at once
+    /// (default: half the open-files limit).
+    pub max_connections: Option<u64>,
+    /// `--underscores-in-headers` (`underscores_in_headers`): keep request headers whose names
+    /// hold `_` (default off: they are dropped).
+    pub underscores_in_headers: Option<bool>,
+    /// `--large-client-header-buffers` (`large_client_header_buffers`), `NUMBER SIZE` as in
+    /// nginx: the longest request or header line is SIZE, the largest head NUMBER × SIZE
+    /// (default `4 8k`).
+    pub large_client_header_buffers: Option<String>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -322,6 +342,11 @@ pub struct Config {
     pub request_body: deployment::BodySettings,
     /// A request whose client goes away runs to its end (`--ignore-client-abort`).
     pub ignore_client_abort: bool,
+    // Issue 16, connection side:
+    /// How client connections are read and kept.
+    pub client: deployment::ClientSettings,
+    /// Most client connections open at once (`None`: derived from the open-files limit).
+    pub max_connections: Option<u64>,
 }
 
 /// Where Ferry reports what it does: its log, the access log, the instance directory that

@@ -215,6 +215,13 @@ pub(crate) static KEYS: &[Key] = &[
     key("buffer_response", Kind::Bool, |o, v| o.buffer_response = v.bool()),
     key("app_read_timeout", U64, |o, v| o.app_read_timeout = v.int()),
     key("websocket_idle_timeout", U64, |o, v| o.websocket_idle_timeout = v.int()),
+    // Issue 16, connection side: client connections.
+    key("client_header_timeout", U64, |o, v| o.client_header_timeout = v.int()),
+    key("keepalive_timeout", U64, |o, v| o.keepalive_timeout = v.int()),
+    key("send_timeout", U64, |o, v| o.send_timeout = v.int()),
+    key("max_connections", U64, |o, v| o.max_connections = v.int()),
+    key("underscores_in_headers", Kind::Bool, |o, v| o.underscores_in_headers = v.bool()),
+    key("large_client_header_buffers", Kind::Str, |o, v| o.large_client_header_buffers = v.string()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

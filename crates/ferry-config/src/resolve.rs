@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::deployment::BodySettings;
+use crate::deployment::ClientSettings;
 use crate::deployment::ResponseSettings;
 use crate::{
     defaults, invalid, lexical, sticky, AppConfig, AppType, Config, Error, Listen, Observability,
@@ -45,6 +46,9 @@ impl StartOptions {
             ));
         }
         let pre_start = self.pre_start(&mut problems);
+        // Issue 16, connection side:
+        let client = self.client_settings(&mut problems);
+        let max_connections = self.max_connections(&mut problems);
         let observability = self.observability(&mut problems);
         let app = match self.app_config(false) {
             Ok(app) => Some(app),
@@ -79,6 +83,8 @@ impl StartOptions {
                 client_max_body_size: self.client_max_body_size(),
                 request_body: self.request_body(),
                 ignore_client_abort: self.ignore_client_abort.unwrap_or(false),
+                client,
+                max_connections,
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
@@ -441,6 +447,55 @@ impl StartOptions {
                 "must be process or thread",
             )),
         }
+    }
+}
+
+// Issue 16, connection side:
+impl StartOptions {
+    /// How client connections are read and kept: the settings given, nginx's defaults for the
+    /// rest (a 0 timeout is no limit; a 0 keep-alive timeout turns keep-alive off).
+    fn client_settings(&self, problems: &mut Vec<Error>) -> ClientSettings {
+        let defaults = ClientSettings::default();
+        let given = |secs: Option<u64>, default| secs.map_or(default, seconds);
+        let (header_line_max, header_max) = self
+            .header_buffers(problems)
+            .unwrap_or((defaults.header_line_max, defaults.header_max));
+        ClientSettings {
+            header_timeout: given(self.client_header_timeout, defaults.header_timeout),
+            keepalive_timeout: given(self.keepalive_timeout, defaults.keepalive_timeout),
+            send_timeout: given(self.send_timeout, defaults.send_timeout),
+            underscores_in_headers: self
+                .underscores_in_headers
+                .unwrap_or(defaults.underscores_in_headers),
+            header_line_max,
+            header_max,
+            ..defaults
+        }
+    }
+
+    /// `--large-client-header-buffers NUMBER SIZE`: the longest line and the largest head.
+    fn header_buffers(&self, problems: &mut Vec<Error>) -> Option<(u64, u64)> {
+        let value = self.large_client_header_buffers.as_deref()?;
+        match crate::nginx::header_buffers(value) {
+            Some((number, size)) => Some((size, number.saturating_mul(size))),
+            None => {
+                problems.push(invalid(
+                    "--large-client-header-buffers",
+                    value,
+                    "a number of buffers and a size, such as \"4 16k\"",
+                ));
+                None
+            }
+        }
+    }
+
+    /// `--max-connections`, at least 1.
+    fn max_connections(&self, problems: &mut Vec<Error>) -> Option<u64> {
+        let max = self.max_connections?;
+        if max == 0 {
+            problems.push(invalid("--max-connections", max, "must be at least 1"));
+        }
+        Some(max)
     }
 }
 

@@ -511,3 +511,56 @@ fn asgi_callable_names_are_python_names() {
     assert_eq!("asgi".parse::<AppType>().ok(), Some(AppType::Asgi));
     assert_eq!(AppType::Asgi.to_string(), "asgi");
 }
+
+// Issue 16, connection side:
+
+#[test]
+fn client_connection_options_reach_the_deployment() {
+    use crate::deployment::ClientSettings;
+    let dir = app_dir(&["app.js"]);
+    let cfg = opts(&dir).resolve().expect("valid");
+    assert_eq!(cfg.client, ClientSettings::default());
+    assert_eq!(cfg.max_connections, None);
+    let cfg = StartOptions {
+        client_header_timeout: Some(0),
+        keepalive_timeout: Some(0),
+        send_timeout: Some(7),
+        max_connections: Some(100),
+        underscores_in_headers: Some(true),
+        large_client_header_buffers: Some("2 16k".into()),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid");
+    assert_eq!(cfg.client.header_line_max, 16 * 1024);
+    assert_eq!(cfg.client.header_max, 32 * 1024);
+    assert_eq!(cfg.client.header_timeout, None, "0: no limit");
+    assert_eq!(cfg.client.keepalive_timeout, None, "0: no keep-alive");
+    assert_eq!(cfg.client.send_timeout, Some(Duration::from_secs(7)));
+    assert!(cfg.client.underscores_in_headers);
+    let deployment = cfg.deployment();
+    assert_eq!(deployment.max_connections, Some(100));
+    assert_eq!(
+        deployment.servers[0].client.send_timeout,
+        Some(Duration::from_secs(7))
+    );
+    let err = StartOptions {
+        max_connections: Some(0),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect_err("invalid");
+    assert!(err.to_string().contains("--max-connections=0"), "{err}");
+    for bad in ["16k", "0 8k", "4 0", "4 8x", "4 8k 1"] {
+        let err = StartOptions {
+            large_client_header_buffers: Some(bad.into()),
+            ..opts(&dir)
+        }
+        .resolve()
+        .expect_err(bad);
+        assert!(
+            err.to_string().contains("--large-client-header-buffers"),
+            "{err}"
+        );
+    }
+}

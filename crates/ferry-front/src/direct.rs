@@ -50,6 +50,9 @@ impl DirectAccess {
     }
 
     async fn answer(&self, client: ClientInfo, mut request: Request<Incoming>) -> Response<Body> {
+        if let Err(status) = crate::listener::hygiene::clean(&mut request, &client.headers) {
+            return crate::listener::hygiene::refused(status);
+        }
         let Some(password) = request
             .headers_mut()
             .remove(PASSWORD)

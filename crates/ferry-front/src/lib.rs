@@ -53,6 +53,6 @@ pub use access_log::AccessLog;
 pub use connection::AppConnection;
 pub use direct::DirectAccess;
 pub use inflight::{Inflight, RequestView};
-pub use listener::{bind, BoundListener, ClientInfo, Handler, Listener};
+pub use listener::{bind, BoundListener, ClientInfo, ConnectionLimit, Handler, Listener};
 pub use router::{sockets, Observers, Router};
 pub use site::{Site, SiteConfig, StickyCookie};

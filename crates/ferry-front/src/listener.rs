@@ -1,16 +1,33 @@
-//! Listening sockets and the per-connection HTTP/1.1 server.
+//! Listening sockets and the client connections they accept.
+//!
+//! Each accepted connection gets a slot under the [`ConnectionLimit`] and a task of its own
+//! (`connection`), which waits for requests with no buffer and lets hyper's HTTP/1.1 server
+//! serve them (`client_io`), with the timeouts and header limits of the default server of the
+//! address it came to (`ClientSettings`, through [`Handler::client_settings`]). `hygiene`
+//! checks each request head before the handler sees it; `stream` is the socket, TCP or unix.
+
+mod client_io;
+mod connection;
+pub(crate) mod hygiene;
+mod limits;
+mod stream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use ferry_config::deployment::ClientSettings;
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+pub use limits::ConnectionLimit;
+
+use connection::Connection;
+use hygiene::HeaderRules;
+use stream::Stream;
 
 /// What answers the requests of a listening socket: the [`Router`](crate::Router) for clients,
 /// [`DirectAccess`](crate::DirectAccess) for direct process access.
@@ -22,6 +39,14 @@ pub trait Handler: Send + Sync + 'static {
         client: ClientInfo,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> impl std::future::Future<Output = hyper::Response<crate::body::Body>> + Send;
+
+    /// How a connection accepted on socket `listener`, to the local address `local`, is read
+    /// and kept: the default server's settings for that address (nginx's rule). Default:
+    /// nginx's defaults.
+    fn client_settings(&self, listener: usize, local: Option<SocketAddr>) -> ClientSettings {
+        let _ = (listener, local);
+        ClientSettings::default()
+    }
 }
 
 /// What the client connection tells each request about itself.
@@ -31,10 +56,9 @@ pub struct ClientInfo {
     pub(crate) peer: Option<SocketAddr>,
     /// The address the client connected to.
     pub(crate) local: Option<SocketAddr>,
+    /// What its default server says about request headers (issue 16).
+    pub(crate) headers: HeaderRules,
 }
-
-/// How long a client may take to send a request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where to listen.
 #[derive(Debug, Clone)]
@@ -87,14 +111,16 @@ impl BoundListener {
     }
 
     /// Accepts connections until `stop` is cancelled, serving each on its own task tracked by
-    /// `connections`. Once stopped, open connections finish their current request and close.
-    /// `index` is this socket's place among the sockets `handler` was built for.
+    /// `connections`, within `limit`. Once stopped, open connections finish their current
+    /// request and close. `index` is this socket's place among the sockets `handler` was built
+    /// for.
     pub async fn serve<H: Handler>(
         self,
         handler: Arc<H>,
         index: usize,
         stop: CancellationToken,
         connections: TaskTracker,
+        limit: Arc<ConnectionLimit>,
     ) {
         loop {
             let accepted = tokio::select! {
@@ -102,14 +128,24 @@ impl BoundListener {
                 accepted = self.accept() => accepted,
             };
             match accepted {
-                Ok((io, client)) => {
-                    connections.spawn(serve_connection(
-                        io,
-                        client,
-                        Arc::clone(&handler),
+                Ok((stream, mut client)) => {
+                    // A slot under the cap, made by closing the longest idle connection if need
+                    // be; none accepted meanwhile.
+                    let Some(slot) = limit.admit(&stop).await else {
+                        break;
+                    };
+                    let settings = handler.client_settings(index, client.local);
+                    client.headers = HeaderRules::of(&settings);
+                    let connection = Connection {
+                        handler: Arc::clone(&handler),
                         index,
-                        stop.clone(),
-                    ));
+                        client,
+                        settings,
+                        stop: stop.clone(),
+                        limit: Arc::clone(&limit),
+                        evict: Arc::new(Notify::new()),
+                    };
+                    connections.spawn(connection.serve(stream, slot));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -123,67 +159,32 @@ impl BoundListener {
         }
     }
 
-    async fn accept(&self) -> std::io::Result<(Box<dyn Io>, ClientInfo)> {
+    async fn accept(&self) -> std::io::Result<(Stream, ClientInfo)> {
         match self {
             BoundListener::Tcp(l) => {
                 let (stream, peer) = l.accept().await?;
                 stream.set_nodelay(true)?;
                 let local = stream.local_addr().ok();
                 Ok((
-                    Box::new(stream),
+                    Stream::Tcp(stream),
                     ClientInfo {
                         peer: Some(peer),
                         local,
+                        headers: HeaderRules::default(),
                     },
                 ))
             }
             BoundListener::Unix(l, _) => {
                 let (stream, _) = l.accept().await?;
                 Ok((
-                    Box::new(stream),
+                    Stream::Unix(stream),
                     ClientInfo {
                         peer: None,
                         local: None,
+                        headers: HeaderRules::default(),
                     },
                 ))
             }
         }
-    }
-}
-
-trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
-
-async fn serve_connection<H: Handler>(
-    io: Box<dyn Io>,
-    client: ClientInfo,
-    handler: Arc<H>,
-    index: usize,
-    stop: CancellationToken,
-) {
-    let service = service_fn(move |request| {
-        let handler = Arc::clone(&handler);
-        async move { Ok::<_, std::convert::Infallible>(handler.handle(index, client, request).await) }
-    });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        // Issue 16, request side: hyper's read buffer grows to its max_buf_size (~400 KiB) on a
-        // fast upload and is kept while the body waits for a process; bounded, 1,000
-        // concurrent uploads stay under 200 MiB. (The connection side bounds it by the header
-        // limits instead.)
-        .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = stop.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "client connection ended with an error");
     }
 }

@@ -3,7 +3,8 @@
 //! error page. The phases, each a function of its own module:
 //!
 //! ```text
-//!  handle ─ names::find_server ──── connection's listener + local address ─Host─> server
+//!  handle ─ hygiene::clean ──────── 400/414/431; Proxy and invalid header names dropped
+//!         ├ names::find_server ──── connection's listener + local address ─Host─> server
 //!         ├ normalize::normalize ── the path as locations see it (400 if it climbs above /)
 //!         └ route ─ locations::find_location ── exact? longest prefix (+ nested)? regex (+ nested)?
 //!                 ├ check_body_size ─────────── 413 (Content-Length), or a limit for the proxy
@@ -31,7 +32,7 @@ mod request;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferry_config::deployment::{Deployment, ListenAddress, Mount, PassengerRoute};
+use ferry_config::deployment::{ClientSettings, Deployment, ListenAddress, Mount, PassengerRoute};
 use ferry_metrics::{AppId, Metrics};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -41,7 +42,7 @@ use crate::access_log::{AccessLog, Entry, ServedBy};
 use crate::body::Body;
 use crate::error::status_page;
 use crate::inflight::Inflight;
-use crate::listener::{ClientInfo, Handler};
+use crate::listener::{hygiene, ClientInfo, Handler};
 use crate::proxy::BodyLimit;
 use crate::site::Site;
 
@@ -62,6 +63,8 @@ pub struct Router {
     metrics: Arc<Metrics>,
     access_log: Option<Arc<AccessLog>>,
     inflight: Arc<Inflight>,
+    /// Per server (as `servers`): how its connections are read and kept (issue 16).
+    clients: Vec<ClientSettings>,
 }
 
 /// What watches the requests: metrics, the access log, the requests in progress.
@@ -108,12 +111,14 @@ impl Router {
             .iter()
             .map(|socket| ListenerNames::new(deployment, socket))
             .collect();
+        let clients = deployment.servers.iter().map(|s| s.client).collect();
         Router {
             listeners,
             servers,
             metrics,
             access_log,
             inflight,
+            clients,
         }
     }
 
@@ -132,6 +137,10 @@ impl Handler for Router {
     ) -> impl std::future::Future<Output = Response<Body>> + Send {
         handle(self, listener, client, request)
     }
+
+    fn client_settings(&self, listener: usize, local: Option<SocketAddr>) -> ClientSettings {
+        self.clients[self.listeners[listener].default_server(local)]
+    }
 }
 
 // === the request ===
@@ -141,18 +150,21 @@ async fn handle(
     router: Arc<Router>,
     listener: usize,
     client: ClientInfo,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Response<Body> {
     let entry = router
         .access_log
         .as_ref()
         .map(|_| Entry::of(&request, client.peer));
     let arrived = (router.metrics.is_enabled() || entry.is_some()).then(Instant::now);
+    // Before the server is chosen: the Host it goes by is checked here (issue 16).
+    let clean = hygiene::clean(&mut request, &client.headers);
     let host = host_of(&request);
     let server = router.server(listener, client.local, &host);
-    let (mut response, app) = match normalize(request.uri().path()) {
-        Some(uri) => route(server, &router.inflight, uri, client, request).await,
-        None => (status_page(StatusCode::BAD_REQUEST), AppId::NONE),
+    let (mut response, app) = match (clean, normalize(request.uri().path())) {
+        (Err(status), _) => (hygiene::refused(status), AppId::NONE),
+        (Ok(()), Some(uri)) => route(server, &router.inflight, uri, client, request).await,
+        (Ok(()), None) => (status_page(StatusCode::BAD_REQUEST), AppId::NONE),
     };
     if let Some(arrived) = arrived {
         observe(&router, entry.as_ref(), app, &response, arrived);

@@ -347,6 +347,32 @@ pub(crate) struct StartArgs {
     /// (0 = never) [default: 3600]
     #[arg(long, value_name = "SECS")]
     websocket_idle_timeout: Option<u64>,
+    // Issue 16, connection side:
+    /// Seconds a client may take to send a request head (the first one from the connection's
+    /// start, a later one from its first byte); past it: 408 and close. 0 = no limit
+    /// [default: 60]
+    #[arg(long, value_name = "SECS", help_heading = "Client connections")]
+    client_header_timeout: Option<u64>,
+    /// Seconds an idle kept-alive connection stays open; 0 = no keep-alive [default: 75]
+    #[arg(long, value_name = "SECS", help_heading = "Client connections")]
+    keepalive_timeout: Option<u64>,
+    /// Seconds a client may take to accept more of a response; past it the connection is
+    /// closed. 0 = no limit [default: 60]
+    #[arg(long, value_name = "SECS", help_heading = "Client connections")]
+    send_timeout: Option<u64>,
+    /// Most client connections open at once; at the limit the longest-idle one is closed for a
+    /// new one, and none is accepted while all are busy (default: half the open-files limit).
+    #[arg(long, value_name = "N", help_heading = "Client connections")]
+    max_connections: Option<u64>,
+    /// Keep request headers whose names contain `_` (off: they are dropped, as nginx does)
+    /// [default: off]
+    #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
+          default_missing_value = "on", value_parser = on_off, help_heading = "Client connections")]
+    underscores_in_headers: Option<bool>,
+    /// "NUMBER SIZE": a request line or header line may be at most SIZE (else 414 or 431), a
+    /// request head at most NUMBER × SIZE (else 431) [default: "4 8k"]
+    #[arg(long, value_name = "NUMBER SIZE", help_heading = "Client connections")]
+    large_client_header_buffers: Option<String>,
 }
 
 /// A size in nginx's syntax: `1024`, `64k`, `10m`, `1g`.
@@ -436,6 +462,13 @@ impl From<StartArgs> for StartOptions {
             buffer_response: args.buffer_response,
             app_read_timeout: args.app_read_timeout,
             websocket_idle_timeout: args.websocket_idle_timeout,
+            // Issue 16, connection side:
+            client_header_timeout: args.client_header_timeout,
+            keepalive_timeout: args.keepalive_timeout,
+            send_timeout: args.send_timeout,
+            max_connections: args.max_connections,
+            underscores_in_headers: args.underscores_in_headers,
+            large_client_header_buffers: args.large_client_header_buffers,
         }
     }
 }
@@ -595,6 +628,37 @@ mod tests {
         assert_eq!(opts, StartOptions::default(), "every field is unset");
     }
 
+    // Issue 16, connection side:
+    #[test]
+    fn client_connection_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ferry",
+            "start",
+            "--client-header-timeout",
+            "5",
+            "--keepalive-timeout",
+            "0",
+            "--send-timeout",
+            "9",
+            "--max-connections",
+            "1000",
+            "--underscores-in-headers",
+            "--large-client-header-buffers",
+            "4 16k",
+        ])
+        .expect("parses");
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
+        let opts = StartOptions::from(args);
+        assert_eq!(opts.client_header_timeout, Some(5));
+        assert_eq!(opts.keepalive_timeout, Some(0));
+        assert_eq!(opts.send_timeout, Some(9));
+        assert_eq!(opts.max_connections, Some(1000));
+        assert_eq!(opts.underscores_in_headers, Some(true));
+        assert_eq!(opts.large_client_header_buffers.as_deref(), Some("4 16k"));
+    }
+
     #[test]
     fn disable_symlinks_takes_nginx_modes() {
         let parse = |args: &[&str]| {
@@ -710,6 +774,22 @@ mod tests {
             (
                 "websocket_idle_timeout",
                 d::WEBSOCKET_IDLE_TIMEOUT_SECS.to_string(),
+            ),
+            // Issue 16, connection side:
+            (
+                "client_header_timeout",
+                d::CLIENT_HEADER_TIMEOUT_SECS.to_string(),
+            ),
+            ("keepalive_timeout", d::KEEPALIVE_TIMEOUT_SECS.to_string()),
+            ("send_timeout", d::SEND_TIMEOUT_SECS.to_string()),
+            ("underscores_in_headers", on_off(d::UNDERSCORES_IN_HEADERS)),
+            (
+                "large_client_header_buffers",
+                format!(
+                    "\"{} {}k\"",
+                    d::LARGE_CLIENT_HEADER_BUFFERS,
+                    d::LARGE_CLIENT_HEADER_BUFFER_SIZE / 1024
+                ),
             ),
         ];
         for (id, default) in expected {

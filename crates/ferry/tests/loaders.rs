@@ -48,7 +48,9 @@ async fn start(lang: Lang, extra: &[&str]) -> Option<Ferry> {
     if !require(&[Requirement::Program(lang.program())]) {
         return None;
     }
+    // check_endpoints sends a 12 KiB header line: over nginx's (and Ferry's) default 8k.
     let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), lang.fixture())
+        .args(["--large-client-header-buffers", "4 16k"])
         .args(extra)
         .spawn()
         .await

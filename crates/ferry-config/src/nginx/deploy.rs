@@ -26,8 +26,8 @@ use super::ast::Span;
 use super::directives;
 use super::resolve::{LocationConfig, Problem, Rejected, ResolvedConfig, ServerConfig, Settings};
 use crate::deployment::{
-    Deployment, ErrorPage, ErrorPageStatus, Files, ListenAddress, Route, Symlinks, Template,
-    VirtualLocation, VirtualServer,
+    ClientSettings, Deployment, ErrorPage, ErrorPageStatus, Files, ListenAddress, Route, Symlinks,
+    Template, VirtualLocation, VirtualServer,
 };
 use crate::{defaults, AppConfig, Observability, PoolConfig, PreStart};
 
@@ -70,6 +70,8 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
         hooks,
         pre_start,
         warnings,
+        // Issue 16, connection side:
+        max_connections: number(http, "worker_connections"),
     })
 }
 
@@ -245,12 +247,14 @@ impl Planner<'_> {
                 .map(|l| (l.address.clone(), l.default_server))
                 .collect()
         };
+        self.warn_location_timeouts(&server.settings, &server.locations);
         VirtualServer {
             listens,
             names: server.names.clone(),
             route: self.route(&server.settings, &server.span, None),
             locations: self.locations(&server.locations),
             origin: server.span.to_string(),
+            client: client_settings(&server.settings),
         }
     }
 
@@ -335,6 +339,65 @@ impl Planner<'_> {
             (None, Some(root)) => Files::Root(PathBuf::from(root)),
             (None, None) => Files::None,
         }
+    }
+}
+
+// Issue 16, connection side:
+impl Planner<'_> {
+    /// Warns (once per line) of a `keepalive_timeout` or `send_timeout` written in a location:
+    /// a connection takes them from the default server of its address, before any location.
+    fn warn_location_timeouts(&mut self, server: &Settings, locations: &[LocationConfig]) {
+        for location in locations {
+            for name in ["keepalive_timeout", "send_timeout"] {
+                let here = location.settings.get(name).and_then(|s| s.span());
+                let warned = |p: &Problem| Some(&p.span) == here;
+                if let Some(span) = here {
+                    if Some(span) != server.get(name).and_then(|s| s.span())
+                        && !self.warnings.iter().any(warned)
+                    {
+                        self.warnings.push(Problem {
+                            span: span.clone(),
+                            message: format!(
+                                "{name} in a location has no effect of its own: a connection \
+                                 takes it from the default server of the address it came to"
+                            ),
+                        });
+                    }
+                }
+            }
+            self.warn_location_timeouts(server, &location.locations);
+        }
+    }
+}
+
+/// How a server's connections are read and kept, from its settings in force (the table's
+/// defaults are nginx's, written in [`defaults`]).
+fn client_settings(settings: &Settings) -> ClientSettings {
+    let time = |name| {
+        in_force(settings, name)
+            .and_then(crate::units::time)
+            .filter(|d| !d.is_zero())
+    };
+    let keepalive = settings.get("keepalive_timeout").map(|s| s.entries());
+    let keepalive_header = keepalive
+        .and_then(|entries| entries.first()?.args.get(1).cloned())
+        .and_then(|t| crate::units::time(&t));
+    let (number, line) = settings
+        .get("large_client_header_buffers")
+        .and_then(|s| directives::header_buffers(&s.entries().first()?.args).ok())
+        .unwrap_or((
+            defaults::LARGE_CLIENT_HEADER_BUFFERS,
+            defaults::LARGE_CLIENT_HEADER_BUFFER_SIZE,
+        ));
+    ClientSettings {
+        header_timeout: time("client_header_timeout"),
+        keepalive_timeout: time("keepalive_timeout"),
+        keepalive_header,
+        send_timeout: time("send_timeout"),
+        header_line_max: line,
+        header_max: number.saturating_mul(line),
+        underscores_in_headers: flag(settings, "underscores_in_headers"),
+        ignore_invalid_headers: flag(settings, "ignore_invalid_headers"),
     }
 }
 

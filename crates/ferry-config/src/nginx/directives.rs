@@ -16,8 +16,10 @@
 //!   Passenger 6 names that users already write (issue 6 item 4).
 //! - **The Nginx core directives Ferry implements**: blocks, `listen`, `server_name`, `root`,
 //!   `alias`, `index`, `error_page`, `client_max_body_size`, `default_type`, `types`, the logs,
-//!   `include`; and for request bodies `client_body_buffer_size`, `client_body_timeout`,
-//!   `client_body_temp_path`.
+//!   `include`; for request bodies `client_body_buffer_size`, `client_body_timeout`,
+//!   `client_body_temp_path`; and how client connections are read and kept (issue 16):
+//!   `worker_connections`, `client_header_timeout`, `keepalive_timeout`, `send_timeout`,
+//!   `large_client_header_buffers`, `underscores_in_headers`, `ignore_invalid_headers`.
 //! - **Nginx directives Ferry accepts and ignores with a warning**, so that existing files
 //!   load. Only directives whose loss changes how fast Ferry is or how a response is encoded
 //!   or cached, never which response is sent or who may see it: worker and connection counts,
@@ -169,9 +171,13 @@ pub(super) enum ValueKind {
     MimeTypes,
     /// Anything (directives that are ignored or refused).
     Any,
-    // Issue 16, request side:
-    /// An nginx time: `60`, `60s`, `1m30s`, `500ms` ([`crate::units::time`]).
+    // Issue 16, connection side:
+    /// An Nginx time: a number with an optional unit, `ms`, `s` (the default), `m`, `h`, `d`,
+    /// `w`, `M` or `y`, several in a row (`1m30s`), as nginx reads `keepalive_timeout`.
     Time,
+    /// `large_client_header_buffers NUMBER SIZE`: a count of at least 1 and an Nginx size of at
+    /// least 1.
+    HeaderBuffers,
 }
 
 /// How a block that does not give a directive gets its value.
@@ -324,10 +330,11 @@ const SERVER_HEADER: &str = "the Server header follows passenger_show_version_in
 const OWN_ACCEPT: &str = "Ferry's accept loop is not tunable";
 const OWN_SOCKETS: &str = "Ferry sets its own socket options";
 const OWN_TIMEOUTS: &str = "Ferry uses its own client timeouts and keep-alive limits";
-const OWN_BUFFERS: &str = "Ferry sizes its own buffers";
 const OWN_TABLES: &str = "Ferry sizes its own lookup tables";
 const NO_FILE_CACHE: &str = "Ferry does not cache open files";
 const NO_GZIP: &str = "Ferry does not compress responses";
+/// What `ferry config show` says of `worker_connections`' default (Issue 16, connection side).
+const MAX_CONNECTIONS_DEFAULT: &str = "half the open-file limit";
 /// What `ferry config show` says of `disable_symlinks`' default.
 const DISABLE_SYMLINKS_DEFAULT: &str = "if_not_owner as root, off otherwise";
 
@@ -652,7 +659,8 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     ignored(
         "worker_rlimit_nofile",
         MAIN,
-        "Ferry does not change its own open-file limit",
+        "Ferry raises its soft open-file limit to the hard limit at start; raise the hard limit \
+         (ulimit -Hn, systemd's LimitNOFILE=) to give it more",
     ),
     ignored(
         "worker_cpu_affinity",
@@ -665,11 +673,6 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         MAIN,
         "Ferry has no modules to load; Passenger support is built in",
     ),
-    ignored(
-        "worker_connections",
-        EVENTS,
-        "Ferry does not cap connections per worker",
-    ),
     ignored("use", EVENTS, "Ferry picks its event mechanism itself"),
     ignored("multi_accept", EVENTS, OWN_ACCEPT),
     ignored("accept_mutex", EVENTS, OWN_ACCEPT),
@@ -680,12 +683,7 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     ),
     ignored("tcp_nopush", HTTP_SERVER_LOCATION, OWN_SOCKETS),
     ignored("tcp_nodelay", HTTP_SERVER_LOCATION, OWN_SOCKETS),
-    ignored("keepalive_timeout", HTTP_SERVER_LOCATION, OWN_TIMEOUTS),
     ignored("keepalive_requests", HTTP_SERVER_LOCATION, OWN_TIMEOUTS),
-    ignored("client_header_timeout", HTTP_SERVER, OWN_TIMEOUTS),
-    ignored("send_timeout", HTTP_SERVER_LOCATION, OWN_TIMEOUTS),
-    ignored("client_header_buffer_size", HTTP_SERVER, OWN_BUFFERS),
-    ignored("large_client_header_buffers", HTTP_SERVER, OWN_BUFFERS),
     ignored("server_tokens", HTTP_SERVER_LOCATION, SERVER_HEADER),
     ignored(
         "charset",
@@ -777,6 +775,66 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         Time,
     )
     .default(decimal!(defaults::WEBSOCKET_IDLE_TIMEOUT_SECS)),
+    // --- Issue 16, connection side: Nginx core, implemented ---
+    // A connection reads these before its request has picked a server, so it takes them from
+    // the default server of the address it came to, as nginx does; a location's own
+    // keepalive_timeout or send_timeout is a warning (`deploy`).
+    core("worker_connections", EVENTS, Arity::Exactly(1), integer(1))
+        .default_note(MAX_CONNECTIONS_DEFAULT),
+    core(
+        "client_header_timeout",
+        HTTP_SERVER,
+        Arity::Exactly(1),
+        Time,
+    )
+    .default(decimal!(defaults::CLIENT_HEADER_TIMEOUT_SECS)),
+    core(
+        "keepalive_timeout",
+        HTTP_SERVER_LOCATION,
+        Arity::Range(1, 2),
+        Time,
+    )
+    .default(decimal!(defaults::KEEPALIVE_TIMEOUT_SECS)),
+    core(
+        "send_timeout",
+        HTTP_SERVER_LOCATION,
+        Arity::Exactly(1),
+        Time,
+    )
+    .default(decimal!(defaults::SEND_TIMEOUT_SECS)),
+    core(
+        "client_header_buffer_size",
+        HTTP_SERVER,
+        Arity::Exactly(1),
+        Size,
+    )
+    .default("1k")
+    .role(Role::NoEffect {
+        why: "Ferry allocates a request head's buffer only when its first bytes arrive, at a \
+                  fixed 8k, growing up to large_client_header_buffers' total",
+    }),
+    // Default `4 8k`: a test compares it with `defaults`.
+    core(
+        "large_client_header_buffers",
+        HTTP_SERVER,
+        Arity::Exactly(2),
+        HeaderBuffers,
+    )
+    .default("4 8k"),
+    core(
+        "underscores_in_headers",
+        HTTP_SERVER,
+        Arity::Exactly(1),
+        Flag,
+    )
+    .default(on_off(defaults::UNDERSCORES_IN_HEADERS)),
+    core(
+        "ignore_invalid_headers",
+        HTTP_SERVER,
+        Arity::Exactly(1),
+        Flag,
+    )
+    .default(on_off(defaults::IGNORE_INVALID_HEADERS)),
 ];
 
 // === impl Spec ===
@@ -974,6 +1032,7 @@ impl ValueKind {
             ValueKind::MimeTypes => "MIME/TYPE ext...; entries".to_owned(),
             ValueKind::Any => "anything".to_owned(),
             ValueKind::Time => "a time such as 60, 60s, 1m or 500ms".to_owned(),
+            ValueKind::HeaderBuffers => "a number and a size, such as 4 8k".to_owned(),
         }
     }
 
@@ -994,6 +1053,7 @@ impl ValueKind {
             ValueKind::DisableSymlinks => disable_symlinks(args).map(|_| ()),
             ValueKind::AccessLog => check_access_log(args),
             ValueKind::ErrorLog => check_error_log(args),
+            ValueKind::HeaderBuffers => header_buffers(args).map(|_| ()),
             single => args.iter().enumerate().try_for_each(|(index, value)| {
                 single.check_one(value).map_err(|detail| Bad {
                     index,
@@ -1273,6 +1333,19 @@ fn check_error_log(args: &[&str]) -> Result<(), Bad> {
             format!("a log level: {}", join(LOG_LEVELS, "or")),
         )),
         _ => Ok(()),
+    }
+}
+
+// Issue 16, connection side:
+
+/// `large_client_header_buffers NUMBER SIZE` as (number, size in bytes), both at least 1.
+pub(super) fn header_buffers<S: AsRef<str>>(args: &[S]) -> Result<(u64, u64), Bad> {
+    let number = parse_digits(args[0].as_ref()).filter(|&n| n >= 1);
+    let size = crate::units::size(args[1].as_ref()).filter(|&n| n >= 1);
+    match (number, size) {
+        (None, _) => Err(Bad::at(0, "a number of buffers, at least 1")),
+        (_, None) => Err(Bad::at(1, "a size such as 8k, at least 1 byte")),
+        (Some(number), Some(size)) => Ok((number, size)),
     }
 }
 

@@ -32,6 +32,16 @@ use std::path::Path;
 
 use crate::deployment::Deployment;
 
+/// `large_client_header_buffers`' value, `NUMBER SIZE` (`4 8k`), as the number and the size in
+/// bytes; `None` if it is not one. For `ferry start --large-client-header-buffers` (issue 16).
+pub(crate) fn header_buffers(value: &str) -> Option<(u64, u64)> {
+    let args: Vec<&str> = value.split_whitespace().collect();
+    match args[..] {
+        [_, _] => directives::header_buffers(&args).ok(),
+        _ => None,
+    }
+}
+
 // === impl Deployment ===
 
 impl Deployment {

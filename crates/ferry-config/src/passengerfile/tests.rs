@@ -75,7 +75,13 @@ fn every_key_sets_its_option() {
             "asgi_concurrency": 64,
             "buffer_response": true,
             "app_read_timeout": 30,
-            "websocket_idle_timeout": 600
+            "websocket_idle_timeout": 600,
+            "client_header_timeout": 10,
+            "keepalive_timeout": 0,
+            "send_timeout": 30,
+            "max_connections": 5000,
+            "underscores_in_headers": true,
+            "large_client_header_buffers": "8 16k"
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -149,6 +155,13 @@ fn every_key_sets_its_option() {
         buffer_response: Some(true),
         app_read_timeout: Some(30),
         websocket_idle_timeout: Some(600),
+        // Issue 16, connection side:
+        client_header_timeout: Some(10),
+        keepalive_timeout: Some(0),
+        send_timeout: Some(30),
+        max_connections: Some(5000),
+        underscores_in_headers: Some(true),
+        large_client_header_buffers: Some("8 16k".into()),
     };
     assert_eq!(layer.options, expected);
 }
@@ -157,7 +170,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 60, "{names:?}");
+    assert_eq!(names.len(), 66, "{names:?}");
 }
 
 #[test]

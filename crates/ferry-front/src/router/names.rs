@@ -51,11 +51,21 @@ impl ListenerNames {
     /// find_server: the index of the server for a request to the local address `local` for
     /// `host` (lowercase, no port).
     pub(super) fn find_server(&self, local: Option<SocketAddr>, host: &str) -> usize {
-        let table = local
+        self.table(local).find(host)
+    }
+
+    /// The index of the default server of the local address `local` (issue 16: a connection
+    /// takes its settings from it, as in nginx).
+    pub(super) fn default_server(&self, local: Option<SocketAddr>) -> usize {
+        self.table(local).default
+    }
+
+    /// The name table of the local address `local`.
+    fn table(&self, local: Option<SocketAddr>) -> &NameTable {
+        local
             .map(|addr| addr.ip().to_string())
             .and_then(|ip| self.specific.iter().find(|(host, _)| *host == ip))
-            .map_or(&self.own, |(_, table)| table);
-        table.find(host)
+            .map_or(&self.own, |(_, table)| table)
     }
 }
 

@@ -593,3 +593,69 @@ fn response_settings_belong_to_each_place_and_default_as_ferry_start_does() {
     let route = deployment.servers[0].route.passenger.as_ref().unwrap();
     assert_eq!(route.response, ResponseSettings::default());
 }
+
+// Issue 16, connection side:
+
+#[test]
+fn client_connection_settings_come_from_each_server_with_nginx_defaults() {
+    let dir = tree(&["site/"]);
+    let d = good(
+        dir.path(),
+        "events { worker_connections 300; }
+         http {
+             client_header_timeout 10s;
+             large_client_header_buffers 2 1k;
+             server { listen 127.0.0.1:0; root $DIR/site;
+                      keepalive_timeout 0; send_timeout 1m30s; underscores_in_headers on; }
+             server { listen 127.0.0.2:0; root $DIR/site; keepalive_timeout 5 4;
+                      ignore_invalid_headers off; client_header_timeout 500ms; }
+         }",
+    );
+    assert_eq!(d.max_connections, Some(300));
+    let first = &d.servers[0].client;
+    assert_eq!(first.header_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(first.keepalive_timeout, None, "0 turns keep-alive off");
+    assert_eq!(first.send_timeout, Some(Duration::from_secs(90)));
+    assert_eq!((first.header_line_max, first.header_max), (1024, 2048));
+    assert!(first.underscores_in_headers && first.ignore_invalid_headers);
+    let second = &d.servers[1].client;
+    assert_eq!(second.header_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(second.keepalive_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(second.keepalive_header, Some(Duration::from_secs(4)));
+    assert_eq!(second.send_timeout, Some(Duration::from_secs(60)));
+    assert!(!second.underscores_in_headers && !second.ignore_invalid_headers);
+    let plain = good(
+        dir.path(),
+        "http { server { listen 127.0.0.1:0; root $DIR/site; } }",
+    );
+    assert_eq!(
+        plain.max_connections, None,
+        "derived from the open-files limit"
+    );
+    assert_eq!(plain.servers[0].client, ClientSettings::default());
+    assert_eq!(
+        ClientSettings::default().keepalive_timeout,
+        Some(Duration::from_secs(75))
+    );
+}
+
+#[test]
+fn a_location_keepalive_or_send_timeout_is_a_warning() {
+    let dir = tree(&["site/"]);
+    let d = good(
+        dir.path(),
+        "http { send_timeout 5; server { listen 127.0.0.1:0; root $DIR/site;
+             location /a/ { keepalive_timeout 3; location /a/b/ { } }
+             location /c/ { } } }",
+    );
+    let warnings: Vec<String> = d.plan_warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("keepalive_timeout in a location has no effect of its own"),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        d.servers[0].client.send_timeout,
+        Some(Duration::from_secs(5))
+    );
+}

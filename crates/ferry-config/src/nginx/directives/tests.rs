@@ -343,7 +343,7 @@ fn if_blocks_are_rejected() {
 fn common_nginx_tuning_is_ignored_with_a_warning() {
     for name in [
         "worker_processes",
-        "worker_connections",
+        "multi_accept",
         "user",
         "pid",
         "gzip",
@@ -351,7 +351,7 @@ fn common_nginx_tuning_is_ignored_with_a_warning() {
         "sendfile",
         "tcp_nopush",
         "tcp_nodelay",
-        "keepalive_timeout",
+        "keepalive_requests",
         "server_tokens",
         "charset",
     ] {
@@ -999,4 +999,72 @@ fn times_read_as_nginx_reads_them() {
         (buffer.role, buffer.default),
         (Role::Passenger, Some("off"))
     );
+}
+
+// Issue 16, connection side:
+
+#[test]
+fn times_are_read_as_nginx_reads_them() {
+    let ms = |v: &str| crate::units::time(v).map(|d| d.as_millis());
+    assert_eq!(ms("60"), Some(60_000));
+    assert_eq!(ms("60s"), Some(60_000));
+    assert_eq!(ms("500ms"), Some(500));
+    assert_eq!(ms("1m30s"), Some(90_000));
+    assert_eq!(ms("2h"), Some(7_200_000));
+    assert_eq!(ms("0"), Some(0));
+    for bad in ["", "s", "1x", "1 s", "-1", "1.5s", "99999999999999999999"] {
+        assert_eq!(ms(bad), None, "{bad:?}");
+    }
+    let spec = lookup("keepalive_timeout").unwrap();
+    assert_eq!(spec.role, Role::Core);
+    assert!(spec.check_args(&["75s", "60"]).is_ok());
+    assert!(spec.check_args(&["forever"]).is_err());
+    assert!(spec.check_args(&["1", "2", "3"]).is_err());
+}
+
+#[test]
+fn large_client_header_buffers_takes_a_number_and_a_size() {
+    assert_eq!(header_buffers(&["4", "8k"]).ok(), Some((4, 8192)));
+    assert_eq!(header_buffers(&["1", "100"]).ok(), Some((1, 100)));
+    for bad in [["0", "8k"], ["4", "0"], ["x", "8k"], ["4", "8q"]] {
+        assert!(header_buffers(&bad).is_err(), "{bad:?}");
+    }
+    // The table writes nginx's default, which must be `defaults`' numbers.
+    let default = lookup("large_client_header_buffers")
+        .unwrap()
+        .default
+        .unwrap();
+    let args: Vec<&str> = default.split_whitespace().collect();
+    assert_eq!(
+        header_buffers(&args).ok(),
+        Some((
+            defaults::LARGE_CLIENT_HEADER_BUFFERS,
+            defaults::LARGE_CLIENT_HEADER_BUFFER_SIZE
+        ))
+    );
+    let buffer = lookup("client_header_buffer_size")
+        .unwrap()
+        .default
+        .unwrap();
+    assert_eq!(
+        crate::units::size(buffer),
+        Some(defaults::CLIENT_HEADER_BUFFER_SIZE)
+    );
+}
+
+#[test]
+fn connection_directives_are_implemented_where_nginx_allows_them() {
+    use crate::nginx::ast::Context::{Events, Http, Location, Server};
+    let places = |name| lookup(name).unwrap().contexts.to_vec();
+    assert_eq!(places("worker_connections"), [Events]);
+    assert_eq!(places("client_header_timeout"), [Http, Server]);
+    assert_eq!(places("keepalive_timeout"), [Http, Server, Location]);
+    assert_eq!(places("send_timeout"), [Http, Server, Location]);
+    assert_eq!(places("large_client_header_buffers"), [Http, Server]);
+    assert_eq!(places("underscores_in_headers"), [Http, Server]);
+    assert_eq!(places("ignore_invalid_headers"), [Http, Server]);
+    assert!(matches!(
+        lookup("client_header_buffer_size").unwrap().role,
+        Role::NoEffect { .. }
+    ));
 }

@@ -13,6 +13,16 @@ use crate::deployment::{ListenAddress, ServerName};
 /// The `http` settings and the servers.
 pub(super) fn build(top: &Block, walker: &mut Walker) -> (Settings, Vec<ServerConfig>) {
     let main = Settings::default().inherit(&top.own, Context::Main);
+    // Issue 16, connection side: the `events` block's settings (`worker_connections`) go with
+    // the top level's, so the http settings carry them.
+    let main = match top
+        .children
+        .iter()
+        .find(|c| c.block.context == Context::Events)
+    {
+        Some(events) => main.inherit(&events.block.own, Context::Events),
+        None => main,
+    };
     // A second `http` block is already an error; the first one counts.
     let Some(http) = top
         .children

@@ -825,7 +825,7 @@ fn warnings_cover_ignored_directives_no_effect_and_forgotten_passenger_enabled()
     let config = good(
         "worker_processes auto;
 events {
-    worker_connections 1024;
+    multi_accept on;
 }
 http {
     passenger_root /opt/passenger;
@@ -848,7 +848,7 @@ http {
         [
             "bad.conf:1: worker_processes is ignored: Ferry is one process and sizes its own \
              thread pool",
-            "bad.conf:3: worker_connections is ignored: Ferry does not cap connections per worker",
+            "bad.conf:3: multi_accept is ignored: Ferry's accept loop is not tunable",
             "bad.conf:6: passenger_root has no effect: Ferry ships its own loaders and finds them \
              itself; it needs no Passenger install",
             "bad.conf:11: location \"/admin\" sets passenger_min_instances but passenger_enabled \
