@@ -223,10 +223,13 @@ async fn route(
             "request body larger than client_max_body_size: 413"
         );
         let page = status_page(StatusCode::PAYLOAD_TOO_LARGE);
-        return (
-            error_page::error_page(server, route, &info, page).await,
-            AppId::NONE,
+        let mut response = error_page::error_page(server, route, &info, page).await;
+        // The body is not read: the connection cannot carry another request (nginx closes too).
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
         );
+        return (response, AppId::NONE);
     }
     // No app here (Passenger off, or Passenger's module declines, seed 000 §8.5.13 example 2):
     // files.

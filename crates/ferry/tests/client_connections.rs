@@ -285,7 +285,10 @@ async fn kept_alive_connections_stay_in_step_between_requests() {
     trace_init();
     require_program!("node");
     bounded(LIMIT, async {
+        // Request bodies streamed, so that the app can answer a POST before its body is all
+        // there (buffered, the app would see nothing before the whole body).
         let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), apps::node_test())
+            .args(["--request-buffering", "off"])
             .spawn()
             .await
             .expect("ferry starts");

@@ -553,3 +553,38 @@ async fn a_configuration_file_sets_buffering_and_the_body_timeout() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_refused_body_sent_whole_before_reading_still_gets_its_answer() {
+    // Ferry answers 413 from the head; the client, like curl without `Expect`, sends the whole
+    // body before it reads. A close with the body unread would make the kernel reset the
+    // connection and the client would lose the 413: Ferry's lingering close reads and drops the
+    // rest first.
+    trace_init();
+    require_program!("ruby");
+    bounded(LIMIT, async {
+        let ferry = start("rack-stub", &["--client-max-body-size", "1m"]).await;
+        let dir = apps::temp_dir();
+        let record = dir.path().join("refused");
+        let size = 4 << 20;
+        let head = consume_head(&record, &format!("Content-Length: {size}\r\n"));
+        let mut stream = TcpStream::connect(ferry.addr()).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let piece = vec![b'x'; 64 * 1024];
+        for _ in 0..(size / piece.len()) {
+            stream
+                .write_all(&piece)
+                .await
+                .expect("Ferry reads the body it refused");
+        }
+        let reply = read_reply(&mut stream).await;
+        assert_eq!(reply.status, 413, "{}", reply.head);
+        assert!(reply
+            .head
+            .to_ascii_lowercase()
+            .contains("connection: close"));
+        consume_through(&ferry, dir.path()).await;
+        assert!(!record.exists(), "the app saw {:?}", record_lines(&record));
+    })
+    .await;
+}

@@ -261,9 +261,9 @@ impl ClientIo {
 
     /// The socket, when the round ended at an idle point, with what hyper read past its last
     /// request (`read_buf`) and anything it never asked for.
-    pub(super) fn into_kept(self, read_buf: Bytes) -> Option<(Stream, Bytes)> {
+    pub(super) fn into_kept(self, read_buf: Bytes) -> Result<(Stream, Bytes), Stream> {
         if !self.released {
-            return None;
+            return Err(self.stream);
         }
         // Copied out: `read_buf` shares hyper's whole read buffer (8 KiB), even when empty.
         let unread = match (read_buf.is_empty(), self.unread.is_empty()) {
@@ -272,12 +272,17 @@ impl ClientIo {
             (true, false) => self.unread,
             (false, false) => [read_buf, self.unread].concat().into(),
         };
-        Some((self.stream, unread))
+        Ok((self.stream, unread))
     }
 
     /// The socket, to answer on after hyper gave up (408).
     pub(super) fn stream(&self) -> &Stream {
         &self.stream
+    }
+
+    /// The socket, to close.
+    pub(super) fn into_stream(self) -> Stream {
+        self.stream
     }
 
     /// Nothing hyper wrote waits to be flushed.

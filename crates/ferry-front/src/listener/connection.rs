@@ -95,8 +95,9 @@ impl<H: Handler> Connection<H> {
             requests.new_round();
             // Boxed: between rounds the task holds no hyper state.
             match Box::pin(self.round(kept, &requests, head_timeout)).await {
-                Some(next) => kept = next,
-                None => return,
+                Ok(next) => kept = next,
+                Err(Some(stream)) => return Box::pin(stream.linger_close(&self.stop)).await,
+                Err(None) => return,
             }
             first = false;
         }
@@ -129,13 +130,14 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Lets hyper serve the connection until its next idle point; the socket back if it is to be
-    /// kept.
+    /// kept, else the socket to close (with a lingering close), or nothing (upgraded, or closed
+    /// already).
     async fn round(
         &self,
         kept: Kept,
         requests: &Arc<Requests>,
         head_timeout: Option<Duration>,
-    ) -> Option<Kept> {
+    ) -> Result<Kept, Option<Stream>> {
         let io = ClientIo::new(
             kept.stream,
             kept.unread,
@@ -158,20 +160,27 @@ impl<H: Handler> Connection<H> {
         let parts = connection.into_parts();
         match (result, parts) {
             (Ok(()), Some(parts)) => {
-                let (stream, unread) = parts.io.into_inner().into_kept(parts.read_buf)?;
-                Some(Kept { stream, unread })
+                let (stream, unread) = parts
+                    .io
+                    .into_inner()
+                    .into_kept(parts.read_buf)
+                    .map_err(Some)?;
+                Ok(Kept { stream, unread })
             }
-            (Ok(()), None) => None,
+            (Ok(()), None) => Err(None),
             // Handed back with part of the next head read: hyper keeps the part.
             (Err(error), Some(parts))
                 if error.is_incomplete_message() && parts.io.inner().released() =>
             {
-                let (stream, unread) = parts.io.into_inner().into_kept(parts.read_buf)?;
-                Some(Kept { stream, unread })
+                let (stream, unread) = parts
+                    .io
+                    .into_inner()
+                    .into_kept(parts.read_buf)
+                    .map_err(Some)?;
+                Ok(Kept { stream, unread })
             }
             (Err(error), parts) => {
-                self.ended(&error, parts.map(|p| p.io.into_inner()), requests);
-                None
+                Err(self.ended(&error, parts.map(|p| p.io.into_inner()), requests))
             }
         }
     }
@@ -246,15 +255,21 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Logs why hyper ended the connection; a request head that did not arrive in time gets
-    /// 408, as nginx answers, when every response before it has been written out.
-    fn ended(&self, error: &hyper::Error, io: Option<ClientIo>, requests: &Requests) {
+    /// 408, as nginx answers, when every response before it has been written out. The socket
+    /// back for a lingering close, unless the client stopped reading (`send_timeout`).
+    fn ended(
+        &self,
+        error: &hyper::Error,
+        io: Option<ClientIo>,
+        requests: &Requests,
+    ) -> Option<Stream> {
         let peer = self.client.peer;
         if error.is_timeout() {
             tracing::info!(
                 ?peer,
                 "the client sent no complete request head within client_header_timeout: 408"
             );
-            if let (Some(io), 0) = (io.filter(ClientIo::flushed), requests.in_flight()) {
+            if let (Some(io), 0) = (io.as_ref().filter(|io| io.flushed()), requests.in_flight()) {
                 let _ = io.stream().try_write(REQUEST_TIMEOUT);
             }
         } else if is_send_timeout(error) {
@@ -262,9 +277,11 @@ impl<H: Handler> Connection<H> {
                 ?peer,
                 "the client accepted no more of the response within send_timeout: closed"
             );
+            return None;
         } else {
             tracing::debug!(?peer, %error, "client connection ended with an error");
         }
+        io.map(ClientIo::into_stream)
     }
 }
 

@@ -11,6 +11,11 @@ use nix::sys::socket::{recv, MsgFlags};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
+/// nginx's `lingering_time`: the longest a closing connection reads what its client still sends.
+const LINGERING_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+/// nginx's `lingering_timeout`: the longest wait for more of it.
+const LINGERING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An accepted client socket.
 #[derive(Debug)]
 pub(super) enum Stream {
@@ -41,6 +46,34 @@ impl Stream {
             match peeked {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 other => return other,
+            }
+        }
+    }
+
+    /// Closes the connection as nginx's lingering close does: the write side is shut (the client
+    /// sees the end of Ferry's answer), then whatever the client still sends — the rest of a body
+    /// Ferry refused, a pipelined request — is read and dropped until the client closes, nothing
+    /// comes for [`LINGERING_TIMEOUT`], or [`LINGERING_TIME`] has passed. Closing at once with
+    /// unread bytes would make the kernel send a reset, which can destroy the answer (a 413, a
+    /// 408) before the client has read it.
+    /// Ferry stopping ends it at once.
+    pub(super) async fn linger_close(mut self, stop: &tokio_util::sync::CancellationToken) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if self.shutdown().await.is_err() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + LINGERING_TIME;
+        // On the heap, and only here: an idle connection's task stays small.
+        let mut sink = vec![0u8; 4096];
+        loop {
+            let wait = LINGERING_TIMEOUT
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            tokio::select! {
+                read = tokio::time::timeout(wait, self.read(&mut sink)) => match read {
+                    Ok(Ok(n)) if n > 0 => continue,
+                    _ => return,
+                },
+                () = stop.cancelled() => return,
             }
         }
     }
