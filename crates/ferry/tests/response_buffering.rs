@@ -100,7 +100,8 @@ async fn a_slow_client_does_not_hold_the_process() {
         let ferry = Ferry::new(env!("CARGO_BIN_EXE_ferry"), rack_response())
             .args(["--max-pool-size", "1", "--instance-registry-dir"])
             .arg(registry.path())
-            .env("TMPDIR", buffers.path())
+            .arg("--data-buffer-dir")
+            .arg(buffers.path())
             .spawn()
             .await
             .expect("ferry starts");
