@@ -250,9 +250,9 @@ impl Preloaders {
         let slot = self.slot(&options.app_group_name);
         let _gate = slot.gate.lock().await;
         let current = slot.current().clone();
-        let Some(old) = current.filter(|p| {
-            !p.handle.has_exited() && p.generation == options.restart_generation
-        }) else {
+        let Some(old) = current
+            .filter(|p| !p.handle.has_exited() && p.generation == options.restart_generation)
+        else {
             return Err("the app has no preloader of its current generation".into());
         };
         let pid = worker.handle.pid();
