@@ -189,6 +189,8 @@ impl StartOptions {
             log_format: or,
             disable_metrics: or,
             disable_symlinks: or,
+            // Issue 22, refork:
+            refork_after: or,
         } }
     }
 }

@@ -259,6 +259,11 @@ pub struct StartOptions {
     /// `if_not_owner`). Only from the command line: the Passengerfile is the app owner's to
     /// write, and the environment layer reads the Passengerfile's keys.
     pub disable_symlinks: Option<deployment::SymlinkMode>,
+    // Issue 22, refork:
+    /// `passenger_refork_after` / `--refork-after N`: after a process has served N requests it
+    /// becomes the app's template, and later processes fork from it (default 0 = never). Ruby
+    /// and Python apps spawned smart only.
+    pub refork_after: Option<u64>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -389,6 +394,10 @@ pub struct AppConfig {
     pub max_preloader_idle_time: Duration,
     /// A failed smart spawn is retried as a direct spawn.
     pub smart_fallback_to_direct: bool,
+    // Issue 22, refork:
+    /// Re-forking: the first process to serve this many requests becomes the app's template
+    /// (`None`: never). Only for an app spawned through a preloader.
+    pub refork_after: Option<u64>,
 }
 
 /// How a process of an app is started.

@@ -196,6 +196,8 @@ pub(crate) static KEYS: &[Key] = &[
     // Logs and the instance registry.
     key("instance_registry_dir", Kind::Path, |o, v| o.instance_registry_dir = v.path()),
     key("log_file", Kind::Path, |o, v| o.log_file = v.path()),
+    // Issue 22, refork:
+    key("refork_after", U64, |o, v| o.refork_after = v.int()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

@@ -208,6 +208,8 @@ impl StartOptions {
                     .unwrap_or(defaults::MAX_PRELOADER_IDLE_TIME_SECS),
             ),
             smart_fallback_to_direct: self.smart_fallback_to_direct.unwrap_or(false),
+            // Issue 22, refork:
+            refork_after: self.refork_after(app_type, spawn_method)?,
         })
     }
 }

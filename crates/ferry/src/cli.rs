@@ -257,6 +257,12 @@ pub(crate) struct StartArgs {
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off)]
     smart_fallback_to_direct: Option<bool>,
+    // Issue 22, refork:
+    /// After a Ruby or Python process has served N requests, it becomes the app's template:
+    /// later processes fork from it, and the others are replaced one at a time (0 = never;
+    /// needs --spawn-method smart) [default: 0]
+    #[arg(long, value_name = "N")]
+    refork_after: Option<u64>,
     /// Where this Ferry's instance directory goes, for `ferry status` and the other admin
     /// commands [default: /run/ferry as root, $XDG_RUNTIME_DIR/ferry, else the temp dir]
     #[arg(long, value_name = "DIR", help_heading = "Logs and administration")]
@@ -370,6 +376,8 @@ impl From<StartArgs> for StartOptions {
             log_format: args.log_format,
             disable_metrics: args.disable_metrics.then_some(true),
             disable_symlinks: args.disable_symlinks,
+            // Issue 22, refork:
+            refork_after: args.refork_after,
         }
     }
 }

@@ -736,6 +736,8 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         ALL_HTTP,
         "Ferry does not add Expires or Cache-Control headers",
     ),
+    // Issue 22, refork: Ferry's own (Passenger has no re-forking).
+    ferry("passenger_refork_after", HTTP_SERVER_LOCATION, integer(0)).default("0"),
 ];
 
 // === impl Spec ===

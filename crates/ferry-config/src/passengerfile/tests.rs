@@ -65,7 +65,8 @@ fn every_key_sets_its_option() {
             "smart_fallback_to_direct": true,
             "instance_registry_dir": "/srv/run",
             "log_file": "/srv/app/log/ferry.log",
-            "pre_start": ["/", "/status"]
+            "pre_start": ["/", "/status"],
+            "refork_after": 100
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -127,6 +128,8 @@ fn every_key_sets_its_option() {
         disable_metrics: None,
         allow_root_apps: None,
         disable_symlinks: None,
+        // Issue 22, refork:
+        refork_after: Some(100),
     };
     assert_eq!(layer.options, expected);
 }
@@ -135,7 +138,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 50, "{names:?}");
+    assert_eq!(names.len(), 51, "{names:?}");
 }
 
 #[test]

@@ -308,6 +308,8 @@ impl Planner<'_> {
             sticky_sessions_cookie_attributes: text("passenger_sticky_sessions_cookie_attributes"),
             spawn_method: text("passenger_spawn_method"),
             max_preloader_idle_time: number(s, "passenger_max_preloader_idle_time"),
+            // Issue 22, refork:
+            refork_after: number(s, "passenger_refork_after"),
             ..StartOptions::default()
         }
     }
