@@ -504,6 +504,11 @@ impl<C> Group<C> {
         if (self.resisting.is_some() && !self.enabled.is_empty()) || !self.backoff.allows(now) {
             return false;
         }
+        // While a process becomes the template, spawns wait: started now, one could fork from
+        // the preloader being replaced (requests queue meanwhile, or go to the other processes).
+        if matches!(self.refork, Refork::Promoting(_)) {
+            return false;
+        }
         if self.spawning > 0 {
             // Another spawn alongside only for a deep queue, and never for a rolling restart,
             // which replaces one process at a time.

@@ -30,6 +30,8 @@ struct FakeState {
     refusals: StdMutex<VecDeque<String>>,
     /// Pids whose stop was asked for.
     stopped: StdMutex<Vec<u32>>,
+    /// When set, each promotion waits for one permit.
+    hold: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Spawner for Fake {
@@ -65,6 +67,9 @@ impl Spawner for Fake {
 
     async fn promote(&self, options: &SpawnOptions, worker: Promotion) -> Result<Promoted, String> {
         let pid = worker.handle.pid();
+        if let Some(hold) = &self.0.hold {
+            hold.acquire().await.expect("open").forget();
+        }
         self.0
             .promoted
             .lock()
@@ -225,4 +230,26 @@ async fn without_a_preloader_or_refork_after_nothing_is_promoted() {
         pool.shutdown().await;
     }
     assert!(fake.0.promoted.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn spawns_wait_while_a_process_becomes_the_template() {
+    let hold = Arc::new(tokio::sync::Semaphore::new(0));
+    let fake = Fake(Arc::new(FakeState {
+        hold: Some(Arc::clone(&hold)),
+        ..FakeState::default()
+    }));
+    let (pool, group) = pool(&fake, 1, Some(1), smart());
+    drop(pool.checkout(group).await.unwrap());
+    // 100 is with the spawner; a request waits, and nothing is spawned meanwhile.
+    let waiting = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.checkout(group).await.map(|s| s.pid()) }
+    });
+    settle().await;
+    assert!(!waiting.is_finished());
+    assert_eq!(fake.0.spawned.lock().unwrap().len(), 1);
+    hold.add_permits(1);
+    assert_eq!(waiting.await.unwrap().unwrap(), 101);
+    assert_eq!(*fake.0.promoted.lock().unwrap(), [(100, 0)]);
 }
