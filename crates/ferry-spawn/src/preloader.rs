@@ -43,7 +43,8 @@
 //! are its children, so the parent check below holds for them as for a preloader's. Ferry does
 //! not supervise the template as a child (it is the old preloader's child, or init's once that
 //! one exited): its handle is the one the pool had for the worker. A restart still starts a cold
-//! preloader, which resets the template generation.
+//! preloader, which resets the template generation. `max_preloader_idle_time` does not apply to
+//! a template: stopping it would throw away a warmth only traffic rebuilds.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -280,11 +281,9 @@ impl Preloaders {
         });
         *slot.current() = Some(Arc::clone(&template));
         old.handle.stop(StopMode::Graceful(PRELOADER_GRACE));
-        self.watch_idle(
-            Arc::clone(&slot),
-            &template,
-            options.max_preloader_idle_time,
-        );
+        // Never stopped for idleness: a cold preloader could replace it, but not its warmth,
+        // which only traffic rebuilds (and re-forking happens once per restart generation).
+        self.watch_idle(Arc::clone(&slot), &template, Duration::ZERO);
         tracing::info!(
             app = %options.app_group_name,
             pid,
