@@ -228,19 +228,32 @@ impl<C: Send + 'static> Shared<C> {
         let relay = async move {
             let exited = process.handle.exited();
             tokio::pin!(exited);
-            let (mut listening, mut shut_down) = (true, false);
+            let (mut listening, mut shut_down, mut stopped) = (true, false, false);
             loop {
                 tokio::select! {
                     info = &mut exited => {
+                        if !stopped && !shut_down {
+                            tracing::warn!(
+                                "the app's template {info}; later processes fork from a new \
+                                 preloader"
+                            );
+                        }
                         stub.exit(info);
                         return;
                     }
                     request = stub.next_request(), if listening => match request {
-                        Some(ProcessRequest::Stop(mode)) => process.handle.stop(mode),
+                        Some(ProcessRequest::Stop(mode)) => {
+                            stopped = true;
+                            process.handle.stop(mode);
+                        }
                         Some(ProcessRequest::Backtraces) => {
                             process.handle.backtraces();
                         }
-                        None => listening = false,
+                        None => {
+                            // The handle was dropped, which asked for a stop first.
+                            stopped = true;
+                            listening = false;
+                        }
                     },
                     () = stopping.cancelled(), if !shut_down => {
                         shut_down = true;
