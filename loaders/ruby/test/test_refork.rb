@@ -13,13 +13,18 @@ class ReforkTest < Minitest::Test
   # What FerryTest::ForkedWorker needs of the process it asks for a worker.
   Template = Struct.new(:args, :socket_path)
 
+  # Extra loader arguments (the thread model in the subclass below).
+  def extra_args
+    {}
+  end
+
   def setup
     @workers = []
     @dir = Dir.mktmpdir("ferry-refork-test.")
     @events = File.join(@dir, "events")
+    args = { "preloader" => true, "process_title" => "Ferry AppPreloader", "spawn_method" => "smart" }
     @preloader = spawn_loader(FerryTest.app("refork-rack"),
-                              args: { "preloader" => true, "process_title" => "Ferry AppPreloader",
-                                      "spawn_method" => "smart" },
+                              args: args.merge(extra_args),
                               env: { "REFORK_EVENT_FILE" => @events, "LAZY_ENTRIES" => "1000" })
     @preloader.start!
   end
@@ -91,5 +96,12 @@ class ReforkTest < Minitest::Test
     assert_nil promote(worker, password: "wrong")
     assert_equal "refork\n", worker.get("/").body
     refute File.exist?(@events)
+  end
+end
+
+# The same with three request threads per worker: every one of them stops before the promotion.
+class ThreadedReforkTest < ReforkTest
+  def extra_args
+    { "concurrency_model" => "thread", "thread_count" => 3 }
   end
 end
