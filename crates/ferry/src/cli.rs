@@ -458,6 +458,17 @@ mod tests {
         assert_eq!(opts.smart_fallback_to_direct, Some(true));
     }
 
+    // Issue 22, refork:
+    #[test]
+    fn refork_after_parses() {
+        let cli = Cli::try_parse_from(["ferry", "start", "--refork-after", "500"]).expect("parses");
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
+        assert_eq!(StartOptions::from(args).refork_after, Some(500));
+        assert!(Cli::try_parse_from(["ferry", "start", "--refork-after", "soon"]).is_err());
+    }
+
     #[test]
     fn spawning_flags_parse() {
         let cli = Cli::try_parse_from([
