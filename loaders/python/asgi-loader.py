@@ -1349,6 +1349,14 @@ class Server(object):
             conn.write(b'oobw done')   # out-of-band work: Python apps register none
             conn.close()
             return
+        if method == b'PROMOTE':
+            # Re-forking (PROTOCOL.md section 6.4) is not offered for ASGI apps: a process with a
+            # running event loop is no template to fork from. Ferry keeps forking from the
+            # preloader.
+            log('re-forking is not supported for ASGI apps; this process stays a worker')
+            conn.write(b'{"result":"error","message":"re-forking is not supported for ASGI apps"}\n')
+            conn.close()
+            return
         upgrade = env.get(b'HTTP_UPGRADE')
         if upgrade is not None and upgrade.lower() == b'websocket':
             return self.start_websocket(conn, env, method)

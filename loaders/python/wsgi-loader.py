@@ -508,6 +508,8 @@ class Conn(object):
 
     def close(self):
         sock = self.sock
+        if sock is None:
+            return   # handed over (PROMOTE): the main thread answers on it
         try:
             # Also ends the stream for Ferry when a forked child still holds the fd.
             sock.shutdown(socket.SHUT_WR)
@@ -1117,6 +1119,7 @@ class Server(object):
         self.acceptors = 0            # threads blocked in accept() (thread model)
         self.stop_r = self.stop_w = None
         self.fatal_r = self.fatal_w = None
+        self.promotion = None         # the connection of a PROMOTE request, once one came
 
     # --- one request ---
 
@@ -1138,6 +1141,13 @@ class Server(object):
                 return False
         if method == 'OOBW':
             sendall(conn.sock, b'oobw done')
+            return False
+        if method == 'PROMOTE':
+            # Re-forking (PROTOCOL.md 6.4): serving ends, and the main thread makes this process
+            # the app's template, answering on this connection.
+            self.promotion, conn.sock = conn.sock, None
+            if self.fatal_w is not None:
+                os.write(self.fatal_w, b'p')   # wakes the main thread (thread model)
             return False
         keep = self.keepalive and not self.stopping
         length = env.get('CONTENT_LENGTH')
@@ -1295,6 +1305,8 @@ class Server(object):
                     self.accept_failed(e)
                     continue
                 self.serve_connection(sock, 0)
+                if self.promotion is not None:
+                    return
 
     def accept_failed(self, e):
         if e.errno in (errno.ECONNABORTED, errno.EINTR, errno.EAGAIN, errno.EPROTO):
@@ -1375,6 +1387,13 @@ class Server(object):
             self.listener.close()
         except OSError:
             pass
+        for fd in (self.stop_r, self.stop_w, self.fatal_r, self.fatal_w):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.stop_r = self.stop_w = self.fatal_r = self.fatal_w = None
         try:
             os.unlink(self.path)
         except OSError:
@@ -1437,6 +1456,13 @@ def main():
     if is_asgi_app(app):
         return serve_asgi(args, wd, app_root, app)
 
+    def after_fork(wd):
+        worker_args = wd.read_args()
+        title = worker_args.get('process_title') or 'Ferry PythonApp'
+        set_process_title('%s: %s' % (title, worker_args.get('app_group_name') or app_root))
+        random.seed()   # os.register_at_fork hooks (the app's too) already ran in os.fork()
+        return worker_args
+
     if opt_bool(args, 'preloader', False):
         # Smart spawning: serve spawn commands; returns only in a forked worker.
         listener, sock_path = run_step(wd, STEPS[3], lambda: preloader_listen(args))
@@ -1448,15 +1474,7 @@ def main():
             return 0
         path = worker_dir
         wd = WorkDir(path)
-
-        def after_fork():
-            worker_args = wd.read_args()
-            title = worker_args.get('process_title') or 'Ferry PythonApp'
-            set_process_title('%s: %s' % (title, worker_args.get('app_group_name') or app_root))
-            random.seed()   # os.register_at_fork hooks (the app's too) already ran in os.fork()
-            return worker_args
-
-        args = run_step(wd, AFTER_FORK, after_fork)
+        args = run_step(wd, AFTER_FORK, lambda: after_fork(wd))
 
     def listen():
         socket_dir = args.get('socket_dir') or __import__('tempfile').gettempdir()
@@ -1475,19 +1493,28 @@ def main():
             raise
         return server
 
-    server = run_step(wd, STEPS[3], listen)
-    try:
-        with open(os.path.join(path, 'response', 'finish'), 'w') as f:
-            f.write('1')
-    except OSError as e:
-        log('cannot write the finish file: %s' % e)
-        server.cleanup()
-        return 1
-    try:
-        server.serve()
-    finally:
-        server.cleanup()
-    return 0
+    while True:
+        server = run_step(wd, STEPS[3], listen)
+        try:
+            with open(os.path.join(path, 'response', 'finish'), 'w') as f:
+                f.write('1')
+        except OSError as e:
+            log('cannot write the finish file: %s' % e)
+            server.cleanup()
+            return 1
+        try:
+            server.serve()
+        finally:
+            server.cleanup()
+        if server.promotion is None:
+            return 0
+        # Re-forking: this process is the app's template now; returns only in a forked worker.
+        worker_dir = become_template(server.promotion, args)
+        if worker_dir is None:
+            return 0
+        path = worker_dir
+        wd = WorkDir(path)
+        args = run_step(wd, AFTER_FORK, lambda: after_fork(wd))
 
 
 def report_up(path, props):
@@ -1585,6 +1612,28 @@ def serve_preloader(listener, sock_path):
             worker_dir = serve_command(conn, listener)
             if worker_dir is not None:
                 return worker_dir
+
+
+def become_template(conn, args):
+    """Re-forking (PROTOCOL.md section 6.4): this worker has stopped serving for a PROMOTE
+    request on `conn`. Calls the app's `ferry_promoted_to_template()` (a callable in the startup
+    file, if it defines one: close connections, stop threads), listens on a preloader socket,
+    answers {"result":"ok","socket":"unix:PATH"} on `conn`, and serves spawn commands like a
+    preloader. The os.register_at_fork hooks run in each worker it forks, as from a preloader.
+    Returns None when stdin ends, else (in a forked worker) the worker's work directory."""
+    hook = getattr(sys.modules.get('passenger_wsgi'), 'ferry_promoted_to_template', None)
+    if callable(hook):
+        try:
+            hook()
+        except Exception:
+            log('ferry_promoted_to_template() failed:\n%s' % traceback.format_exc().rstrip())
+    try:
+        listener, sock_path = preloader_listen(args)
+    except OSError as e:
+        answer(conn, {'result': 'error', 'message': 'cannot listen: %s' % e})
+        return None
+    answer(conn, {'result': 'ok', 'socket': 'unix:' + sock_path})
+    return serve_preloader(listener, sock_path)
 
 
 def stdin_ended(events):

@@ -94,6 +94,13 @@ pub struct PreloaderState {
     pub workers_spawned: u64,
     /// The restart generation it preloads.
     pub generation: u64,
+    // Issue 22, refork:
+    /// Whether it is a template: a warmed worker promoted to preloader (`refork_after`).
+    #[serde(default)]
+    pub reforked: bool,
+    /// 0 for the cold preloader (it loaded the app); n for the n-th template since then.
+    #[serde(default)]
+    pub template_generation: u64,
 }
 
 /// A group's life state.

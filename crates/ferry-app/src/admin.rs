@@ -75,6 +75,9 @@ impl AdminBackend for Backend {
                     idle_secs: preloader.idle.as_secs(),
                     workers_spawned: preloader.workers_spawned,
                     generation: preloader.generation,
+                    // Issue 22, refork:
+                    reforked: preloader.template_generation > 0,
+                    template_generation: preloader.template_generation,
                 });
             }
         }

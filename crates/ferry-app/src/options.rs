@@ -74,6 +74,8 @@ pub(crate) fn group_config(app: &AppConfig, spawn: SpawnOptions) -> GroupConfig 
         resist_deployment_errors: app.resist_deployment_errors,
         restart_dir: Some(app.root.join("tmp")),
         restart_check_interval: RESTART_CHECK_INTERVAL,
+        // Issue 22, refork:
+        refork_after: app.refork_after,
         ..GroupConfig::new(spawn)
     }
 }

@@ -210,6 +210,8 @@ impl StartOptions {
             max_connections: or,
             underscores_in_headers: or,
             large_client_header_buffers: or,
+            // Issue 22, refork:
+            refork_after: or,
         } }
     }
 }

@@ -314,6 +314,11 @@ pub struct StartOptions {
     /// nginx: the longest request or header line is SIZE, the largest head NUMBER × SIZE
     /// (default `4 8k`).
     pub large_client_header_buffers: Option<String>,
+    // Issue 22, refork:
+    /// `passenger_refork_after` / `--refork-after N`: after a process has served N requests it
+    /// becomes the app's template, and later processes fork from it (default 0 = never). Ruby
+    /// and Python apps spawned smart only.
+    pub refork_after: Option<u64>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -467,6 +472,10 @@ pub struct AppConfig {
     /// How its responses reach the client (`ferry start`'s; in a configuration file each place
     /// has its own, in its `PassengerRoute`).
     pub response: deployment::ResponseSettings,
+    // Issue 22, refork:
+    /// Re-forking: the first process to serve this many requests becomes the app's template
+    /// (`None`: never). Only for an app spawned through a preloader.
+    pub refork_after: Option<u64>,
 }
 
 /// How a process of an app is started.

@@ -222,6 +222,8 @@ pub(crate) static KEYS: &[Key] = &[
     key("max_connections", U64, |o, v| o.max_connections = v.int()),
     key("underscores_in_headers", Kind::Bool, |o, v| o.underscores_in_headers = v.bool()),
     key("large_client_header_buffers", Kind::Str, |o, v| o.large_client_header_buffers = v.string()),
+    // Issue 22, refork:
+    key("refork_after", U64, |o, v| o.refork_after = v.int()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

@@ -233,6 +233,8 @@ impl StartOptions {
             app_callable,
             // Issue 16, response side:
             response: self.response_settings(),
+            // Issue 22, refork:
+            refork_after: self.refork_after(app_type, spawn_method)?,
         })
     }
 }

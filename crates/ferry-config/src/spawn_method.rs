@@ -43,6 +43,36 @@ impl std::fmt::Display for SpawnMethod {
 }
 
 impl StartOptions {
+    // Issue 22, refork:
+    /// `refork_after` (0: off), refused for an app that is not spawned through a preloader:
+    /// re-forking moves the preloader's role to a warmed worker, and only Ruby and Python apps
+    /// started by Ferry's loaders with `spawn_method smart` have one.
+    pub(crate) fn refork_after(
+        &self,
+        app_type: AppType,
+        spawn_method: SpawnMethod,
+    ) -> Result<Option<u64>, Error> {
+        let Some(n) = self.refork_after.filter(|&n| n > 0) else {
+            return Ok(None);
+        };
+        if app_type == AppType::Asgi {
+            let why = "is not offered for ASGI apps: a process running an event loop is no \
+                       template to fork workers from";
+            return Err(invalid("--refork-after", n, why));
+        }
+        if spawn_method == SpawnMethod::Smart {
+            return Ok(Some(n));
+        }
+        let why = if matches!(app_type, AppType::Ruby | AppType::Python) {
+            "needs spawn_method smart: re-forking moves the preloader's role to a warmed \
+             worker, and a directly spawned app has no preloader"
+        } else {
+            "works only for Ruby and Python apps started by Ferry's loaders: other apps have no \
+             fork model (no preloader to replace)"
+        };
+        Err(invalid("--refork-after", n, why))
+    }
+
     /// The spawn method in force for an app of `app_type` started by `start`.
     pub(crate) fn spawn_method(
         &self,
@@ -119,5 +149,52 @@ mod tests {
         options.spawn_method = Some("fast".into());
         let error = options.spawn_method(AppType::Ruby, &loader()).unwrap_err();
         assert!(error.to_string().contains("--spawn-method"), "{error}");
+    }
+    // Issue 22, refork:
+    #[test]
+    fn refork_after_needs_an_app_spawned_through_a_preloader() {
+        let mut options = StartOptions {
+            refork_after: Some(100),
+            ..StartOptions::default()
+        };
+        for app_type in [AppType::Ruby, AppType::Python] {
+            let smart = options.refork_after(app_type, SpawnMethod::Smart);
+            assert_eq!(smart.unwrap(), Some(100));
+            let error = options
+                .refork_after(app_type, SpawnMethod::Direct)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("--refork-after") && error.contains("spawn_method smart"),
+                "{error}"
+            );
+        }
+        for app_type in [AppType::Node, AppType::Generic] {
+            let error = options
+                .refork_after(app_type, SpawnMethod::Direct)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("no fork model"), "{error}");
+        }
+        // 0 and unset: off, for any app.
+        let asgi = options
+            .refork_after(AppType::Asgi, SpawnMethod::Smart)
+            .unwrap_err()
+            .to_string();
+        assert!(asgi.contains("ASGI"), "{asgi}");
+        options.refork_after = Some(0);
+        assert_eq!(
+            options
+                .refork_after(AppType::Node, SpawnMethod::Direct)
+                .unwrap(),
+            None
+        );
+        options.refork_after = None;
+        assert_eq!(
+            options
+                .refork_after(AppType::Ruby, SpawnMethod::Direct)
+                .unwrap(),
+            None
+        );
     }
 }

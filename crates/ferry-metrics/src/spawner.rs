@@ -48,4 +48,12 @@ impl SpawnService for MeteredSpawner {
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         self.inner.shutdown()
     }
+
+    fn promote(
+        &self,
+        options: SpawnOptions,
+        worker: ferry_spawn::Promotion,
+    ) -> BoxFuture<'_, Result<ferry_spawn::Promoted, String>> {
+        self.inner.promote(options, worker)
+    }
 }

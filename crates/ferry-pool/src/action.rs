@@ -26,4 +26,6 @@ pub(crate) enum Action<C> {
     Hook(&'static str, Vec<(String, String)>),
     /// At this instant a group's spawn back-off ends: spawn then if requests wait.
     Wake(GroupId, Instant),
+    /// Hand a drained process to the spawner to become its app's template (re-forking).
+    Promote(GroupId, Arc<Process<C>>),
 }

@@ -80,6 +80,11 @@ pub struct GroupConfig {
     pub restart_dir: Option<std::path::PathBuf>,
     /// How often, at most, the restart files are looked at.
     pub restart_check_interval: Duration,
+    // Issue 22, refork:
+    /// Re-forking: the first process of a smart-spawned app to serve this many requests (in one
+    /// restart generation) becomes the app's template, and the others are replaced one at a time
+    /// by workers forked from it (`refork_after`; `None`: never).
+    pub refork_after: Option<u64>,
 }
 
 // === impl GroupConfig ===
@@ -101,6 +106,8 @@ impl GroupConfig {
             resist_deployment_errors: false,
             restart_dir: None,
             restart_check_interval: DEFAULT_RESTART_CHECK_INTERVAL,
+            // Issue 22, refork:
+            refork_after: None,
         }
     }
 }

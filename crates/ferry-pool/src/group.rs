@@ -32,8 +32,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 ///   they finish.
 /// - At most one enabled process has out-of-band work requested or running, and then
 ///   `oob_active` is set.
-/// - `to_replace > 0` only during a rolling restart: that many old-generation processes still
-///   await their replacement.
+/// - `to_replace > 0` only during a rolling restart (or the roll after a promotion): that many
+///   old-generation processes still await their replacement.
+/// - At most one process is on its way to becoming the template (re-forking): `draining` in
+///   `enabled` while `refork` is `Draining(its id)`, then in `promoting` while `refork` is
+///   `Promoting(its id)`.
 #[derive(Debug)]
 pub(crate) struct Group<C> {
     pub(crate) id: GroupId,
@@ -44,8 +47,16 @@ pub(crate) struct Group<C> {
     pub(crate) spawning: usize,
     /// When each counted spawn began, oldest first (as many as `spawning`), for status output.
     pub(crate) spawn_started: VecDeque<Instant>,
-    /// Bumped by each restart; a spawn begun under an older generation is discarded.
+    /// Bumped by each restart and each promotion to template; a spawn begun under an older
+    /// generation is discarded, and older processes are the ones a roll replaces.
     pub(crate) generation: u64,
+    /// Bumped by each restart only: the restart generation spawns ask for
+    /// (`SpawnOptions::restart_generation`), so that only a restart replaces the preloader.
+    pub(crate) restarts: u64,
+    /// Re-forking in this restart generation.
+    pub(crate) refork: Refork,
+    /// The process being promoted to template: drained, out of rotation, with the spawner.
+    pub(crate) promoting: Option<Entry<C>>,
     /// Whether the group has been asked for a session yet (`min_instances` applies from then).
     pub(crate) started: bool,
     pub(crate) restart: Option<Arc<RestartWatch>>,
@@ -85,6 +96,22 @@ pub(crate) struct Entry<C> {
     pub(crate) oob: Oob,
     /// Private dirty memory at the last measurement, in KiB.
     pub(crate) private_dirty_kib: Option<u64>,
+    /// Chosen to become the template (re-forking): no new requests go to it.
+    pub(crate) draining: bool,
+}
+
+/// Where re-forking stands in a group's restart generation (issue 22): one promotion each.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refork {
+    /// No process has been chosen yet.
+    #[default]
+    Waiting,
+    /// The process with this id takes no new requests; it is promoted once its last one ends.
+    Draining(u64),
+    /// The process with this id is with the spawner, becoming the template.
+    Promoting(u64),
+    /// Done (or failed) in this restart generation.
+    Done,
 }
 
 /// Out-of-band work on one process (seed §11.8).
@@ -200,12 +227,13 @@ impl<C> Entry<C> {
             spawned_at: now,
             oob: Oob::None,
             private_dirty_kib: None,
+            draining: false,
         }
     }
 
     /// Whether the process takes no more requests now.
     fn is_full(&self) -> bool {
-        if !matches!(self.oob, Oob::None) {
+        if !matches!(self.oob, Oob::None) || self.draining {
             return true;
         }
         match self.process.concurrency {
@@ -289,6 +317,9 @@ impl<C> Group<C> {
             spawning: 0,
             spawn_started: VecDeque::new(),
             generation: 0,
+            restarts: 0,
+            refork: Refork::Waiting,
+            promoting: None,
             started: false,
             restart,
             to_replace: 0,
@@ -330,6 +361,7 @@ impl<C> Group<C> {
         let mut processes = list(&self.enabled, false, false);
         processes.extend(list(self.parked.as_slice(), true, true));
         processes.extend(list(&self.detached, true, false));
+        processes.extend(list(self.promoting.as_slice(), true, false));
         GroupSnapshot {
             name: self.config.name.clone(),
             generation: self.generation,
@@ -362,10 +394,10 @@ impl<C> Group<C> {
                 if !entry.is_full() {
                     return Route::To(i);
                 }
-                if matches!(entry.oob, Oob::None) {
+                if matches!(entry.oob, Oob::None) && !entry.draining {
                     return Route::Wait;
                 }
-                // Busy with out-of-band work: not worth waiting for.
+                // Busy with out-of-band work, or becoming the template: not worth waiting for.
             }
         }
         let least_busy = |newest_only: bool| {
@@ -472,6 +504,11 @@ impl<C> Group<C> {
         if (self.resisting.is_some() && !self.enabled.is_empty()) || !self.backoff.allows(now) {
             return false;
         }
+        // While a process becomes the template, spawns wait: started now, one could fork from
+        // the preloader being replaced (requests queue meanwhile, or go to the other processes).
+        if matches!(self.refork, Refork::Promoting(_)) {
+            return false;
+        }
         if self.spawning > 0 {
             // Another spawn alongside only for a deep queue, and never for a rolling restart,
             // which replaces one process at a time.
@@ -517,6 +554,7 @@ impl<C> Group<C> {
         if entry.cancel_oob() {
             self.oob_active = false;
         }
+        self.forget_draining(&entry);
         entry.process.retire();
         if entry.sessions == 0 {
             actions.push(Action::Stop(Arc::clone(&entry.process)));
@@ -531,6 +569,7 @@ impl<C> Group<C> {
         if entry.cancel_oob() {
             self.oob_active = false;
         }
+        self.forget_draining(&entry);
         actions.push(self.hook("detached_process", Some(&entry.process)));
         entry
     }
@@ -655,6 +694,121 @@ impl<C> Group<C> {
         let (tx, rx) = oneshot::channel();
         entry.oob = Oob::Requested(Some(tx));
         OobStart::Wait(rx)
+    }
+
+    // --- re-forking (issue 22) ---
+
+    /// Whether the enabled process at `i` should become the app's template now: the group
+    /// re-forks, its workers come from a preloader, this restart generation has had no promotion,
+    /// no roll or deployment error is under way, and the process (of the newest generation, not
+    /// doing out-of-band work) has served `refork_after` requests.
+    pub(crate) fn wants_promotion(&self, i: usize) -> bool {
+        let Some(after) = self.config.refork_after else {
+            return false;
+        };
+        let entry = &self.enabled[i];
+        self.refork == Refork::Waiting
+            && self.config.spawn.uses_preloader()
+            && self.to_replace == 0
+            && self.parked.is_none()
+            && self.resisting.is_none()
+            && entry.processed >= after
+            && entry.process.generation == self.generation
+            && matches!(entry.oob, Oob::None)
+    }
+
+    /// After a session on the enabled process at `i` ended: chooses it as the template when it
+    /// qualifies (routing to it stops at once), and hands it over once its last request is done.
+    pub(crate) fn refork_turn(&mut self, i: usize, actions: &mut Vec<Action<C>>) {
+        if !self.enabled[i].draining && self.wants_promotion(i) {
+            let entry = &mut self.enabled[i];
+            entry.draining = true;
+            self.refork = Refork::Draining(entry.process.id);
+            tracing::info!(
+                app = %self.config.name,
+                pid = entry.process.handle.pid(),
+                processed = entry.processed,
+                "app process served refork_after requests; it becomes the template once its \
+                 requests are done"
+            );
+        }
+        if self.enabled[i].draining && self.enabled[i].sessions == 0 {
+            self.begin_promotion(i, actions);
+        }
+    }
+
+    /// Hands the drained process at `i` to the spawner, and starts the roll that replaces the
+    /// other processes, one at a time, with workers forked from it (plus one to take its place).
+    /// Spawns asked for from now on wait for the promotion and fork from the template.
+    fn begin_promotion(&mut self, i: usize, actions: &mut Vec<Action<C>>) {
+        let mut entry = self.enabled.remove(i);
+        entry.draining = false;
+        entry.process.retire();
+        self.refork = Refork::Promoting(entry.process.id);
+        actions.push(Action::Promote(self.id, Arc::clone(&entry.process)));
+        self.generation += 1;
+        self.spawning = 0;
+        self.spawn_started.clear();
+        self.unpark();
+        self.to_replace = self.enabled.len() + 1;
+        tracing::info!(
+            app = %self.config.name,
+            pid = entry.process.handle.pid(),
+            generation = self.generation,
+            processes = self.to_replace,
+            "promoting a warmed process to template; its peers are replaced one at a time"
+        );
+        self.promoting = Some(entry);
+    }
+
+    /// The spawner is done with the promotion of `process`. A template leaves the pool (the
+    /// spawner has its handle); a process that could not become one is stopped.
+    pub(crate) fn promoted(
+        &mut self,
+        process: &Process<C>,
+        result: Result<ferry_spawn::Promoted, String>,
+        actions: &mut Vec<Action<C>>,
+    ) {
+        if self.refork == Refork::Promoting(process.id) {
+            self.refork = Refork::Done;
+        }
+        let entry = match &self.promoting {
+            Some(e) if e.process.id == process.id => self.promoting.take(),
+            _ => None,
+        };
+        match result {
+            Ok(promoted) => tracing::info!(
+                app = %self.config.name,
+                pid = promoted.pid,
+                template_generation = promoted.template_generation,
+                "the app's template is a warmed worker now"
+            ),
+            Err(why) => {
+                tracing::warn!(app = %self.config.name, pid = process.handle.pid(), "re-forking failed: {why}; the process is stopped and workers keep coming from the preloader");
+                if let Some(entry) = entry {
+                    actions.push(Action::Stop(Arc::clone(&entry.process)));
+                    self.detached.push(entry);
+                }
+            }
+        }
+    }
+
+    /// A restart: the new restart generation may promote again; a process chosen but not yet
+    /// handed over takes requests again.
+    pub(crate) fn reset_refork(&mut self) {
+        self.restarts += 1;
+        self.refork = Refork::Waiting;
+        for entry in &mut self.enabled {
+            entry.draining = false;
+        }
+    }
+
+    /// `entry` leaves rotation for another reason: if it was chosen as the template, another
+    /// process may be.
+    fn forget_draining(&mut self, entry: &Entry<C>) {
+        if entry.draining && self.refork == Refork::Draining(entry.process.id) {
+            self.refork = Refork::Waiting;
+        }
     }
 
     /// Bookkeeping when a session on the enabled process at `i` ends.

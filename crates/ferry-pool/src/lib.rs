@@ -271,4 +271,6 @@ impl<C: Send + 'static> Pool<C> {
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod refork_tests;
+#[cfg(test)]
 mod tests;

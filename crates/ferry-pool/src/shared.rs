@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ferry_spawn::{SpawnService, Spawned, StopMode};
+use ferry_spawn::{
+    ProcessHandle, ProcessRequest, ProcessStub, Promotion, SpawnService, Spawned, StopMode,
+};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -97,6 +99,7 @@ impl<C: Send + 'static> Shared<C> {
                         }
                     });
                 }
+                Action::Promote(group, process) => Self::start_promote(this, group, process),
                 Action::Hook(name, env) => {
                     if this.config.hooks.has(name) {
                         let hooks = this.config.hooks.clone();
@@ -160,11 +163,9 @@ impl<C: Send + 'static> Shared<C> {
     }
 
     fn start_spawn(this: &Arc<Self>, group: GroupId, generation: u64) {
-        let Some((mut options, app)) = this.lock().spawn_options(group) else {
+        let Some((options, app)) = this.lock().spawn_options(group) else {
             return;
         };
-        // A restart raises the generation; a smart spawner then replaces the app's preloader.
-        options.restart_generation = generation;
         let shared = Arc::clone(this);
         let spawn = async move {
             let result = shared.spawner.spawn(options).await;
@@ -188,6 +189,80 @@ impl<C: Send + 'static> Shared<C> {
             Self::watch_exit(this, group, process);
         }
         Self::run(this, actions);
+    }
+
+    /// Hands a drained process to the spawner to become its app's template (re-forking). The
+    /// spawner gets a handle of its own on the process, relayed to the pool's (see
+    /// [`Self::relay`]); the pool hears how it went.
+    fn start_promote(this: &Arc<Self>, group: GroupId, process: Arc<Process<C>>) {
+        let Some((options, app)) = this.lock().spawn_options(group) else {
+            return;
+        };
+        let (handle, stub) = ProcessHandle::stub(process.handle.pid());
+        Self::relay(this, Arc::clone(&process), stub);
+        let worker = Promotion {
+            endpoint: process.endpoint.clone(),
+            connect_password: process.connect_password.clone(),
+            peer_uid: process.peer_uid,
+            handle,
+        };
+        let shared = Arc::clone(this);
+        let promote = async move {
+            let result = shared.spawner.promote(options, worker).await;
+            let actions = shared
+                .lock()
+                .promoted(group, &process, result, shared.limits());
+            Self::run(&shared, actions);
+        };
+        this.tasks.spawn(promote.instrument(app));
+    }
+
+    /// Plays the process for the handle the spawner holds on a template (`stub`'s side): its
+    /// stops and backtrace requests go to the process's own handle, which the pool keeps (its
+    /// supervisor alone signals it), and its exit comes back. At shutdown the template is
+    /// stopped like every other process of the pool.
+    fn relay(this: &Arc<Self>, process: Arc<Process<C>>, mut stub: ProcessStub) {
+        let stopping = this.stopping.clone();
+        let grace = this.config.stop_grace;
+        let span = process.span.clone();
+        let relay = async move {
+            let exited = process.handle.exited();
+            tokio::pin!(exited);
+            let (mut listening, mut shut_down, mut stopped) = (true, false, false);
+            loop {
+                tokio::select! {
+                    info = &mut exited => {
+                        if !stopped && !shut_down {
+                            tracing::warn!(
+                                "the app's template {info}; later processes fork from a new \
+                                 preloader"
+                            );
+                        }
+                        stub.exit(info);
+                        return;
+                    }
+                    request = stub.next_request(), if listening => match request {
+                        Some(ProcessRequest::Stop(mode)) => {
+                            stopped = true;
+                            process.handle.stop(mode);
+                        }
+                        Some(ProcessRequest::Backtraces) => {
+                            process.handle.backtraces();
+                        }
+                        None => {
+                            // The handle was dropped, which asked for a stop first.
+                            stopped = true;
+                            listening = false;
+                        }
+                    },
+                    () = stopping.cancelled(), if !shut_down => {
+                        shut_down = true;
+                        process.handle.stop(StopMode::Graceful(grace));
+                    }
+                }
+            }
+        };
+        this.tasks.spawn(relay.instrument(span));
     }
 
     /// Notices when a process exits, expected or not, and removes it from the pool.

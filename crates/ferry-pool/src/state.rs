@@ -177,6 +177,8 @@ impl<C> State<C> {
                     "app process served max_requests; replacing it"
                 );
                 group.detach(i, &mut actions);
+            } else if !self.shutting_down {
+                group.refork_turn(i, &mut actions);
             }
         } else if let Some(entry) = group
             .detached
@@ -378,10 +380,28 @@ impl<C> State<C> {
     }
 
     /// How to start a process of group `id`, and the group's span to spawn it under.
+    /// The options carry the group's restart generation (a smart spawner replaces the app's
+    /// preloader when it rises).
     pub(crate) fn spawn_options(&self, id: GroupId) -> Option<(SpawnOptions, tracing::Span)> {
-        self.groups
-            .get(id.0)
-            .map(|g| (g.config.spawn.clone(), g.span.clone()))
+        self.groups.get(id.0).map(|g| {
+            let mut options = g.config.spawn.clone();
+            options.restart_generation = g.restarts;
+            (options, g.span.clone())
+        })
+    }
+
+    /// The spawner is done promoting `process` of group `id` to template (re-forking).
+    pub(crate) fn promoted(
+        &mut self,
+        id: GroupId,
+        process: &Arc<Process<C>>,
+        result: Result<ferry_spawn::Promoted, String>,
+        limits: Limits,
+    ) -> Vec<Action<C>> {
+        let mut actions = Vec::new();
+        self.groups[id.0].promoted(process, result, &mut actions);
+        self.maybe_spawn_all(id, limits, Instant::now(), &mut actions);
+        actions
     }
 
     /// The span of group `id` (`app{name}`).
@@ -531,6 +551,16 @@ impl<C> State<C> {
             group.detached.remove(i);
             tracing::debug!(pid, "app process {info} after it was stopped");
         } else if group
+            .promoting
+            .as_ref()
+            .is_some_and(|e| e.process.id == process.id)
+        {
+            group.promoting = None;
+            tracing::warn!(
+                pid,
+                "app process {info} while it was being promoted to template"
+            );
+        } else if group
             .parked
             .as_ref()
             .is_some_and(|e| e.process.id == process.id)
@@ -563,6 +593,7 @@ impl<C> State<C> {
             return actions;
         };
         group.generation += 1;
+        group.reset_refork();
         group.spawning = 0;
         group.spawn_started.clear();
         group.resisting = None;
@@ -634,7 +665,13 @@ impl<C> State<C> {
     pub(crate) fn process_by_pid(&self, pid: u32) -> Option<Arc<Process<C>>> {
         self.groups
             .iter()
-            .flat_map(|g| g.enabled.iter().chain(&g.detached).chain(&g.parked))
+            .flat_map(|g| {
+                g.enabled
+                    .iter()
+                    .chain(&g.detached)
+                    .chain(&g.parked)
+                    .chain(&g.promoting)
+            })
             .find(|e| e.process.handle.pid() == pid)
             .map(|e| Arc::clone(&e.process))
     }
@@ -643,7 +680,13 @@ impl<C> State<C> {
     pub(crate) fn all_processes(&self) -> Vec<Arc<Process<C>>> {
         self.groups
             .iter()
-            .flat_map(|g| g.enabled.iter().chain(&g.detached).chain(&g.parked))
+            .flat_map(|g| {
+                g.enabled
+                    .iter()
+                    .chain(&g.detached)
+                    .chain(&g.parked)
+                    .chain(&g.promoting)
+            })
             .map(|e| Arc::clone(&e.process))
             .collect()
     }

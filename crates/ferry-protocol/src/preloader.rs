@@ -7,10 +7,19 @@
 //!                    or {"result":"error","message":"..."}\n
 //! ```
 //!
+//! Re-forking (PROTOCOL.md §6.4) reuses the answer's shape: a worker sent a `PROMOTE` frame
+//! ([`crate::session::promote_frame`]) becomes the app's template and answers with the socket it
+//! now serves this protocol on:
+//!
+//! ```text
+//!   worker → Ferry      {"result":"ok","socket":"unix:/run/.../preloader.XXXX"}\n
+//!                    or {"result":"error","message":"..."}\n
+//! ```
+//!
 //! Connecting to the preloader's socket, writing the command and reading the answer (up to a
 //! newline or end-of-file, at most [`MAX_ANSWER`] bytes) are the spawner's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -62,6 +71,34 @@ pub fn parse_answer(line: &str) -> Result<Result<u32, String>, String> {
     }
 }
 
+/// Parses a promoted worker's answer: `{"result":"ok","socket":"unix:PATH"}` (→ `Ok(Ok(PATH))`,
+/// an absolute path) or `{"result":"error","message":M}` (→ `Ok(Err(M))`); anything else is
+/// `Err`. Where the path may lie is the caller's to check.
+pub fn parse_promote_answer(line: &str) -> Result<Result<PathBuf, String>, String> {
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| format!("The promoted worker's answer is not valid JSON ({e}): {line}"))?;
+    match value.get("result").and_then(Value::as_str) {
+        Some("ok") => value
+            .get("socket")
+            .and_then(Value::as_str)
+            .and_then(|s| s.strip_prefix("unix:"))
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map(Ok)
+            .ok_or_else(|| {
+                format!("The promoted worker's answer has no valid `socket` (unix:/PATH): {line}")
+            }),
+        Some("error") => Ok(Err(value
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("(no message)")
+            .to_owned())),
+        _ => Err(format!(
+            "The promoted worker's answer has no `result` of `ok` or `error`: {line}"
+        )),
+    }
+}
+
 /// Fuzzing entry: reads arbitrary bytes as an answer; whatever parses names a worker's pid above
 /// 1 (never Ferry's own init), and every error says something.
 pub(crate) fn check_invariants(read: &[u8]) {
@@ -72,6 +109,11 @@ pub(crate) fn check_invariants(read: &[u8]) {
     assert!(!line.contains('\n'));
     match parse_answer(&line) {
         Ok(Ok(pid)) => assert!(pid > 1),
+        Ok(Err(_message)) => {}
+        Err(e) => assert!(!e.is_empty()),
+    }
+    match parse_promote_answer(&line) {
+        Ok(Ok(path)) => assert!(path.is_absolute()),
         Ok(Err(_message)) => {}
         Err(e) => assert!(!e.is_empty()),
     }
@@ -92,6 +134,22 @@ mod tests {
         assert!(parse_answer(r#"{"result":"ok","pid":1}"#).is_err());
         assert!(parse_answer(r#"{"pid":5}"#).is_err());
         assert!(parse_answer("not json").is_err());
+    }
+
+    #[test]
+    fn promote_answers_are_parsed() {
+        assert_eq!(
+            parse_promote_answer(r#"{"result":"ok","socket":"unix:/run/a/preloader.1"}"#),
+            Ok(Ok(PathBuf::from("/run/a/preloader.1")))
+        );
+        assert_eq!(
+            parse_promote_answer(r#"{"result":"error","message":"threads"}"#),
+            Ok(Err("threads".into()))
+        );
+        assert!(parse_promote_answer(r#"{"result":"ok","socket":"unix:rel"}"#).is_err());
+        assert!(parse_promote_answer(r#"{"result":"ok","socket":"tcp://1.2.3.4:5"}"#).is_err());
+        assert!(parse_promote_answer(r#"{"result":"ok"}"#).is_err());
+        assert!(parse_promote_answer("[]").is_err());
     }
 
     #[test]

@@ -229,6 +229,16 @@ pub fn oobw_frame(connect_password: &str) -> Vec<u8> {
     frame.finish()
 }
 
+/// The frame that makes a worker its app's new template (re-forking, PROTOCOL.md §6.4):
+/// `REQUEST_METHOD=PROMOTE` and the connect password, nothing else. The worker answers on the
+/// same connection with one line, [`crate::preloader::parse_promote_answer`]'s input.
+pub fn promote_frame(connect_password: &str) -> Vec<u8> {
+    let mut frame = FrameBuf::with_capacity(64);
+    frame.pair(b"REQUEST_METHOD", b"PROMOTE");
+    frame.pair(b"PASSENGER_CONNECT_PASSWORD", connect_password.as_bytes());
+    frame.finish()
+}
+
 /// Splits `path` into `SCRIPT_NAME` and `PATH_INFO` for an app mounted at `base`.
 pub fn split_base<'p>(path: &'p str, base: Option<&'p str>) -> (&'p str, &'p str) {
     match base {
@@ -456,6 +466,18 @@ mod tests {
             f,
             [
                 ("REQUEST_METHOD".to_owned(), "OOBW".to_owned()),
+                ("PASSENGER_CONNECT_PASSWORD".to_owned(), "secret".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn promote_frames_carry_only_the_method_and_the_password() {
+        let f = pairs(&promote_frame("secret"));
+        assert_eq!(
+            f,
+            [
+                ("REQUEST_METHOD".to_owned(), "PROMOTE".to_owned()),
                 ("PASSENGER_CONNECT_PASSWORD".to_owned(), "secret".to_owned()),
             ]
         );

@@ -16,7 +16,7 @@ use crate::journey::{JourneyType, Step};
 use crate::launch::{Launcher, Started};
 use crate::preloader::{PreloaderInfo, Preloaders};
 use crate::properties::RequestSocket;
-use crate::{report, SpawnOptions, Spawned, Spawner, SpawnerConfig};
+use crate::{report, Promoted, Promotion, SpawnOptions, Spawned, Spawner, SpawnerConfig};
 
 /// Starts app processes: directly from their start command, or, for an app whose options ask for
 /// smart spawning, by forking them from the app's preloader (see the `preloader` module). The pool
@@ -128,6 +128,23 @@ impl Spawner for DirectSpawner {
             }
         };
         route.instrument(span).await
+    }
+
+    /// Makes a drained worker its app's template (see `Preloaders::promote`), under a
+    /// `promote{app, pid}` span.
+    async fn promote(&self, options: &SpawnOptions, worker: Promotion) -> Result<Promoted, String> {
+        let span = tracing::info_span!(
+            "promote",
+            app = %options.app_group_name,
+            pid = worker.handle.pid()
+        );
+        if !options.uses_preloader() {
+            return Err("the app is not spawned through a preloader".into());
+        }
+        self.preloaders
+            .promote(options, worker)
+            .instrument(span)
+            .await
     }
 }
 

@@ -37,6 +37,7 @@ mod output;
 pub mod page;
 mod pidfd;
 mod preloader;
+mod promote;
 mod properties;
 mod report;
 pub mod setupper;
@@ -218,6 +219,31 @@ pub struct Spawned {
     pub journey: Journey,
 }
 
+/// A worker handed to the spawner to become its app's template (re-forking, `refork_after`):
+/// later workers of the app are forked from it instead of from the cold preloader.
+#[derive(Debug)]
+pub struct Promotion {
+    /// Where the worker takes requests (a unix socket: Ferry's loaders).
+    pub endpoint: Endpoint,
+    /// The secret the worker expects (`Spawned::connect_password`).
+    pub connect_password: String,
+    /// The uid that must serve the worker's socket (`Spawned::peer_uid`).
+    pub peer_uid: Option<u32>,
+    /// Controls the worker. The spawner keeps it as the template's handle: stopping the template
+    /// (idle, replaced, shutdown) stops the worker; dropping it, when the promotion fails, too.
+    pub handle: ProcessHandle,
+}
+
+/// The template a promotion made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Promoted {
+    /// Its pid (the former worker's).
+    pub pid: u32,
+    /// How many workers have been promoted since the app's cold preloader started (1 for the
+    /// first template).
+    pub template_generation: u64,
+}
+
 /// Something that starts app processes in this process.
 ///
 /// Implemented by [`DirectSpawner`] for real processes, and by fakes in the pool's tests. Every
@@ -232,6 +258,20 @@ pub trait Spawner: Send + Sync + 'static {
     /// Aborts spawns in progress and waits until every process this spawner started has been
     /// reaped. Called once, when Ferry shuts down, after the pool has asked its processes to stop.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
+
+    /// Makes `worker`, a process of `options`' app that serves no request now, the app's template:
+    /// it stops taking requests and becomes the preloader later spawns fork from. The error says
+    /// why not (the worker's handle has then been dropped, which stops it). Spawners without
+    /// preloaders cannot.
+    fn promote(
+        &self,
+        options: &SpawnOptions,
+        worker: Promotion,
+    ) -> impl Future<Output = Result<Promoted, String>> + Send {
+        let _ = options;
+        drop(worker);
+        std::future::ready(Err("this spawner cannot re-fork".to_owned()))
+    }
 }
 
 /// A future boxed so that a trait object can return it, as [`SpawnService`] does.
@@ -277,11 +317,34 @@ pub trait SpawnService: Send + Sync + 'static {
     /// Aborts spawns in progress and completes once every process this service started has been
     /// reaped.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+
+    /// [`Spawner::promote`]: makes a drained worker its app's template. A remote implementation
+    /// plays the worker's handle ([`Promotion::handle`]) as its new owner and keeps forwarding
+    /// its stops. The default cannot (and drops the handle, which stops the worker).
+    fn promote(
+        &self,
+        options: SpawnOptions,
+        worker: Promotion,
+    ) -> BoxFuture<'_, Result<Promoted, String>> {
+        let _ = options;
+        drop(worker);
+        Box::pin(std::future::ready(Err(
+            "this spawner cannot re-fork".to_owned()
+        )))
+    }
 }
 
 impl<S: Spawner> SpawnService for S {
     fn spawn(&self, options: SpawnOptions) -> BoxFuture<'_, Result<Spawned, SpawnError>> {
         Box::pin(async move { Spawner::spawn(self, &options).await })
+    }
+
+    fn promote(
+        &self,
+        options: SpawnOptions,
+        worker: Promotion,
+    ) -> BoxFuture<'_, Result<Promoted, String>> {
+        Box::pin(async move { Spawner::promote(self, &options, worker).await })
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {

@@ -34,6 +34,17 @@
 //! have crashed during a spawn is replaced and the spawn retried once. An idle timer stops a
 //! preloader unused for `max_preloader_idle_time`; stopping it (closing its stdin) leaves its
 //! workers running.
+//!
+//! **Re-forking** (`refork_after`). The pool drains a warmed worker and hands it over
+//! ([`Preloaders::promote`]): asked over its request socket ([`crate::promote`]), it becomes a
+//! preloader in place, and replaces the app's preloader in its slot (the old one is stopped; its
+//! workers keep running). It is a *template*: its `template_generation` counts the promotions
+//! since the cold preloader started (which is generation 0). Later workers are forked from it and
+//! are its children, so the parent check below holds for them as for a preloader's. Ferry does
+//! not supervise the template as a child (it is the old preloader's child, or init's once that
+//! one exited): its handle is the one the pool had for the worker. A restart still starts a cold
+//! preloader, which resets the template generation. `max_preloader_idle_time` does not apply to
+//! a template: stopping it would throw away a warmth only traffic rebuilds.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -58,7 +69,7 @@ use crate::output::{self, OutputTail};
 use crate::pidfd;
 use crate::properties::RequestSocket;
 use crate::workdir::WorkDir;
-use crate::{SpawnOptions, Spawned};
+use crate::{promote, Promoted, Promotion, SpawnOptions, Spawned};
 
 /// How long a stopped preloader gets to exit after its stdin closed, before SIGKILL.
 const PRELOADER_GRACE: Duration = Duration::from_secs(5);
@@ -78,6 +89,9 @@ pub struct PreloaderInfo {
     pub workers_spawned: u64,
     /// The app's restart generation it was started for.
     pub generation: u64,
+    /// 0 for a cold preloader (started from the app's code); n for the n-th worker promoted to
+    /// template since then (re-forking).
+    pub template_generation: u64,
 }
 
 /// Every app's preloader, and the smart route that uses them.
@@ -105,6 +119,8 @@ struct Preloader {
     app_group_name: String,
     socket: PathBuf,
     generation: u64,
+    /// 0: a cold preloader; n: the n-th worker promoted to template (see the module doc).
+    template_generation: u64,
     handle: ProcessHandle,
     usage: Mutex<Usage>,
 }
@@ -222,6 +238,66 @@ impl Preloaders {
         Ok(Lease(preloader))
     }
 
+    /// Makes `worker` the app's template (re-forking): asks it to become a preloader, then puts
+    /// it in the app's slot in place of the current preloader, which is stopped. Holds the slot's
+    /// gate throughout, so spawns asked for meanwhile wait and fork from the template. Refused
+    /// when the app has no preloader of `options`' restart generation (it was restarted, or its
+    /// preloader exited): the worker's code is then not the one to fork from.
+    pub(crate) async fn promote(
+        &self,
+        options: &SpawnOptions,
+        worker: Promotion,
+    ) -> Result<Promoted, String> {
+        let slot = self.slot(&options.app_group_name);
+        let _gate = slot.gate.lock().await;
+        let current = slot.current().clone();
+        let Some(old) = current
+            .filter(|p| !p.handle.has_exited() && p.generation == options.restart_generation)
+        else {
+            return Err("the app has no preloader of its current generation".into());
+        };
+        let pid = worker.handle.pid();
+        let socket = promote::ask(
+            &worker.endpoint,
+            &worker.connect_password,
+            worker.peer_uid,
+            options.start_timeout,
+        )
+        .await
+        .map_err(|why| format!("the worker (pid {pid}) could not become the template: {why}"))?;
+        let template = Arc::new(Preloader {
+            pid,
+            app_root: options.app_root.clone(),
+            app_group_name: options.app_group_name.clone(),
+            socket,
+            generation: options.restart_generation,
+            template_generation: old.template_generation + 1,
+            handle: worker.handle,
+            usage: Mutex::new(Usage {
+                last_used: Instant::now(),
+                busy: 0,
+                spawned: 0,
+            }),
+        });
+        *slot.current() = Some(Arc::clone(&template));
+        old.handle.stop(StopMode::Graceful(PRELOADER_GRACE));
+        // Never stopped for idleness: a cold preloader could replace it, but not its warmth,
+        // which only traffic rebuilds (and re-forking happens once per restart generation).
+        self.watch_idle(Arc::clone(&slot), &template, Duration::ZERO);
+        tracing::info!(
+            app = %options.app_group_name,
+            pid,
+            previous = old.pid,
+            template_generation = template.template_generation,
+            socket = %template.socket.display(),
+            "a warmed worker is the app's template now; later workers fork from it"
+        );
+        Ok(Promoted {
+            pid,
+            template_generation: template.template_generation,
+        })
+    }
+
     /// The START_PRELOADER journey: a direct spawn of the loader in preloader mode.
     async fn start_preloader(&self, options: &SpawnOptions) -> Result<Preloader, SpawnError> {
         let mut attempt = Attempt::new(options, JourneyType::StartPreloader);
@@ -242,6 +318,7 @@ impl Preloaders {
             app_group_name: options.app_group_name.clone(),
             socket,
             generation: options.restart_generation,
+            template_generation: 0,
             handle: started.handle,
             usage: Mutex::new(Usage {
                 last_used: Instant::now(),
@@ -653,6 +730,7 @@ impl Preloader {
             idle: usage.last_used.elapsed(),
             workers_spawned: usage.spawned,
             generation: self.generation,
+            template_generation: self.template_generation,
         }
     }
 }

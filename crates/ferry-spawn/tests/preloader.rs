@@ -17,8 +17,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ferry_spawn::{
-    AppKind, DirectSpawner, Endpoint, JourneyType, SpawnMethod, SpawnOptions, Spawned, Spawner,
-    SpawnerConfig, Step, StopMode,
+    AppKind, DirectSpawner, Endpoint, JourneyType, Promotion, SpawnMethod, SpawnOptions, Spawned,
+    Spawner, SpawnerConfig, Step, StopMode,
 };
 use ferry_test_support::require::require;
 use ferry_test_support::Requirement;
@@ -65,6 +65,13 @@ const TESTS: &[(&str, Test)] = &[
     }),
     ("python_direct_spawning_still_works", || {
         Box::pin(direct_spawning_still_works(Lang::Python))
+    }),
+    // Issue 22, refork:
+    ("ruby_a_promoted_worker_becomes_the_template", || {
+        Box::pin(a_promoted_worker_becomes_the_template(Lang::Ruby))
+    }),
+    ("python_a_promoted_worker_becomes_the_template", || {
+        Box::pin(a_promoted_worker_becomes_the_template(Lang::Python))
     }),
 ];
 
@@ -529,4 +536,53 @@ async fn direct_spawning_still_works(lang: Lang) {
     assert_eq!(get(&spawned, "/forked").await, expected);
     stop(spawned).await;
     spawner.shutdown().await;
+}
+
+// Issue 22, refork:
+/// A worker handed to `promote` becomes the app's preloader (a template, generation 1): the
+/// cold preloader exits, later workers are the template's children and inherit its state, and
+/// shutting the spawner down stops the template.
+async fn a_promoted_worker_becomes_the_template(lang: Lang) {
+    if !lang.available() {
+        return;
+    }
+    let fixture = match lang {
+        Lang::Ruby => "refork-rack",
+        Lang::Python => "refork-wsgi",
+    };
+    let root = repo().join("crates/ferry-test-support/apps").join(fixture);
+    let mut options = options(lang, &root);
+    options.env.push(("LAZY_ENTRIES".into(), "1000".into()));
+    let spawner = spawner();
+    let worker = spawner.spawn(&options).await.expect("spawn");
+    let cold = preloader_pid(&spawner);
+    assert_eq!(get(&worker, "/lazy").await, "1000");
+    let pid = worker.handle.pid();
+    let promotion = Promotion {
+        endpoint: worker.endpoint,
+        connect_password: worker.connect_password,
+        peer_uid: worker.peer_uid,
+        handle: worker.handle,
+    };
+    let promoted = spawner.promote(&options, promotion).await.expect("promote");
+    assert_eq!((promoted.pid, promoted.template_generation), (pid, 1));
+    let info = &spawner.preloaders()[0];
+    assert_eq!(
+        (info.pid, info.template_generation, info.generation),
+        (pid, 1, 0)
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || !alive(cold)).await,
+        "the cold preloader did not exit"
+    );
+    let child = spawner
+        .spawn(&options)
+        .await
+        .expect("spawn from the template");
+    assert_eq!(parent_of(child.handle.pid()), Some(pid));
+    assert_eq!(get(&child, "/promoted").await, pid.to_string());
+    assert_eq!(spawner.preloaders()[0].workers_spawned, 1);
+    stop(child).await;
+    spawner.shutdown().await;
+    assert!(!alive(pid), "the template outlived shutdown");
 }

@@ -257,6 +257,12 @@ pub(crate) struct StartArgs {
     #[arg(long, value_name = "on|off", num_args = 0..=1, require_equals = true,
           default_missing_value = "on", value_parser = on_off)]
     smart_fallback_to_direct: Option<bool>,
+    // Issue 22, refork:
+    /// After a Ruby or Python process has served N requests, it becomes the app's template:
+    /// later processes fork from it, and the others are replaced one at a time (0 = never;
+    /// needs --spawn-method smart) [default: 0]
+    #[arg(long, value_name = "N")]
+    refork_after: Option<u64>,
     /// Where this Ferry's instance directory goes, for `ferry status` and the other admin
     /// commands [default: /run/ferry as root, $XDG_RUNTIME_DIR/ferry, else the temp dir]
     #[arg(long, value_name = "DIR", help_heading = "Logs and administration")]
@@ -469,6 +475,8 @@ impl From<StartArgs> for StartOptions {
             max_connections: args.max_connections,
             underscores_in_headers: args.underscores_in_headers,
             large_client_header_buffers: args.large_client_header_buffers,
+            // Issue 22, refork:
+            refork_after: args.refork_after,
         }
     }
 }
@@ -547,6 +555,17 @@ mod tests {
         assert_eq!(opts.spawn_method.as_deref(), Some("direct"));
         assert_eq!(opts.max_preloader_idle_time, Some(0));
         assert_eq!(opts.smart_fallback_to_direct, Some(true));
+    }
+
+    // Issue 22, refork:
+    #[test]
+    fn refork_after_parses() {
+        let cli = Cli::try_parse_from(["ferry", "start", "--refork-after", "500"]).expect("parses");
+        let Command::Start(args) = cli.command else {
+            panic!("not start")
+        };
+        assert_eq!(StartOptions::from(args).refork_after, Some(500));
+        assert!(Cli::try_parse_from(["ferry", "start", "--refork-after", "soon"]).is_err());
     }
 
     #[test]

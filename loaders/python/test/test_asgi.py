@@ -122,6 +122,17 @@ class TestHandshake(AsgiTestCase):
                                                     ('PASSENGER_CONNECT_PASSWORD', PASSWORD)])
         self.assertEqual(client.read_to_eof(), b'oobw done')
 
+    def test_promote_is_declined_and_the_worker_serves_on(self):
+        # Re-forking is not offered for ASGI apps (PROTOCOL.md section 6.4): the answer says so,
+        # and the app never sees a PROMOTE request.
+        client = self.loader.connect()
+        client.send_request('PROMOTE', '/', raw_pairs=[('REQUEST_METHOD', 'PROMOTE'),
+                                                       ('PASSENGER_CONNECT_PASSWORD', PASSWORD)])
+        answer = json.loads(client.read_to_eof().decode())
+        self.assertEqual(answer['result'], 'error')
+        self.assertIn('ASGI', answer['message'])
+        self.assertEqual(self.loader.request('GET', '/hello').body, b'hello world')
+
     def test_sigquit_prints_the_threads_and_the_tasks_and_goes_on(self):
         client = self.loader.connect()
         client.send_request('GET', '/sleep', query='s=1')   # a task that waits

@@ -21,6 +21,7 @@ module PhusionPassenger
     after_installing_signal_handlers
     oob_work
     unhandled_exception_before_exit
+    promoted_to_template
   ].freeze
 
   @event_callbacks = EVENTS.each_with_object({}) { |name, h| h[name] = [] }

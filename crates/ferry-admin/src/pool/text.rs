@@ -91,9 +91,18 @@ fn group_lines(out: &mut String, group: &GroupState) {
     }
     let _ = writeln!(out, "  Requests in queue: {}", group.queue_length);
     if let Some(preloader) = &group.preloader {
+        // Issue 22, refork: a template says so, with its generation.
+        let template = if preloader.reforked {
+            format!(
+                ", re-forked template generation {}",
+                preloader.template_generation
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "  Preloader: PID {}, idle {}, {} workers spawned",
+            "  Preloader: PID {}, idle {}, {} workers spawned{template}",
             preloader.pid,
             duration_words(preloader.idle_secs),
             preloader.workers_spawned

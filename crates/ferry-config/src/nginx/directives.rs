@@ -835,6 +835,8 @@ pub(super) static DIRECTIVES: &[Spec] = &[
         Flag,
     )
     .default(on_off(defaults::IGNORE_INVALID_HEADERS)),
+    // Issue 22, refork: Ferry's own (Passenger has no re-forking).
+    ferry("passenger_refork_after", HTTP_SERVER_LOCATION, integer(0)).default("0"),
 ];
 
 // === impl Spec ===

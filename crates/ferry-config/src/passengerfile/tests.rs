@@ -81,7 +81,8 @@ fn every_key_sets_its_option() {
             "send_timeout": 30,
             "max_connections": 5000,
             "underscores_in_headers": true,
-            "large_client_header_buffers": "8 16k"
+            "large_client_header_buffers": "8 16k",
+            "refork_after": 100
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -162,6 +163,8 @@ fn every_key_sets_its_option() {
         max_connections: Some(5000),
         underscores_in_headers: Some(true),
         large_client_header_buffers: Some("8 16k".into()),
+        // Issue 22, refork:
+        refork_after: Some(100),
     };
     assert_eq!(layer.options, expected);
 }
@@ -170,7 +173,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 66, "{names:?}");
+    assert_eq!(names.len(), 67, "{names:?}");
 }
 
 #[test]

@@ -2,8 +2,9 @@
 #
 # One connection from Ferry on the `session` socket (loaders/PROTOCOL.md §2): reads request
 # frames, turns each into a Rack env, calls the app and writes the HTTP/1.1 response. Handles
-# keep-alive (§2.4), hijacking (full and partial), Rack 3 streaming bodies, and the special
-# OOBW / PING requests (§2.6).
+# keep-alive (§2.4), hijacking (full and partial), Rack 3 streaming bodies, the special
+# OOBW / PING requests (§2.6), and PROMOTE (re-forking, §6.4: the connection is handed to the
+# main thread, which turns the process into its app's template and answers on it).
 
 require_relative "input"
 
@@ -175,6 +176,10 @@ module FerryLoader
         return false
       when "PING"
         @io.write("pong")
+        return false
+      when "PROMOTE"
+        @hijacked = true # the main thread answers on it and closes it
+        @server.promote(@io)
         return false
       when nil, ""
         warn "[ferry rack-loader] request frame without REQUEST_METHOD refused"

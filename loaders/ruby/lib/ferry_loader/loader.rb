@@ -15,6 +15,11 @@
 # returns, and the worker goes on here: subprocess_prepare_after_forking_from_preloader (its own
 # arguments, title, srand, :starting_worker_process with forked = true), then subprocess_listen
 # and `finish` in the worker's own work directory.
+#
+# Re-forking (PROTOCOL.md §6.4): a worker sent PROMOTE stops serving (Server#stop_for_promotion),
+# fires :promoted_to_template and becomes a preloader in place (Preloader#promote), answering on
+# the PROMOTE connection; in each worker it forks, the loop below goes on as after a fork from
+# the cold preloader.
 
 require_relative "work_dir"
 require_relative "load_paths"
@@ -51,10 +56,16 @@ module FerryLoader
           @work_dir.finish_step(APP_LOAD)
         end
       end
-      server, properties = guarded { listen(app, rack3) }
-      # From here on, failures are no longer start errors: a worker thread may already be
-      # serving (and may pass an app's `exit` to this thread) as soon as `finish` is written.
-      serve(server) { @work_dir.report_success(properties) }
+      loop do
+        server, properties = guarded { listen(app, rack3) }
+        # From here on, failures are no longer start errors: a worker thread may already be
+        # serving (and may pass an app's `exit` to this thread) as soon as `finish` is written.
+        promotion = serve(server) { @work_dir.report_success(properties) }
+        require_relative "preloader"
+        # Returns only in a worker the template forked, whose own work directory is @work_dir.
+        Preloader.new(self, nil, @args).promote(promotion)
+        guarded { after_fork }
+      end
     end
 
     # Whether this process is a preloader (smart spawning, `preloader: true` in the arguments).
@@ -176,9 +187,15 @@ module FerryLoader
       )
     end
 
+    # Serves until stdin ends (the process exits) or a PROMOTE request comes: returns its
+    # connection once the server has stopped.
     def serve(server)
       yield
-      server.wait_for_stdin_eof
+      promotion = server.wait_for_stdin_eof
+      if promotion
+        server.stop_for_promotion
+        return promotion
+      end
       server.shutdown
       exit 0
     rescue SystemExit

@@ -12,6 +12,11 @@
 # becomes the leader of its own process group, and returns from Preloader#run to the loader,
 # which finishes the start like a directly spawned process (in the new work directory). The
 # preloader reaps its exited workers and exits when its stdin reaches end of file.
+#
+# A worker promoted to template (re-forking, PROTOCOL.md §6.4) becomes a preloader through
+# #promote: no work directory, the answer goes on the PROMOTE connection instead:
+#
+#   template:   {"result":"ok","socket":"unix:/.../preloader.XXXX"}\n   or an error line
 
 require "socket"
 require_relative "mini_json"
@@ -34,6 +39,33 @@ module FerryLoader
         "sockets" => [{ "name" => "preloader", "address" => "unix:#{@path}", "protocol" => "preloader",
                         "concurrency" => 1 }]
       )
+      serve_commands
+    end
+
+    # In a worker that stopped serving for a PROMOTE request: fires :promoted_to_template (the
+    # app closes its connections and stops its threads), listens, prepares the heap, answers on
+    # `client`, and serves commands. Returns only in a forked worker.
+    def promote(client)
+      begin
+        PhusionPassenger.call_event(:promoted_to_template)
+      rescue StandardError => e
+        warn "[ferry rack-loader] a promoted_to_template callback failed: #{e.message} (#{e.class})\n    " +
+             (e.backtrace || []).join("\n    ")
+      end
+      begin
+        listen
+        prepare_for_forking
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        answer(client, "result" => "error", "message" => "#{e.message} (#{e.class})")
+        exit!(1)
+      end
+      answer(client, "result" => "ok", "socket" => "unix:#{@path}")
+      serve_commands
+    end
+
+    private
+
+    def serve_commands
       loop do
         ready, = IO.select([@server, $stdin])
         if ready.include?($stdin) && stdin_ended?
@@ -46,12 +78,10 @@ module FerryLoader
       end
     end
 
-    private
-
     # The APP_LOAD step ends here (the app is loaded); LISTEN covers the command socket.
     def listen
-      @work_dir.finish_step(WorkDir::STEPS[2])
-      @work_dir.begin_step(WorkDir::STEPS[3])
+      @work_dir&.finish_step(WorkDir::STEPS[2])
+      @work_dir&.begin_step(WorkDir::STEPS[3])
       attempts = 0
       begin
         @path = File.join(@loader.socket_dir, "preloader.#{Random.urandom(8).unpack1('H*')}")
@@ -67,7 +97,7 @@ module FerryLoader
         exit!(0)
       end
       trap("CHLD") { reap }
-      @work_dir.finish_step(WorkDir::STEPS[3])
+      @work_dir&.finish_step(WorkDir::STEPS[3])
     rescue Exception => e # rubocop:disable Lint/RescueException
       remove_socket
       raise e

@@ -3,7 +3,9 @@
 # The request handler: the unix socket the loader listens on, the worker threads that accept
 # connections on it (one by default, `thread_count` with concurrency_model=thread), and the
 # process's life after the handshake (loaders/PROTOCOL.md §4): end of file on stdin stops it
-# gracefully, SIGTERM stops it at once, SIGQUIT prints every thread's backtrace.
+# gracefully, SIGTERM stops it at once, SIGQUIT prints every thread's backtrace. A PROMOTE
+# request (§6.4) ends serving too, without ending the process: the main thread makes it the
+# app's template.
 
 require "socket"
 require_relative "connection"
@@ -24,6 +26,8 @@ module FerryLoader
       @stopping = false
       @threads = []
       @wakeup, @wakeup_writer = IO.pipe
+      @promote_reader, @promote_writer = IO.pipe
+      @promotion = nil
       @base_env = {
         "rack.version" => [1, 3].freeze,
         "rack.errors" => $stderr,
@@ -73,11 +77,23 @@ module FerryLoader
       end
     end
 
-    # Blocks until stdin reaches end of file (Ferry wants the process to stop).
+    # Blocks until stdin reaches end of file (Ferry wants the process to stop): nil; or until a
+    # PROMOTE request came: its connection, to answer on.
     def wait_for_stdin_eof
-      loop { $stdin.readpartial(4096) }
+      loop do
+        ready, = IO.select([$stdin, @promote_reader])
+        return @promotion if ready.include?(@promote_reader)
+        $stdin.readpartial(4096)
+      end
     rescue EOFError, IOError, SystemCallError
       nil
+    end
+
+    # Called by the worker thread that read a PROMOTE request: hands its connection to the main
+    # thread (#wait_for_stdin_eof returns it).
+    def promote(io)
+      @promotion = io
+      @promote_writer.write(".")
     end
 
     # Stops accepting, lets requests in progress finish, fires :stopping_worker_process.
@@ -92,6 +108,25 @@ module FerryLoader
       @threads.each(&:join)
       remove_socket
       PhusionPassenger.call_event(:stopping_worker_process)
+    end
+
+    # Stops serving for a promotion to template: no thread, socket or pipe of the server is left,
+    # and no event fires (the process goes on, as a preloader).
+    def stop_for_promotion
+      @stopping = true
+      @wakeup_writer.write(".")
+      begin
+        @listener&.close
+      rescue IOError, SystemCallError
+        nil
+      end
+      @threads.each(&:join)
+      remove_socket
+      [@wakeup, @wakeup_writer, @promote_reader, @promote_writer].each do |io|
+        io.close
+      rescue IOError
+        nil
+      end
     end
 
     def remove_socket

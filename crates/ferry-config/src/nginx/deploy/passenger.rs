@@ -316,6 +316,8 @@ impl Planner<'_> {
             max_preloader_idle_time: number(s, "passenger_max_preloader_idle_time"),
             // Issue 22, ASGI:
             asgi_concurrency: number(s, "passenger_asgi_concurrency"),
+            // Issue 22, refork:
+            refork_after: number(s, "passenger_refork_after"),
             ..StartOptions::default()
         }
     }

@@ -659,3 +659,35 @@ fn a_location_keepalive_or_send_timeout_is_a_warning() {
         Some(Duration::from_secs(5))
     );
 }
+
+// Issue 22, refork:
+#[test]
+fn refork_after_reaches_a_preloaded_app_and_is_refused_without_a_preloader() {
+    let dir = tree(&["a/config.ru", "a/public/", "n/app.js", "n/public/"]);
+    let d = good(
+        dir.path(),
+        "http { server { root $DIR/a/public; passenger_enabled on; \
+         passenger_refork_after 50; } }",
+    );
+    assert_eq!(d.apps[0].refork_after, Some(50));
+    let d = good(
+        dir.path(),
+        "http { server { root $DIR/a/public; passenger_enabled on; } }",
+    );
+    assert_eq!(d.apps[0].refork_after, None, "off by default");
+    let direct = errors(
+        dir.path(),
+        "http { server { root $DIR/a/public; passenger_enabled on; \
+         passenger_spawn_method direct; passenger_refork_after 50; } }",
+    );
+    assert!(
+        direct.iter().any(|e| e.contains("spawn_method smart")),
+        "{direct:?}"
+    );
+    let node = errors(
+        dir.path(),
+        "http { server { root $DIR/n/public; passenger_enabled on; \
+         passenger_refork_after 50; } }",
+    );
+    assert!(node.iter().any(|e| e.contains("no fork model")), "{node:?}");
+}
