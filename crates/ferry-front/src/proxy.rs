@@ -155,7 +155,10 @@ async fn try_process(
 ) -> Result<(Pending, Tried), Error> {
     let span = request_span(&session, &pending);
     if site.ignore_client_abort {
-        let (pending, tried) = abort::send_detached(site, pending, client, session, span).await?;
+        // Boxed: only sites with the setting pay for its (large) future; the common path keeps
+        // every request's future small (hyper moves it once per request).
+        let (pending, tried) =
+            Box::pin(abort::send_detached(site, pending, client, session, span)).await?;
         return Ok(match tried {
             Tried::Answered(response) => (pending, Tried::Answered(abort::keep_reading(response))),
             again => (pending, again),

@@ -244,13 +244,15 @@ impl<H: Handler> Connection<H> {
             let handler = Arc::clone(&handler);
             let requests = Arc::clone(&requests);
             let keep_alive = keep_alive.clone();
-            async move {
+            // Boxed where it is made: hyper keeps the request's future and moves it there, and
+            // the router's future is several KiB; a box moves as a pointer.
+            Box::pin(async move {
                 let mut response = handler.handle(index, client, request).await;
                 if let Some(value) = keep_alive {
                     response.headers_mut().insert(KEEP_ALIVE, value);
                 }
                 Ok(response.map(|body| Tracked::new(body, requests)))
-            }
+            })
         })
     }
 

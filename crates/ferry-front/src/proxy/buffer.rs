@@ -43,7 +43,7 @@ use super::body::{BodyError, BodySettings};
 
 /// Bytes gathered before a write to the temp file: few system calls and blocking-pool trips,
 /// little memory per upload.
-const WRITE_BATCH: usize = 64 * 1024;
+const WRITE_BATCH: usize = 32 * 1024;
 /// Bytes read back from the temp file at a time while the body goes to the app.
 const READ_CHUNK: usize = 64 * 1024;
 

@@ -95,13 +95,17 @@ pub(super) async fn send_request(
             }
         }
     };
+    // The timed forms are boxed: without limits (the default) a request's future stays as small
+    // as `send` itself, and hyper moves that future once per request.
     match (deadline, silence) {
         (None, None) => send.await,
-        (Some((limit, process)), None) => within(limit, process, send).await,
-        (None, Some((limit, process))) => head_within(limit, process, &site.app_name, send).await,
+        (Some((limit, process)), None) => Box::pin(within(limit, process, send)).await,
+        (None, Some((limit, process))) => {
+            Box::pin(head_within(limit, process, &site.app_name, send)).await
+        }
         (Some((limit, process)), Some((silence, silent))) => {
             let send = head_within(silence, silent, &site.app_name, send);
-            within(limit, process, send).await
+            Box::pin(within(limit, process, send)).await
         }
     }
 }

@@ -12,7 +12,8 @@ use regex::Regex;
 /// The servers reachable through one bound socket: by the exact local address (a server that
 /// listens on `127.0.0.1:80` while the socket is `*:80`), else the socket's own address.
 pub(super) struct ListenerNames {
-    specific: Vec<(String, NameTable)>,
+    /// By IP address (a `listen` host that is a name never equals a local address).
+    specific: Vec<(std::net::IpAddr, NameTable)>,
     own: NameTable,
 }
 
@@ -39,7 +40,12 @@ impl ListenerNames {
                 .filter(|a| *a != socket && serves(socket, a))
                 .filter_map(|a| match a {
                     ListenAddress::Tcp { host, .. } => {
-                        Some((host.clone(), NameTable::new(&deployment.servers, a)))
+                        let ip = host
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse()
+                            .ok()?;
+                        Some((ip, NameTable::new(&deployment.servers, a)))
                     }
                     ListenAddress::Unix(_) => None,
                 })
@@ -63,8 +69,7 @@ impl ListenerNames {
     /// The name table of the local address `local`.
     fn table(&self, local: Option<SocketAddr>) -> &NameTable {
         local
-            .map(|addr| addr.ip().to_string())
-            .and_then(|ip| self.specific.iter().find(|(host, _)| *host == ip))
+            .and_then(|addr| self.specific.iter().find(|(ip, _)| *ip == addr.ip()))
             .map_or(&self.own, |(_, table)| table)
     }
 }
