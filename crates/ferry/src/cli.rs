@@ -41,6 +41,12 @@ pub(crate) enum Command {
     LogLevel(crate::admin::LogLevelArgs),
     /// Print the backtraces of an app process's threads (Ruby and Python apps).
     Backtraces(crate::admin::PidArgs),
+    // Issue 18, health:
+    /// Take this Ferry out of its load balancers: the health path answers 503 (every request
+    /// is still served) until `ferry undrain`.
+    Drain(crate::admin::InstanceArgs),
+    /// Put a drained Ferry back: the health path answers 200 again once ready.
+    Undrain(crate::admin::InstanceArgs),
 }
 
 /// `ferry memory-stats`' options; names follow `passenger-memory-stats`.
