@@ -56,6 +56,13 @@ pub struct ServerInfo {
     pub log_level: u8,
     /// Whether `/metrics` has anything to say.
     pub metrics_enabled: bool,
+    // Issue 18, health:
+    /// `ferry drain` is in force: the health path answers 503 (every request is still served).
+    #[serde(default)]
+    pub draining: bool,
+    /// Ferry is stopping (SIGTERM's shutdown delay, then the drain of in-flight requests).
+    #[serde(default)]
+    pub stopping: bool,
 }
 
 /// One request being handled, in `/server.json`.

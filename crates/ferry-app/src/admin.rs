@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use ferry_admin::pool::{LiveProc, PoolState, PreloaderState};
 use ferry_admin::server::{AdminBackend, AdminError};
 use ferry_admin::types::{RequestInfo, RestartMethod, ServerInfo, API_VERSION};
-use ferry_front::{AccessLog, AppConnection, Inflight};
+use ferry_front::{AccessLog, AppConnection, Health, Inflight};
 use ferry_metrics::Metrics;
 use ferry_pool::Pool;
 use ferry_spawn::DirectSpawner;
@@ -48,6 +48,9 @@ pub(crate) struct Backend {
     /// Where direct process access listens (every process's URL).
     pub(crate) direct_url: String,
     pub(crate) inflight: Arc<Inflight>,
+    // Issue 18, health:
+    /// What the health locations answer: `ferry drain` flips it.
+    pub(crate) health: Arc<Health>,
 }
 
 impl AdminBackend for Backend {
@@ -95,6 +98,9 @@ impl AdminBackend for Backend {
             listeners: self.listeners.clone(),
             log_level: self.log.level(),
             metrics_enabled: self.metrics.is_enabled(),
+            // Issue 18, health:
+            draining: self.health.is_draining(),
+            stopping: self.health.is_stopping(),
         }
     }
 
@@ -140,6 +146,21 @@ impl AdminBackend for Backend {
                 .map_err(|e| AdminError::Failed(format!("cannot reopen the access log: {e}")))?;
         }
         tracing::info!("log files reopened");
+        Ok(())
+    }
+
+    // Issue 18, health:
+    fn set_draining(&self, draining: bool) -> Result<(), AdminError> {
+        let was = self.health.set_draining(draining);
+        match (was, draining) {
+            (false, true) => {
+                tracing::info!("draining (ferry drain): the health path answers 503, requests are still served");
+            }
+            (true, false) => {
+                tracing::info!("undrained (ferry undrain): the health path answers as before")
+            }
+            _ => tracing::info!(draining, "drain state unchanged"),
+        }
         Ok(())
     }
 

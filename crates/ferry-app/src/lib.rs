@@ -8,12 +8,16 @@
 //!  open_access_log
 //!  create_instance ── the instance directory (the registry `ferry status` reads)
 //!  start_pool ── the runtime directory, metrics, the spawner, the pool with a group per app
-//!  build_router ── every server and location, a Site per app mount
+//!  build_router ── every server and location, a Site per app mount, the health they report
 //!  serve_direct ── direct process access on a loopback port
 //!  serve_admin ── the admin API on the instance's socket, and the instance kept fresh
 //!  serve_clients ── the client sockets served (at most --max-connections open at once, after
 //!                   the open-files limit was raised at start), and the --pre-start requests sent
+//!                   (and, with a health location, the apps readiness waits for started)
 //! ```
+//!
+//! Stopping (issue 18): [`Running::delay_shutdown`] first, SIGTERM's shutdown delay, during which
+//! the health locations answer 503 while everything is still served; then [`Running::shutdown`].
 //!
 //! Shutdown order matters for "never drop a request": first stop accepting, then let every open
 //! connection finish the request it is serving (bounded by the drain grace period), and only then
@@ -21,6 +25,7 @@
 
 mod admin;
 mod error;
+mod health;
 mod open_files;
 mod options;
 mod pre_start;
@@ -35,8 +40,8 @@ use std::time::Duration;
 use ferry_admin::registry::InstanceDir;
 use ferry_config::deployment::{Deployment, ListenAddress, Mount, PassengerRoute};
 use ferry_front::{
-    AccessLog, BoundListener, ConnectionLimit, DirectAccess, Inflight, Listener, Observers, Router,
-    Site,
+    AccessLog, BoundListener, ConnectionLimit, DirectAccess, Health, Inflight, Listener, Observers,
+    Router, Site,
 };
 use ferry_metrics::{MeteredSpawner, Metrics};
 use ferry_pool::{GroupId, Pool};
@@ -68,6 +73,11 @@ pub struct Running {
     instance: InstanceDir,
     access_log: Option<Arc<AccessLog>>,
     serving: Serving,
+    // Issue 18, health:
+    /// What the health locations answer; stopping sets it to 503.
+    health: Arc<Health>,
+    /// How long to keep serving after SIGTERM, the health locations answering 503.
+    shutdown_delay: Duration,
 }
 
 /// What Ferry needs besides the deployment to be observable.
@@ -153,7 +163,8 @@ impl Ferry {
             access_log: access_log.clone(),
             inflight: Arc::clone(&inflight),
         };
-        let router = build_router(&deployment, &clients.sockets, &apps, observers);
+        let (router, health, to_start) =
+            build_router(&deployment, &clients.sockets, &apps, observers);
         let serving = Serving {
             stop: CancellationToken::new(),
             listeners: TaskTracker::new(),
@@ -175,9 +186,19 @@ impl Ferry {
             access_log: access_log.clone(),
             direct_url: direct_url.clone(),
             inflight,
+            // Issue 18, health:
+            health: Arc::clone(&health),
         };
         serve_admin(&instance, backend, &apps.metrics, &serving).await?;
         serve_clients(clients.bound, router, &deployment, &serving);
+        // Issue 18, health:
+        for group in to_start {
+            serving.listeners.spawn(health::start_app(
+                apps.pool.clone(),
+                group,
+                serving.stop.clone(),
+            ));
+        }
         serving.listeners.close();
         tracing::info!(
             instance = instance.name(),
@@ -192,6 +213,9 @@ impl Ferry {
             instance,
             access_log,
             serving,
+            // Issue 18, health:
+            health,
+            shutdown_delay: deployment.shutdown_delay,
         })
     }
 }
@@ -283,26 +307,26 @@ fn start_pool(
     })
 }
 
-/// The router of every server and location, with a site for each app mount.
+/// The router of every server and location, with a site for each app mount; the health its
+/// health locations report, and the groups to start at once for it.
 fn build_router(
     deployment: &Deployment,
     sockets: &[ListenAddress],
     apps: &Apps,
     observers: Observers,
-) -> Arc<Router> {
+) -> (Arc<Router>, Arc<Health>, Vec<GroupId>) {
     let metrics = &apps.metrics;
-    Arc::new(Router::new(
-        deployment,
-        sockets,
-        observers,
-        |mount, route| {
-            let app = &deployment.apps[mount.app];
-            let mut config = options::site_config(app, mount, route, &apps.body_temp_dir);
-            config.metrics = Arc::clone(metrics);
-            config.metrics_app = metrics.app(&app.group_name);
-            Site::new(apps.pool.clone(), apps.groups[mount.app], &config)
-        },
-    ))
+    let mut router = Router::new(deployment, sockets, observers, |mount, route| {
+        let app = &deployment.apps[mount.app];
+        let mut config = options::site_config(app, mount, route, &apps.body_temp_dir);
+        config.metrics = Arc::clone(metrics);
+        config.metrics_app = metrics.app(&app.group_name);
+        Site::new(apps.pool.clone(), apps.groups[mount.app], &config)
+    });
+    // Issue 18, health:
+    let (health, to_start) = health::build(deployment, &router, sockets, &apps.pool, &apps.groups);
+    router.set_health(Arc::clone(&health));
+    (Arc::new(router), health, to_start)
 }
 
 /// Direct process access (seed 000 §10.4) on a loopback port of its own; its URL.
@@ -473,10 +497,32 @@ impl Running {
         &self.urls
     }
 
+    // Issue 18, health:
+    /// The first phase of stopping: the health locations answer 503 from now on, and for the
+    /// shutdown delay (`--shutdown-delay`, `passenger_shutdown_delay`) Ferry keeps accepting and
+    /// serving, so that load balancers stop sending first; `skip` ending (a second SIGTERM) cuts
+    /// the delay short. Then call [`shutdown`](Self::shutdown).
+    pub async fn delay_shutdown(&self, skip: impl std::future::Future<Output = ()>) {
+        self.health.begin_stopping();
+        let delay = self.shutdown_delay;
+        if delay.is_zero() {
+            return;
+        }
+        tracing::info!(
+            "shutdown delay: the health path answers 503; still accepting and serving for {delay:?}"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => tracing::info!("shutdown delay over"),
+            () = skip => tracing::info!("shutdown delay cut short by a second signal"),
+        }
+    }
+
     /// Stops gracefully: no new connections; in-flight requests finish (at most `drain` long);
     /// then every app process is stopped and reaped.
     pub async fn shutdown(self, drain: Duration) {
         tracing::info!("shutting down: finishing in-flight requests");
+        // Issue 18, health: 503 while in-flight requests finish, whatever came before.
+        self.health.begin_stopping();
         let Serving {
             stop,
             listeners,

@@ -128,3 +128,9 @@ pub const FD_RESERVE: u64 = 64;
 pub const fn max_connections(open_files_limit: u64) -> u64 {
     open_files_limit / 2
 }
+
+// Issue 18, health:
+/// `--shutdown-delay` / `passenger_shutdown_delay`, in seconds: how long Ferry keeps accepting
+/// and serving after SIGTERM or SIGINT, its health path answering 503, before it stops
+/// accepting (0: it stops accepting at once).
+pub const SHUTDOWN_DELAY_SECS: u64 = 0;

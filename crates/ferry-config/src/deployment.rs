@@ -54,6 +54,11 @@ pub struct Deployment {
     /// Most client connections open at once (`worker_connections`, `--max-connections`). `None`:
     /// [`defaults::max_connections`] of the open-files limit Ferry runs with.
     pub max_connections: Option<u64>,
+    // Issue 18, health:
+    /// After SIGTERM or SIGINT, Ferry keeps accepting and serving this long, its health
+    /// locations answering 503, before it stops accepting (`passenger_shutdown_delay`,
+    /// `--shutdown-delay`; zero: at once).
+    pub shutdown_delay: Duration,
 }
 
 /// One `server`: where it listens, the names it answers to, and its routes.
@@ -138,6 +143,11 @@ pub struct Route {
     pub show_version_in_header: bool,
     /// Passenger, when it is on here.
     pub passenger: Option<PassengerRoute>,
+    // Issue 18, health:
+    /// Ferry answers here itself with its health: 200 and a small JSON body while it is ready,
+    /// 503 while it is not, is draining or is stopping (`passenger_health_check on`,
+    /// `--health-path`). Nothing else of the route applies.
+    pub health_check: bool,
 }
 
 /// Where a route's files are.
@@ -307,14 +317,34 @@ impl Config {
                 ignore_client_abort: self.ignore_client_abort,
                 response: app.response.clone(),
             }),
+            // Issue 18, health:
+            health_check: false,
         };
+        // Issue 18, health: `location = PATH { passenger_health_check on; }`.
+        let locations = self
+            .health_path
+            .iter()
+            .map(|path| VirtualLocation {
+                matcher: LocationMatch {
+                    modifier: Modifier::Exact,
+                    pattern: path.clone(),
+                    regex: None,
+                },
+                route: Route {
+                    passenger: None,
+                    health_check: true,
+                    ..route.clone()
+                },
+                locations: Vec::new(),
+            })
+            .collect();
         Deployment {
             listens: vec![listen.clone()],
             servers: vec![VirtualServer {
                 listens: vec![(listen, true)],
                 names: Vec::new(),
                 route,
-                locations: Vec::new(),
+                locations,
                 origin: "the command line".to_owned(),
                 client: self.client,
             }],
@@ -327,6 +357,8 @@ impl Config {
             plan_warnings: Vec::new(),
             observability: self.observability,
             max_connections: self.max_connections,
+            // Issue 18, health:
+            shutdown_delay: self.shutdown_delay,
         }
     }
 }

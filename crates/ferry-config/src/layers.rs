@@ -212,6 +212,9 @@ impl StartOptions {
             large_client_header_buffers: or,
             // Issue 22, refork:
             refork_after: or,
+            // Issue 18, health:
+            health_path: or,
+            shutdown_delay: or,
         } }
     }
 }

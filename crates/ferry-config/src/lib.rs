@@ -319,6 +319,14 @@ pub struct StartOptions {
     /// becomes the app's template, and later processes fork from it (default 0 = never). Ruby
     /// and Python apps spawned smart only.
     pub refork_after: Option<u64>,
+    // Issue 18, health:
+    /// `--health-path PATH`: a path on the serving port that answers 200 with a small JSON
+    /// body while Ferry is ready, 503 while it is not, is draining or is stopping (default:
+    /// none).
+    pub health_path: Option<String>,
+    /// `--shutdown-delay SECS`: after SIGTERM or SIGINT, keep accepting and serving this long
+    /// with the health path answering 503, then stop as usual (default 0).
+    pub shutdown_delay: Option<u64>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -352,6 +360,12 @@ pub struct Config {
     pub client: deployment::ClientSettings,
     /// Most client connections open at once (`None`: derived from the open-files limit).
     pub max_connections: Option<u64>,
+    // Issue 18, health:
+    /// The health path (`--health-path`), an exact path on the serving port; `None`: none.
+    pub health_path: Option<String>,
+    /// How long Ferry keeps serving after SIGTERM before it stops accepting
+    /// (`--shutdown-delay`).
+    pub shutdown_delay: Duration,
 }
 
 /// Where Ferry reports what it does: its log, the access log, the instance directory that

@@ -224,6 +224,9 @@ pub(crate) static KEYS: &[Key] = &[
     key("large_client_header_buffers", Kind::Str, |o, v| o.large_client_header_buffers = v.string()),
     // Issue 22, refork:
     key("refork_after", U64, |o, v| o.refork_after = v.int()),
+    // Issue 18, health:
+    key("health_path", Kind::Str, |o, v| o.health_path = v.string()),
+    key("shutdown_delay", U64, |o, v| o.shutdown_delay = v.int()),
 ];
 
 /// Passenger Standalone options Ferry knows but does not implement (yet): a warning, not an

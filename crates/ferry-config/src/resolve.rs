@@ -50,6 +50,8 @@ impl StartOptions {
         let client = self.client_settings(&mut problems);
         let max_connections = self.max_connections(&mut problems);
         let observability = self.observability(&mut problems);
+        // Issue 18, health:
+        let health_path = self.health_path(&mut problems);
         let app = match self.app_config(false) {
             Ok(app) => Some(app),
             Err(Error::Many(more)) => {
@@ -85,6 +87,11 @@ impl StartOptions {
                 ignore_client_abort: self.ignore_client_abort.unwrap_or(false),
                 client,
                 max_connections,
+                // Issue 18, health:
+                health_path,
+                shutdown_delay: Duration::from_secs(
+                    self.shutdown_delay.unwrap_or(defaults::SHUTDOWN_DELAY_SECS),
+                ),
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
@@ -568,6 +575,30 @@ impl StartOptions {
                 None => default.timeout,
             },
             temp_dir: self.data_buffer_dir.clone(),
+        }
+    }
+}
+
+// Issue 18, health:
+impl StartOptions {
+    /// `--health-path`: an absolute path without a query, `..` or `.` segments (it is matched
+    /// exactly, as nginx's `location = PATH`).
+    fn health_path(&self, problems: &mut Vec<Error>) -> Option<String> {
+        let path = self.health_path.as_deref()?;
+        let clean = path.starts_with('/')
+            && !path.contains(['?', '#', ' '])
+            && !path
+                .split('/')
+                .any(|segment| segment == "." || segment == "..");
+        if clean {
+            Some(path.to_owned())
+        } else {
+            problems.push(invalid(
+                "--health-path",
+                path,
+                "must be a path starting with /, without a query or . and .. segments",
+            ));
+            None
         }
     }
 }

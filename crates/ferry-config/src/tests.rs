@@ -564,3 +564,41 @@ fn client_connection_options_reach_the_deployment() {
         );
     }
 }
+
+// Issue 18, health:
+
+#[test]
+fn the_health_path_becomes_an_exact_location_and_the_delay_reaches_the_deployment() {
+    use crate::deployment::Modifier;
+    let dir = app_dir(&["app.js"]);
+    let deployment = opts(&dir).resolve().expect("valid").deployment();
+    assert!(deployment.servers[0].locations.is_empty());
+    assert_eq!(deployment.shutdown_delay, Duration::ZERO);
+    let deployment = StartOptions {
+        health_path: Some("/healthz".into()),
+        shutdown_delay: Some(5),
+        ..opts(&dir)
+    }
+    .resolve()
+    .expect("valid")
+    .deployment();
+    assert_eq!(deployment.shutdown_delay, Duration::from_secs(5));
+    let server = &deployment.servers[0];
+    assert!(!server.route.health_check);
+    let [health] = server.locations.as_slice() else {
+        panic!("one location: {:?}", server.locations);
+    };
+    assert_eq!(health.matcher.modifier, Modifier::Exact);
+    assert_eq!(health.matcher.pattern, "/healthz");
+    assert!(health.route.health_check);
+    assert!(health.route.passenger.is_none());
+    for bad in ["healthz", "/a/../b", "/h?x=1", "/./h"] {
+        let err = StartOptions {
+            health_path: Some(bad.into()),
+            ..opts(&dir)
+        }
+        .resolve()
+        .expect_err(bad);
+        assert!(err.to_string().contains("--health-path"), "{err}");
+    }
+}

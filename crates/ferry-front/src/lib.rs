@@ -54,5 +54,5 @@ pub use connection::AppConnection;
 pub use direct::DirectAccess;
 pub use inflight::{Inflight, RequestView};
 pub use listener::{bind, BoundListener, ClientInfo, ConnectionLimit, Handler, Listener};
-pub use router::{sockets, Observers, Router};
+pub use router::{sockets, Health, HealthApp, HealthReport, HealthStatus, Observers, Router};
 pub use site::{Site, SiteConfig, StickyCookie};

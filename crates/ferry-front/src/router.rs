@@ -7,6 +7,7 @@
 //!         ├ names::find_server ──── connection's listener + local address ─Host─> server
 //!         ├ normalize::normalize ── the path as locations see it (400 if it climbs above /)
 //!         └ route ─ locations::find_location ── exact? longest prefix (+ nested)? regex (+ nested)?
+//!                 ├ health::answer ──────────── a health location: Ferry's health (issue 18)
 //!                 ├ check_body_size ─────────── 413 (Content-Length), or a limit for the proxy
 //!                 ├ app::serve_app ──────────── Passenger on: base URI → Site → proxy::handle
 //!                 │                             (CGI parameters: cgi::expand_cgi), then hidden
@@ -24,6 +25,7 @@ mod app;
 mod cgi;
 mod error_page;
 mod files;
+mod health;
 mod locations;
 mod names;
 mod normalize;
@@ -46,6 +48,7 @@ use crate::listener::{hygiene, ClientInfo, Handler};
 use crate::proxy::BodyLimit;
 use crate::site::Site;
 
+pub use health::{Health, HealthApp, HealthReport, HealthStatus};
 pub use names::sockets;
 
 use locations::{find_location, Route, Server};
@@ -65,6 +68,9 @@ pub struct Router {
     inflight: Arc<Inflight>,
     /// Per server (as `servers`): how its connections are read and kept (issue 16).
     clients: Vec<ClientSettings>,
+    // Issue 18, health:
+    /// What the health locations answer.
+    health: Arc<Health>,
 }
 
 /// What watches the requests: metrics, the access log, the requests in progress.
@@ -119,7 +125,40 @@ impl Router {
             access_log,
             inflight,
             clients,
+            // Issue 18, health:
+            health: Arc::new(Health::default()),
         }
+    }
+
+    // Issue 18, health:
+    /// The health its health locations answer with (without one: ready, no apps listed).
+    pub fn set_health(&mut self, health: Arc<Health>) {
+        self.health = health;
+    }
+
+    /// The app group a request for `target` (path and query) with `Host: host` (as the header
+    /// says it) on the socket `listener` goes to, if an app serves it: what readiness waits for
+    /// when a pre-start URL names it.
+    pub fn app_group(
+        &self,
+        listener: usize,
+        host: &str,
+        target: &str,
+    ) -> Option<ferry_pool::GroupId> {
+        let path = target.split('?').next().unwrap_or_default();
+        let uri = normalize(path)?;
+        let mut headers = http::HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(host) {
+            headers.insert(header::HOST, value);
+        }
+        let host = names::host_header(&headers);
+        if listener >= self.listeners.len() {
+            return None;
+        }
+        let server = self.server(listener, None, &host);
+        let found = find_location(server, &uri);
+        let site = found.route.passenger.as_ref()?.site(&uri)?;
+        Some(site.group)
     }
 
     /// The server for a request to `local` for `host`, on the socket `listener`.
@@ -163,7 +202,7 @@ async fn handle(
     let server = router.server(listener, client.local, &host);
     let (mut response, app) = match (clean, normalize(request.uri().path())) {
         (Err(status), _) => (hygiene::refused(status), AppId::NONE),
-        (Ok(()), Some(uri)) => route(server, &router.inflight, uri, client, request).await,
+        (Ok(()), Some(uri)) => route(&router, server, uri, client, request).await,
         (Ok(()), None) => (status_page(StatusCode::BAD_REQUEST), AppId::NONE),
     };
     if let Some(arrived) = arrived {
@@ -196,17 +235,24 @@ fn observe(
 
 /// The response, and the app it is counted for ([`AppId::NONE`]: Ferry answered alone).
 async fn route(
+    router: &Router,
     server: &Server,
-    inflight: &Arc<Inflight>,
     uri: String,
     client: ClientInfo,
     mut request: Request<Incoming>,
 ) -> (Response<Body>, AppId) {
     let found = find_location(server, &uri);
     let route = found.route;
+    // Issue 18, health: answered here, before any body limit or app.
+    if route.config.health_check {
+        return (
+            health::answer(&router.health, request.method()),
+            AppId::NONE,
+        );
+    }
     let info = RequestInfo {
         server: &server.name,
-        inflight,
+        inflight: &router.inflight,
         uri,
         method: request.method().clone(),
         version: request.version(),

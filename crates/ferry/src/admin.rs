@@ -1,5 +1,5 @@
 //! The admin commands: `ferry status`, `list-instances`, `restart-app`, `detach-process`,
-//! `reopen-logs`, `log-level` and `backtraces` (Passenger's `passenger-status` and
+//! `reopen-logs`, `log-level`, `backtraces`, `drain` and `undrain` (Passenger's `passenger-status` and
 //! `passenger-config` verbs). Each finds the running Ferry in its instance registry
 //! (`ferry_admin::registry`) and asks its admin API (`ferry_admin::client`); none needs root for
 //! one's own apps.
@@ -208,6 +208,23 @@ pub(crate) fn log_level(args: &LogLevelArgs) -> ExitCode {
     call(&args.instance, "log level set", |client| async move {
         client.put_json("/config.json", &body).await
     })
+}
+
+// Issue 18, health:
+pub(crate) fn drain(args: &InstanceArgs) -> ExitCode {
+    call(
+        args,
+        "draining: the health path answers 503; requests are still served",
+        |client| async move { client.post_json("/drain.json", &json!({})).await },
+    )
+}
+
+pub(crate) fn undrain(args: &InstanceArgs) -> ExitCode {
+    call(
+        args,
+        "undrained: the health path answers 200 again once ready",
+        |client| async move { client.post_json("/undrain.json", &json!({})).await },
+    )
 }
 
 pub(crate) fn backtraces(args: &PidArgs) -> ExitCode {

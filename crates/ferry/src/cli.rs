@@ -41,6 +41,12 @@ pub(crate) enum Command {
     LogLevel(crate::admin::LogLevelArgs),
     /// Print the backtraces of an app process's threads (Ruby and Python apps).
     Backtraces(crate::admin::PidArgs),
+    // Issue 18, health:
+    /// Take this Ferry out of its load balancers: the health path answers 503 (every request
+    /// is still served) until `ferry undrain`.
+    Drain(crate::admin::InstanceArgs),
+    /// Put a drained Ferry back: the health path answers 200 again once ready.
+    Undrain(crate::admin::InstanceArgs),
 }
 
 /// `ferry memory-stats`' options; names follow `passenger-memory-stats`.
@@ -379,6 +385,17 @@ pub(crate) struct StartArgs {
     /// request head at most NUMBER × SIZE (else 431) [default: "4 8k"]
     #[arg(long, value_name = "NUMBER SIZE", help_heading = "Client connections")]
     large_client_header_buffers: Option<String>,
+    // Issue 18, health:
+    /// Answer Ferry's health at this path on the serving port, before any app: 200 and a JSON
+    /// body while every app with min_instances > 0 or a pre-start URL has a live process
+    /// (Ferry starts them at once), 503 while not, after `ferry drain` and while stopping
+    /// [default: none]
+    #[arg(long, value_name = "PATH", help_heading = "Behind a load balancer")]
+    health_path: Option<String>,
+    /// On SIGTERM or SIGINT, keep accepting and serving this long with the health path
+    /// answering 503, then stop as usual; a second signal cuts it short [default: 0]
+    #[arg(long, value_name = "SECS", help_heading = "Behind a load balancer")]
+    shutdown_delay: Option<u64>,
 }
 
 /// A size in nginx's syntax: `1024`, `64k`, `10m`, `1g`.
@@ -477,6 +494,9 @@ impl From<StartArgs> for StartOptions {
             large_client_header_buffers: args.large_client_header_buffers,
             // Issue 22, refork:
             refork_after: args.refork_after,
+            // Issue 18, health:
+            health_path: args.health_path,
+            shutdown_delay: args.shutdown_delay,
         }
     }
 }

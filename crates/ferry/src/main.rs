@@ -41,6 +41,9 @@ fn main() -> ExitCode {
         cli::Command::ReopenLogs(args) => admin::reopen_logs(&args),
         cli::Command::LogLevel(args) => admin::log_level(&args),
         cli::Command::Backtraces(args) => admin::backtraces(&args),
+        // Issue 18, health:
+        cli::Command::Drain(args) => admin::drain(&args),
+        cli::Command::Undrain(args) => admin::undrain(&args),
     }
 }
 
@@ -134,7 +137,8 @@ fn run(
     run_with_warnings(deployment, config_file, Vec::new())
 }
 
-/// Sets up the log, then serves `deployment` until SIGTERM or SIGINT.
+/// Sets up the log, then serves `deployment` until SIGTERM or SIGINT (and, after either, for
+/// the shutdown delay).
 fn run_with_warnings(
     deployment: ferry_config::deployment::Deployment,
     config_file: Option<std::path::PathBuf>,
@@ -213,6 +217,15 @@ async fn serve(
             }
         }
     }
+    // Issue 18, health: the shutdown delay first (a second SIGTERM or SIGINT cuts it short).
+    running
+        .delay_shutdown(async {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("received SIGTERM again"),
+                _ = int.recv() => tracing::info!("received SIGINT again"),
+            }
+        })
+        .await;
     running.shutdown(ferry_app::DRAIN_GRACE).await;
     ExitCode::SUCCESS
 }

@@ -20,7 +20,7 @@ use http::StatusCode;
 use super::{Client, ClientError, Reply};
 use crate::pool::{duration_words, PoolState};
 use crate::registry::Instance;
-use crate::types::{RequestInfo, ServerState};
+use crate::types::{RequestInfo, ServerInfo, ServerState};
 
 /// What to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,6 +133,11 @@ pub async fn fetch_and_render(
                 out = pretty(&pool);
             } else {
                 header(&mut out);
+                // Issue 18, health: a drained or stopping Ferry says so first.
+                if let Some(line) = fetch_serving_state(client).await {
+                    out.push_str(line);
+                    out.push('\n');
+                }
                 if pool.groups.is_empty() {
                     out.push_str("Ferry is currently not serving any applications.\n");
                 } else {
@@ -171,6 +176,35 @@ pub async fn fetch_and_render(
         }
     }
     Ok(out)
+}
+
+// Issue 18, health:
+/// The line `ferry status` prints when Ferry is not simply serving (`None`: it is, or
+/// `/info.json` could not be read).
+async fn fetch_serving_state(client: &Client) -> Option<&'static str> {
+    let info: ServerInfo = ok(client.get("/info.json").await.ok()?).ok()?.json().ok()?;
+    serving_state(&info).1
+}
+
+/// `Serving`, `Draining` or `Stopping`, and the line saying what that means (`None` when
+/// serving).
+fn serving_state(info: &ServerInfo) -> (&'static str, Option<&'static str>) {
+    if info.stopping {
+        (
+            "Stopping",
+            Some("Ferry is stopping: the health path answers 503."),
+        )
+    } else if info.draining {
+        (
+            "Draining",
+            Some(
+                "Ferry is draining (ferry drain): the health path answers 503, requests are \
+                 still served; `ferry undrain` puts it back.",
+            ),
+        )
+    } else {
+        ("Serving", None)
+    }
 }
 
 fn ok(reply: Reply) -> Result<Reply, StatusError> {
@@ -228,6 +262,8 @@ pub fn render_server(state: &ServerState) -> String {
         if info.metrics_enabled { "on" } else { "off" }
     );
     let _ = writeln!(out, "Requests     : {} in progress", state.requests.len());
+    // Issue 18, health:
+    let _ = writeln!(out, "State        : {}", serving_state(info).0);
     out
 }
 

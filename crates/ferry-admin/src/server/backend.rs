@@ -49,6 +49,17 @@ pub trait AdminBackend: Send + Sync + 'static {
             "backtraces of Ferry itself are not available".into(),
         ))
     }
+
+    // Issue 18, health:
+    /// Takes Ferry out of its load balancers (`true`, `ferry drain`: the health path answers
+    /// 503, every request is still served) or puts it back (`false`, `ferry undrain`). Not
+    /// supported by default.
+    fn set_draining(&self, draining: bool) -> Result<(), AdminError> {
+        let _ = draining;
+        Err(AdminError::Unsupported(
+            "this Ferry cannot be drained".into(),
+        ))
+    }
 }
 
 /// Why a backend could not do what was asked.

@@ -62,6 +62,9 @@ const ROUTES: &[Route] = &[
     endpoint(Method::POST, "/pool/detach_process.json",    Needs::Changes, detach_process),
     endpoint(Method::POST, "/pool/backtraces.json",        Needs::Changes, process_backtraces),
     endpoint(Method::POST, "/reopen_logs.json",            Needs::Full,    reopen_logs),
+    // Issue 18, health: the whole server, so not for a user acting on their own apps.
+    endpoint(Method::POST, "/drain.json",                  Needs::Full,    drain),
+    endpoint(Method::POST, "/undrain.json",                Needs::Full,    undrain),
 ];
 
 const fn endpoint(
@@ -302,6 +305,22 @@ fn put_config(call: &Call<'_>) -> Response {
 fn reopen_logs(call: &Call<'_>) -> Response {
     match call.backend.reopen_logs() {
         Ok(()) => json(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
+        Err(e) => backend_error(&e),
+    }
+}
+
+// Issue 18, health:
+fn drain(call: &Call<'_>) -> Response {
+    set_draining(call, true)
+}
+
+fn undrain(call: &Call<'_>) -> Response {
+    set_draining(call, false)
+}
+
+fn set_draining(call: &Call<'_>, draining: bool) -> Response {
+    match call.backend.set_draining(draining) {
+        Ok(()) => json(StatusCode::OK, &serde_json::json!({ "draining": draining })),
         Err(e) => backend_error(&e),
     }
 }

@@ -76,6 +76,14 @@ impl AdminBackend for FakeBackend {
             .push(format!("log {level}"));
         Ok(())
     }
+    // Issue 18, health:
+    fn set_draining(&self, draining: bool) -> Result<(), AdminError> {
+        self.calls
+            .lock()
+            .expect("lock")
+            .push(format!("draining {draining}"));
+        Ok(())
+    }
 }
 
 fn config(peer_credentials: bool) -> ApiConfig {
@@ -597,4 +605,36 @@ async fn peer_client_helper() {
         let reply = call(&client, method, path, body).await;
         println!("{label}={}", reply.status.as_u16());
     }
+}
+
+// Issue 18, health:
+#[tokio::test]
+async fn drain_and_undrain_need_full_access() {
+    let api = Running::start(config(false)).await;
+    for path in ["/drain.json", "/undrain.json"] {
+        let reply = call(&api.read_only(), Method::POST, path, None).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert!(api.backend.calls().is_empty());
+    let full = api.full();
+    let reply = call(&full, Method::POST, "/drain.json", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json::<serde_json::Value>().expect("json"),
+        json!({"draining": true})
+    );
+    let reply = call(&full, Method::POST, "/undrain.json", None).await;
+    assert_eq!(
+        reply.json::<serde_json::Value>().expect("json"),
+        json!({"draining": false})
+    );
+    assert_eq!(
+        call(&full, Method::GET, "/drain.json", None).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        api.backend.calls(),
+        vec!["draining true".to_owned(), "draining false".to_owned()]
+    );
+    api.stop().await;
 }

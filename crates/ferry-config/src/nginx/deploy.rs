@@ -72,6 +72,10 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
         warnings,
         // Issue 16, connection side:
         max_connections: number(http, "worker_connections"),
+        // Issue 18, health:
+        shutdown_delay: in_force(http, "passenger_shutdown_delay")
+            .and_then(crate::units::time)
+            .unwrap_or_default(),
     })
 }
 
@@ -299,6 +303,8 @@ impl Planner<'_> {
             disable_symlinks: symlinks(settings),
             show_version_in_header: flag(settings, "passenger_show_version_in_header"),
             passenger,
+            // Issue 18, health:
+            health_check: flag(settings, "passenger_health_check"),
         }
     }
 

@@ -837,6 +837,15 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     .default(on_off(defaults::IGNORE_INVALID_HEADERS)),
     // Issue 22, refork: Ferry's own (Passenger has no re-forking).
     ferry("passenger_refork_after", HTTP_SERVER_LOCATION, integer(0)).default("0"),
+    // Issue 18, health: Ferry's own. A location that answers with Ferry's health itself (200
+    // and a JSON body while ready, 503 while not ready, draining or stopping), as nginx's
+    // `stub_status` answers with its counters; not inherited by nested locations.
+    ferry("passenger_health_check", LOCATION, Flag)
+        .default("off")
+        .inherit(Inherit::No),
+    // After SIGTERM, keep accepting and serving this long with the health locations answering
+    // 503, then stop as usual (0: stop accepting at once).
+    ferry("passenger_shutdown_delay", HTTP, Time).default(decimal!(defaults::SHUTDOWN_DELAY_SECS)),
 ];
 
 // === impl Spec ===

@@ -82,7 +82,9 @@ fn every_key_sets_its_option() {
             "max_connections": 5000,
             "underscores_in_headers": true,
             "large_client_header_buffers": "8 16k",
-            "refork_after": 100
+            "refork_after": 100,
+            "health_path": "/healthz",
+            "shutdown_delay": 5
         }"#,
     );
     assert!(layer.warnings.is_empty(), "{:?}", layer.warnings);
@@ -165,6 +167,9 @@ fn every_key_sets_its_option() {
         large_client_header_buffers: Some("8 16k".into()),
         // Issue 22, refork:
         refork_after: Some(100),
+        // Issue 18, health:
+        health_path: Some("/healthz".into()),
+        shutdown_delay: Some(5),
     };
     assert_eq!(layer.options, expected);
 }
@@ -173,7 +178,7 @@ fn every_key_sets_its_option() {
 fn every_key_is_covered_by_the_test_above() {
     // A key added to the table must be added to `every_key_sets_its_option` too.
     let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    assert_eq!(names.len(), 67, "{names:?}");
+    assert_eq!(names.len(), 69, "{names:?}");
 }
 
 #[test]

@@ -17,3 +17,17 @@ fn header_server_and_requests() {
     ));
     assert!(render_requests(&[]).contains("(none)"));
 }
+
+// Issue 18, health:
+#[test]
+fn the_server_says_whether_it_is_serving_draining_or_stopping() {
+    let mut state = server_state();
+    assert!(render_server(&state).contains("\nState        : Serving\n"));
+    state.info.draining = true;
+    assert!(render_server(&state).contains("\nState        : Draining\n"));
+    assert!(serving_state(&state.info)
+        .1
+        .is_some_and(|line| line.contains("ferry undrain")));
+    state.info.stopping = true;
+    assert!(render_server(&state).contains("\nState        : Stopping\n"));
+}

@@ -691,3 +691,31 @@ fn refork_after_reaches_a_preloaded_app_and_is_refused_without_a_preloader() {
     );
     assert!(node.iter().any(|e| e.contains("no fork model")), "{node:?}");
 }
+
+// Issue 18, health:
+#[test]
+fn a_health_location_and_the_shutdown_delay() {
+    let dir = tree(&["a/app.js", "a/public/"]);
+    let d = good(
+        dir.path(),
+        "http { passenger_shutdown_delay 1m; server { listen 127.0.0.1:0; root $DIR/a/public; \
+         passenger_enabled on; location /healthz { passenger_health_check on; \
+         location /healthz/nested { } } location /other { } } }",
+    );
+    assert_eq!(d.shutdown_delay, std::time::Duration::from_secs(60));
+    let server = &d.servers[0];
+    assert!(!server.route.health_check);
+    let health = &server.locations[0];
+    assert_eq!(health.matcher.pattern, "/healthz");
+    assert!(health.route.health_check);
+    assert!(
+        !health.locations[0].route.health_check,
+        "not inherited by a nested location"
+    );
+    assert!(!server.locations[1].route.health_check);
+    let d = good(
+        dir.path(),
+        "http { server { listen 127.0.0.1:0; root $DIR/a/public; passenger_enabled on; } }",
+    );
+    assert_eq!(d.shutdown_delay, std::time::Duration::ZERO);
+}
