@@ -41,7 +41,7 @@ use super::stream::Stream;
 use crate::body::{Body, BoxError};
 
 /// How long a connection stays with hyper, idle, before it is handed back.
-pub(super) const LINGER: Duration = Duration::from_millis(100);
+pub(super) const LINGER: Duration = Duration::from_millis(20);
 
 /// What the connection's service tells its I/O: responses hyper still holds, requests started
 /// in the current round, and whether one asked to switch protocols.
