@@ -56,7 +56,7 @@ use crate::listener::ClientInfo;
 use crate::session::under_base;
 use crate::site::Site;
 
-pub(crate) use body::{BodyLimit, BodySettings};
+pub(crate) use body::BodyLimit;
 
 use pending::Pending;
 use send::Sent;

@@ -9,7 +9,6 @@ use ferry_metrics::{AppId, Metrics};
 use ferry_pool::{GroupId, Pool};
 
 use crate::connection::AppConnection;
-use crate::proxy::BodySettings;
 use crate::static_files;
 
 /// The front end's settings for one app.
@@ -142,11 +141,34 @@ impl Site {
             metrics_app: config.metrics_app,
             app_name: config.app_name.as_str().into(),
             metrics: Arc::clone(&config.metrics),
-            body: BodySettings::of(config),
+            body: body_settings(config),
             ignore_client_abort: config.ignore_client_abort,
             // Issue 16, response side:
             response: config.response.clone(),
             response_buffer_dir: config.response_buffer_dir.as_path().into(),
         })
     }
+}
+
+/// How a site reads request bodies, from its settings.
+fn body_settings(config: &SiteConfig) -> BodySettings {
+    BodySettings {
+        buffering: config.request_buffering,
+        buffer_size: config.client_body_buffer_size,
+        timeout: config.client_body_timeout,
+        temp_dir: Arc::from(config.client_body_temp_dir.as_path()),
+    }
+}
+
+/// How a site reads request bodies.
+#[derive(Debug, Clone)]
+pub(crate) struct BodySettings {
+    /// Read the whole body before a process is chosen.
+    pub(crate) buffering: bool,
+    /// The most of a body held in memory; a longer one goes whole to a temp file.
+    pub(crate) buffer_size: u64,
+    /// The longest wait between two reads (`None`: no limit).
+    pub(crate) timeout: Option<std::time::Duration>,
+    /// Where the temp files are made (unlinked at once).
+    pub(crate) temp_dir: Arc<std::path::Path>,
 }

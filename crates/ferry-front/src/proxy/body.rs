@@ -1,6 +1,7 @@
-//! The request body's rules (issue 16, request side): how it is read ([`BodySettings`]), its
-//! limit (`client_max_body_size`: [`BodyLimit`]), the wait allowed between two reads
-//! (`client_body_timeout`), and the client's errors ([`BodyError`]) with the answer each gets.
+//! The request body's rules (issue 16, request side): how it is read
+//! (`crate::site::BodySettings`), its limit (`client_max_body_size`: [`BodyLimit`]), the wait
+//! allowed between two reads (`client_body_timeout`), and the client's errors ([`BodyError`])
+//! with the answer each gets.
 //!
 //! A body that announces its length was checked against the limit by the router (413 before
 //! anything is read); a body of unannounced length (chunked) carries a [`BodyLimit`] in the
@@ -11,9 +12,7 @@
 //! complete short one) and the client gets its answer: 413, 408, or 400.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,25 +23,11 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::BoxError;
 use crate::error::Error;
-use crate::site::SiteConfig;
 
 /// The most a request body of unannounced length (chunked) may carry: put in the request's
 /// extensions by the router (`client_max_body_size`; a `Content-Length` is checked there).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub(crate) u64);
-
-/// How a site reads request bodies.
-#[derive(Debug, Clone)]
-pub(crate) struct BodySettings {
-    /// Read the whole body before a process is chosen.
-    pub(crate) buffering: bool,
-    /// The most of a body held in memory; a longer one goes whole to a temp file.
-    pub(crate) buffer_size: u64,
-    /// The longest wait between two reads (`None`: no limit).
-    pub(crate) timeout: Option<Duration>,
-    /// Where the temp files are made (unlinked at once).
-    pub(crate) temp_dir: Arc<Path>,
-}
 
 /// Why a request body could not be read: the client's doing, except [`BodyError::Spill`].
 #[derive(Debug, thiserror::Error)]
@@ -81,20 +66,6 @@ pub(crate) struct StreamedBody {
     deadline: Option<Pin<Box<Sleep>>>,
     /// Whether the last poll found nothing: the current wait has begun.
     waiting: bool,
-}
-
-// === impl BodySettings ===
-
-impl BodySettings {
-    /// The settings of a site.
-    pub(crate) fn of(config: &SiteConfig) -> BodySettings {
-        BodySettings {
-            buffering: config.request_buffering,
-            buffer_size: config.client_body_buffer_size,
-            timeout: config.client_body_timeout,
-            temp_dir: Arc::from(PathBuf::as_path(&config.client_body_temp_dir)),
-        }
-    }
 }
 
 // === impl BodyError ===

@@ -39,7 +39,8 @@ use crate::body::{Body, BoxError};
 use crate::error::Error;
 use crate::session::RequestBody;
 
-use super::body::{BodyError, BodySettings};
+use super::body::BodyError;
+use crate::site::BodySettings;
 
 /// Bytes gathered before a write to the temp file: few system calls and blocking-pool trips,
 /// little memory per upload.

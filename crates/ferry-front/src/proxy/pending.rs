@@ -9,8 +9,9 @@ use crate::body::Body;
 use crate::error::Error;
 use crate::session::{self, RequestBody};
 
-use super::body::{BodyLimit, BodySettings, StreamedBody};
+use super::body::{BodyLimit, StreamedBody};
 use super::buffer::{self, Buffered};
+use crate::site::BodySettings;
 
 /// The request on its way, kept in a form that can be sent again while it has not reached an app.
 pub(super) struct Pending {
