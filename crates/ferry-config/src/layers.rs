@@ -212,6 +212,12 @@ impl StartOptions {
             large_client_header_buffers: or,
             // Issue 22, refork:
             refork_after: or,
+            // Issue 19, TLS:
+            ssl: or,
+            ssl_certificate: or,
+            ssl_certificate_key: or,
+            ssl_port: or,
+            ssl_acme: or,
         } }
     }
 }

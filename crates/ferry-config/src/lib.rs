@@ -319,6 +319,18 @@ pub struct StartOptions {
     /// becomes the app's template, and later processes fork from it (default 0 = never). Ruby
     /// and Python apps spawned smart only.
     pub refork_after: Option<u64>,
+    // Issue 19, TLS:
+    /// `--ssl`: serve HTTPS (Passenger Standalone's name): on `--ssl-port` beside HTTP on
+    /// `--port`, or on `--port` alone.
+    pub ssl: Option<bool>,
+    /// `--ssl-certificate`: the certificate chain, PEM, leaf first.
+    pub ssl_certificate: Option<PathBuf>,
+    /// `--ssl-certificate-key`: its private key, PEM.
+    pub ssl_certificate_key: Option<PathBuf>,
+    /// `--ssl-port`: HTTPS on this port, HTTP staying on `--port`.
+    pub ssl_port: Option<u16>,
+    /// `--ssl-acme DOMAIN`: automatic certificates (not yet: refused).
+    pub ssl_acme: Option<String>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -352,6 +364,9 @@ pub struct Config {
     pub client: deployment::ClientSettings,
     /// Most client connections open at once (`None`: derived from the open-files limit).
     pub max_connections: Option<u64>,
+    // Issue 19, TLS:
+    /// HTTPS (`--ssl`): the port it is served on and the server's TLS settings.
+    pub tls: Option<(u16, deployment::ServerTls)>,
 }
 
 /// Where Ferry reports what it does: its log, the access log, the instance directory that

@@ -50,6 +50,8 @@ impl StartOptions {
         let client = self.client_settings(&mut problems);
         let max_connections = self.max_connections(&mut problems);
         let observability = self.observability(&mut problems);
+        // Issue 19, TLS:
+        let tls = self.tls(&mut problems);
         let app = match self.app_config(false) {
             Ok(app) => Some(app),
             Err(Error::Many(more)) => {
@@ -85,6 +87,8 @@ impl StartOptions {
                 ignore_client_abort: self.ignore_client_abort.unwrap_or(false),
                 client,
                 max_connections,
+                // Issue 19, TLS:
+                tls,
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
@@ -569,5 +573,55 @@ impl StartOptions {
             },
             temp_dir: self.data_buffer_dir.clone(),
         }
+    }
+}
+
+// Issue 19, TLS:
+impl StartOptions {
+    /// `--ssl` with its certificate, key and port: the HTTPS port and the server's TLS settings
+    /// (the files are read when Ferry starts). `None` without `--ssl`.
+    fn tls(&self, problems: &mut Vec<Error>) -> Option<(u16, crate::deployment::ServerTls)> {
+        use crate::deployment::{ServerTls, TlsFile};
+        if let Some(domain) = &self.ssl_acme {
+            problems.push(invalid(
+                "--ssl-acme",
+                domain,
+                "automatic certificates (ACME) are not implemented yet: give --ssl \
+                 --ssl-certificate and --ssl-certificate-key",
+            ));
+        }
+        if !self.ssl.unwrap_or(false) {
+            if self.ssl_certificate.is_some() || self.ssl_certificate_key.is_some() {
+                problems.push(invalid(
+                    "--ssl-certificate",
+                    "(given)",
+                    "needs --ssl (HTTPS is off without it)",
+                ));
+            }
+            return None;
+        }
+        let mut file = |path: &Option<PathBuf>, flag: &'static str| match path {
+            Some(path) => Some(TlsFile {
+                path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+                origin: flag.to_owned(),
+            }),
+            None => {
+                problems.push(invalid(flag, "(missing)", "--ssl needs it"));
+                None
+            }
+        };
+        let certificate = file(&self.ssl_certificate, "--ssl-certificate");
+        let key = file(&self.ssl_certificate_key, "--ssl-certificate-key");
+        if self.socket.is_some() {
+            problems.push(invalid(
+                "--ssl",
+                "on",
+                "is for TCP ports, not with --socket",
+            ));
+        }
+        let port = self
+            .ssl_port
+            .unwrap_or_else(|| self.port.unwrap_or(defaults::PORT));
+        Some((port, ServerTls::new(certificate?, key?)))
     }
 }

@@ -165,6 +165,13 @@ fn every_key_sets_its_option() {
         large_client_header_buffers: Some("8 16k".into()),
         // Issue 22, refork:
         refork_after: Some(100),
+        // Issue 19, TLS: not Passengerfile keys (a file the app's owner writes names no key
+        // file root would read).
+        ssl: None,
+        ssl_certificate: None,
+        ssl_certificate_key: None,
+        ssl_port: None,
+        ssl_acme: None,
     };
     assert_eq!(layer.options, expected);
 }
