@@ -143,6 +143,8 @@ impl Ferry {
         }
         // Issue 16, connection side: before any socket is opened.
         let open_files = open_files::raise();
+        // Issue 19, TLS: certificates and keys read before any socket is opened.
+        let tls = ferry_front::TlsConfigs::load(&deployment)?;
         let clients = bind_clients(&deployment).await?;
         let access_log = open_access_log(&deployment)?;
         let instance = create_instance(&deployment, &admin, &clients.urls)?;
@@ -153,7 +155,7 @@ impl Ferry {
             access_log: access_log.clone(),
             inflight: Arc::clone(&inflight),
         };
-        let router = build_router(&deployment, &clients.sockets, &apps, observers);
+        let router = build_router(&deployment, &clients.sockets, &apps, observers, tls);
         let serving = Serving {
             stop: CancellationToken::new(),
             listeners: TaskTracker::new(),
@@ -205,7 +207,12 @@ async fn bind_clients(deployment: &Deployment) -> Result<Clients, Error> {
     for socket in &sockets {
         bound.push(bind(socket).await?);
     }
-    let urls = bound.iter().map(BoundListener::url).collect();
+    // Issue 19, TLS: `https://` for a socket that speaks TLS.
+    let urls = bound
+        .iter()
+        .zip(&sockets)
+        .map(|(listener, socket)| listener.url_with(deployment.protocols(socket).tls))
+        .collect();
     Ok(Clients {
         sockets,
         bound,
@@ -289,6 +296,7 @@ fn build_router(
     sockets: &[ListenAddress],
     apps: &Apps,
     observers: Observers,
+    tls: ferry_front::TlsConfigs,
 ) -> Arc<Router> {
     let metrics = &apps.metrics;
     Arc::new(Router::new(
@@ -302,7 +310,8 @@ fn build_router(
             config.metrics_app = metrics.app(&app.group_name);
             Site::new(apps.pool.clone(), apps.groups[mount.app], &config)
         },
-    ))
+    )
+    .with_tls(tls))
 }
 
 /// Direct process access (seed 000 §10.4) on a loopback port of its own; its URL.

@@ -54,5 +54,7 @@ pub use connection::AppConnection;
 pub use direct::DirectAccess;
 pub use inflight::{Inflight, RequestView};
 pub use listener::{bind, BoundListener, ClientInfo, ConnectionLimit, Handler, Listener};
+// Issue 19, TLS:
+pub use listener::tls::{CertificateInfo, TlsConfigs, TlsError, EXPIRY_WARNING};
 pub use router::{sockets, Observers, Router};
 pub use site::{Site, SiteConfig, StickyCookie};

@@ -32,7 +32,9 @@ mod request;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferry_config::deployment::{ClientSettings, Deployment, ListenAddress, Mount, PassengerRoute};
+use ferry_config::deployment::{
+    ClientSettings, Deployment, ListenAddress, ListenProtocols, Mount, PassengerRoute,
+};
 use ferry_metrics::{AppId, Metrics};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -45,6 +47,8 @@ use crate::inflight::Inflight;
 use crate::listener::{hygiene, ClientInfo, Handler};
 use crate::proxy::BodyLimit;
 use crate::site::Site;
+// Issue 19, TLS:
+use crate::TlsConfigs;
 
 pub use names::sockets;
 
@@ -65,6 +69,11 @@ pub struct Router {
     inflight: Arc<Inflight>,
     /// Per server (as `servers`): how its connections are read and kept (issue 16).
     clients: Vec<ClientSettings>,
+    // Issue 19, TLS:
+    /// Per bound listener: what it speaks.
+    protocols: Vec<ListenProtocols>,
+    /// Per server: its TLS settings.
+    tls: TlsConfigs,
 }
 
 /// What watches the requests: metrics, the access log, the requests in progress.
@@ -112,6 +121,11 @@ impl Router {
             .map(|socket| ListenerNames::new(deployment, socket))
             .collect();
         let clients = deployment.servers.iter().map(|s| s.client).collect();
+        // Issue 19, TLS:
+        let protocols = bound
+            .iter()
+            .map(|socket| names::protocols(deployment, socket))
+            .collect();
         Router {
             listeners,
             servers,
@@ -119,7 +133,16 @@ impl Router {
             access_log,
             inflight,
             clients,
+            protocols,
+            tls: TlsConfigs::default(),
         }
+    }
+
+    // Issue 19, TLS:
+    /// The router with the servers' TLS settings ([`TlsConfigs::load`]).
+    pub fn with_tls(mut self, tls: TlsConfigs) -> Router {
+        self.tls = tls;
+        self
     }
 
     /// The server for a request to `local` for `host`, on the socket `listener`.
@@ -140,6 +163,27 @@ impl Handler for Router {
 
     fn client_settings(&self, listener: usize, local: Option<SocketAddr>) -> ClientSettings {
         self.clients[self.listeners[listener].default_server(local)]
+    }
+
+    // Issue 19, TLS:
+    fn protocols(&self, listener: usize) -> ListenProtocols {
+        self.protocols.get(listener).copied().unwrap_or_default()
+    }
+
+    /// The settings of the server SNI names on this address, else of its default server.
+    fn tls_config(
+        &self,
+        listener: usize,
+        local: Option<SocketAddr>,
+        server_name: Option<&str>,
+        http2: bool,
+    ) -> Option<Arc<rustls::ServerConfig>> {
+        let names = &self.listeners[listener];
+        let default = names.default_server(local);
+        let named = server_name.map(|n| names.find_server(local, &n.to_ascii_lowercase()));
+        named
+            .and_then(|index| self.tls.server(index, http2))
+            .or_else(|| self.tls.server(default, http2))
     }
 }
 

@@ -114,7 +114,7 @@ fn tls_file(settings: &Settings, name: &str) -> Option<TlsFile> {
             .join(written)
     };
     Some(TlsFile {
-        path,
+        path: std::path::absolute(&path).unwrap_or(path),
         origin: span.to_string(),
     })
 }
