@@ -299,19 +299,16 @@ fn build_router(
     tls: ferry_front::TlsConfigs,
 ) -> Arc<Router> {
     let metrics = &apps.metrics;
-    Arc::new(Router::new(
-        deployment,
-        sockets,
-        observers,
-        |mount, route| {
+    Arc::new(
+        Router::new(deployment, sockets, observers, |mount, route| {
             let app = &deployment.apps[mount.app];
             let mut config = options::site_config(app, mount, route, &apps.body_temp_dir);
             config.metrics = Arc::clone(metrics);
             config.metrics_app = metrics.app(&app.group_name);
             Site::new(apps.pool.clone(), apps.groups[mount.app], &config)
-        },
+        })
+        .with_tls(tls),
     )
-    .with_tls(tls))
 }
 
 /// Direct process access (seed 000 §10.4) on a loopback port of its own; its URL.

@@ -108,7 +108,12 @@ fn s_client(pki: &Pki, port: u16, sni: Option<&str>, extra: &[&str]) -> String {
         None => vec!["-noservername"],
     };
     let mut child = Command::new("openssl")
-        .args(["s_client", "-ign_eof", "-connect", &format!("127.0.0.1:{port}")])
+        .args([
+            "s_client",
+            "-ign_eof",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ])
         .args(sni_flags)
         .arg("-CAfile")
         .arg(pki.ca_file())
@@ -179,13 +184,25 @@ async fn curl_speaks_tls13_and_tls12_over_http2_and_http11_and_rack_sees_https()
         let pki = Pki::new();
         let (cert, key) = pki.leaf("localhost", &["localhost"], None);
         let ferry = start_ssl(&cert, &key, &[]).await;
-        assert!(ferry.stdout().contains("listening on https://"), "{}", ferry.stdout());
+        assert!(
+            ferry.stdout().contains("listening on https://"),
+            "{}",
+            ferry.stdout()
+        );
         let port = ferry.addr().port();
         for (flags, version, protocol) in [
             (&["--tlsv1.3", "--http2"][..], "2", "HTTP/2.0"),
             (&["--tlsv1.3", "--http1.1"][..], "1.1", "HTTP/1.1"),
-            (&["--tlsv1.2", "--tls-max", "1.2", "--http2"][..], "2", "HTTP/2.0"),
-            (&["--tlsv1.2", "--tls-max", "1.2", "--http1.1"][..], "1.1", "HTTP/1.1"),
+            (
+                &["--tlsv1.2", "--tls-max", "1.2", "--http2"][..],
+                "2",
+                "HTTP/2.0",
+            ),
+            (
+                &["--tlsv1.2", "--tls-max", "1.2", "--http1.1"][..],
+                "1.1",
+                "HTTP/1.1",
+            ),
         ] {
             let (body, got) = body_and_version(&curl(&pki, "localhost", port, "/env", flags));
             assert_eq!(got, version, "{flags:?}");
@@ -204,7 +221,10 @@ async fn curl_speaks_tls13_and_tls12_over_http2_and_http11_and_rack_sees_https()
             .arg(format!("https://localhost:{port}/hello"))
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&twice.stdout), "hello worldhello world");
+        assert_eq!(
+            String::from_utf8_lossy(&twice.stdout),
+            "hello worldhello world"
+        );
         let big = pki.dir.path().join("big");
         std::fs::write(&big, vec![b'x'; 300_000]).unwrap();
         let up = Command::new("curl")
@@ -267,12 +287,21 @@ async fn sni_picks_each_server_with_its_certificate_and_s_client_shows_the_chain
         assert_eq!(b, "site b\n");
 
         let shown = s_client(&pki, port, Some("b.test"), &["-showcerts"]);
-        assert!(shown.contains("CN=b.test") || shown.contains("CN = b.test"), "{shown}");
-        assert!(shown.contains(" 1 s:"), "the chain's second certificate: {shown}");
+        assert!(
+            shown.contains("CN=b.test") || shown.contains("CN = b.test"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(" 1 s:"),
+            "the chain's second certificate: {shown}"
+        );
         assert!(shown.contains("Verify return code: 0 (ok)"), "{shown}");
         // No SNI: the address's default server.
         let bare = s_client(&pki, port, None, &[]);
-        assert!(bare.contains("CN=a.test") || bare.contains("CN = a.test"), "{bare}");
+        assert!(
+            bare.contains("CN=a.test") || bare.contains("CN = a.test"),
+            "{bare}"
+        );
 
         // Resumption: TLS 1.3 tickets, and TLS 1.2 by the session cache or a ticket.
         for version in ["-tls1_3", "-tls1_2"] {
@@ -350,7 +379,10 @@ fn refused(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
         .args(args)
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -388,14 +420,23 @@ async fn certificates_or_keys_that_cannot_be_served_exit_64_naming_the_file_and_
     };
     for (name, cert_file, key_file, line, says) in [
         ("missing.conf", &cert, &missing, 6, "cannot read"),
-        ("mismatch.conf", &cert, &other_key, 6, "is not the one of the certificate"),
+        (
+            "mismatch.conf",
+            &cert,
+            &other_key,
+            6,
+            "is not the one of the certificate",
+        ),
         ("expired.conf", &expired, &expired_key, 5, "expired"),
         ("notakey.conf", &cert, &cert, 6, "no PEM private key"),
     ] {
         let file = write(name, cert_file, key_file);
         let (code, stderr) = refused(&["--config".as_ref(), file.as_os_str()]);
         assert_eq!(code, Some(64), "{name}: {stderr}");
-        assert!(stderr.contains(&format!("{name}:{line}")), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}:{line}")),
+            "{name}: {stderr}"
+        );
         assert!(stderr.contains(says), "{name}: {stderr}");
     }
     // The command line's: the flag instead of a line.

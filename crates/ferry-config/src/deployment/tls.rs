@@ -90,9 +90,9 @@ pub const TLS12_SUITES: &[(&str, &str)] = &[
 /// OpenSSL cipher classes none of rustls' suites belongs to: excluding them (`!aNULL`) changes
 /// nothing, and naming them positively selects nothing.
 const ABSENT_CLASSES: &[&str] = &[
-    "aNULL", "eNULL", "NULL", "MD5", "RC4", "DES", "3DES", "EXP", "EXPORT", "LOW", "MEDIUM",
-    "PSK", "SRP", "DSS", "CAMELLIA", "SEED", "IDEA", "ADH", "AECDH", "SHA1", "SHA", "DH", "EDH",
-    "DHE", "kDHE", "kEDH", "CBC", "aPSK", "kRSA", "CCM", "ARIA",
+    "aNULL", "eNULL", "NULL", "MD5", "RC4", "DES", "3DES", "EXP", "EXPORT", "LOW", "MEDIUM", "PSK",
+    "SRP", "DSS", "CAMELLIA", "SEED", "IDEA", "ADH", "AECDH", "SHA1", "SHA", "DH", "EDH", "DHE",
+    "kDHE", "kEDH", "CBC", "aPSK", "kRSA", "CCM", "ARIA",
 ];
 
 /// The OpenSSL classes a suite (by OpenSSL name) belongs to.
@@ -208,8 +208,9 @@ pub fn session_cache(args: &[String]) -> Result<usize, String> {
                         .split_once(':')
                         .and_then(|(_, size)| crate::units::size(size))
                         .ok_or_else(|| format!("{other}: expected shared:NAME:SIZE"))?;
-                    total += usize::try_from(size / 1024 / 1024 * 4000 + size % (1024 * 1024) / 256)
-                        .unwrap_or(usize::MAX);
+                    total +=
+                        usize::try_from(size / 1024 / 1024 * 4000 + size % (1024 * 1024) / 256)
+                            .unwrap_or(usize::MAX);
                 } else {
                     return Err(format!(
                         "{other:?}: expected off, none, builtin[:N] or shared:NAME:SIZE"

@@ -878,7 +878,12 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     // ssl` names; the handshake settings come from the address's default server, the
     // certificate from the server SNI names (docs/tls.md).
     core("ssl_certificate", HTTP_SERVER, Arity::Exactly(1), TlsFile),
-    core("ssl_certificate_key", HTTP_SERVER, Arity::Exactly(1), TlsFile),
+    core(
+        "ssl_certificate_key",
+        HTTP_SERVER,
+        Arity::Exactly(1),
+        TlsFile,
+    ),
     core(
         "ssl_protocols",
         HTTP_SERVER,
@@ -1293,9 +1298,9 @@ fn check_tls_file(args: &[&str]) -> Result<(), Bad> {
         path if path.starts_with("data:") || path.starts_with("engine:") => Err(bad.because(
             "Ferry reads certificates and keys from files only (no data: or engine: values)",
         )),
-        path if path.contains('$') => Err(bad.because(
-            "Ferry loads certificates when it starts, not per handshake: no variables",
-        )),
+        path if path.contains('$') => Err(
+            bad.because("Ferry loads certificates when it starts, not per handshake: no variables")
+        ),
         "" => Err(bad),
         _ => Ok(()),
     }

@@ -126,7 +126,12 @@ impl<H: Handler> Connection<H> {
 
     /// Waits for the next request's first byte, on the idle list; `false` if the connection is
     /// to close (timeout, chosen to make room, Ferry stopping, socket error).
-    pub(super) async fn wait(&self, stream: &Stream, timeout: Option<Duration>, first: bool) -> bool {
+    pub(super) async fn wait(
+        &self,
+        stream: &Stream,
+        timeout: Option<Duration>,
+        first: bool,
+    ) -> bool {
         let idle = self.limit.idle(&self.evict);
         let timer = async {
             match timeout {

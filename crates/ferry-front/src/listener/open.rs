@@ -81,7 +81,10 @@ impl<H: Handler> Connection<H> {
                 None
             }
             Err(_) => {
-                tracing::debug!(?peer, "no TLS handshake within client_header_timeout: closed");
+                tracing::debug!(
+                    ?peer,
+                    "no TLS handshake within client_header_timeout: closed"
+                );
                 None
             }
         }

@@ -54,11 +54,10 @@ impl Planner<'_> {
         server: &ServerConfig,
         protocols: &[(ListenAddress, ListenProtocols)],
     ) -> Option<ServerTls> {
-        let tls_listen = server.listens.iter().find(|l| {
-            protocols
-                .iter()
-                .any(|(a, p)| *a == l.address && p.tls)
-        })?;
+        let tls_listen = server
+            .listens
+            .iter()
+            .find(|l| protocols.iter().any(|(a, p)| *a == l.address && p.tls))?;
         let settings = &server.settings;
         let certificate = tls_file(settings, "ssl_certificate");
         let key = tls_file(settings, "ssl_certificate_key");
@@ -108,10 +107,7 @@ fn tls_file(settings: &Settings, name: &str) -> Option<TlsFile> {
     let path = if written.is_absolute() {
         written
     } else {
-        span.file
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(written)
+        span.file.parent().unwrap_or(Path::new(".")).join(written)
     };
     Some(TlsFile {
         path: std::path::absolute(&path).unwrap_or(path),
@@ -152,4 +148,72 @@ fn span_of<'a>(settings: &'a Settings, name: &str, fallback: &'a Span) -> &'a Sp
         .get(name)
         .and_then(|s| s.span())
         .unwrap_or(fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::deployment::{Deployment, ListenAddress, ListenProtocols, TlsVersion};
+
+    fn plan(text: &str) -> Result<Deployment, String> {
+        Deployment::from_nginx_str(text, "/etc/ferry/t.conf").map_err(|e| e.to_string())
+    }
+
+    fn tcp(port: u16) -> ListenAddress {
+        ListenAddress::Tcp {
+            host: "*".into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn ssl_and_http2_belong_to_the_address_and_settings_to_the_server() {
+        let deployment = plan(
+            "http {\n  ssl_certificate /c/http.pem;\n  ssl_certificate_key k.pem;\n  \
+             server {\n    listen 443 ssl;\n    listen 80;\n    server_name a.test;\n    \
+             http2 on;\n    ssl_protocols TLSv1.3;\n    ssl_prefer_server_ciphers on;\n  }\n  \
+             server {\n    listen 443;\n    server_name b.test;\n    \
+             ssl_session_cache shared:SSL:1m;\n    ssl_session_tickets off;\n  }\n  \
+             server {\n    listen 8080 http2;\n  }\n}\n",
+        )
+        .unwrap();
+        let both = ListenProtocols {
+            tls: true,
+            http2: true,
+        };
+        assert_eq!(deployment.protocols(&tcp(443)), both);
+        assert_eq!(
+            deployment.protocols(&tcp(80)),
+            ListenProtocols {
+                tls: false,
+                http2: true
+            }
+        );
+        assert_eq!(deployment.protocols(&tcp(8080)).http2, true);
+        let a = deployment.servers[0].tls.as_ref().unwrap();
+        assert_eq!(a.certificate.path, std::path::Path::new("/c/http.pem"));
+        assert_eq!(a.certificate.origin, "/etc/ferry/t.conf:2");
+        assert_eq!(a.key.path, std::path::Path::new("/etc/ferry/k.pem"));
+        assert_eq!(a.versions, [TlsVersion::Tls13]);
+        assert!(a.prefer_server_ciphers && a.session_tickets);
+        let b = deployment.servers[1].tls.as_ref().unwrap();
+        assert_eq!(b.versions, [TlsVersion::Tls12, TlsVersion::Tls13]);
+        assert_eq!((b.session_cache, b.session_tickets), (4000, false));
+        assert!(deployment.servers[2].tls.is_none());
+    }
+
+    #[test]
+    fn a_tls_server_without_a_certificate_or_with_a_cipher_rustls_lacks_is_an_error() {
+        let error = plan("http {\n  server {\n    listen 443 ssl;\n  }\n}\n").unwrap_err();
+        assert!(
+            error.contains("t.conf:3: no ssl_certificate and ssl_certificate_key"),
+            "{error}"
+        );
+        let error = plan(
+            "http {\n  server {\n    listen 443 ssl;\n    ssl_certificate c;\n    \
+             ssl_certificate_key k;\n    ssl_ciphers DHE-RSA-AES128-SHA;\n  }\n}\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("t.conf:6: ssl_ciphers"), "{error}");
+        assert!(error.contains("DHE-RSA-AES128-SHA"), "{error}");
+    }
 }

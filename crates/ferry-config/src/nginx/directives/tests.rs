@@ -253,7 +253,11 @@ fn every_ssl_directive_is_implemented_or_refused_with_a_reason() {
     ] {
         assert_eq!(lookup(name).unwrap().role, Role::Core, "{name}");
     }
-    for name in ["ssl_stapling_verify", "ssl_client_certificate", "ssl_early_data"] {
+    for name in [
+        "ssl_stapling_verify",
+        "ssl_client_certificate",
+        "ssl_early_data",
+    ] {
         let spec = lookup(name).unwrap();
         assert_eq!(
             spec.role,
