@@ -48,6 +48,9 @@ pub(crate) struct Backend {
     /// Where direct process access listens (every process's URL).
     pub(crate) direct_url: String,
     pub(crate) inflight: Arc<Inflight>,
+    // Issue 19, TLS:
+    /// The certificates served.
+    pub(crate) certificates: Vec<ferry_admin::types::CertificateStatus>,
 }
 
 impl AdminBackend for Backend {
@@ -95,6 +98,8 @@ impl AdminBackend for Backend {
             listeners: self.listeners.clone(),
             log_level: self.log.level(),
             metrics_enabled: self.metrics.is_enabled(),
+            // Issue 19, TLS:
+            certificates: self.certificates.clone(),
         }
     }
 

@@ -145,6 +145,7 @@ impl Ferry {
         let open_files = open_files::raise();
         // Issue 19, TLS: certificates and keys read before any socket is opened.
         let tls = ferry_front::TlsConfigs::load(&deployment)?;
+        let certificates = certificate_statuses(&tls);
         let clients = bind_clients(&deployment).await?;
         let access_log = open_access_log(&deployment)?;
         let instance = create_instance(&deployment, &admin, &clients.urls)?;
@@ -177,6 +178,8 @@ impl Ferry {
             access_log: access_log.clone(),
             direct_url: direct_url.clone(),
             inflight,
+            // Issue 19, TLS:
+            certificates,
         };
         serve_admin(&instance, backend, &apps.metrics, &serving).await?;
         serve_clients(clients.bound, router, &deployment, &serving);
@@ -416,6 +419,22 @@ fn serve_clients(
         Some(Err(error)) => tracing::warn!(%error, "cannot send the pre-start requests"),
         None => {}
     }
+}
+
+// Issue 19, TLS:
+/// The certificates served, as `ferry status` and `/metrics` show them.
+fn certificate_statuses(
+    tls: &ferry_front::TlsConfigs,
+) -> Vec<ferry_admin::types::CertificateStatus> {
+    tls.certificates()
+        .iter()
+        .map(|c| ferry_admin::types::CertificateStatus {
+            file: c.file.display().to_string(),
+            origin: c.origin.clone(),
+            subject: c.subject.clone(),
+            not_after: c.not_after,
+        })
+        .collect()
 }
 
 /// `properties.json`'s description: what this Ferry serves.

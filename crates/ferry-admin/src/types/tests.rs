@@ -30,6 +30,8 @@ pub(crate) fn info() -> ServerInfo {
         listeners: vec!["http://127.0.0.1:3000".into()],
         log_level: 3,
         metrics_enabled: true,
+        // Issue 19, TLS:
+        certificates: Vec::new(),
     }
 }
 
