@@ -183,7 +183,18 @@ async fn curl_speaks_tls13_and_tls12_over_http2_and_http11_and_rack_sees_https()
     bounded(LIMIT, async {
         let pki = Pki::new();
         let (cert, key) = pki.leaf("localhost", &["localhost"], None);
-        let ferry = start_ssl(&cert, &key, &[]).await;
+        let registry = pki.dir.path().join("registry");
+        let registry = registry.to_str().unwrap();
+        let ferry = start_ssl(&cert, &key, &["--instance-registry-dir", registry]).await;
+        // The certificate and its expiry in `ferry status`.
+        let status = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["status", "--show", "server", "--instance-registry-dir", registry])
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&status.stdout);
+        assert!(status.contains("Certificate  : "), "{status}");
+        assert!(status.contains(cert.to_str().unwrap()), "{status}");
+        assert!(status.contains("expires"), "{status}");
         assert!(
             ferry.stdout().contains("listening on https://"),
             "{}",
