@@ -557,3 +557,65 @@ async fn sinatra_flask_and_express_see_the_request_as_secure() {
     })
     .await;
 }
+
+/// A TLS client trusting the test CA, offering `alpn`.
+fn tls_client(pki: &Pki, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = rustls_pki_types::CertificateDer::from_pem_file(pki.ca_file()).unwrap();
+    roots.add(ca).unwrap();
+    #[allow(deprecated)] // ring's provider: see ferry-front's listener/tls.rs.
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+#[tokio::test]
+async fn websockets_work_over_tls_by_the_http11_upgrade() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    trace_init();
+    if !tools() {
+        return;
+    }
+    bounded(LIMIT, async {
+        let pki = Pki::new();
+        let (cert, key) = pki.leaf("localhost", &["localhost"], None);
+        let ferry = start_ssl(&cert, &key, &[]).await;
+        // A browser that got h2 by ALPN opens an HTTP/1.1 connection for a WebSocket when the
+        // server does not offer extended CONNECT; this client asks for http/1.1 directly.
+        let connector = tls_client(&pki, &[b"http/1.1"]);
+        let tcp = tokio::net::TcpStream::connect(ferry.addr()).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(
+            b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            tls.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}\n{}", ferry.log());
+        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+        // A masked text frame "hello"; the app echoes it unmasked.
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | 5];
+        frame.extend_from_slice(&mask);
+        frame.extend(b"hello".iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        tls.write_all(&frame).await.unwrap();
+        let mut echo = [0u8; 7];
+        tls.read_exact(&mut echo).await.unwrap();
+        assert_eq!(&echo, b"\x81\x05hello");
+    })
+    .await;
+}
