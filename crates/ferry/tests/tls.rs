@@ -188,7 +188,13 @@ async fn curl_speaks_tls13_and_tls12_over_http2_and_http11_and_rack_sees_https()
         let ferry = start_ssl(&cert, &key, &["--instance-registry-dir", registry]).await;
         // The certificate and its expiry in `ferry status`.
         let status = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["status", "--show", "server", "--instance-registry-dir", registry])
+            .args([
+                "status",
+                "--show",
+                "server",
+                "--instance-registry-dir",
+                registry,
+            ])
             .output()
             .unwrap();
         let status = String::from_utf8_lossy(&status.stdout);

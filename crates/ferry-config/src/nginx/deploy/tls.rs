@@ -188,7 +188,7 @@ mod tests {
                 http2: true
             }
         );
-        assert_eq!(deployment.protocols(&tcp(8080)).http2, true);
+        assert!(deployment.protocols(&tcp(8080)).http2);
         let a = deployment.servers[0].tls.as_ref().unwrap();
         assert_eq!(a.certificate.path, std::path::Path::new("/c/http.pem"));
         assert_eq!(a.certificate.origin, "/etc/ferry/t.conf:2");
