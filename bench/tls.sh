@@ -101,6 +101,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
   -addext "subjectAltName=DNS:localhost" 2>/dev/null
 mkdir -p "$WORK/www"
 head -c 4096 /dev/urandom > "$WORK/www/4k.bin"
+# nginx's workers (www-data) and the app (run as nobody when we are root) read these.
+chmod a+rx "$WORK"; chmod -R a+rX "$WORK/www"
 FERRY_PORT="$(free_port)"; NGINX_PORT="$(free_port)"; PUMA_PORT="$(free_port)"
 cat > "$WORK/ferry.conf" <<EOF
 http {
@@ -229,11 +231,13 @@ row "RSS per idle TLS HTTP/1.1 connection, KiB" "$F_IDLE_H1" "$N_IDLE_H1"
 row "RSS per idle HTTP/2 connection, KiB" "$F_IDLE_H2" "$N_IDLE_H2"
 
 # --- Part 3: Rack hello --------------------------------------------------------------------------
-APP="$WORK/rack-hello"; cp -r "$REPO/bench/apps/rack-hello" "$APP"
+APP="$WORK/rack-hello"; cp -r "$REPO/bench/apps/rack-hello" "$APP"; chmod -R a+rX "$APP"
+# nobody cannot use an interpreter under /root (rbenv and the like): Debian's when there is one.
+RUBY_BIN="$(command -v /usr/bin/ruby || command -v ruby)"
 log "ferry: Rack hello over TLS"
 start_ferry start "$APP" --address 127.0.0.1 --port "$FERRY_PORT" --ssl \
   --ssl-certificate "$WORK/cert.pem" --ssl-certificate-key "$WORK/key.pem" \
-  --max-pool-size 1 --min-instances 1 --environment production
+  --max-pool-size 1 --min-instances 1 --environment production --ruby "$RUBY_BIN"
 h2load_rate "https://127.0.0.1:$FERRY_PORT/" -n 200 -c 1 >/dev/null # the app process is up
 F_RACK_H1="$(h2load_rate "https://127.0.0.1:$FERRY_PORT/" --h1 -n "$REQUESTS" -c "$CONNECTIONS")"
 F_RACK_H2="$(h2load_rate "https://127.0.0.1:$FERRY_PORT/" -n "$REQUESTS" -c "$CONNECTIONS" -m "$STREAMS")"
