@@ -7,7 +7,9 @@
 #   Debian's `passenger` package, whose own loaders the compatibility tests also run under Ferry;
 # - uvloop (pip, optional): the ASGI loader runs on it when it is installed;
 # - curl for the demo, a C compiler for Rust's build scripts;
-# - prometheus_client (pip) and setpriv (util-linux) for the admin tests.
+# - prometheus_client (pip) and setpriv (util-linux) for the admin tests;
+# - issue 19, TLS: openssl (the TLS tests' s_client), nghttp2-client (h2load) and nginx for
+#   bench/tls.sh.
 # Rust itself comes from rustup (https://rustup.rs); this script only checks for it, because
 # Debian's own cargo is too old.
 set -euo pipefail
@@ -28,6 +30,10 @@ ruby -e 'require "rack"' >/dev/null 2>&1 || need+=(ruby-rack)
 ruby -e 'require "sinatra/base"' >/dev/null 2>&1 || need+=(ruby-sinatra)
 command -v puma >/dev/null 2>&1 || need+=(puma)
 [ -f /usr/share/passenger/helper-scripts/node-loader.js ] || need+=(passenger)
+# Issue 19, TLS:
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

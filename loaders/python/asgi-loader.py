@@ -1410,7 +1410,7 @@ class Server(object):
         return {
             'type': 'http',
             'asgi': {'version': '3.0', 'spec_version': ASGI_HTTP},
-            'http_version': '1.0' if env.get(b'SERVER_PROTOCOL') == b'HTTP/1.0' else '1.1',
+            'http_version': {b'HTTP/1.0': '1.0', b'HTTP/2.0': '2'}.get(env.get(b'SERVER_PROTOCOL'), '1.1'),
             'server': address(env.get(b'SERVER_NAME'), env.get(b'SERVER_PORT')),
             'client': address(env.get(b'REMOTE_ADDR'), env.get(b'REMOTE_PORT')),
             'scheme': 'https' if https is not None and https.lower() in (b'on', b'1', b'yes', b'true') else 'http',

@@ -63,6 +63,24 @@ pub struct ServerInfo {
     /// Ferry is stopping (SIGTERM's shutdown delay, then the drain of in-flight requests).
     #[serde(default)]
     pub stopping: bool,
+    // Issue 19, TLS:
+    /// The certificates served over TLS (none without TLS).
+    #[serde(default)]
+    pub certificates: Vec<CertificateStatus>,
+}
+
+// Issue 19, TLS:
+/// A certificate Ferry serves, in `/info.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateStatus {
+    /// The certificate file.
+    pub file: String,
+    /// Where it was named (`FILE:LINE`, or `--ssl-certificate`).
+    pub origin: String,
+    /// The leaf's subject.
+    pub subject: String,
+    /// When the leaf expires, in seconds since the Unix epoch.
+    pub not_after: i64,
 }
 
 /// One request being handled, in `/server.json`.

@@ -51,6 +51,9 @@ pub(crate) struct Backend {
     // Issue 18, health:
     /// What the health locations answer: `ferry drain` flips it.
     pub(crate) health: Arc<Health>,
+    // Issue 19, TLS:
+    /// The certificates served.
+    pub(crate) certificates: Vec<ferry_admin::types::CertificateStatus>,
 }
 
 impl AdminBackend for Backend {
@@ -101,6 +104,8 @@ impl AdminBackend for Backend {
             // Issue 18, health:
             draining: self.health.is_draining(),
             stopping: self.health.is_stopping(),
+            // Issue 19, TLS:
+            certificates: self.certificates.clone(),
         }
     }
 

@@ -42,6 +42,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    // Issue 19, TLS:
+    /// A server's certificate or key cannot be served (a configuration error: `ferry` exits 64).
+    #[error(transparent)]
+    Tls(#[from] ferry_front::TlsError),
     /// Binding the listening socket failed.
     #[error("cannot listen on {what}")]
     Bind {
@@ -51,4 +55,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+// === impl Error ===
+
+impl Error {
+    /// Whether the configuration is at fault (exit 64, `EX_USAGE`) rather than the system.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Tls(_))
+    }
 }

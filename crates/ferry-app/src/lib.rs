@@ -153,6 +153,9 @@ impl Ferry {
         }
         // Issue 16, connection side: before any socket is opened.
         let open_files = open_files::raise();
+        // Issue 19, TLS: certificates and keys read before any socket is opened.
+        let tls = ferry_front::TlsConfigs::load(&deployment)?;
+        let certificates = certificate_statuses(&tls);
         let clients = bind_clients(&deployment).await?;
         let access_log = open_access_log(&deployment)?;
         let instance = create_instance(&deployment, &admin, &clients.urls)?;
@@ -164,7 +167,7 @@ impl Ferry {
             inflight: Arc::clone(&inflight),
         };
         let (router, health, to_start) =
-            build_router(&deployment, &clients.sockets, &apps, observers);
+            build_router(&deployment, &clients.sockets, &apps, observers, tls);
         let serving = Serving {
             stop: CancellationToken::new(),
             listeners: TaskTracker::new(),
@@ -188,6 +191,8 @@ impl Ferry {
             inflight,
             // Issue 18, health:
             health: Arc::clone(&health),
+            // Issue 19, TLS:
+            certificates,
         };
         serve_admin(&instance, backend, &apps.metrics, &serving).await?;
         serve_clients(clients.bound, router, &deployment, &serving);
@@ -229,7 +234,12 @@ async fn bind_clients(deployment: &Deployment) -> Result<Clients, Error> {
     for socket in &sockets {
         bound.push(bind(socket).await?);
     }
-    let urls = bound.iter().map(BoundListener::url).collect();
+    // Issue 19, TLS: `https://` for a socket that speaks TLS.
+    let urls = bound
+        .iter()
+        .zip(&sockets)
+        .map(|(listener, socket)| listener.url_with(deployment.protocols(socket).tls))
+        .collect();
     Ok(Clients {
         sockets,
         bound,
@@ -314,6 +324,7 @@ fn build_router(
     sockets: &[ListenAddress],
     apps: &Apps,
     observers: Observers,
+    tls: ferry_front::TlsConfigs,
 ) -> (Arc<Router>, Arc<Health>, Vec<GroupId>) {
     let metrics = &apps.metrics;
     let mut router = Router::new(deployment, sockets, observers, |mount, route| {
@@ -322,7 +333,8 @@ fn build_router(
         config.metrics = Arc::clone(metrics);
         config.metrics_app = metrics.app(&app.group_name);
         Site::new(apps.pool.clone(), apps.groups[mount.app], &config)
-    });
+    })
+    .with_tls(tls);
     // Issue 18, health:
     let (health, to_start) = health::build(deployment, &router, sockets, &apps.pool, &apps.groups);
     router.set_health(Arc::clone(&health));
@@ -434,6 +446,22 @@ fn serve_clients(
         Some(Err(error)) => tracing::warn!(%error, "cannot send the pre-start requests"),
         None => {}
     }
+}
+
+// Issue 19, TLS:
+/// The certificates served, as `ferry status` and `/metrics` show them.
+fn certificate_statuses(
+    tls: &ferry_front::TlsConfigs,
+) -> Vec<ferry_admin::types::CertificateStatus> {
+    tls.certificates()
+        .iter()
+        .map(|c| ferry_admin::types::CertificateStatus {
+            file: c.file.display().to_string(),
+            origin: c.origin.clone(),
+            subject: c.subject.clone(),
+            not_after: c.not_after,
+        })
+        .collect()
 }
 
 /// `properties.json`'s description: what this Ferry serves.

@@ -21,10 +21,17 @@ use crate::{defaults, AppConfig, Config, Listen, Observability, PoolConfig, PreS
 mod matching;
 pub(crate) mod symlinks;
 mod template;
+// Issue 19, TLS:
+mod tls;
 
 pub use matching::{ListenAddress, LocationMatch, Modifier, ServerName};
 pub use symlinks::{SymlinkFrom, SymlinkMode, Symlinks};
 pub use template::{Part, Template, Var};
+// Issue 19, TLS:
+pub use tls::{
+    session_cache, tls12_suites, ListenProtocols, ServerTls, TlsFile, TlsVersion, TICKET_LIFETIME,
+    TLS12_SUITES,
+};
 
 /// Everything a running Ferry serves.
 #[derive(Debug, Clone)]
@@ -59,6 +66,10 @@ pub struct Deployment {
     /// locations answering 503, before it stops accepting (`passenger_shutdown_delay`,
     /// `--shutdown-delay`; zero: at once).
     pub shutdown_delay: Duration,
+    // Issue 19, TLS:
+    /// What each of `listens` speaks when not plain HTTP/1.1 (TLS, HTTP/2); an address not
+    /// listed speaks HTTP/1.1 in cleartext.
+    pub listen_protocols: Vec<(ListenAddress, ListenProtocols)>,
 }
 
 /// One `server`: where it listens, the names it answers to, and its routes.
@@ -78,6 +89,11 @@ pub struct VirtualServer {
     /// How client connections to its addresses are read and kept, when it is the default server
     /// of the address a connection came to.
     pub client: ClientSettings,
+    // Issue 19, TLS:
+    /// Its certificate and TLS settings, used on the addresses that speak TLS
+    /// ([`Deployment::listen_protocols`]). `None`: it has none (a TLS address it listens on is
+    /// then an error at start).
+    pub tls: Option<ServerTls>,
 }
 
 // Issue 16, connection side:
@@ -338,16 +354,37 @@ impl Config {
                 locations: Vec::new(),
             })
             .collect();
+        // Issue 19, TLS: HTTPS on its own port beside HTTP, or on the one port.
+        let (listens, listen_protocols, tls) = match (self.tls, &listen) {
+            (Some((port, tls)), ListenAddress::Tcp { host, .. }) => {
+                let https = ListenAddress::Tcp {
+                    host: host.clone(),
+                    port,
+                };
+                let secure = ListenProtocols {
+                    tls: true,
+                    http2: true,
+                };
+                let listens = if https == listen {
+                    vec![https.clone()]
+                } else {
+                    vec![listen.clone(), https.clone()]
+                };
+                (listens, vec![(https, secure)], Some(tls))
+            }
+            _ => (vec![listen.clone()], Vec::new(), None),
+        };
         Deployment {
-            listens: vec![listen.clone()],
             servers: vec![VirtualServer {
-                listens: vec![(listen, true)],
+                listens: listens.iter().map(|l| (l.clone(), true)).collect(),
                 names: Vec::new(),
                 route,
                 locations,
                 origin: "the command line".to_owned(),
                 client: self.client,
+                tls,
             }],
+            listens,
             apps: vec![self.app],
             pool: self.pool,
             log_level: self.log_level,
@@ -359,6 +396,7 @@ impl Config {
             max_connections: self.max_connections,
             // Issue 18, health:
             shutdown_delay: self.shutdown_delay,
+            listen_protocols,
         }
     }
 }
@@ -464,6 +502,20 @@ impl Default for ClientSettings {
             underscores_in_headers: defaults::UNDERSCORES_IN_HEADERS,
             ignore_invalid_headers: defaults::IGNORE_INVALID_HEADERS,
         }
+    }
+}
+
+// === impl Deployment ===
+
+// Issue 19, TLS:
+impl Deployment {
+    /// What `address` speaks.
+    pub fn protocols(&self, address: &ListenAddress) -> ListenProtocols {
+        self.listen_protocols
+            .iter()
+            .find(|(a, _)| a == address)
+            .map(|(_, p)| *p)
+            .unwrap_or_default()
     }
 }
 

@@ -215,6 +215,12 @@ impl StartOptions {
             // Issue 18, health:
             health_path: or,
             shutdown_delay: or,
+            // Issue 19, TLS:
+            ssl: or,
+            ssl_certificate: or,
+            ssl_certificate_key: or,
+            ssl_port: or,
+            ssl_acme: or,
         } }
     }
 }

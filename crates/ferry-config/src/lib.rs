@@ -327,6 +327,18 @@ pub struct StartOptions {
     /// `--shutdown-delay SECS`: after SIGTERM or SIGINT, keep accepting and serving this long
     /// with the health path answering 503, then stop as usual (default 0).
     pub shutdown_delay: Option<u64>,
+    // Issue 19, TLS:
+    /// `--ssl`: serve HTTPS (Passenger Standalone's name): on `--ssl-port` beside HTTP on
+    /// `--port`, or on `--port` alone.
+    pub ssl: Option<bool>,
+    /// `--ssl-certificate`: the certificate chain, PEM, leaf first.
+    pub ssl_certificate: Option<PathBuf>,
+    /// `--ssl-certificate-key`: its private key, PEM.
+    pub ssl_certificate_key: Option<PathBuf>,
+    /// `--ssl-port`: HTTPS on this port, HTTP staying on `--port`.
+    pub ssl_port: Option<u16>,
+    /// `--ssl-acme DOMAIN`: automatic certificates (not yet: refused).
+    pub ssl_acme: Option<String>,
 }
 
 /// Ferry's complete, validated configuration.
@@ -366,6 +378,9 @@ pub struct Config {
     /// How long Ferry keeps serving after SIGTERM before it stops accepting
     /// (`--shutdown-delay`).
     pub shutdown_delay: Duration,
+    // Issue 19, TLS:
+    /// HTTPS (`--ssl`): the port it is served on and the server's TLS settings.
+    pub tls: Option<(u16, deployment::ServerTls)>,
 }
 
 /// Where Ferry reports what it does: its log, the access log, the instance directory that

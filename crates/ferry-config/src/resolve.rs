@@ -52,6 +52,8 @@ impl StartOptions {
         let observability = self.observability(&mut problems);
         // Issue 18, health:
         let health_path = self.health_path(&mut problems);
+        // Issue 19, TLS:
+        let tls = self.tls(&mut problems);
         let app = match self.app_config(false) {
             Ok(app) => Some(app),
             Err(Error::Many(more)) => {
@@ -92,6 +94,8 @@ impl StartOptions {
                 shutdown_delay: Duration::from_secs(
                     self.shutdown_delay.unwrap_or(defaults::SHUTDOWN_DELAY_SECS),
                 ),
+                // Issue 19, TLS:
+                tls,
             }),
             (_, 1) => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
@@ -600,5 +604,55 @@ impl StartOptions {
             ));
             None
         }
+    }
+}
+
+// Issue 19, TLS:
+impl StartOptions {
+    /// `--ssl` with its certificate, key and port: the HTTPS port and the server's TLS settings
+    /// (the files are read when Ferry starts). `None` without `--ssl`.
+    fn tls(&self, problems: &mut Vec<Error>) -> Option<(u16, crate::deployment::ServerTls)> {
+        use crate::deployment::{ServerTls, TlsFile};
+        if let Some(domain) = &self.ssl_acme {
+            problems.push(invalid(
+                "--ssl-acme",
+                domain,
+                "automatic certificates (ACME) are not implemented yet: give --ssl \
+                 --ssl-certificate and --ssl-certificate-key",
+            ));
+        }
+        if !self.ssl.unwrap_or(false) {
+            if self.ssl_certificate.is_some() || self.ssl_certificate_key.is_some() {
+                problems.push(invalid(
+                    "--ssl-certificate",
+                    "(given)",
+                    "needs --ssl (HTTPS is off without it)",
+                ));
+            }
+            return None;
+        }
+        let mut file = |path: &Option<PathBuf>, flag: &'static str| match path {
+            Some(path) => Some(TlsFile {
+                path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+                origin: flag.to_owned(),
+            }),
+            None => {
+                problems.push(invalid(flag, "(missing)", "--ssl needs it"));
+                None
+            }
+        };
+        let certificate = file(&self.ssl_certificate, "--ssl-certificate");
+        let key = file(&self.ssl_certificate_key, "--ssl-certificate-key");
+        if self.socket.is_some() {
+            problems.push(invalid(
+                "--ssl",
+                "on",
+                "is for TCP ports, not with --socket",
+            ));
+        }
+        let port = self
+            .ssl_port
+            .unwrap_or_else(|| self.port.unwrap_or(defaults::PORT));
+        Some((port, ServerTls::new(certificate?, key?)))
     }
 }

@@ -70,16 +70,25 @@ pub(crate) fn sticky_id(headers: &HeaderMap, name: &str) -> Option<u64> {
 
 /// Tells the client which process served it: `Set-Cookie: NAME=ID; Path=BASE; ATTRIBUTES`, on
 /// every response while sticky sessions are on (as Passenger does), so that a client whose
-/// process went away is moved to its new one.
+/// process went away is moved to its new one. Issue 19: the default attributes' `Secure` is
+/// kept only over TLS (`tls`), since a browser drops a `Secure` cookie sent over plain HTTP;
+/// attributes written in the configuration are sent as written.
 pub(crate) fn set_sticky_cookie<B>(
     response: &mut http::Response<B>,
     cookie: &crate::StickyCookie,
     id: u64,
     base_uri: Option<&str>,
+    tls: bool,
 ) {
     let path = base_uri.unwrap_or("/");
     let mut value = format!("{}={id}; Path={path}", cookie.name);
-    let attributes = cookie.attributes.trim();
+    let default = ferry_config::defaults::STICKY_SESSIONS_COOKIE_ATTRIBUTES;
+    let attributes = if !tls && cookie.attributes == default {
+        default.replace(" Secure;", "").replace("Secure;", "")
+    } else {
+        cookie.attributes.clone()
+    };
+    let attributes = attributes.trim();
     if !attributes.is_empty() {
         value.push_str("; ");
         value.push_str(attributes);
@@ -146,17 +155,24 @@ mod tests {
     fn the_sticky_cookie_names_the_process_and_the_base_uri() {
         let mut response = http::Response::new(());
         let cookie = crate::StickyCookie::default();
-        set_sticky_cookie(&mut response, &cookie, 7, Some("/blog"));
+        set_sticky_cookie(&mut response, &cookie, 7, Some("/blog"), true);
         assert_eq!(
             response.headers()[header::SET_COOKIE],
             "_passenger_route=7; Path=/blog; SameSite=Lax; Secure;"
+        );
+        // Issue 19, TLS: the default's Secure only over TLS.
+        let mut response = http::Response::new(());
+        set_sticky_cookie(&mut response, &cookie, 7, Some("/blog"), false);
+        assert_eq!(
+            response.headers()[header::SET_COOKIE],
+            "_passenger_route=7; Path=/blog; SameSite=Lax;"
         );
         let mut response = http::Response::new(());
         let bare = crate::StickyCookie {
             name: "route".into(),
             attributes: String::new(),
         };
-        set_sticky_cookie(&mut response, &bare, 8, None);
+        set_sticky_cookie(&mut response, &bare, 8, None, false);
         assert_eq!(response.headers()[header::SET_COOKIE], "route=8; Path=/");
     }
 }

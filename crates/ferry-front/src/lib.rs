@@ -55,4 +55,6 @@ pub use direct::DirectAccess;
 pub use inflight::{Inflight, RequestView};
 pub use listener::{bind, BoundListener, ClientInfo, ConnectionLimit, Handler, Listener};
 pub use router::{sockets, Health, HealthApp, HealthReport, HealthStatus, Observers, Router};
+// Issue 19, TLS:
+pub use listener::tls::{CertificateInfo, TlsConfigs, TlsError, EXPIRY_WARNING};
 pub use site::{Site, SiteConfig, StickyCookie};

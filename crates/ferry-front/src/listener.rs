@@ -11,13 +11,17 @@ mod connection;
 pub(crate) mod hygiene;
 mod limits;
 mod stream;
+// Issue 19, TLS:
+mod h2;
+mod open;
+pub(crate) mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_config::deployment::ClientSettings;
+use ferry_config::deployment::{ClientSettings, ListenProtocols};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +51,27 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (listener, local);
         ClientSettings::default()
     }
+
+    // Issue 19, TLS:
+    /// What socket `listener` speaks. Default: cleartext HTTP/1.1.
+    fn protocols(&self, listener: usize) -> ListenProtocols {
+        let _ = listener;
+        ListenProtocols::default()
+    }
+
+    /// The TLS settings for a handshake on socket `listener` to the local address `local`, for
+    /// the name the client asked for by SNI (`None`: none); `http2`: offer HTTP/2 by ALPN.
+    /// `None`: no server there has TLS settings (the connection is closed). Default: none.
+    fn tls_config(
+        &self,
+        listener: usize,
+        local: Option<SocketAddr>,
+        server_name: Option<&str>,
+        http2: bool,
+    ) -> Option<Arc<rustls::ServerConfig>> {
+        let _ = (listener, local, server_name, http2);
+        None
+    }
 }
 
 /// What the client connection tells each request about itself.
@@ -58,6 +83,9 @@ pub struct ClientInfo {
     pub(crate) local: Option<SocketAddr>,
     /// What its default server says about request headers (issue 16).
     pub(crate) headers: HeaderRules,
+    // Issue 19, TLS:
+    /// The connection is TLS: the request's scheme is `https`.
+    pub(crate) tls: bool,
 }
 
 /// Where to listen.
@@ -101,10 +129,17 @@ pub async fn bind(listener: &Listener) -> std::io::Result<BoundListener> {
 impl BoundListener {
     /// The URL clients use, as printed in the `ferry: listening on ...` line.
     pub fn url(&self) -> String {
+        self.url_with(false)
+    }
+
+    // Issue 19, TLS:
+    /// The URL clients use, `https://` when the socket speaks TLS.
+    pub fn url_with(&self, tls: bool) -> String {
+        let scheme = if tls { "https" } else { "http" };
         match self {
             BoundListener::Tcp(l) => match l.local_addr() {
-                Ok(addr) => format!("http://{addr}"),
-                Err(_) => "http://(unknown)".into(),
+                Ok(addr) => format!("{scheme}://{addr}"),
+                Err(_) => format!("{scheme}://(unknown)"),
             },
             BoundListener::Unix(_, path) => format!("unix:{}", path.display()),
         }
@@ -136,7 +171,10 @@ impl BoundListener {
                     };
                     let settings = handler.client_settings(index, client.local);
                     client.headers = HeaderRules::of(&settings);
+                    // Issue 19, TLS:
+                    let protocols = handler.protocols(index);
                     let connection = Connection {
+                        protocols,
                         handler: Arc::clone(&handler),
                         index,
                         client,
@@ -171,6 +209,7 @@ impl BoundListener {
                         peer: Some(peer),
                         local,
                         headers: HeaderRules::default(),
+                        tls: false,
                     },
                 ))
             }
@@ -182,6 +221,7 @@ impl BoundListener {
                         peer: None,
                         local: None,
                         headers: HeaderRules::default(),
+                        tls: false,
                     },
                 ))
             }

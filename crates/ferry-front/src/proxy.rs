@@ -168,7 +168,9 @@ async fn try_process(
     let tried = match sent.instrument(span.clone()).await? {
         Sent::Answered(answer) => {
             let upgrade = pending.upgrade.take();
-            Tried::Answered(span.in_scope(|| respond::forward_response(site, answer, upgrade)))
+            Tried::Answered(
+                span.in_scope(|| respond::forward_response(site, answer, upgrade, client.tls)),
+            )
         }
         Sent::Again(error) => Tried::Again(error),
     };

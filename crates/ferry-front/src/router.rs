@@ -34,7 +34,9 @@ mod request;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ferry_config::deployment::{ClientSettings, Deployment, ListenAddress, Mount, PassengerRoute};
+use ferry_config::deployment::{
+    ClientSettings, Deployment, ListenAddress, ListenProtocols, Mount, PassengerRoute,
+};
 use ferry_metrics::{AppId, Metrics};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -47,6 +49,8 @@ use crate::inflight::Inflight;
 use crate::listener::{hygiene, ClientInfo, Handler};
 use crate::proxy::BodyLimit;
 use crate::site::Site;
+// Issue 19, TLS:
+use crate::TlsConfigs;
 
 pub use health::{Health, HealthApp, HealthReport, HealthStatus};
 pub use names::sockets;
@@ -71,6 +75,11 @@ pub struct Router {
     // Issue 18, health:
     /// What the health locations answer.
     health: Arc<Health>,
+    // Issue 19, TLS:
+    /// Per bound listener: what it speaks.
+    protocols: Vec<ListenProtocols>,
+    /// Per server: its TLS settings.
+    tls: TlsConfigs,
 }
 
 /// What watches the requests: metrics, the access log, the requests in progress.
@@ -118,6 +127,11 @@ impl Router {
             .map(|socket| ListenerNames::new(deployment, socket))
             .collect();
         let clients = deployment.servers.iter().map(|s| s.client).collect();
+        // Issue 19, TLS:
+        let protocols = bound
+            .iter()
+            .map(|socket| names::protocols(deployment, socket))
+            .collect();
         Router {
             listeners,
             servers,
@@ -127,6 +141,8 @@ impl Router {
             clients,
             // Issue 18, health:
             health: Arc::new(Health::default()),
+            protocols,
+            tls: TlsConfigs::default(),
         }
     }
 
@@ -161,6 +177,13 @@ impl Router {
         Some(site.group)
     }
 
+    // Issue 19, TLS:
+    /// The router with the servers' TLS settings ([`TlsConfigs::load`]).
+    pub fn with_tls(mut self, tls: TlsConfigs) -> Router {
+        self.tls = tls;
+        self
+    }
+
     /// The server for a request to `local` for `host`, on the socket `listener`.
     fn server(&self, listener: usize, local: Option<SocketAddr>, host: &str) -> &Server {
         &self.servers[self.listeners[listener].find_server(local, host)]
@@ -179,6 +202,27 @@ impl Handler for Router {
 
     fn client_settings(&self, listener: usize, local: Option<SocketAddr>) -> ClientSettings {
         self.clients[self.listeners[listener].default_server(local)]
+    }
+
+    // Issue 19, TLS:
+    fn protocols(&self, listener: usize) -> ListenProtocols {
+        self.protocols.get(listener).copied().unwrap_or_default()
+    }
+
+    /// The settings of the server SNI names on this address, else of its default server.
+    fn tls_config(
+        &self,
+        listener: usize,
+        local: Option<SocketAddr>,
+        server_name: Option<&str>,
+        http2: bool,
+    ) -> Option<Arc<rustls::ServerConfig>> {
+        let names = &self.listeners[listener];
+        let default = names.default_server(local);
+        let named = server_name.map(|n| names.find_server(local, &n.to_ascii_lowercase()));
+        named
+            .and_then(|index| self.tls.server(index, http2))
+            .or_else(|| self.tls.server(default, http2))
     }
 }
 

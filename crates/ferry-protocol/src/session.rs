@@ -98,10 +98,11 @@ fn request_variables(out: &mut FrameBuf, parts: &request::Parts, cx: &FrameConte
     out.pair(b"SERVER_NAME", name.as_bytes());
     out.pair(b"SERVER_PORT", port.as_bytes());
     out.pair(b"SERVER_SOFTWARE", cx.server_software.as_bytes());
-    let protocol: &[u8] = if parts.version == Version::HTTP_10 {
-        b"HTTP/1.0"
-    } else {
-        b"HTTP/1.1"
+    let protocol: &[u8] = match parts.version {
+        Version::HTTP_10 => b"HTTP/1.0",
+        // Issue 19, TLS: honest about HTTP/2 (nginx's `$server_protocol`).
+        Version::HTTP_2 => b"HTTP/2.0",
+        _ => b"HTTP/1.1",
     };
     out.pair(b"SERVER_PROTOCOL", protocol);
     match cx.peer {

@@ -497,9 +497,14 @@ impl Listener {
             .expect("ferry listens on no TCP address")
     }
 
-    /// The listener a URL as Ferry prints it names: `http://ADDR` or `unix:PATH`.
+    /// The listener a URL as Ferry prints it names: `http://ADDR`, `https://ADDR` or
+    /// `unix:PATH`.
     pub fn from_url(url: &str) -> Option<Listener> {
-        if let Some(addr) = url.strip_prefix("http://") {
+        // Issue 19, TLS: an `https://` listener is a TCP one too.
+        if let Some(addr) = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+        {
             addr.trim_end_matches('/').parse().ok().map(Listener::Tcp)
         } else {
             url.strip_prefix("unix:")

@@ -269,6 +269,22 @@ pub(crate) struct StartArgs {
     /// needs --spawn-method smart) [default: 0]
     #[arg(long, value_name = "N")]
     refork_after: Option<u64>,
+    // Issue 19, TLS:
+    /// Serve HTTPS: on --ssl-port beside HTTP on --port, else on --port alone (HTTP/2 by ALPN)
+    #[arg(long, help_heading = "TLS")]
+    ssl: bool,
+    /// The certificate chain for --ssl: a PEM file, leaf first (certbot's fullchain.pem)
+    #[arg(long, value_name = "PATH", help_heading = "TLS")]
+    ssl_certificate: Option<PathBuf>,
+    /// Its private key: a PEM file (certbot's privkey.pem)
+    #[arg(long, value_name = "PATH", help_heading = "TLS")]
+    ssl_certificate_key: Option<PathBuf>,
+    /// Serve HTTPS on this port, HTTP staying on --port
+    #[arg(long, value_name = "PORT", help_heading = "TLS")]
+    ssl_port: Option<u16>,
+    /// Automatic certificates for DOMAIN (ACME): not implemented yet, refused
+    #[arg(long, value_name = "DOMAIN", help_heading = "TLS")]
+    ssl_acme: Option<String>,
     /// Where this Ferry's instance directory goes, for `ferry status` and the other admin
     /// commands [default: /run/ferry as root, $XDG_RUNTIME_DIR/ferry, else the temp dir]
     #[arg(long, value_name = "DIR", help_heading = "Logs and administration")]
@@ -497,6 +513,12 @@ impl From<StartArgs> for StartOptions {
             // Issue 18, health:
             health_path: args.health_path,
             shutdown_delay: args.shutdown_delay,
+            // Issue 19, TLS:
+            ssl: args.ssl.then_some(true),
+            ssl_certificate: args.ssl_certificate,
+            ssl_certificate_key: args.ssl_certificate_key,
+            ssl_port: args.ssl_port,
+            ssl_acme: args.ssl_acme,
         }
     }
 }

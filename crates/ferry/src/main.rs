@@ -190,6 +190,11 @@ async fn serve(
     };
     let running = match ferry_app::Ferry::start(deployment, admin).await {
         Ok(running) => running,
+        // Issue 19, TLS: a certificate or key that cannot be served is a configuration error.
+        Err(e) if e.is_config() => {
+            eprintln!("ferry: invalid configuration: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
         Err(e) => {
             tracing::error!(
                 "{}",

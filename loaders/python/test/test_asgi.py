@@ -163,6 +163,14 @@ class TestHttp(AsgiTestCase):
         self.assertEqual(r.header('Content-Length'), '11')
         self.assertEqual(r.header('Content-Type'), 'text/plain')
 
+    def test_http2_requests_say_so(self):
+        # Issue 19, TLS: Ferry sends SERVER_PROTOCOL HTTP/2.0 for a request that came over h2.
+        client = self.loader.connect()
+        r = client.request('GET', '/scope', headers={'SERVER_PROTOCOL': 'HTTP/2.0', 'HTTPS': 'on'})
+        scope = r.json()
+        self.assertEqual(scope['http_version'], '2')
+        self.assertEqual(scope['scheme'], 'https')
+
     def test_scope(self):
         client = self.loader.connect()
         r = client.request('GET', '/scope', query='a=1&b=%20x', script_name='/sub',

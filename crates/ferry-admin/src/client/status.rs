@@ -264,6 +264,17 @@ pub fn render_server(state: &ServerState) -> String {
     let _ = writeln!(out, "Requests     : {} in progress", state.requests.len());
     // Issue 18, health:
     let _ = writeln!(out, "State        : {}", serving_state(info).0);
+    // Issue 19, TLS:
+    for cert in &info.certificates {
+        let expires = chrono::DateTime::from_timestamp(cert.not_after, 0)
+            .map_or_else(|| cert.not_after.to_string(), |t| t.to_rfc3339());
+        let days = (cert.not_after - chrono::Utc::now().timestamp()) / 86_400;
+        let _ = writeln!(
+            out,
+            "Certificate  : {} ({}) expires {expires} (in {days} days)",
+            cert.file, cert.subject
+        );
+    }
     out
 }
 

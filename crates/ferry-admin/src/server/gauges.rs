@@ -11,12 +11,44 @@ use crate::pool::{GroupState, PoolState, ProcessLife, ProcessState};
 
 /// What `/metrics` answers: the counters and histograms, then the gauges of `pool`. Empty when
 /// metrics are off.
-pub(super) fn render(metrics: &Metrics, pool: &PoolState) -> String {
+pub(super) fn render(
+    metrics: &Metrics,
+    pool: &PoolState,
+    certificates: &[crate::types::CertificateStatus],
+) -> String {
     let mut out = metrics.render();
     if metrics.is_enabled() {
         render_pool(&mut out, pool);
+        // Issue 19, TLS:
+        certificate_gauges(&mut out, certificates);
     }
     out
+}
+
+// Issue 19, TLS:
+/// `ferry_tls_certificate_expiry_timestamp_seconds`: when each certificate served expires.
+fn certificate_gauges(out: &mut String, certificates: &[crate::types::CertificateStatus]) {
+    if certificates.is_empty() {
+        return;
+    }
+    let name = "ferry_tls_certificate_expiry_timestamp_seconds";
+    help(
+        out,
+        name,
+        "gauge",
+        "When the certificate expires (its notAfter), in seconds since the Unix epoch.",
+    );
+    for cert in certificates {
+        sample(
+            out,
+            name,
+            &[
+                ("file", cert.file.as_str()),
+                ("subject", cert.subject.as_str()),
+            ],
+            cert.not_after,
+        );
+    }
 }
 
 fn render_pool(out: &mut String, pool: &PoolState) {

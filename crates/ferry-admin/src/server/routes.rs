@@ -272,10 +272,12 @@ fn metrics(call: &Call<'_>) -> Response {
         return error(StatusCode::NOT_FOUND, "metrics are off");
     }
     let pool = call.backend.pool_state();
+    // Issue 19, TLS: the certificates' expiry too.
+    let certificates = call.backend.server_info().certificates;
     text(
         StatusCode::OK,
         ferry_metrics::CONTENT_TYPE,
-        super::gauges::render(call.metrics, &pool),
+        super::gauges::render(call.metrics, &pool, &certificates),
     )
 }
 

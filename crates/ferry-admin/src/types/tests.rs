@@ -33,6 +33,8 @@ pub(crate) fn info() -> ServerInfo {
         // Issue 18, health:
         draining: false,
         stopping: false,
+        // Issue 19, TLS:
+        certificates: Vec::new(),
     }
 }
 

@@ -16,6 +16,8 @@
 //!   share one app and its processes; its settings come from the first place in the file.
 
 mod passenger;
+// Issue 19, TLS:
+mod tls;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -48,7 +50,9 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
         allow_root: false,
     };
     planner.allow_root = planner.allow_root_apps();
-    let (listens, servers) = planner.servers(&config.servers);
+    // Issue 19, TLS:
+    let listen_protocols = Planner::listen_protocols(&config.servers);
+    let (listens, servers) = planner.servers(&config.servers, &listen_protocols);
     let pool = pool(http);
     let hooks = hooks(http);
     let pre_start = planner.pre_start(http);
@@ -76,6 +80,8 @@ pub fn plan(config: &ResolvedConfig) -> Result<Deployment, Rejected> {
         shutdown_delay: in_force(http, "passenger_shutdown_delay")
             .and_then(crate::units::time)
             .unwrap_or_default(),
+        // Issue 19, TLS:
+        listen_protocols,
     })
 }
 
@@ -184,11 +190,17 @@ impl Planner<'_> {
     }
 
     /// Every server planned, and the addresses they listen on (each once, in order).
-    fn servers(&mut self, servers: &[ServerConfig]) -> (Vec<ListenAddress>, Vec<VirtualServer>) {
+    fn servers(
+        &mut self,
+        servers: &[ServerConfig],
+        protocols: &[(ListenAddress, tls::Protocols)],
+    ) -> (Vec<ListenAddress>, Vec<VirtualServer>) {
         let mut listens = Vec::new();
         let mut planned_servers = Vec::new();
         for server in servers {
-            let planned = self.server(server);
+            let mut planned = self.server(server);
+            // Issue 19, TLS:
+            planned.tls = self.server_tls(server, protocols);
             for (address, _) in &planned.listens {
                 if !listens.contains(address) {
                     listens.push(address.clone());
@@ -259,6 +271,8 @@ impl Planner<'_> {
             locations: self.locations(&server.locations),
             origin: server.span.to_string(),
             client: client_settings(&server.settings),
+            // Issue 19, TLS: set by `servers`.
+            tls: None,
         }
     }
 

@@ -26,9 +26,13 @@
 //!   socket options, timeouts, buffer and hash sizes, gzip, `charset`, `expires`; and
 //!   process settings (`user`, `pid`, `daemon`) whose warning says what to do instead.
 //! - **Directives Ferry refuses with a reason** instead of a bare "unknown directive": `if`
-//!   (rejected by design), TLS (`ssl`, every `ssl_*`, and `listen ... ssl`), and `add_header`.
-//!   Ignoring these would be worse than refusing them: a server believed to speak TLS would
-//!   speak plain HTTP, and security headers (HSTS, CSP, frame options) would silently vanish.
+//!   (rejected by design), the TLS directives Ferry does not implement (`ssl`, and every other
+//!   `ssl_*`), and `add_header`. Ignoring these would be worse than refusing them: a TLS setting
+//!   believed in force would not be, and security headers (HSTS, CSP, frame options) would
+//!   silently vanish.
+//! - **Issue 19, TLS**: `listen ... ssl`/`http2`, `ssl_certificate`, `ssl_certificate_key`,
+//!   `ssl_protocols`, `ssl_ciphers`, `ssl_prefer_server_ciphers`, `ssl_session_cache`,
+//!   `ssl_session_tickets` and `http2`, implemented with rustls.
 //!
 //! Values are read the way Nginx and Passenger read them (integers are plain digits, flags are
 //! `on`/`off` in any case, seconds are plain numbers), so that files move between them
@@ -178,6 +182,12 @@ pub(super) enum ValueKind {
     /// `large_client_header_buffers NUMBER SIZE`: a count of at least 1 and an Nginx size of at
     /// least 1.
     HeaderBuffers,
+    // Issue 19, TLS:
+    /// `ssl_protocols`: each argument `TLSv1.2` or `TLSv1.3`.
+    TlsProtocols,
+    /// `ssl_certificate`/`ssl_certificate_key`: a PEM file's path (not `data:`, `engine:`, or
+    /// `acme`, which is not implemented yet).
+    TlsFile,
 }
 
 /// How a block that does not give a directive gets its value.
@@ -315,9 +325,11 @@ const LOG_LEVELS: &[&str] = &[
     "debug", "info", "notice", "warn", "error", "crit", "alert", "emerg",
 ];
 
-/// What an `ssl*` directive or `listen ... ssl` is told.
-const TLS_UNSUPPORTED: &str = "TLS is outside Ferry's scope: terminate TLS in front of Ferry \
-     (a load balancer or reverse proxy) and have it forward plain HTTP";
+/// What an `ssl_*` directive Ferry does not implement is told (issue 19).
+const TLS_UNSUPPORTED: &str = "Ferry's TLS does not implement this directive (it implements \
+     listen ... ssl, ssl_certificate, ssl_certificate_key, ssl_protocols, ssl_ciphers, \
+     ssl_prefer_server_ciphers, ssl_session_cache, ssl_session_tickets and http2; see \
+     docs/tls.md): remove it, or terminate TLS in front of Ferry";
 
 const NO_LIMIT: u64 = u64::MAX;
 
@@ -612,11 +624,36 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     )
     .takes(Arity::AtLeast(1))
     .block(),
+    // Issue 19, TLS: the TLS directives Ferry implements are at the end of the table.
     nginx_only(
         "ssl",
         HTTP_SERVER,
         Role::Unsupported {
-            message: TLS_UNSUPPORTED,
+            message: "`ssl on` is obsolete in nginx too: write `listen 443 ssl;`",
+        },
+    ),
+    nginx_only(
+        "ssl_session_timeout",
+        HTTP_SERVER,
+        Role::Unsupported {
+            message: "rustls fixes how long a session lasts (6 hours for a session ticket, the \
+                      cache's size for a cached session): remove the directive",
+        },
+    ),
+    nginx_only(
+        "ssl_stapling",
+        HTTP_SERVER,
+        Role::Unsupported {
+            message: "Ferry does not fetch or staple OCSP responses yet (Let's Encrypt has \
+                      ended OCSP; browsers do not need it): remove the directive",
+        },
+    ),
+    nginx_only(
+        "ssl_dhparam",
+        HTTP_SERVER,
+        Role::Unsupported {
+            message: "rustls has no DHE cipher suites (only ECDHE), so there are no DH \
+                      parameters to set: remove the directive",
         },
     ),
     nginx_only(
@@ -846,6 +883,36 @@ pub(super) static DIRECTIVES: &[Spec] = &[
     // After SIGTERM, keep accepting and serving this long with the health locations answering
     // 503, then stop as usual (0: stop accepting at once).
     ferry("passenger_shutdown_delay", HTTP, Time).default(decimal!(defaults::SHUTDOWN_DELAY_SECS)),
+    // Issue 19, TLS: Nginx core, implemented with rustls. Used on the addresses a `listen ...
+    // ssl` names; the handshake settings come from the address's default server, the
+    // certificate from the server SNI names (docs/tls.md).
+    core("ssl_certificate", HTTP_SERVER, Arity::Exactly(1), TlsFile),
+    core(
+        "ssl_certificate_key",
+        HTTP_SERVER,
+        Arity::Exactly(1),
+        TlsFile,
+    ),
+    core(
+        "ssl_protocols",
+        HTTP_SERVER,
+        Arity::AtLeast(1),
+        TlsProtocols,
+    )
+    .default("TLSv1.2 TLSv1.3"),
+    // Read by the planner (OpenSSL's list syntax, mapped to rustls' suites).
+    core("ssl_ciphers", HTTP_SERVER, Arity::Exactly(1), Text).default("HIGH:!aNULL:!MD5"),
+    core(
+        "ssl_prefer_server_ciphers",
+        HTTP_SERVER,
+        Arity::Exactly(1),
+        Flag,
+    )
+    .default("off"),
+    core("ssl_session_cache", HTTP_SERVER, Arity::Range(1, 2), Text).default("none"),
+    core("ssl_session_tickets", HTTP_SERVER, Arity::Exactly(1), Flag).default("on"),
+    // nginx 1.25.1's switch; `listen ... http2` is the older spelling.
+    core("http2", HTTP_SERVER, Arity::Exactly(1), Flag).default("off"),
 ];
 
 // === impl Spec ===
@@ -1044,6 +1111,9 @@ impl ValueKind {
             ValueKind::Any => "anything".to_owned(),
             ValueKind::Time => "a time such as 60, 60s, 1m or 500ms".to_owned(),
             ValueKind::HeaderBuffers => "a number and a size, such as 4 8k".to_owned(),
+            // Issue 19, TLS:
+            ValueKind::TlsProtocols => "TLSv1.2 or TLSv1.3".to_owned(),
+            ValueKind::TlsFile => "the path of a PEM file".to_owned(),
         }
     }
 
@@ -1065,6 +1135,9 @@ impl ValueKind {
             ValueKind::AccessLog => check_access_log(args),
             ValueKind::ErrorLog => check_error_log(args),
             ValueKind::HeaderBuffers => header_buffers(args).map(|_| ()),
+            // Issue 19, TLS:
+            ValueKind::TlsProtocols => check_tls_protocols(args),
+            ValueKind::TlsFile => check_tls_file(args),
             single => args.iter().enumerate().try_for_each(|(index, value)| {
                 single.check_one(value).map_err(|detail| Bad {
                     index,
@@ -1125,7 +1198,16 @@ const SERVER_NAME: &str =
     "a server name such as example.com, *.example.com, www.example.*, .example.com or ~regex";
 
 /// Listen parameters Ferry accepts (it honours `default_server`; the rest only tune sockets).
-const LISTEN_FLAGS: &[&str] = &["default_server", "default", "bind", "deferred", "reuseport"];
+const LISTEN_FLAGS: &[&str] = &[
+    "default_server",
+    "default",
+    "bind",
+    "deferred",
+    "reuseport",
+    // Issue 19, TLS:
+    "ssl",
+    "http2",
+];
 const LISTEN_SETTINGS: &[&str] = &[
     "backlog=",
     "rcvbuf=",
@@ -1137,7 +1219,7 @@ const LISTEN_SETTINGS: &[&str] = &[
     "setfib=",
 ];
 /// Listen parameters that change the protocol, which Ferry does not speak.
-const LISTEN_UNSUPPORTED: &[&str] = &["http2", "http3", "quic", "proxy_protocol", "spdy"];
+const LISTEN_UNSUPPORTED: &[&str] = &["http3", "quic", "proxy_protocol", "spdy"];
 
 /// `NAME VALUE` lists: the name must pass `valid`; any value goes.
 fn check_name(args: &[&str], valid: fn(&str) -> bool, kind: ValueKind) -> Result<(), Bad> {
@@ -1186,15 +1268,51 @@ fn check_listen(args: &[&str]) -> Result<(), Bad> {
             continue;
         }
         let bad = Bad::at(index, LISTEN_PARAMETER);
-        return Err(if *param == "ssl" {
-            bad.because(TLS_UNSUPPORTED)
-        } else if LISTEN_UNSUPPORTED.contains(param) {
+        return Err(if LISTEN_UNSUPPORTED.contains(param) {
             bad.because("Ferry does not support this listen parameter")
         } else {
             bad
         });
     }
     Ok(())
+}
+
+// Issue 19, TLS:
+/// `ssl_protocols`: TLS 1.2 and 1.3 only.
+fn check_tls_protocols(args: &[&str]) -> Result<(), Bad> {
+    for (index, arg) in args.iter().enumerate() {
+        if !["TLSv1.2", "TLSv1.3"].contains(arg) {
+            let bad = Bad::at(index, ValueKind::TlsProtocols.expected());
+            return Err(if ["SSLv2", "SSLv3", "TLSv1", "TLSv1.1"].contains(arg) {
+                bad.because(
+                    "Ferry's TLS (rustls) speaks only TLS 1.2 and 1.3; the older versions are \
+                     deprecated (RFC 8996): remove them from the list",
+                )
+            } else {
+                bad
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `ssl_certificate`/`ssl_certificate_key`: a file.
+fn check_tls_file(args: &[&str]) -> Result<(), Bad> {
+    let bad = Bad::at(0, ValueKind::TlsFile.expected());
+    match args[0] {
+        "acme" => Err(bad.because(
+            "automatic certificates (ACME) are not implemented yet: give a certificate file \
+             (certbot's /etc/letsencrypt/live/NAME/fullchain.pem and privkey.pem)",
+        )),
+        path if path.starts_with("data:") || path.starts_with("engine:") => Err(bad.because(
+            "Ferry reads certificates and keys from files only (no data: or engine: values)",
+        )),
+        path if path.contains('$') => Err(
+            bad.because("Ferry loads certificates when it starts, not per handshake: no variables")
+        ),
+        "" => Err(bad),
+        _ => Ok(()),
+    }
 }
 
 /// `unix:PATH`, `[IPV6][:PORT]`, `HOST[:PORT]` or `PORT`. Port 0 (the OS picks one) is

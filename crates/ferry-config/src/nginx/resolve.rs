@@ -83,6 +83,11 @@ pub(crate) struct Listen {
     pub default_server: bool,
     /// Where it was written.
     pub span: Span,
+    // Issue 19, TLS:
+    /// `listen ... ssl`: the address speaks TLS.
+    pub ssl: bool,
+    /// `listen ... http2`: the address speaks HTTP/2 too.
+    pub http2: bool,
 }
 
 /// One `location` block.
@@ -159,6 +164,13 @@ impl fmt::Display for Listen {
         write!(f, "{}", self.address)?;
         if self.default_server {
             f.write_str(" default_server")?;
+        }
+        // Issue 19, TLS:
+        if self.ssl {
+            f.write_str(" ssl")?;
+        }
+        if self.http2 {
+            f.write_str(" http2")?;
         }
         Ok(())
     }

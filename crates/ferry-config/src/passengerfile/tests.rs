@@ -170,6 +170,13 @@ fn every_key_sets_its_option() {
         // Issue 18, health:
         health_path: Some("/healthz".into()),
         shutdown_delay: Some(5),
+        // Issue 19, TLS: not Passengerfile keys (a file the app's owner writes names no key
+        // file root would read).
+        ssl: None,
+        ssl_certificate: None,
+        ssl_certificate_key: None,
+        ssl_port: None,
+        ssl_acme: None,
     };
     assert_eq!(layer.options, expected);
 }

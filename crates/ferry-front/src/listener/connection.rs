@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferry_config::deployment::ClientSettings;
+use ferry_config::deployment::{ClientSettings, ListenProtocols};
 use http::{HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -55,32 +55,53 @@ pub(super) struct Connection<H> {
     pub(super) limit: Arc<ConnectionLimit>,
     /// Notified when the connection is chosen to close while idle.
     pub(super) evict: Arc<Notify>,
+    // Issue 19, TLS:
+    /// What the socket it came to speaks.
+    pub(super) protocols: ListenProtocols,
 }
 
 /// A socket between two rounds, with the bytes read past the last request.
-struct Kept {
-    stream: Stream,
-    unread: Bytes,
+pub(super) struct Kept {
+    pub(super) stream: Stream,
+    pub(super) unread: Bytes,
+}
+
+// Issue 19, TLS:
+/// A connection ready for its first request: its socket (after the TLS handshake), whether it
+/// speaks HTTP/2, and whether a request may already be waiting in rustls (no wait for a byte).
+pub(super) struct Opened {
+    pub(super) kept: Kept,
+    pub(super) http2: bool,
+    pub(super) ready: bool,
 }
 
 // === impl Connection ===
 
 impl<H: Handler> Connection<H> {
     /// Serves the connection until it closes; `_slot` is its place under the cap.
-    pub(super) async fn serve(self, stream: Stream, _slot: OwnedSemaphorePermit) {
-        let requests = Arc::new(Requests::default());
+    pub(super) async fn serve(mut self, stream: Stream, _slot: OwnedSemaphorePermit) {
         let accepted = Instant::now();
-        let mut kept = Kept {
-            stream,
-            unread: Bytes::new(),
+        // Issue 19, TLS: the handshake, or the HTTP/2 preface in cleartext, first.
+        let Some(opened) = self.open(stream).await else {
+            return;
         };
+        if opened.http2 {
+            return self.serve_h2(opened.kept).await;
+        }
+        let mut ready = opened.ready;
+        let mut kept = opened.kept;
+        let requests = Arc::new(Requests::default());
         let mut first = true;
         loop {
             let head_timeout = if first {
                 let timeout = self.settings.header_timeout;
-                if kept.unread.is_empty() && !self.wait(&kept.stream, timeout, first).await {
+                if !ready
+                    && kept.unread.is_empty()
+                    && !self.wait(&kept.stream, timeout, first).await
+                {
                     return;
                 }
+                ready = false;
                 timeout.map(|t| {
                     t.saturating_sub(accepted.elapsed())
                         .max(Duration::from_millis(1))
@@ -105,7 +126,12 @@ impl<H: Handler> Connection<H> {
 
     /// Waits for the next request's first byte, on the idle list; `false` if the connection is
     /// to close (timeout, chosen to make room, Ferry stopping, socket error).
-    async fn wait(&self, stream: &Stream, timeout: Option<Duration>, first: bool) -> bool {
+    pub(super) async fn wait(
+        &self,
+        stream: &Stream,
+        timeout: Option<Duration>,
+        first: bool,
+    ) -> bool {
         let idle = self.limit.idle(&self.evict);
         let timer = async {
             match timeout {

@@ -57,8 +57,8 @@ pub(super) async fn send_detached(
         let tried = match sent {
             Ok(Sent::Answered(app_answer)) => {
                 let upgrade = pending.upgrade.take();
-                let response =
-                    span.in_scope(|| respond::forward_response(&site, app_answer, upgrade));
+                let response = span
+                    .in_scope(|| respond::forward_response(&site, app_answer, upgrade, client.tls));
                 Ok(Tried::Answered(response))
             }
             Ok(Sent::Again(error)) => Ok(Tried::Again(error)),

@@ -38,6 +38,7 @@ pub(super) fn forward_response(
     site: &Site,
     answer: Answer,
     upgrade: Option<OnUpgrade>,
+    tls: bool,
 ) -> Response<Body> {
     let served_by = ServedBy {
         app: Arc::clone(&site.app_name),
@@ -58,7 +59,13 @@ pub(super) fn forward_response(
     };
     response.extensions_mut().insert(served_by);
     if let Some(cookie) = &site.sticky {
-        headers::set_sticky_cookie(&mut response, cookie, sticky_id, site.base_uri.as_deref());
+        headers::set_sticky_cookie(
+            &mut response,
+            cookie,
+            sticky_id,
+            site.base_uri.as_deref(),
+            tls,
+        );
     }
     response
 }

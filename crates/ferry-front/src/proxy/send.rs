@@ -249,7 +249,9 @@ fn rewrite_for_http(pending: &mut Pending, client: ClientInfo) {
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    headers::add_forwarded(&mut parts.headers, client.peer.map(|p| p.ip()), "http");
+    // Issue 19, TLS: the scheme the client used.
+    let scheme = if client.tls { "https" } else { "http" };
+    headers::add_forwarded(&mut parts.headers, client.peer.map(|p| p.ip()), scheme);
     parts.version = Version::HTTP_11;
     if let Some(path) = parts.uri.path_and_query() {
         parts.uri = path.as_str().parse().unwrap_or_default();
@@ -295,7 +297,8 @@ async fn send_session(
         &session::FrameContext {
             peer: client.peer,
             local: client.local,
-            https: false,
+            // Issue 19, TLS:
+            https: client.tls,
             base_uri: site.base_uri.as_deref(),
             server_software: &site.server_software,
             connect_password: session.connect_password(),

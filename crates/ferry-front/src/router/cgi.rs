@@ -56,7 +56,8 @@ impl Scope<'_> {
                 let host = host_header(self.headers);
                 out.push_str(if host.is_empty() { info.server } else { &host });
             }
-            Var::Scheme => out.push_str("http"),
+            // Issue 19, TLS:
+            Var::Scheme => out.push_str(if info.client.tls { "https" } else { "http" }),
             Var::RequestUri => out.push_str(&info.target),
             Var::Uri => out.push_str(&info.uri),
             Var::Args => out.push_str(self.query()),
@@ -66,10 +67,11 @@ impl Scope<'_> {
                 }
             }
             Var::ServerName => out.push_str(info.server),
-            Var::ServerProtocol => out.push_str(if info.version == http::Version::HTTP_10 {
-                "HTTP/1.0"
-            } else {
-                "HTTP/1.1"
+            Var::ServerProtocol => out.push_str(match info.version {
+                http::Version::HTTP_10 => "HTTP/1.0",
+                // Issue 19, TLS:
+                http::Version::HTTP_2 => "HTTP/2.0",
+                _ => "HTTP/1.1",
             }),
             Var::DocumentRoot => self.push_document_root(out),
             Var::ContentType => out.push_str(&self.header("content-type")),

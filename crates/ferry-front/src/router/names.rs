@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use ferry_config::deployment::{Deployment, ListenAddress, ServerName, VirtualServer};
+use ferry_config::deployment::{
+    Deployment, ListenAddress, ListenProtocols, ServerName, VirtualServer,
+};
 use http::{header, HeaderMap, Request};
 use regex::Regex;
 
@@ -85,6 +87,19 @@ pub fn sockets(listens: &[ListenAddress]) -> Vec<ListenAddress> {
             .any(|other| other != address && serves(other, address));
         if !covered && !out.contains(address) {
             out.push(address.clone());
+        }
+    }
+    out
+}
+
+// Issue 19, TLS:
+/// What socket `socket` speaks: what the addresses it receives connections for speak.
+pub(super) fn protocols(deployment: &Deployment, socket: &ListenAddress) -> ListenProtocols {
+    let mut out = ListenProtocols::default();
+    for (address, protocols) in &deployment.listen_protocols {
+        if address == socket || serves(socket, address) {
+            out.tls |= protocols.tls;
+            out.http2 |= protocols.http2;
         }
     }
     out

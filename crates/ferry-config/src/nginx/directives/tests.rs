@@ -238,13 +238,25 @@ fn unknown_names_are_not_found() {
     }
 }
 
+// Issue 19, TLS: every `ssl*` directive is either implemented or refused with a reason.
 #[test]
-fn every_ssl_directive_is_refused() {
+fn every_ssl_directive_is_implemented_or_refused_with_a_reason() {
     for name in [
-        "ssl",
         "ssl_certificate",
+        "ssl_certificate_key",
         "ssl_protocols",
+        "ssl_ciphers",
+        "ssl_prefer_server_ciphers",
+        "ssl_session_cache",
+        "ssl_session_tickets",
+        "http2",
+    ] {
+        assert_eq!(lookup(name).unwrap().role, Role::Core, "{name}");
+    }
+    for name in [
         "ssl_stapling_verify",
+        "ssl_client_certificate",
+        "ssl_early_data",
     ] {
         let spec = lookup(name).unwrap();
         assert_eq!(
@@ -255,6 +267,17 @@ fn every_ssl_directive_is_refused() {
             "{name}"
         );
     }
+    for name in ["ssl", "ssl_session_timeout", "ssl_stapling", "ssl_dhparam"] {
+        let role = lookup(name).unwrap().role;
+        assert!(
+            matches!(role, Role::Unsupported { message } if message != TLS_UNSUPPORTED),
+            "{name}: {role:?}"
+        );
+    }
+    assert_eq!(check("ssl_protocols", &["TLSv1.2", "TLSv1.3"]), "ok");
+    assert!(check("ssl_protocols", &["TLSv1.1", "TLSv1.2"]).contains("RFC 8996"));
+    assert!(check("ssl_certificate", &["acme"]).contains("not implemented yet"));
+    assert!(check("ssl_certificate_key", &["data:xyz"]).contains("files only"));
 }
 
 #[test]
@@ -711,14 +734,13 @@ fn listen() {
             format!("listen expects {LISTEN_ADDRESS}, got {bad:?}")
         );
     }
+    // Issue 19, TLS:
+    assert_eq!(check("listen", &["443", "ssl"]), "ok");
+    assert_eq!(check("listen", &["80", "http2"]), "ok");
     assert_eq!(
-        check("listen", &["443", "ssl"]),
-        format!("listen expects {LISTEN_PARAMETER}, got \"ssl\"; {TLS_UNSUPPORTED}")
-    );
-    assert_eq!(
-        check("listen", &["80", "http2"]),
+        check("listen", &["80", "http3"]),
         format!(
-            "listen expects {LISTEN_PARAMETER}, got \"http2\"; Ferry does not support \
+            "listen expects {LISTEN_PARAMETER}, got \"http3\"; Ferry does not support \
              this listen parameter"
         )
     );

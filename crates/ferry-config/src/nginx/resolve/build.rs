@@ -54,6 +54,9 @@ fn server(http: &Settings, block: &Block, walker: &mut Walker) -> ServerConfig {
                     .iter()
                     .any(|p| p == "default_server" || p == "default"),
                 span: e.span.clone(),
+                // Issue 19, TLS:
+                ssl: e.args[1..].iter().any(|p| p == "ssl"),
+                http2: e.args[1..].iter().any(|p| p == "http2"),
             })
         })
         .collect();

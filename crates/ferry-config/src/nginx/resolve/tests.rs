@@ -98,13 +98,14 @@ const BAD: &[(&str, &[&str])] = &[
         "http {\n  server {\n    location / {\n      if ($a) {\n        passenger_max_pool_size 3;\n      }\n    }\n  }\n}",
         &["bad.conf:4: if: Ferry does not support if blocks (Nginx's own documentation calls them error-prone); use separate server or location blocks instead", "bad.conf:5: passenger_max_pool_size is only allowed in the http block (found in if)"],
     ),
+    // Issue 19, TLS:
     (
-        "http {\n  ssl_certificate /x.pem;\n}",
-        &["bad.conf:2: ssl_certificate: TLS is outside Ferry's scope: terminate TLS in front of Ferry (a load balancer or reverse proxy) and have it forward plain HTTP"],
+        "http {\n  ssl_stapling_verify on;\n}",
+        &["bad.conf:2: ssl_stapling_verify: Ferry's TLS does not implement this directive (it implements listen ... ssl, ssl_certificate, ssl_certificate_key, ssl_protocols, ssl_ciphers, ssl_prefer_server_ciphers, ssl_session_cache, ssl_session_tickets and http2; see docs/tls.md): remove it, or terminate TLS in front of Ferry"],
     ),
     (
-        "http {\n  server {\n    listen 443 ssl;\n  }\n}",
-        &["bad.conf:3: listen expects a listen parameter such as default_server, backlog=N, ipv6only=on|off, reuseport, deferred or bind, got \"ssl\"; TLS is outside Ferry's scope: terminate TLS in front of Ferry (a load balancer or reverse proxy) and have it forward plain HTTP"],
+        "http {\n  server {\n    ssl_certificate acme;\n  }\n}",
+        &["bad.conf:3: ssl_certificate expects the path of a PEM file, got \"acme\"; automatic certificates (ACME) are not implemented yet: give a certificate file (certbot's /etc/letsencrypt/live/NAME/fullchain.pem and privkey.pem)"],
     ),
     (
         "http {\n  server {\n    add_header X-Frame-Options DENY;\n  }\n}",
@@ -279,8 +280,8 @@ const BAD: &[(&str, &[&str])] = &[
         &["bad.conf:3: listen expects an address such as 80, 127.0.0.1:8080, [::1]:80 or unix:/path/to/socket, got \"unix:\""],
     ),
     (
-        "http {\n  server {\n    listen 80 http2;\n  }\n}",
-        &["bad.conf:3: listen expects a listen parameter such as default_server, backlog=N, ipv6only=on|off, reuseport, deferred or bind, got \"http2\"; Ferry does not support this listen parameter"],
+        "http {\n  server {\n    listen 80 http3;\n  }\n}",
+        &["bad.conf:3: listen expects a listen parameter such as default_server, backlog=N, ipv6only=on|off, reuseport, deferred or bind, got \"http3\"; Ferry does not support this listen parameter"],
     ),
     (
         "http {\n  server {\n    listen 80 foo;\n  }\n}",
