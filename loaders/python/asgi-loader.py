@@ -1470,29 +1470,6 @@ def unquote(raw):
     return unquote_to_bytes(raw).decode('utf-8', 'replace')
 
 
-def open_listener(socket_dir):
-    for _ in range(128):
-        path = os.path.join(socket_dir, 'asgi.' + os.urandom(8).hex())
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(path)
-        except OSError as e:
-            sock.close()
-            if e.errno == errno.EADDRINUSE:
-                continue
-            raise
-        try:
-            os.chmod(path, 0o600)
-            sock.listen(1024)
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            os.unlink(path)
-            raise
-        return sock, path
-    raise OSError(errno.EADDRINUSE, 'no free socket name in %s' % socket_dir)
-
-
 def await_chain(coro):
     """Where a coroutine is suspended: its frame, then the frames of what it awaits, down."""
     frames = []
@@ -1583,7 +1560,7 @@ def serve_worker(wd, args, app):
         # The app's lifespan startup comes first: the process is up only once it completed.
         loop.run_until_complete(lifespan.startup())
         socket_dir = args.get('socket_dir') or __import__('tempfile').gettempdir()
-        listener, sock_path = open_listener(socket_dir)
+        listener, sock_path = W.open_listener(socket_dir, 'asgi', blocking=False)
         server = Server(app, args, listener, sock_path, loop, lifespan.state)
         try:
             loop.run_until_complete(server.start())

@@ -314,9 +314,11 @@ def serve_asgi(args, wd, app_root, app):
     return module.serve_app(sys.modules[__name__], wd, args, app_root, app)
 
 
-def open_listener(socket_dir):
+def open_listener(socket_dir, prefix='wsgi', blocking=True):
+    """A unix socket with a fresh random name in `socket_dir`, mode 0600, listening; blocking
+    (whatever socket.setdefaulttimeout() the app chose) unless an event loop serves it."""
     for _ in range(128):
-        path = os.path.join(socket_dir, 'wsgi.' + os.urandom(8).hex())
+        path = os.path.join(socket_dir, prefix + '.' + os.urandom(8).hex())
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(path)
@@ -327,7 +329,7 @@ def open_listener(socket_dir):
             raise
         try:
             os.chmod(path, 0o600)
-            sock.settimeout(None)   # whatever socket.setdefaulttimeout() the app chose
+            sock.settimeout(None if blocking else 0.0)
             sock.listen(1024)
         except BaseException:
             sock.close()
