@@ -27,6 +27,7 @@ pub mod in_process;
 pub mod procfs;
 pub mod prometheus;
 pub mod raw;
+pub mod record;
 pub mod require;
 pub mod schema;
 pub mod users;

@@ -11,7 +11,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferry_test_support::{apps, bounded, poll_until, require_program, trace_init, Ferry};
+use ferry_test_support::record::{consume_head, wait_record};
+use ferry_test_support::{apps, bounded, require_program, trace_init, Ferry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,37 +27,6 @@ async fn start(app: &str, args: &[&str]) -> Ferry {
         .spawn()
         .await
         .expect("ferry starts")
-}
-
-/// `POST /consume` writing down in `record`, with these extra head lines and no body yet.
-fn consume_head(record: &Path, headers: &str) -> String {
-    format!(
-        "POST /consume?record={} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n",
-        record.display()
-    )
-}
-
-/// The lines of `record` (none while it does not exist).
-fn record_lines(record: &Path) -> Vec<String> {
-    std::fs::read_to_string(record)
-        .map(|text| text.lines().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-/// The lines of `record` once one starts with `prefix`.
-async fn wait_record(record: &Path, prefix: &str) -> Vec<String> {
-    poll_until(PROMPT, || {
-        let lines = record_lines(record);
-        lines.iter().any(|l| l.starts_with(prefix)).then_some(lines)
-    })
-    .await
-    .unwrap_or_else(|| {
-        panic!(
-            "no {prefix:?} in {}: {:?}",
-            record.display(),
-            record_lines(record)
-        )
-    })
 }
 
 /// With buffering off, a client that sends half its `Content-Length` and goes away: each
@@ -83,9 +53,9 @@ async fn with_buffering_off_a_client_gone_mid_upload_is_an_abort_in_every_loader
             let head = consume_head(&record, "Content-Length: 1000\r\n");
             stream.write_all(head.as_bytes()).await.unwrap();
             stream.write_all(&[b'x'; 500]).await.unwrap();
-            wait_record(&record, "arrived").await;
+            wait_record(&record, "arrived", PROMPT).await;
             drop(stream);
-            let lines = wait_record(&record, "error").await;
+            let lines = wait_record(&record, "error", PROMPT).await;
             assert!(
                 lines.iter().any(|l| l.starts_with(error)),
                 "{app}: {lines:?}"
@@ -168,7 +138,7 @@ async fn abort_mid_response(ignore_client_abort: bool) -> Vec<String> {
         assert!(released, "the session outlived its client");
     }
     std::fs::write(&gate, "").unwrap();
-    let lines = wait_record(&record, "closed").await;
+    let lines = wait_record(&record, "closed", PROMPT).await;
     let mut released = false;
     for _ in 0..500 {
         if sessions(registry.path()).await == 0 {

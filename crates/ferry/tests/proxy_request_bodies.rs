@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use ferry_test_support::client::{self, Client};
 use ferry_test_support::http::{Method, StatusCode};
 use ferry_test_support::raw::{self, RawReply};
+use ferry_test_support::record::{consume_head, record_lines, wait_record};
 use ferry_test_support::{apps, body, bounded, poll_until, require_program, trace_init, Ferry};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,37 +37,6 @@ async fn start(app: &str, args: &[&str]) -> Ferry {
         .spawn()
         .await
         .expect("ferry starts")
-}
-
-/// `POST /consume` writing down in `record`, with these extra head lines and no body yet.
-fn consume_head(record: &Path, headers: &str) -> String {
-    format!(
-        "POST /consume?record={} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n",
-        record.display()
-    )
-}
-
-/// The lines of `record` (none while it does not exist).
-fn record_lines(record: &Path) -> Vec<String> {
-    std::fs::read_to_string(record)
-        .map(|text| text.lines().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-/// The lines of `record` once one starts with `prefix`.
-async fn wait_record(record: &Path, prefix: &str) -> Vec<String> {
-    poll_until(PROMPT, || {
-        let lines = record_lines(record);
-        lines.iter().any(|l| l.starts_with(prefix)).then_some(lines)
-    })
-    .await
-    .unwrap_or_else(|| {
-        panic!(
-            "no {prefix:?} in {}: {:?}",
-            record.display(),
-            record_lines(record)
-        )
-    })
 }
 
 /// A complete, small upload to `/consume` through Ferry: when it is answered, every earlier
@@ -467,12 +437,12 @@ async fn with_buffering_off_the_app_sees_the_body_as_it_arrives() {
         let head = consume_head(&record, "Content-Length: 10\r\n");
         stream.write_all(head.as_bytes()).await.unwrap();
         stream.write_all(b"hello").await.unwrap();
-        let lines = wait_record(&record, "first-byte").await;
+        let lines = wait_record(&record, "first-byte", PROMPT).await;
         assert_eq!(lines, ["arrived", "first-byte"]);
         stream.write_all(b"world").await.unwrap();
         let reply = read_reply_of(&mut stream).await;
         assert_eq!(reply.status, 200, "{}", reply.head);
-        let done = wait_record(&record, "complete").await;
+        let done = wait_record(&record, "complete", PROMPT).await;
         assert_eq!(
             done[2],
             format!("complete 10 {}", sha256_hex(b"helloworld"))
@@ -501,7 +471,7 @@ async fn with_buffering_off_a_stopped_upload_gets_408_and_the_app_an_error() {
         stream.write_all(&[b'x'; 10]).await.unwrap();
         let reply = read_reply(&mut stream).await;
         assert_eq!(reply.status, 408, "{}", reply.head);
-        let lines = wait_record(&record, "error").await;
+        let lines = wait_record(&record, "error", PROMPT).await;
         assert!(
             lines.iter().any(|l| l.contains("ClientDisconnected")),
             "{lines:?}"
@@ -545,7 +515,7 @@ async fn a_configuration_file_sets_buffering_and_the_body_timeout() {
         let reply = read_reply(&mut stream).await;
         assert_eq!(reply.status, 408, "{}", reply.head);
         // Streamed: the app was reading it, and saw it cut.
-        let lines = wait_record(&record, "error").await;
+        let lines = wait_record(&record, "error", PROMPT).await;
         assert!(
             lines.iter().any(|l| l.contains("ClientDisconnected")),
             "{lines:?}"
